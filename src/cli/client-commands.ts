@@ -1,0 +1,55 @@
+// `tokenmesh consume|query`: one decision against a running server, printed for a person or as
+// JSON for scripts. Exit code 0 when allowed, 1 when denied, 2 on errors.
+
+import { type Client, ClientError, Status, createChannel, createClient } from "nice-grpc";
+import { RateLimiter } from "../gen/tokenmesh/v1/rate_limiter_pb.ts";
+import { niceDefinition } from "../grpc/service-definition.ts";
+
+export interface ClientArgs {
+  readonly address: string;
+  readonly policy: string;
+  readonly key: string;
+  readonly cost: number | undefined;
+  readonly json: boolean;
+  readonly timeoutMs: number;
+}
+
+const definition = niceDefinition(RateLimiter);
+
+const usFormat = (us: bigint): string => (us === 0n ? "0" : us < 1000n ? `${us}us` : `${Number(us) / 1000}ms`);
+
+export async function runClientCommand(command: "consume" | "query", args: ClientArgs): Promise<number> {
+  const channel = createChannel(args.address);
+  const client: Client<typeof definition> = createClient(definition, channel);
+  try {
+    const request = { decisions: [{ buckets: [{ policy: args.policy, key: args.key, ...(args.cost === undefined ? {} : { cost: args.cost }) }] }] };
+    const options = { signal: AbortSignal.timeout(args.timeoutMs) };
+    const response = command === "consume" ? await client.consume(request, options) : await client.query(request, options);
+    const result = response.results[0];
+    const bucket = result?.buckets[0];
+    if (result === undefined || bucket === undefined) throw new Error("server sent an empty answer");
+    if (args.json) {
+      process.stdout.write(
+        `${JSON.stringify({
+          allowed: result.allowed,
+          remaining: Number(bucket.remaining),
+          retryAfterMs: Number(result.retryAfterUs) / 1000,
+          resetAfterMs: Number(bucket.resetAfterUs) / 1000,
+          limit: { capacity: Number(bucket.capacity), refillTokens: Number(bucket.refillTokens), refillPeriodMs: Number(bucket.refillPeriodMs) },
+        })}\n`,
+      );
+    } else {
+      const verdict = command === "query" ? (result.allowed ? "would allow" : "would deny") : result.allowed ? "allowed" : "denied";
+      process.stdout.write(
+        `${verdict}  ${args.policy}/${args.key}  remaining=${bucket.remaining}/${bucket.capacity}  retry_after=${usFormat(result.retryAfterUs)}  reset_after=${usFormat(bucket.resetAfterUs)}\n`,
+      );
+    }
+    return result.allowed ? 0 : 1;
+  } catch (err) {
+    const message = err instanceof ClientError ? `${Status[err.code]}: ${err.details}` : String(err);
+    process.stderr.write(`tokenmesh ${command}: ${message}\n`);
+    return 2;
+  } finally {
+    channel.close();
+  }
+}

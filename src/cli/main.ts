@@ -1,0 +1,64 @@
+// Command-line entry: `tokenmesh serve | consume | query`.
+
+import { parseArgs } from "node:util";
+import { runClientCommand } from "./client-commands.ts";
+import { serve } from "./serve.ts";
+
+const USAGE = `usage:
+  tokenmesh serve --config FILE
+  tokenmesh consume --address HOST:PORT --policy P --key K [--cost N] [--json] [--timeout-ms N]
+  tokenmesh query   --address HOST:PORT --policy P --key K [--cost N] [--json] [--timeout-ms N]
+
+consume/query exit 0 when allowed, 1 when denied, 2 on error.
+`;
+
+function fail(message: string): number {
+  process.stderr.write(`tokenmesh: ${message}\n\n${USAGE}`);
+  return 2;
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === "help" || command === "--help" || command === "-h") {
+    process.stdout.write(USAGE);
+    return command === undefined ? 2 : 0;
+  }
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    values = parseArgs({
+      args: [...rest],
+      options: {
+        config: { type: "string" },
+        address: { type: "string", default: "127.0.0.1:50051" },
+        policy: { type: "string" },
+        key: { type: "string" },
+        cost: { type: "string" },
+        json: { type: "boolean", default: false },
+        "timeout-ms": { type: "string", default: "2000" },
+      },
+      strict: true,
+    }).values;
+  } catch (err) {
+    return fail((err as Error).message);
+  }
+  if (command === "serve") {
+    if (typeof values.config !== "string") return fail("serve needs --config FILE");
+    return serve(values.config);
+  }
+  if (command === "consume" || command === "query") {
+    if (typeof values.policy !== "string" || typeof values.key !== "string") return fail(`${command} needs --policy and --key`);
+    const cost = values.cost === undefined ? undefined : Number(values.cost);
+    if (cost !== undefined && !(Number.isSafeInteger(cost) && cost >= 0)) return fail(`--cost must be a whole number, got ${values.cost}`);
+    const timeoutMs = Number(values["timeout-ms"]);
+    if (!(timeoutMs > 0)) return fail(`--timeout-ms must be positive, got ${values["timeout-ms"]}`);
+    return runClientCommand(command, {
+      address: String(values.address),
+      policy: values.policy,
+      key: values.key,
+      cost,
+      json: values.json === true,
+      timeoutMs,
+    });
+  }
+  return fail(`unknown command "${command}"`);
+}

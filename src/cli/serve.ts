@@ -1,0 +1,30 @@
+// `tokenmesh serve --config FILE`: runs one replica until SIGTERM/SIGINT, then drains and exits 0.
+
+import { pino } from "pino";
+import { ConfigError, loadConfigFile } from "../config/load.ts";
+import { startServer } from "../server/tokenmesh-server.ts";
+
+export async function serve(configPath: string): Promise<number> {
+  let config: Awaited<ReturnType<typeof loadConfigFile>>;
+  try {
+    config = await loadConfigFile(configPath);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  const log = pino({ level: config.logLevel, base: { service: "tokenmesh" } });
+  const running = await startServer({ config, log });
+  await new Promise<void>((resolve) => {
+    const stop = (signal: NodeJS.Signals): void => {
+      log.info({ signal }, "draining in-flight calls");
+      resolve();
+    };
+    process.once("SIGTERM", stop);
+    process.once("SIGINT", stop);
+  });
+  await running.shutdown();
+  return 0;
+}

@@ -1,0 +1,83 @@
+// Reads, overrides from the environment, and validates the config file. I/O lives here; the
+// result is a frozen, fully-defaulted config with each policy's exact rate precomputed.
+
+import { readFile } from "node:fs/promises";
+import { parse as parseYaml } from "yaml";
+import { type Rate, makeRate } from "../core/rate.ts";
+import { parseDurationUs } from "./duration.ts";
+import { type Config, configSchema } from "./schema.ts";
+
+export interface Policy {
+  readonly name: string;
+  readonly rate: Rate;
+  /** Present when requests may carry an inline limit for this policy. */
+  readonly inline?: { readonly maxCapacity: number; readonly maxRefillPerSecond: number };
+}
+
+export interface ResolvedConfig extends Omit<Config, "policies" | "shutdownGrace"> {
+  readonly policies: ReadonlyMap<string, Policy>;
+  readonly shutdownGraceMs: number;
+}
+
+export class ConfigError extends Error {
+  constructor(
+    readonly source: string,
+    readonly problems: readonly string[],
+  ) {
+    super(`invalid config ${source}:\n  - ${problems.join("\n  - ")}`);
+    this.name = "ConfigError";
+  }
+}
+
+/** Environment variables that override the file, for containers and one-off runs. */
+export const ENV_OVERRIDES = {
+  TOKENMESH_LISTEN: "listen",
+  TOKENMESH_METRICS_LISTEN: "metricsListen",
+  TOKENMESH_LOG_LEVEL: "logLevel",
+} as const;
+
+function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): Record<string, unknown> {
+  const out = { ...raw };
+  for (const [variable, field] of Object.entries(ENV_OVERRIDES)) {
+    const value = env[variable];
+    if (value === undefined || value === "") continue;
+    out[field] = field === "metricsListen" && value === "off" ? null : value;
+  }
+  return out;
+}
+
+/** Validates an already-parsed document (exported for tests and embedded defaults). */
+export function resolveConfig(raw: unknown, source: string, env: NodeJS.ProcessEnv = {}): ResolvedConfig {
+  if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
+    throw new ConfigError(source, ["the file must hold a mapping (YAML) or an object (JSON)"]);
+  }
+  const parsed = configSchema.safeParse(applyEnv(raw as Record<string, unknown>, env));
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.length > 0 ? i.path.join(".") : "(top level)"}: ${i.message}`);
+    throw new ConfigError(source, problems);
+  }
+  const { policies, shutdownGrace, ...rest } = parsed.data;
+  const resolved = new Map<string, Policy>();
+  for (const [name, p] of Object.entries(policies)) {
+    const rate = makeRate({ capacity: p.capacity, refillTokens: p.refill, refillPeriodUs: parseDurationUs(p.per) as number });
+    if (!rate.ok) throw new ConfigError(source, [`policies.${name}: ${rate.message}`]);
+    resolved.set(name, { name, rate: rate.rate, ...(p.inline ? { inline: p.inline } : {}) });
+  }
+  return { ...rest, policies: resolved, shutdownGraceMs: (parseDurationUs(shutdownGrace) as number) / 1000 };
+}
+
+export async function loadConfigFile(path: string, env: NodeJS.ProcessEnv = process.env): Promise<ResolvedConfig> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (err) {
+    throw new ConfigError(path, [`cannot read the file: ${(err as Error).message}`]);
+  }
+  let raw: unknown;
+  try {
+    raw = parseYaml(text); // YAML 1.2 is a superset of JSON, so .json files parse too.
+  } catch (err) {
+    throw new ConfigError(path, [`not valid YAML/JSON: ${(err as Error).message}`]);
+  }
+  return resolveConfig(raw, path, env);
+}

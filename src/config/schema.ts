@@ -1,0 +1,62 @@
+// The config file's shape, defaults and bounds, validated once at start-up. zod reports every
+// problem with its path (e.g. `policies.api.capacity`), which start-up turns into one message.
+
+import { z } from "zod";
+import { LIMIT_BOUNDS, makeRate } from "../core/rate.ts";
+import { parseDurationUs } from "./duration.ts";
+
+const hostPort = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, "must be HOST:PORT, e.g. 127.0.0.1:50051");
+
+const duration = z.string().refine((s) => parseDurationUs(s) !== undefined, {
+  message: 'must be a positive integer with a unit: us, ms, s, m, h or d (e.g. "1m")',
+});
+
+const inlineSchema = z.strictObject({
+  /** Largest capacity an inline limit may ask for. */
+  maxCapacity: z.number().int().min(1).max(LIMIT_BOUNDS.maxCapacity),
+  /** Largest refill, in tokens per second, an inline limit may ask for. */
+  maxRefillPerSecond: z.number().positive().max(LIMIT_BOUNDS.maxRefillTokens),
+});
+
+const policySchema = z
+  .strictObject({
+    capacity: z.number().int().min(1).max(LIMIT_BOUNDS.maxCapacity),
+    refill: z.number().int().min(1).max(LIMIT_BOUNDS.maxRefillTokens),
+    per: duration,
+    /** Present when requests may carry their own limit for this policy. */
+    inline: inlineSchema.optional(),
+  })
+  .superRefine((p, ctx) => {
+    const periodUs = parseDurationUs(p.per);
+    if (periodUs === undefined) return;
+    const rate = makeRate({ capacity: p.capacity, refillTokens: p.refill, refillPeriodUs: periodUs });
+    if (!rate.ok) ctx.addIssue({ code: "custom", message: rate.message, path: [rate.field === "refillPeriodUs" ? "per" : "capacity"] });
+  });
+
+export const configSchema = z.strictObject({
+  /** Client-facing gRPC address. */
+  listen: hostPort.default("127.0.0.1:50051"),
+  /** Prometheus /metrics over HTTP; null turns it off. */
+  metricsListen: hostPort.nullable().default("127.0.0.1:9464"),
+  logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  limits: z
+    .strictObject({
+      /** Buckets held in memory; least recently used beyond it are evicted. */
+      maxKeys: z.number().int().min(1).max(100_000_000).default(1_000_000),
+      maxDecisionsPerRequest: z.number().int().min(1).max(100_000).default(1_000),
+      maxBucketsPerDecision: z.number().int().min(1).max(16).default(16),
+      maxKeyBytes: z.number().int().min(1).max(4096).default(256),
+      maxPolicyNameBytes: z.number().int().min(1).max(256).default(64),
+      maxMessageBytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(4 * 1024 * 1024),
+    })
+    .prefault({}),
+  /** How long SIGTERM waits for in-flight calls before closing connections. */
+  shutdownGrace: duration.default("10s"),
+  policies: z
+    .record(z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, "policy names are 1-64 of A-Z a-z 0-9 _ . : -"), policySchema)
+    .refine((r) => Object.keys(r).length > 0, "at least one policy is required"),
+});
+
+export type ConfigInput = z.input<typeof configSchema>;
+export type Config = z.output<typeof configSchema>;
+export type PolicyConfig = Config["policies"][string];

@@ -1,0 +1,43 @@
+// One token bucket on one replica: a level in exact units (see rate.ts) observed at a time.
+// Pure: the caller passes the time; nothing here reads a clock.
+
+import { type Rate, refillUnits, waitUs, wholeTokens } from "./rate.ts";
+
+export interface BucketState {
+  /** Level in units at `atUs` (never above the capacity, never negative on a single replica). */
+  readonly level: number;
+  readonly atUs: number;
+}
+
+/** A new bucket is full. */
+export function fullBucket(rate: Rate, nowUs: number): BucketState {
+  return { level: rate.capacityUnits, atUs: nowUs };
+}
+
+/**
+ * Level at `nowUs`. A time before the last observation is treated as that observation, so a
+ * clock step backwards never un-spends or re-spends tokens.
+ */
+export function levelAt(rate: Rate, state: BucketState, nowUs: number): number {
+  const elapsed = nowUs - state.atUs;
+  if (elapsed <= 0) return state.level;
+  return Math.min(rate.capacityUnits, state.level + refillUnits(rate, elapsed));
+}
+
+/** What a caller is told about one bucket. */
+export interface BucketReport {
+  /** Whole tokens left, rounded down (0 when in debt). */
+  readonly remaining: number;
+  /** Microseconds until `cost` tokens are available (0 if they are now). */
+  readonly retryAfterUs: number;
+  /** Microseconds until the bucket is full again. */
+  readonly resetAfterUs: number;
+}
+
+export function report(rate: Rate, level: number, cost: number): BucketReport {
+  return {
+    remaining: Math.max(0, wholeTokens(rate, level)),
+    retryAfterUs: waitUs(rate, level, cost * rate.unitsPerToken),
+    resetAfterUs: waitUs(rate, level, rate.capacityUnits),
+  };
+}

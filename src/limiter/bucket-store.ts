@@ -1,0 +1,72 @@
+// The buckets one replica holds, bounded by an LRU. A bucket that is full when evicted is
+// indistinguishable from a new one, so evicting it loses nothing; evicting a bucket that is not
+// full forgives its debt, which is counted so operators can size `maxKeys` to avoid it.
+
+import { LRUCache } from "lru-cache";
+import { type BucketState, levelAt } from "../core/bucket.ts";
+import type { BucketAccess } from "../core/decision.ts";
+import { type Rate, convertLevel, sameRate } from "../core/rate.ts";
+
+interface Held {
+  rate: Rate;
+  state: BucketState;
+}
+
+export interface EvictionCounts {
+  /** Evicted while full: free. */
+  safe: number;
+  /** Evicted while not full: its consumption is forgotten. */
+  unsafe: number;
+}
+
+export class BucketStore {
+  readonly #buckets: LRUCache<string, Held>;
+  readonly evictions: EvictionCounts = { safe: 0, unsafe: 0 };
+  /** Latest time seen, used to judge evicted buckets (eviction happens inside `set`). */
+  #lastNowUs = 0;
+
+  constructor(maxKeys: number) {
+    this.#buckets = new LRUCache<string, Held>({
+      max: maxKeys,
+      dispose: (held, _id, reason) => {
+        if (reason !== "evict") return;
+        if (levelAt(held.rate, held.state, this.#lastNowUs) >= held.rate.capacityUnits) this.evictions.safe++;
+        else this.evictions.unsafe++;
+      },
+    });
+  }
+
+  get size(): number {
+    return this.#buckets.size;
+  }
+
+  /**
+   * Access to one bucket at `nowUs` under `rate`. A bucket first seen is full. A bucket whose
+   * limit changed keeps its level, re-expressed in the new units and clamped to the new capacity.
+   * Nothing is stored until `debit`, so reads (Query, denied decisions) never fill the LRU.
+   */
+  access(id: string, rate: Rate, cost: number, nowUs: number): BucketAccess {
+    if (nowUs > this.#lastNowUs) this.#lastNowUs = nowUs;
+    const buckets = this.#buckets;
+    const held = buckets.get(id);
+    let level: number;
+    if (held === undefined) level = rate.capacityUnits;
+    else if (sameRate(held.rate, rate)) level = levelAt(rate, held.state, nowUs);
+    else level = convertLevel(held.rate, rate, levelAt(held.rate, held.state, nowUs));
+    const at = held === undefined ? nowUs : Math.max(nowUs, held.state.atUs);
+    return {
+      rate,
+      cost,
+      level: () => level,
+      debit: (units: number) => {
+        level -= units;
+        buckets.set(id, { rate, state: { level, atUs: at } });
+      },
+    };
+  }
+
+  /** Drops every bucket (tests and shutdown). */
+  clear(): void {
+    this.#buckets.clear();
+  }
+}

@@ -1,0 +1,42 @@
+// Runs validated decisions against the bucket store: the one place the server's handlers and
+// (later) the replication layer meet the core's decision rule.
+
+import { type DecisionOutcome, decide } from "../core/decision.ts";
+import type { Rate } from "../core/rate.ts";
+import { BucketStore } from "./bucket-store.ts";
+
+/** A bucket as a validated request names it. */
+export interface BucketTarget {
+  /** Policy name, kept for metrics. */
+  readonly policy: string;
+  /** Unique id of the bucket: policy and key. */
+  readonly id: string;
+  readonly rate: Rate;
+  readonly cost: number;
+}
+
+export type ValidDecision = readonly BucketTarget[];
+
+/** Policy and key in one string; policy names cannot hold NUL, so ids never collide. */
+export function bucketId(policy: string, key: string): string {
+  return `${policy}\u0000${key}`;
+}
+
+export class Limiter {
+  readonly store: BucketStore;
+
+  constructor(options: { maxKeys: number }) {
+    this.store = new BucketStore(options.maxKeys);
+  }
+
+  /** Decides each decision in order at `nowUs`; `consume: false` only reads. */
+  run(decisions: readonly ValidDecision[], nowUs: number, consume: boolean): DecisionOutcome[] {
+    const out: DecisionOutcome[] = new Array(decisions.length);
+    for (let i = 0; i < decisions.length; i++) {
+      const targets = decisions[i] as ValidDecision;
+      const access = targets.map((t) => this.store.access(t.id, t.rate, t.cost, nowUs));
+      out[i] = decide(access, consume);
+    }
+    return out;
+  }
+}

@@ -1,0 +1,103 @@
+// Wires one tokenmesh process: the RateLimiter service, health, reflection and metrics. Nothing
+// happens at import time; `start()` binds the ports and `shutdown()` drains in-flight calls.
+
+import type { Server as HttpServer } from "node:http";
+import { type Server, createServer } from "nice-grpc";
+import { HealthDefinition, HealthServiceImpl, HealthState } from "nice-grpc-server-health";
+import { ServerReflectionService } from "nice-grpc-server-reflection";
+import type { Logger } from "pino";
+import type { ResolvedConfig } from "../config/load.ts";
+import { RateLimiter } from "../gen/tokenmesh/v1/rate_limiter_pb.ts";
+import { niceDefinition } from "../grpc/service-definition.ts";
+import { Limiter } from "../limiter/limiter.ts";
+import { startMetricsEndpoint } from "../metrics/http-endpoint.ts";
+import { Metrics } from "../metrics/metrics.ts";
+import { type Clock, systemClock } from "./clock.ts";
+import { observeCalls } from "./middleware.ts";
+import { rateLimiterService } from "./rate-limiter-service.ts";
+import { reflectionService } from "./reflection.ts";
+
+export interface ServerOptions {
+  readonly config: ResolvedConfig;
+  readonly log: Logger;
+  readonly clock?: Clock;
+}
+
+export interface RunningServer {
+  /** Client port actually bound (useful with port 0). */
+  readonly port: number;
+  readonly metricsPort: number | undefined;
+  readonly limiter: Limiter;
+  readonly metrics: Metrics;
+  /** Stops accepting calls, waits up to the grace period for in-flight ones, then closes. */
+  shutdown(): Promise<void>;
+}
+
+function splitHostPort(address: string): { host: string; port: number } {
+  const at = address.lastIndexOf(":");
+  return { host: address.slice(0, at).replace(/^\[|\]$/g, ""), port: Number(address.slice(at + 1)) };
+}
+
+export async function startServer(options: ServerOptions): Promise<RunningServer> {
+  const { config, log } = options;
+  const limiter = new Limiter({ maxKeys: config.limits.maxKeys });
+  const metrics = new Metrics({ keysHeld: () => limiter.store.size, evictions: () => limiter.store.evictions });
+  const health = HealthState();
+
+  const server: Server = createServer({
+    "grpc.max_receive_message_length": config.limits.maxMessageBytes,
+    "grpc.max_send_message_length": config.limits.maxMessageBytes,
+  }).use(observeCalls(metrics, log));
+  server.add(
+    niceDefinition(RateLimiter),
+    rateLimiterService({ limiter, policies: config.policies, limits: config.limits, clock: options.clock ?? systemClock(), metrics }),
+  );
+  server.add(HealthDefinition, HealthServiceImpl(health));
+  server.add(ServerReflectionService, reflectionService([RateLimiter]));
+
+  const port = await server.listen(config.listen);
+  health.setStatus("healthy");
+  health.setStatus("healthy", RateLimiter.typeName);
+
+  let metricsServer: HttpServer | undefined;
+  let metricsPort: number | undefined;
+  if (config.metricsListen !== null) {
+    const { host, port: mport } = splitHostPort(config.metricsListen);
+    try {
+      metricsServer = await startMetricsEndpoint(metrics.registry, host, mport);
+    } catch (err) {
+      await server.shutdown();
+      throw err;
+    }
+    const bound = metricsServer.address();
+    metricsPort = typeof bound === "object" && bound !== null ? bound.port : undefined;
+  }
+  const listenHost = splitHostPort(config.listen).host;
+  log.info({ address: `${listenHost}:${port}`, metricsPort, policies: [...config.policies.keys()] }, "tokenmesh serving");
+
+  let stopping: Promise<void> | undefined;
+  const shutdown = (): Promise<void> => {
+    stopping ??= (async () => {
+      health.setStatus("unhealthy");
+      const grace = setTimeout(() => {
+        log.warn({ graceMs: config.shutdownGraceMs }, "grace period over: closing remaining calls");
+        server.forceShutdown();
+      }, config.shutdownGraceMs);
+      try {
+        await server.shutdown();
+      } finally {
+        clearTimeout(grace);
+      }
+      if (metricsServer !== undefined) {
+        const m = metricsServer;
+        const closed = new Promise<void>((resolve) => m.close(() => resolve()));
+        m.closeAllConnections(); // keep-alive scrapers would otherwise hold close() open
+        await closed;
+      }
+      log.info("tokenmesh stopped");
+    })();
+    return stopping;
+  };
+
+  return { port, metricsPort, limiter, metrics, shutdown };
+}

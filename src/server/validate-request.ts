@@ -1,0 +1,105 @@
+// Turns a Consume/Query request into validated decisions, or a RequestError naming the first
+// bad field and its limit. Validation finishes before any bucket is touched, so a bad request
+// changes no state.
+
+import { type Rate, makeRate } from "../core/rate.ts";
+import type { Policy } from "../config/load.ts";
+import type { BucketRequest, Decision, InlineLimit } from "../gen/tokenmesh/v1/rate_limiter_pb.ts";
+import { type BucketTarget, type ValidDecision, bucketId } from "../limiter/limiter.ts";
+import { RequestError, invalidArgument } from "./errors.ts";
+
+export interface RequestLimits {
+  readonly maxDecisionsPerRequest: number;
+  readonly maxBucketsPerDecision: number;
+  readonly maxKeyBytes: number;
+  readonly maxPolicyNameBytes: number;
+}
+
+export type ValidationResult = { ok: true; decisions: ValidDecision[] } | { ok: false; error: RequestError };
+
+const describeKnown = (policies: ReadonlyMap<string, Policy>): string => {
+  const names = [...policies.keys()];
+  return names.length <= 10 ? names.join(", ") : `${names.slice(0, 10).join(", ")}, ... (${names.length} in all)`;
+};
+
+function inlineRate(limit: InlineLimit, policy: Policy, field: string): Rate | RequestError {
+  const inline = policy.inline;
+  if (inline === undefined) {
+    return invalidArgument(field, `policy "${policy.name}" does not accept inline limits (set policies.${policy.name}.inline in the server config)`);
+  }
+  const capacity = Number(limit.capacity);
+  const refillTokens = Number(limit.refillTokens);
+  const periodMs = Number(limit.refillPeriodMs);
+  if (capacity < 1 || capacity > inline.maxCapacity) {
+    return invalidArgument(`${field}.capacity`, `must be 1..${inline.maxCapacity} for policy "${policy.name}", got ${limit.capacity}`);
+  }
+  if (refillTokens < 1) return invalidArgument(`${field}.refill_tokens`, `must be at least 1, got ${limit.refillTokens}`);
+  if (periodMs < 1 || periodMs > 366 * 24 * 3600 * 1000) {
+    return invalidArgument(`${field}.refill_period_ms`, `must be 1..${366 * 24 * 3600 * 1000} (one year), got ${limit.refillPeriodMs}`);
+  }
+  const perSecond = (refillTokens * 1000) / periodMs;
+  if (perSecond > inline.maxRefillPerSecond) {
+    return invalidArgument(`${field}.refill_tokens`, `refill of ${perSecond} tokens/s exceeds the policy's limit of ${inline.maxRefillPerSecond} tokens/s`);
+  }
+  const made = makeRate({ capacity, refillTokens, refillPeriodUs: periodMs * 1000 });
+  if (!made.ok) return invalidArgument(field, made.message);
+  return made.rate;
+}
+
+function validateBucket(b: BucketRequest, field: string, policies: ReadonlyMap<string, Policy>, limits: RequestLimits): BucketTarget | RequestError {
+  if (b.policy.length === 0) return invalidArgument(`${field}.policy`, "is required");
+  const policy = b.policy.length <= limits.maxPolicyNameBytes ? policies.get(b.policy) : undefined;
+  if (policy === undefined) {
+    const shown = b.policy.length > 64 ? `${b.policy.slice(0, 64)}...` : b.policy;
+    return invalidArgument(`${field}.policy`, `unknown policy "${shown}" (known: ${describeKnown(policies)})`);
+  }
+  const keyBytes = Buffer.byteLength(b.key, "utf8");
+  if (keyBytes === 0 || keyBytes > limits.maxKeyBytes) {
+    return invalidArgument(`${field}.key`, `must be 1..${limits.maxKeyBytes} bytes of UTF-8, got ${keyBytes}`);
+  }
+  let rate = policy.rate;
+  if (b.limit !== undefined) {
+    const r = inlineRate(b.limit, policy, `${field}.limit`);
+    if (r instanceof RequestError) return r;
+    rate = r;
+  }
+  const cost = b.cost ?? 1;
+  if (cost < 1) return invalidArgument(`${field}.cost`, "must be at least 1 (omit it for 1), got 0");
+  if (cost > rate.capacity) {
+    return invalidArgument(`${field}.cost`, `${cost} exceeds the bucket's capacity of ${rate.capacity}, so it could never be allowed`);
+  }
+  return { policy: policy.name, id: bucketId(policy.name, b.key), rate, cost };
+}
+
+function validateDecision(d: Decision, field: string, policies: ReadonlyMap<string, Policy>, limits: RequestLimits): ValidDecision | RequestError {
+  const n = d.buckets.length;
+  if (n === 0 || n > limits.maxBucketsPerDecision) {
+    return invalidArgument(`${field}.buckets`, `must hold 1..${limits.maxBucketsPerDecision} buckets, got ${n}`);
+  }
+  const targets: BucketTarget[] = new Array(n);
+  for (let j = 0; j < n; j++) {
+    const t = validateBucket(d.buckets[j] as BucketRequest, `${field}.buckets[${j}]`, policies, limits);
+    if (t instanceof RequestError) return t;
+    for (let k = 0; k < j; k++) {
+      if ((targets[k] as BucketTarget).id === t.id) {
+        return invalidArgument(`${field}.buckets[${j}]`, `names the same bucket as buckets[${k}]; put the total cost on one entry`);
+      }
+    }
+    targets[j] = t;
+  }
+  return targets;
+}
+
+export function validateDecisions(decisions: readonly Decision[], policies: ReadonlyMap<string, Policy>, limits: RequestLimits): ValidationResult {
+  const n = decisions.length;
+  if (n === 0 || n > limits.maxDecisionsPerRequest) {
+    return { ok: false, error: invalidArgument("decisions", `must hold 1..${limits.maxDecisionsPerRequest} decisions, got ${n}`) };
+  }
+  const out: ValidDecision[] = new Array(n);
+  for (let i = 0; i < n; i++) {
+    const d = validateDecision(decisions[i] as Decision, `decisions[${i}]`, policies, limits);
+    if (d instanceof RequestError) return { ok: false, error: d };
+    out[i] = d;
+  }
+  return { ok: true, decisions: out };
+}
