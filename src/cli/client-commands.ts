@@ -1,7 +1,7 @@
 // `tokenmesh consume|query`: one decision against a running server, printed for a person or as
 // JSON for scripts. Exit code 0 when allowed, 1 when denied, 2 on errors.
 
-import { type Client, ClientError, Status, createChannel, createClient } from "nice-grpc";
+import { type Client, ClientError, createChannel, createClient, Status } from "nice-grpc";
 import { RateLimiter } from "../gen/tokenmesh/v1/rate_limiter_pb.ts";
 import { niceDefinition } from "../grpc/service-definition.ts";
 
@@ -22,7 +22,9 @@ export async function runClientCommand(command: "consume" | "query", args: Clien
   const channel = createChannel(args.address);
   const client: Client<typeof definition> = createClient(definition, channel);
   try {
-    const request = { decisions: [{ buckets: [{ policy: args.policy, key: args.key, ...(args.cost === undefined ? {} : { cost: args.cost }) }] }] };
+    const request = {
+      decisions: [{ buckets: [{ policy: args.policy, key: args.key, ...(args.cost === undefined ? {} : { cost: args.cost }) }] }],
+    };
     const options = { signal: AbortSignal.timeout(args.timeoutMs) };
     const response = command === "consume" ? await client.consume(request, options) : await client.query(request, options);
     const result = response.results[0];
@@ -35,7 +37,11 @@ export async function runClientCommand(command: "consume" | "query", args: Clien
           remaining: Number(bucket.remaining),
           retryAfterMs: Number(result.retryAfterUs) / 1000,
           resetAfterMs: Number(bucket.resetAfterUs) / 1000,
-          limit: { capacity: Number(bucket.capacity), refillTokens: Number(bucket.refillTokens), refillPeriodMs: Number(bucket.refillPeriodMs) },
+          limit: {
+            capacity: Number(bucket.capacity),
+            refillTokens: Number(bucket.refillTokens),
+            refillPeriodMs: Number(bucket.refillPeriodMs),
+          },
         })}\n`,
       );
     } else {

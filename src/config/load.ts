@@ -3,7 +3,7 @@
 
 import { readFile } from "node:fs/promises";
 import { parse as parseYaml } from "yaml";
-import { type Rate, makeRate } from "../core/rate.ts";
+import { makeRate, type Rate } from "../core/rate.ts";
 import { parseDurationUs } from "./duration.ts";
 import { type Config, configSchema } from "./schema.ts";
 

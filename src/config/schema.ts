@@ -47,7 +47,12 @@ export const configSchema = z.strictObject({
       maxBucketsPerDecision: z.number().int().min(1).max(16).default(16),
       maxKeyBytes: z.number().int().min(1).max(4096).default(256),
       maxPolicyNameBytes: z.number().int().min(1).max(256).default(64),
-      maxMessageBytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(4 * 1024 * 1024),
+      maxMessageBytes: z
+        .number()
+        .int()
+        .min(1024)
+        .max(64 * 1024 * 1024)
+        .default(4 * 1024 * 1024),
     })
     .prefault({}),
   /** How long SIGTERM waits for in-flight calls before closing connections. */

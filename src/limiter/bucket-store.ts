@@ -5,7 +5,7 @@
 import { LRUCache } from "lru-cache";
 import { type BucketState, levelAt } from "../core/bucket.ts";
 import type { BucketAccess } from "../core/decision.ts";
-import { type Rate, convertLevel, sameRate } from "../core/rate.ts";
+import { convertLevel, type Rate, sameRate } from "../core/rate.ts";
 
 interface Held {
   rate: Rate;

@@ -1,6 +1,6 @@
 // Serves the registry at GET /metrics for Prometheus; anything else is 404.
 
-import { type Server, createServer } from "node:http";
+import { createServer, type Server } from "node:http";
 import type { Registry } from "prom-client";
 
 export async function startMetricsEndpoint(registry: Registry, host: string, port: number): Promise<Server> {

@@ -2,7 +2,7 @@
 // path and handed to prom-client when scraped: label lookups cost about a microsecond each,
 // which at hundreds of thousands of decisions per second would dominate the handler.
 
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 
 export interface DecisionTally {
   allowed: number;

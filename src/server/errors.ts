@@ -13,5 +13,4 @@ export class RequestError extends ServerError {
   }
 }
 
-export const invalidArgument = (field: string, problem: string): RequestError =>
-  new RequestError(Status.INVALID_ARGUMENT, field, problem);
+export const invalidArgument = (field: string, problem: string): RequestError => new RequestError(Status.INVALID_ARGUMENT, field, problem);

@@ -1,8 +1,8 @@
 // Server middleware: times every call, and turns errors the caller did not cause into INTERNAL
 // with a generic message (the detail goes to the log, never to the caller).
 
-import { type CallContext, type ServerMiddlewareCall, ServerError, Status } from "nice-grpc";
 import { isAbortError } from "abort-controller-x";
+import { type CallContext, ServerError, type ServerMiddlewareCall, Status } from "nice-grpc";
 import type { Logger } from "pino";
 import type { Metrics } from "../metrics/metrics.ts";
 
@@ -10,7 +10,7 @@ export function observeCalls(metrics: Metrics, log: Logger) {
   return async function* observe<Request, Response>(
     call: ServerMiddlewareCall<Request, Response>,
     context: CallContext,
-  ): AsyncGenerator<Response, Response | void, undefined> {
+  ): AsyncGenerator<Response, Response | undefined, undefined> {
     const method = call.method.path;
     const started = performance.now();
     let code = Status.OK;

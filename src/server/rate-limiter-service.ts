@@ -1,9 +1,9 @@
 // gRPC handlers of tokenmesh.v1.RateLimiter: validate, decide at the current time, answer.
 
 import type { Policy } from "../config/load.ts";
+import type { ConsumeRequest, QueryRequest } from "../gen/tokenmesh/v1/rate_limiter_pb.ts";
 import type { Limiter, ValidDecision } from "../limiter/limiter.ts";
 import type { Metrics } from "../metrics/metrics.ts";
-import type { ConsumeRequest, QueryRequest } from "../gen/tokenmesh/v1/rate_limiter_pb.ts";
 import type { Clock } from "./clock.ts";
 import { type DecisionResultInit, toDecisionResult } from "./to-response.ts";
 import { type RequestLimits, validateDecisions } from "./validate-request.ts";

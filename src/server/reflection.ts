@@ -2,8 +2,8 @@
 // the generated code, so tools like grpcurl work without .proto files and no descriptor set
 // has to be built or shipped separately.
 
-import { create, toBinary } from "@bufbuild/protobuf";
 import type { DescFile, DescService } from "@bufbuild/protobuf";
+import { create, toBinary } from "@bufbuild/protobuf";
 import { FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
 import { ServerReflection } from "nice-grpc-server-reflection";
 

@@ -1,7 +1,7 @@
 // Maps the core's decision outcomes onto the wire messages.
 
-import type { DecisionOutcome } from "../core/decision.ts";
 import type { MessageInitShape } from "@bufbuild/protobuf";
+import type { DecisionOutcome } from "../core/decision.ts";
 import type { DecisionResultSchema } from "../gen/tokenmesh/v1/rate_limiter_pb.ts";
 import type { ValidDecision } from "../limiter/limiter.ts";
 

@@ -2,7 +2,7 @@
 // happens at import time; `start()` binds the ports and `shutdown()` drains in-flight calls.
 
 import type { Server as HttpServer } from "node:http";
-import { type Server, createServer } from "nice-grpc";
+import { createServer, type Server } from "nice-grpc";
 import { HealthDefinition, HealthServiceImpl, HealthState } from "nice-grpc-server-health";
 import { ServerReflectionService } from "nice-grpc-server-reflection";
 import type { Logger } from "pino";

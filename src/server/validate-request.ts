@@ -2,11 +2,11 @@
 // bad field and its limit. Validation finishes before any bucket is touched, so a bad request
 // changes no state.
 
-import { type Rate, makeRate } from "../core/rate.ts";
 import type { Policy } from "../config/load.ts";
+import { makeRate, type Rate } from "../core/rate.ts";
 import type { BucketRequest, Decision, InlineLimit } from "../gen/tokenmesh/v1/rate_limiter_pb.ts";
-import { type BucketTarget, type ValidDecision, bucketId } from "../limiter/limiter.ts";
-import { RequestError, invalidArgument } from "./errors.ts";
+import { type BucketTarget, bucketId, type ValidDecision } from "../limiter/limiter.ts";
+import { invalidArgument, RequestError } from "./errors.ts";
 
 export interface RequestLimits {
   readonly maxDecisionsPerRequest: number;
@@ -25,7 +25,10 @@ const describeKnown = (policies: ReadonlyMap<string, Policy>): string => {
 function inlineRate(limit: InlineLimit, policy: Policy, field: string): Rate | RequestError {
   const inline = policy.inline;
   if (inline === undefined) {
-    return invalidArgument(field, `policy "${policy.name}" does not accept inline limits (set policies.${policy.name}.inline in the server config)`);
+    return invalidArgument(
+      field,
+      `policy "${policy.name}" does not accept inline limits (set policies.${policy.name}.inline in the server config)`,
+    );
   }
   const capacity = Number(limit.capacity);
   const refillTokens = Number(limit.refillTokens);
@@ -39,14 +42,22 @@ function inlineRate(limit: InlineLimit, policy: Policy, field: string): Rate | R
   }
   const perSecond = (refillTokens * 1000) / periodMs;
   if (perSecond > inline.maxRefillPerSecond) {
-    return invalidArgument(`${field}.refill_tokens`, `refill of ${perSecond} tokens/s exceeds the policy's limit of ${inline.maxRefillPerSecond} tokens/s`);
+    return invalidArgument(
+      `${field}.refill_tokens`,
+      `refill of ${perSecond} tokens/s exceeds the policy's limit of ${inline.maxRefillPerSecond} tokens/s`,
+    );
   }
   const made = makeRate({ capacity, refillTokens, refillPeriodUs: periodMs * 1000 });
   if (!made.ok) return invalidArgument(field, made.message);
   return made.rate;
 }
 
-function validateBucket(b: BucketRequest, field: string, policies: ReadonlyMap<string, Policy>, limits: RequestLimits): BucketTarget | RequestError {
+function validateBucket(
+  b: BucketRequest,
+  field: string,
+  policies: ReadonlyMap<string, Policy>,
+  limits: RequestLimits,
+): BucketTarget | RequestError {
   if (b.policy.length === 0) return invalidArgument(`${field}.policy`, "is required");
   const policy = b.policy.length <= limits.maxPolicyNameBytes ? policies.get(b.policy) : undefined;
   if (policy === undefined) {
@@ -71,7 +82,12 @@ function validateBucket(b: BucketRequest, field: string, policies: ReadonlyMap<s
   return { policy: policy.name, id: bucketId(policy.name, b.key), rate, cost };
 }
 
-function validateDecision(d: Decision, field: string, policies: ReadonlyMap<string, Policy>, limits: RequestLimits): ValidDecision | RequestError {
+function validateDecision(
+  d: Decision,
+  field: string,
+  policies: ReadonlyMap<string, Policy>,
+  limits: RequestLimits,
+): ValidDecision | RequestError {
   const n = d.buckets.length;
   if (n === 0 || n > limits.maxBucketsPerDecision) {
     return invalidArgument(`${field}.buckets`, `must hold 1..${limits.maxBucketsPerDecision} buckets, got ${n}`);
@@ -90,7 +106,11 @@ function validateDecision(d: Decision, field: string, policies: ReadonlyMap<stri
   return targets;
 }
 
-export function validateDecisions(decisions: readonly Decision[], policies: ReadonlyMap<string, Policy>, limits: RequestLimits): ValidationResult {
+export function validateDecisions(
+  decisions: readonly Decision[],
+  policies: ReadonlyMap<string, Policy>,
+  limits: RequestLimits,
+): ValidationResult {
   const n = decisions.length;
   if (n === 0 || n > limits.maxDecisionsPerRequest) {
     return { ok: false, error: invalidArgument("decisions", `must hold 1..${limits.maxDecisionsPerRequest} decisions, got ${n}`) };
