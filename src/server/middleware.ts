@@ -10,7 +10,8 @@ export function observeCalls(metrics: Metrics, log: Logger) {
   return async function* observe<Request, Response>(
     call: ServerMiddlewareCall<Request, Response>,
     context: CallContext,
-  ): AsyncGenerator<Response, Response | undefined, undefined> {
+    // biome-ignore lint/suspicious/noConfusingVoidType: nice-grpc's middleware signature returns `Response | void`
+  ): AsyncGenerator<Response, Response | void, undefined> {
     const method = call.method.path;
     const started = performance.now();
     let code = Status.OK;
