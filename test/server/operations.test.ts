@@ -1,0 +1,62 @@
+// What operators and tools rely on: standard health, server reflection (grpcurl-style tools),
+// and Prometheus metrics, each exercised over a real server.
+
+import { fromBinary } from "@bufbuild/protobuf";
+import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
+import { createClient } from "nice-grpc";
+import { HealthDefinition } from "nice-grpc-server-health";
+import { ServerReflectionService } from "nice-grpc-server-reflection";
+import reflectionPb from "nice-grpc-server-reflection/lib/proto/grpc/reflection/v1/reflection_pb.js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type TestServer, startTestServer } from "../support/server.ts";
+
+describe("operations surface", () => {
+  let t: TestServer;
+  beforeAll(async () => {
+    t = await startTestServer({ policies: { api: { capacity: 2, refill: 1, per: "1s" } } });
+  });
+  afterAll(async () => {
+    await t.close();
+  });
+
+  it("answers grpc.health.v1 for the server and for tokenmesh.v1.RateLimiter", async () => {
+    const health = createClient(HealthDefinition, t.channel);
+    expect((await health.check({ service: "" })).status).toBe(1); // SERVING
+    expect((await health.check({ service: "tokenmesh.v1.RateLimiter" })).status).toBe(1);
+  });
+
+  it("lists services and serves descriptors through reflection", async () => {
+    const reflection = createClient(ServerReflectionService, t.channel);
+    const list = new reflectionPb.ServerReflectionRequest();
+    list.setListServices("*");
+    const bySymbol = new reflectionPb.ServerReflectionRequest();
+    bySymbol.setFileContainingSymbol("tokenmesh.v1.RateLimiter");
+    const answers = [];
+    async function* requests() {
+      yield list;
+      yield bySymbol;
+    }
+    for await (const response of reflection.serverReflectionInfo(requests())) answers.push(response);
+    const names = answers[0]?.getListServicesResponse()?.getServiceList().map((s) => s.getName());
+    expect(names).toEqual(["tokenmesh.v1.RateLimiter"]);
+    const files = answers[1]?.getFileDescriptorResponse()?.getFileDescriptorProtoList_asU8() ?? [];
+    const descriptors = files.map((bytes) => fromBinary(FileDescriptorProtoSchema, bytes));
+    const own = descriptors.find((d) => d.name === "tokenmesh/v1/rate_limiter.proto");
+    expect(own?.service[0]?.method.map((m) => m.name)).toEqual(["Consume", "Query"]);
+  });
+
+  it("counts decisions per policy and result, keys held, and request latency", async () => {
+    const d = { decisions: [{ buckets: [{ policy: "api", key: "m" }] }] };
+    for (let i = 0; i < 3; i++) await t.client.consume(d);
+    await t.client.consume({ decisions: [] }).catch(() => undefined);
+    const text = await t.server.metrics.registry.metrics();
+    expect(text).toContain('tokenmesh_decisions_total{policy="api",result="allowed"} 2');
+    expect(text).toContain('tokenmesh_decisions_total{policy="api",result="denied"} 1');
+    expect(text).toMatch(/^tokenmesh_keys 1$/m);
+    expect(text).toContain('tokenmesh_request_duration_seconds_count{method="/tokenmesh.v1.RateLimiter/Consume",code="OK"} 3');
+    expect(text).toContain('tokenmesh_request_duration_seconds_count{method="/tokenmesh.v1.RateLimiter/Consume",code="INVALID_ARGUMENT"} 1');
+    // A second scrape does not double-count.
+    const again = await t.server.metrics.registry.metrics();
+    expect(again).toContain('tokenmesh_decisions_total{policy="api",result="allowed"} 2');
+  });
+});

@@ -1,0 +1,53 @@
+// An independent reference for one token bucket: GCRA (ITU-T I.371) on exact BigInt rationals.
+// It shares no code with src/core: time is scaled by the refill count R so that the emission
+// interval T = P/R becomes the integer P, and the burst tolerance C*T becomes C*P.
+
+export class GcraReference {
+  readonly #capacity: bigint;
+  readonly #refill: bigint;
+  readonly #period: bigint;
+  /** Theoretical arrival time, scaled by R (units: microseconds * R). */
+  #tat = 0n;
+
+  constructor(capacity: number, refillTokens: number, refillPeriodUs: number) {
+    this.#capacity = BigInt(capacity);
+    this.#refill = BigInt(refillTokens);
+    this.#period = BigInt(refillPeriodUs);
+  }
+
+  #scaled(tUs: number): bigint {
+    return BigInt(tUs) * this.#refill;
+  }
+
+  /** Would `cost` tokens be admitted at `tUs`, and how long until they would (microseconds, rounded up). */
+  check(tUs: number, cost: number): { allowed: boolean; retryAfterUs: number } {
+    const t = this.#scaled(tUs);
+    const start = this.#tat > t ? this.#tat : t;
+    const excess = start + BigInt(cost) * this.#period - t - this.#capacity * this.#period;
+    if (excess <= 0n) return { allowed: true, retryAfterUs: 0 };
+    return { allowed: false, retryAfterUs: Number((excess + this.#refill - 1n) / this.#refill) };
+  }
+
+  consume(tUs: number, cost: number): boolean {
+    const { allowed } = this.check(tUs, cost);
+    if (allowed) {
+      const t = this.#scaled(tUs);
+      this.#tat = (this.#tat > t ? this.#tat : t) + BigInt(cost) * this.#period;
+    }
+    return allowed;
+  }
+
+  /** Whole tokens available at `tUs`. */
+  remaining(tUs: number): number {
+    const t = this.#scaled(tUs);
+    const debt = this.#tat > t ? this.#tat - t : 0n;
+    return Number((this.#capacity * this.#period - debt) / this.#period);
+  }
+
+  /** Microseconds until full at `tUs`, rounded up. */
+  resetAfterUs(tUs: number): number {
+    const t = this.#scaled(tUs);
+    const debt = this.#tat > t ? this.#tat - t : 0n;
+    return Number((debt + this.#refill - 1n) / this.#refill);
+  }
+}
