@@ -4,7 +4,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { makeRate } from "../../src/core/rate.ts";
-import { Limiter, bucketId } from "../../src/limiter/limiter.ts";
+import { bucketId, Limiter } from "../../src/limiter/limiter.ts";
 import { GcraReference } from "../support/gcra.ts";
 
 const limitArb = fc.oneof(
@@ -18,7 +18,11 @@ const limitArb = fc.oneof(
   fc.record({
     capacity: fc.integer({ min: 1, max: 1_000_000_000 }),
     refillTokens: fc.oneof(fc.constant(1), fc.integer({ min: 1, max: 1_000_000_000_000 }), fc.constantFrom(7, 13, 999_983)),
-    refillPeriodUs: fc.oneof(fc.constant(1), fc.integer({ min: 1, max: 366 * 24 * 3_600_000_000 }), fc.constantFrom(7_000_003, 86_400_000_000)),
+    refillPeriodUs: fc.oneof(
+      fc.constant(1),
+      fc.integer({ min: 1, max: 366 * 24 * 3_600_000_000 }),
+      fc.constantFrom(7_000_003, 86_400_000_000),
+    ),
   }),
 );
 

@@ -3,7 +3,7 @@
 
 import { ClientError, Status } from "nice-grpc";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type RateLimiterClient, type TestServer, startTestServer } from "../support/server.ts";
+import { type RateLimiterClient, startTestServer, type TestServer } from "../support/server.ts";
 
 type Request = Parameters<RateLimiterClient["consume"]>[0];
 
@@ -18,28 +18,48 @@ const cases: { name: string; request: Request; code: Status; message: RegExp }[]
     code: Status.INVALID_ARGUMENT,
     message: /^decisions: must hold 1\.\.1000 decisions, got 1001$/,
   },
-  { name: "no buckets", request: { decisions: [{ buckets: [] }] }, code: Status.INVALID_ARGUMENT, message: /^decisions\[0\]\.buckets: must hold 1\.\.16 buckets, got 0$/ },
+  {
+    name: "no buckets",
+    request: { decisions: [{ buckets: [] }] },
+    code: Status.INVALID_ARGUMENT,
+    message: /^decisions\[0\]\.buckets: must hold 1\.\.16 buckets, got 0$/,
+  },
   {
     name: "more than 16 buckets",
     request: { decisions: [{ buckets: Array.from({ length: 17 }, (_, i) => ({ policy: "api", key: `k${i}` })) }] },
     code: Status.INVALID_ARGUMENT,
     message: /^decisions\[0\]\.buckets: must hold 1\.\.16 buckets, got 17$/,
   },
-  { name: "empty key", request: one({ policy: "api", key: "" }), code: Status.INVALID_ARGUMENT, message: /^decisions\[0\]\.buckets\[0\]\.key: must be 1\.\.256 bytes of UTF-8, got 0$/ },
+  {
+    name: "empty key",
+    request: one({ policy: "api", key: "" }),
+    code: Status.INVALID_ARGUMENT,
+    message: /^decisions\[0\]\.buckets\[0\]\.key: must be 1\.\.256 bytes of UTF-8, got 0$/,
+  },
   {
     name: "over-long key (bytes, not characters)",
     request: one({ policy: "api", key: "é".repeat(129) }),
     code: Status.INVALID_ARGUMENT,
     message: /^decisions\[0\]\.buckets\[0\]\.key: must be 1\.\.256 bytes of UTF-8, got 258$/,
   },
-  { name: "empty policy", request: one({ policy: "", key: "a" }), code: Status.INVALID_ARGUMENT, message: /^decisions\[0\]\.buckets\[0\]\.policy: is required$/ },
+  {
+    name: "empty policy",
+    request: one({ policy: "", key: "a" }),
+    code: Status.INVALID_ARGUMENT,
+    message: /^decisions\[0\]\.buckets\[0\]\.policy: is required$/,
+  },
   {
     name: "unknown policy",
     request: one({ policy: "nope", key: "a" }),
     code: Status.INVALID_ARGUMENT,
     message: /^decisions\[0\]\.buckets\[0\]\.policy: unknown policy "nope" \(known: api, custom\)$/,
   },
-  { name: "cost 0", request: one({ ...ok, cost: 0 }), code: Status.INVALID_ARGUMENT, message: /^decisions\[0\]\.buckets\[0\]\.cost: must be at least 1/ },
+  {
+    name: "cost 0",
+    request: one({ ...ok, cost: 0 }),
+    code: Status.INVALID_ARGUMENT,
+    message: /^decisions\[0\]\.buckets\[0\]\.cost: must be at least 1/,
+  },
   {
     name: "cost above capacity",
     request: one({ ...ok, cost: 11 }),
@@ -80,7 +100,8 @@ const cases: { name: string; request: Request; code: Status; message: RegExp }[]
     name: "inline limit refilling faster than allowed",
     request: one({ policy: "custom", key: "a", limit: { capacity: 5n, refillTokens: 1_000_000n, refillPeriodMs: 1n } }),
     code: Status.INVALID_ARGUMENT,
-    message: /^decisions\[0\]\.buckets\[0\]\.limit\.refill_tokens: refill of 1000000000 tokens\/s exceeds the policy's limit of 100 tokens\/s$/,
+    message:
+      /^decisions\[0\]\.buckets\[0\]\.limit\.refill_tokens: refill of 1000000000 tokens\/s exceeds the policy's limit of 100 tokens\/s$/,
   },
   {
     name: "the same bucket twice in one decision",

@@ -8,7 +8,7 @@ import { HealthDefinition } from "nice-grpc-server-health";
 import { ServerReflectionService } from "nice-grpc-server-reflection";
 import reflectionPb from "nice-grpc-server-reflection/lib/proto/grpc/reflection/v1/reflection_pb.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type TestServer, startTestServer } from "../support/server.ts";
+import { startTestServer, type TestServer } from "../support/server.ts";
 
 describe("operations surface", () => {
   let t: TestServer;
@@ -37,7 +37,10 @@ describe("operations surface", () => {
       yield bySymbol;
     }
     for await (const response of reflection.serverReflectionInfo(requests())) answers.push(response);
-    const names = answers[0]?.getListServicesResponse()?.getServiceList().map((s) => s.getName());
+    const names = answers[0]
+      ?.getListServicesResponse()
+      ?.getServiceList()
+      .map((s) => s.getName());
     expect(names).toEqual(["tokenmesh.v1.RateLimiter"]);
     const files = answers[1]?.getFileDescriptorResponse()?.getFileDescriptorProtoList_asU8() ?? [];
     const descriptors = files.map((bytes) => fromBinary(FileDescriptorProtoSchema, bytes));
@@ -54,7 +57,9 @@ describe("operations surface", () => {
     expect(text).toContain('tokenmesh_decisions_total{policy="api",result="denied"} 1');
     expect(text).toMatch(/^tokenmesh_keys 1$/m);
     expect(text).toContain('tokenmesh_request_duration_seconds_count{method="/tokenmesh.v1.RateLimiter/Consume",code="OK"} 3');
-    expect(text).toContain('tokenmesh_request_duration_seconds_count{method="/tokenmesh.v1.RateLimiter/Consume",code="INVALID_ARGUMENT"} 1');
+    expect(text).toContain(
+      'tokenmesh_request_duration_seconds_count{method="/tokenmesh.v1.RateLimiter/Consume",code="INVALID_ARGUMENT"} 1',
+    );
     // A second scrape does not double-count.
     const again = await t.server.metrics.registry.metrics();
     expect(again).toContain('tokenmesh_decisions_total{policy="api",result="allowed"} 2');

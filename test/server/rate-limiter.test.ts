@@ -2,7 +2,7 @@
 // that match the policy, all-or-nothing decisions, batches answered in order, inline limits.
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type TestServer, startTestServer } from "../support/server.ts";
+import { startTestServer, type TestServer } from "../support/server.ts";
 
 const bucket = (policy: string, key: string, cost?: number) => ({ policy, key, ...(cost === undefined ? {} : { cost }) });
 
@@ -34,10 +34,20 @@ describe("RateLimiter over a real server", () => {
     const result = denied.results[0];
     expect(result?.allowed).toBe(false);
     expect(result?.retryAfterUs).toBe(10_000_000n);
-    expect(result?.buckets[0]).toMatchObject({ remaining: 0n, retryAfterUs: 10_000_000n, resetAfterUs: 50_000_000n, capacity: 5n, refillTokens: 1n, refillPeriodMs: 10_000n });
+    expect(result?.buckets[0]).toMatchObject({
+      remaining: 0n,
+      retryAfterUs: 10_000_000n,
+      resetAfterUs: 50_000_000n,
+      capacity: 5n,
+      refillTokens: 1n,
+      refillPeriodMs: 10_000n,
+    });
 
     t.advance(9_999_999);
-    expect((await t.client.consume({ decisions: [{ buckets: [bucket("login", "bob")] }] })).results[0]).toMatchObject({ allowed: false, retryAfterUs: 1n });
+    expect((await t.client.consume({ decisions: [{ buckets: [bucket("login", "bob")] }] })).results[0]).toMatchObject({
+      allowed: false,
+      retryAfterUs: 1n,
+    });
     t.advance(1);
     expect((await t.client.consume({ decisions: [{ buckets: [bucket("login", "bob")] }] })).results[0]?.allowed).toBe(true);
   });

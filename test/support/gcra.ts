@@ -22,7 +22,7 @@ export class GcraReference {
   /** Would `cost` tokens be admitted at `tUs`, and how long until they would (microseconds, rounded up). */
   check(tUs: number, cost: number): { allowed: boolean; retryAfterUs: number } {
     const t = this.#scaled(tUs);
-    const start = this.#tat > t ? this.#tat : t;
+    const start = Math.max(this.#tat, t);
     const excess = start + BigInt(cost) * this.#period - t - this.#capacity * this.#period;
     if (excess <= 0n) return { allowed: true, retryAfterUs: 0 };
     return { allowed: false, retryAfterUs: Number((excess + this.#refill - 1n) / this.#refill) };
@@ -32,7 +32,7 @@ export class GcraReference {
     const { allowed } = this.check(tUs, cost);
     if (allowed) {
       const t = this.#scaled(tUs);
-      this.#tat = (this.#tat > t ? this.#tat : t) + BigInt(cost) * this.#period;
+      this.#tat = Math.max(this.#tat, t) + BigInt(cost) * this.#period;
     }
     return allowed;
   }

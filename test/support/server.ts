@@ -1,10 +1,10 @@
 // Starts a real tokenmesh server on 127.0.0.1:0 with a controllable clock, and a nice-grpc client
 // for it. Teardown closes the channel and waits for the server to drain.
 
-import { type Client, type Channel, createChannel, createClient } from "nice-grpc";
+import { type Channel, type Client, createChannel, createClient } from "nice-grpc";
 import { pino } from "pino";
-import { type ConfigInput } from "../../src/config/schema.ts";
 import { resolveConfig } from "../../src/config/load.ts";
+import type { ConfigInput } from "../../src/config/schema.ts";
 import { RateLimiter } from "../../src/gen/tokenmesh/v1/rate_limiter_pb.ts";
 import { niceDefinition } from "../../src/grpc/service-definition.ts";
 import { type RunningServer, startServer } from "../../src/server/tokenmesh-server.ts";
@@ -23,7 +23,9 @@ export interface TestServer {
 
 export const START_US = 1_800_000_000_000_000;
 
-export async function startTestServer(config: Omit<ConfigInput, "listen" | "metricsListen" | "logLevel"> & Partial<ConfigInput>): Promise<TestServer> {
+export async function startTestServer(
+  config: Omit<ConfigInput, "listen" | "metricsListen" | "logLevel"> & Partial<ConfigInput>,
+): Promise<TestServer> {
   let now = START_US;
   const resolved = resolveConfig({ listen: "127.0.0.1:0", metricsListen: null, logLevel: "silent", ...config }, "test");
   const server = await startServer({ config: resolved, log: pino({ level: "silent" }), clock: () => now });

@@ -1,0 +1,47 @@
+// Keeps src/core pure: it may import only other files of src/core, and may not read a clock,
+// draw a random number, start a timer or touch the process. Run in CI (`npm run check:core`).
+
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { dirname, join, relative, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+const core = join(root, "src/core");
+
+const FORBIDDEN: [RegExp, string][] = [
+  [/\bDate\.now\s*\(|\bnew Date\s*\(/, "reads the wall clock (pass nowUs in)"],
+  [/\bperformance\.now\s*\(|\bprocess\.hrtime/, "reads a clock (pass nowUs in)"],
+  [/\bMath\.random\s*\(|\bcrypto\.getRandomValues|\brandomUUID\s*\(/, "draws randomness (pass a seed or an id in)"],
+  [/\bset(Timeout|Interval|Immediate)\s*\(/, "starts a timer (the edge owns timers)"],
+  [/\bprocess\./, "touches the process"],
+  [/\brequire\s*\(/, "uses require"],
+];
+
+function files(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    return statSync(path).isDirectory() ? files(path) : path.endsWith(".ts") ? [path] : [];
+  });
+}
+
+const problems: string[] = [];
+for (const file of files(core)) {
+  const rel = relative(root, file);
+  const lines = readFileSync(file, "utf8").split("\n");
+  lines.forEach((line, i) => {
+    const code = line.replace(/\/\/.*$/, "");
+    const imported = /\bfrom\s+["']([^"']+)["']|\bimport\s*\(\s*["']([^"']+)["']/.exec(code);
+    const spec = imported?.[1] ?? imported?.[2];
+    if (spec !== undefined) {
+      const target = spec.startsWith(".") ? resolve(dirname(file), spec) : spec;
+      if (!target.startsWith(core)) problems.push(`${rel}:${i + 1}: imports "${spec}" from outside src/core`);
+    }
+    for (const [pattern, why] of FORBIDDEN) if (pattern.test(code)) problems.push(`${rel}:${i + 1}: ${why}: ${line.trim()}`);
+  });
+}
+
+if (problems.length > 0) {
+  process.stderr.write(`src/core is not pure:\n  ${problems.join("\n  ")}\n`);
+  process.exit(1);
+}
+process.stdout.write(`src/core is pure (${files(core).length} files checked)\n`);

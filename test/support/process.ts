@@ -1,0 +1,85 @@
+// Helpers for tests that run tokenmesh as a real process: free loopback ports, spawning the CLI,
+// waiting for a log line, and collecting exit codes with a hard time bound.
+
+import { type ChildProcess, spawn } from "node:child_process";
+import { once } from "node:events";
+import { createServer } from "node:net";
+import { fileURLToPath } from "node:url";
+
+export const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
+export const CLI = `${REPO_ROOT}bin/tokenmesh.mjs`;
+
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const address = server.address();
+  const port = typeof address === "object" && address !== null ? address.port : 0;
+  server.close();
+  await once(server, "close");
+  return port;
+}
+
+export interface Spawned {
+  readonly child: ChildProcess;
+  stdout(): string;
+  stderr(): string;
+  /** Resolves when stdout or stderr contains `text`; rejects after `timeoutMs` or on exit. */
+  waitFor(text: string, timeoutMs?: number): Promise<void>;
+  /** Exit code (or signal name) within `timeoutMs`, killing the process if it overruns. */
+  exited(timeoutMs?: number): Promise<number | string>;
+}
+
+export function spawnCli(args: readonly string[], env: NodeJS.ProcessEnv = {}): Spawned {
+  const child = spawn(process.execPath, [CLI, ...args], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  let err = "";
+  child.stdout?.on("data", (d: Buffer) => {
+    out += d.toString();
+  });
+  child.stderr?.on("data", (d: Buffer) => {
+    err += d.toString();
+  });
+  const exit = new Promise<number | string>((resolve) => child.once("exit", (code, signal) => resolve(code ?? signal ?? -1)));
+  return {
+    child,
+    stdout: () => out,
+    stderr: () => err,
+    waitFor(text, timeoutMs = 15_000) {
+      return new Promise((resolve, reject) => {
+        const started = Date.now();
+        const poll = setInterval(() => {
+          if (out.includes(text) || err.includes(text)) {
+            clearInterval(poll);
+            resolve();
+          } else if (child.exitCode !== null || Date.now() - started > timeoutMs) {
+            clearInterval(poll);
+            reject(new Error(`did not see "${text}" (exit ${child.exitCode}); stdout: ${out}\nstderr: ${err}`));
+          }
+        }, 20);
+      });
+    },
+    async exited(timeoutMs = 15_000) {
+      const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+      try {
+        return await exit;
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+  };
+}
+
+/** Runs the CLI to completion. */
+export async function runCli(
+  args: readonly string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ code: number | string; stdout: string; stderr: string }> {
+  const p = spawnCli(args, env);
+  const code = await p.exited();
+  return { code, stdout: p.stdout(), stderr: p.stderr() };
+}
