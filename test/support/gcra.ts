@@ -2,6 +2,9 @@
 // It shares no code with src/core: time is scaled by the refill count R so that the emission
 // interval T = P/R becomes the integer P, and the burst tolerance C*T becomes C*P.
 
+/** max() for bigints (Math.max does not take them). */
+const later = (a: bigint, b: bigint): bigint => (a > b ? a : b);
+
 export class GcraReference {
   readonly #capacity: bigint;
   readonly #refill: bigint;
@@ -22,7 +25,7 @@ export class GcraReference {
   /** Would `cost` tokens be admitted at `tUs`, and how long until they would (microseconds, rounded up). */
   check(tUs: number, cost: number): { allowed: boolean; retryAfterUs: number } {
     const t = this.#scaled(tUs);
-    const start = Math.max(this.#tat, t);
+    const start = later(this.#tat, t);
     const excess = start + BigInt(cost) * this.#period - t - this.#capacity * this.#period;
     if (excess <= 0n) return { allowed: true, retryAfterUs: 0 };
     return { allowed: false, retryAfterUs: Number((excess + this.#refill - 1n) / this.#refill) };
@@ -32,7 +35,7 @@ export class GcraReference {
     const { allowed } = this.check(tUs, cost);
     if (allowed) {
       const t = this.#scaled(tUs);
-      this.#tat = Math.max(this.#tat, t) + BigInt(cost) * this.#period;
+      this.#tat = later(this.#tat, t) + BigInt(cost) * this.#period;
     }
     return allowed;
   }
