@@ -1,0 +1,92 @@
+// Coalesces concurrent calls into one request. A call joins the open batch; the batch is sent
+// when it reaches `maxSize` or when its window closes, whichever is first, and each caller gets
+// its own answer back. The window timer comes from an injectable scheduler so tests can close
+// windows by hand.
+
+export type Settled<R> = { readonly ok: true; readonly value: R } | { readonly ok: false; readonly error: unknown };
+
+/** Starts a window; returns a function that cancels it. */
+export type Scheduler = (flush: () => void, windowMs: number) => () => void;
+
+/**
+ * A window of 0 closes after the current event-loop turn (setImmediate): every call made while
+ * handling one batch of I/O callbacks, e.g. requests that arrived together, shares an RPC, at a
+ * delay well under a millisecond. A positive window uses a timer (Node rounds to >= 1 ms).
+ */
+export const realScheduler: Scheduler = (flush, windowMs) => {
+  if (windowMs <= 0) {
+    const handle = setImmediate(flush);
+    return () => clearImmediate(handle);
+  }
+  const handle = setTimeout(flush, windowMs);
+  return () => clearTimeout(handle);
+};
+
+export interface BatcherOptions<T, R> {
+  readonly windowMs: number;
+  readonly maxSize: number;
+  readonly scheduler: Scheduler;
+  /** Sends one batch; must settle with exactly one entry per item, in order, and never reject. */
+  readonly send: (items: readonly T[]) => Promise<readonly Settled<R>[]>;
+}
+
+interface Pending<T, R> {
+  readonly item: T;
+  readonly resolve: (value: R) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+export class Batcher<T, R> {
+  readonly #options: BatcherOptions<T, R>;
+  #open: Pending<T, R>[] = [];
+  #cancelWindow: (() => void) | undefined;
+  readonly #inFlight = new Set<Promise<void>>();
+  /** Batches sent so far (for tests and stats). */
+  batchesSent = 0;
+
+  constructor(options: BatcherOptions<T, R>) {
+    this.#options = options;
+  }
+
+  add(item: T): Promise<R> {
+    return new Promise<R>((resolve, reject) => {
+      this.#open.push({ item, resolve, reject });
+      if (this.#open.length >= this.#options.maxSize) this.flush();
+      else this.#cancelWindow ??= this.#options.scheduler(() => this.flush(), this.#options.windowMs);
+    });
+  }
+
+  /** Sends the open batch now, if any. */
+  flush(): void {
+    this.#cancelWindow?.();
+    this.#cancelWindow = undefined;
+    const batch = this.#open;
+    if (batch.length === 0) return;
+    this.#open = [];
+    this.batchesSent++;
+    const sent = this.#run(batch);
+    this.#inFlight.add(sent);
+    void sent.finally(() => this.#inFlight.delete(sent));
+  }
+
+  /** Flushes and waits until every batch sent so far has been answered. */
+  async drain(): Promise<void> {
+    this.flush();
+    while (this.#inFlight.size > 0) await Promise.all([...this.#inFlight]);
+  }
+
+  async #run(batch: readonly Pending<T, R>[]): Promise<void> {
+    let settled: readonly Settled<R>[];
+    try {
+      settled = await this.#options.send(batch.map((p) => p.item));
+    } catch (error) {
+      settled = batch.map(() => ({ ok: false, error }));
+    }
+    batch.forEach((p, i) => {
+      const s = settled[i];
+      if (s === undefined) p.reject(new Error(`batch answered ${settled.length} of ${batch.length} calls`));
+      else if (s.ok) p.resolve(s.value);
+      else p.reject(s.error);
+    });
+  }
+}
