@@ -6,8 +6,8 @@
 // Bounded: at `maxEntries` the oldest entry is dropped, so memory stays flat under a key-spraying
 // abuser; the worst a dropped entry costs is one RPC.
 
-import type { BucketRequest, BucketStatus, Decision } from "./types.ts";
-import { summarize } from "./types.ts";
+import type { BucketRequest, BucketStatus, Decision } from "./types.js";
+import { summarize } from "./types.js";
 
 interface Entry {
   /** Clock time (ms) at which the bucket can hold `cost` again. */

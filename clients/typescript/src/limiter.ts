@@ -3,14 +3,14 @@
 // just denied, and otherwise joins a batch that goes out as one Consume (or Query) RPC.
 
 import { ClientError, Status } from "nice-grpc";
-import { Batcher, type Settled } from "./batcher.ts";
-import { DenyCache } from "./deny-cache.ts";
-import { TokenmeshError } from "./errors.ts";
-import { type LimiterOptions, resolveOptions } from "./options.ts";
-import { OutageReporter, serviceCouldNotAnswer } from "./outage.ts";
-import { Transport } from "./transport.ts";
-import { type BucketRequest, bucketsOf, type Decision, type DecisionRequest, fromWireResult, toWireDecision } from "./types.ts";
-import { checkDecision } from "./validate.ts";
+import { Batcher, type Settled } from "./batcher.js";
+import { DenyCache } from "./deny-cache.js";
+import { TokenmeshError } from "./errors.js";
+import { type LimiterOptions, resolveOptions } from "./options.js";
+import { OutageReporter, serviceCouldNotAnswer } from "./outage.js";
+import { Transport } from "./transport.js";
+import { type BucketRequest, bucketsOf, type Decision, type DecisionRequest, fromWireResult, toWireDecision } from "./types.js";
+import { checkDecision } from "./validate.js";
 
 export interface LimiterStats {
   /** consume() and query() calls made. */

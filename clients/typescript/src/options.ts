@@ -1,8 +1,8 @@
 // Limiter options: validated and defaulted once, at construction, with a TypeError that names
 // the offending option (never a surprise on the first call).
 
-import { realScheduler, type Scheduler } from "./batcher.ts";
-import type { TlsOptions } from "./transport.ts";
+import { realScheduler, type Scheduler } from "./batcher.js";
+import type { TlsOptions } from "./transport.js";
 
 /** pino-compatible: `logger.warn({ err }, "message")`. */
 export interface Logger {

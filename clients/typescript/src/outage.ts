@@ -6,8 +6,8 @@
 // an outage costs at most one deadline per batch and never a hang.
 
 import { ClientError, Status } from "nice-grpc";
-import type { Logger } from "./options.ts";
-import { type Decision, summarize } from "./types.ts";
+import type { Logger } from "./options.js";
+import { type Decision, summarize } from "./types.js";
 
 const CALLER_ERRORS: ReadonlySet<Status> = new Set([
   Status.INVALID_ARGUMENT,

@@ -12,8 +12,8 @@ import type { MessageInitShape } from "@bufbuild/protobuf";
 import { type Channel, ChannelCredentials, type Client, ClientError, createChannel, createClientFactory, Status } from "nice-grpc";
 import { type DeadlineOptions, deadlineMiddleware } from "nice-grpc-client-middleware-deadline";
 import { type RetryOptions, retryMiddleware } from "nice-grpc-client-middleware-retry";
-import type { ConsumeResponse, DecisionSchema, QueryResponse } from "./gen/tokenmesh/v1/rate_limiter_pb.ts";
-import { type RateLimiterDefinition, rateLimiterDefinition } from "./grpc/service-definition.ts";
+import type { ConsumeResponse, DecisionSchema, QueryResponse } from "./gen/tokenmesh/v1/rate_limiter_pb.js";
+import { type RateLimiterDefinition, rateLimiterDefinition } from "./grpc/service-definition.js";
 
 export type TlsOptions = {
   readonly rootCerts?: Buffer;

@@ -3,7 +3,7 @@
 // caller that waits `retryAfterMs` is never early.
 
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import type { DecisionResult, DecisionSchema } from "./gen/tokenmesh/v1/rate_limiter_pb.ts";
+import type { DecisionResult, DecisionSchema } from "./gen/tokenmesh/v1/rate_limiter_pb.js";
 
 /** A limit sent with the request instead of the policy's (only where the policy allows it). */
 export interface InlineLimit {

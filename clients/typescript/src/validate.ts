@@ -3,8 +3,8 @@
 // fail its neighbours. Limits that depend on the server's config (key length, cost above
 // capacity, unknown policy) are still checked there; see `isolateInvalid` in limiter.ts.
 
-import { invalidArgument, type TokenmeshError } from "./errors.ts";
-import type { BucketRequest } from "./types.ts";
+import { invalidArgument, type TokenmeshError } from "./errors.js";
+import type { BucketRequest } from "./types.js";
 
 export const MAX_BUCKETS_PER_DECISION = 16;
 const MAX_UINT32 = 0xffff_ffff;

@@ -6,7 +6,7 @@
 import type { DescMessage } from "@bufbuild/protobuf";
 import { create, fromBinary, type MessageInitShape, type MessageShape, toBinary } from "@bufbuild/protobuf";
 import type { MethodDefinition } from "nice-grpc";
-import { RateLimiter } from "../gen/tokenmesh/v1/rate_limiter_pb.ts";
+import { RateLimiter } from "../gen/tokenmesh/v1/rate_limiter_pb.js";
 
 type Unary<I extends DescMessage, O extends DescMessage> = MethodDefinition<
   MessageInitShape<I>,

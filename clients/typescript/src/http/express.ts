@@ -5,7 +5,7 @@
 // package depends on neither express nor @types/express.
 
 import type { ServerResponse } from "node:http";
-import { type HttpLimitOptions, type HttpRequestLike, makeGuard } from "./http-guard.ts";
+import { type HttpLimitOptions, type HttpRequestLike, makeGuard } from "./http-guard.js";
 
 export type ExpressNext = (err?: unknown) => void;
 

@@ -2,7 +2,7 @@
 // Same behaviour as the Express middleware; typed structurally so the package does not depend
 // on fastify. Add it at the root (not inside an encapsulated plugin) to cover every route.
 
-import { type HttpLimitOptions, type HttpRequestLike, makeGuard } from "./http-guard.ts";
+import { type HttpLimitOptions, type HttpRequestLike, makeGuard } from "./http-guard.js";
 
 /** The parts of a Fastify reply the hook uses. */
 export interface FastifyReplyLike {

@@ -2,9 +2,9 @@
 // decision, and the response fields that follow from it. The adapters only write them out.
 
 import type { IncomingHttpHeaders } from "node:http";
-import type { Limiter } from "../limiter.ts";
-import type { Decision } from "../types.ts";
-import { rateLimitHeaders, retryAfterSeconds } from "./ratelimit-headers.ts";
+import type { Limiter } from "../limiter.js";
+import type { Decision } from "../types.js";
+import { rateLimitHeaders, retryAfterSeconds } from "./ratelimit-headers.js";
 
 /** The parts of a request the key helpers read; Express and Fastify requests both have them. */
 export interface HttpRequestLike {

@@ -12,7 +12,7 @@
 // Seconds are rounded up: the draft allows no fractions, and rounding down would invite clients
 // back early.
 
-import type { BucketStatus, Decision } from "../types.ts";
+import type { BucketStatus, Decision } from "../types.js";
 
 export interface RateLimitHeaderFields {
   readonly "RateLimit-Policy": string;
