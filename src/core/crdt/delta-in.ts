@@ -1,0 +1,134 @@
+// Applying a peer's delta. Order matters for trap 11: parse and bound everything first
+// (validate.ts), then decide what the receiver's clock cannot accept yet (held, bounded and
+// counted, never dropped: dropping would make replicas disagree forever about what one accepted
+// and relayed), and only then join. A rejected delta changes nothing and closes the stream.
+
+import { joinKeyInto, normalizeKey } from "./key-join.ts";
+import type { KeyState } from "./key-state.ts";
+import { onDelta, newSession, resetOut } from "./peer-session.ts";
+import { joinRecord, raiseHorizon, type WireInc } from "./registry.ts";
+import { bump, type ReplicaState, stampAt } from "./replica-state.ts";
+import { type DeltaError, type ParsedDelta, parseDelta } from "./validate.ts";
+import type { Ack } from "./wire.ts";
+
+export type ApplyResult = { ok: true; ack: Ack } | { ok: false; error: DeltaError };
+
+/** Joins a key part into the replica, stamping what changed with a new sequence number. */
+export function joinKeyPart(s: ReplicaState, key: string, part: KeyState): void {
+  if (part.horizon < s.reg.horizon) part.horizon = s.reg.horizon;
+  const rec = s.keys.get(key);
+  if (rec === undefined) {
+    normalizeKey(part);
+    const seq = bump(s);
+    for (const e of part.entries) e.seq = seq;
+    s.keys.set(key, { state: part, seq });
+    return;
+  }
+  const ch = joinKeyInto(rec.state, part);
+  if (ch.meta || ch.entries.length > 0) {
+    const seq = bump(s);
+    for (const e of ch.entries) e.seq = seq;
+    rec.seq = seq;
+  }
+}
+
+/** Joins a registry record; a watermark rising counts as hearing from that incarnation. */
+export function joinRecordPart(s: ReplicaState, rec: WireInc, raw: number): void {
+  const before = s.reg.incs.get(rec.id);
+  const beforeWm = before?.wm;
+  const changed = joinRecord(s.reg, rec);
+  if (changed === undefined) return;
+  changed.seq = bump(s);
+  if (beforeWm === undefined || changed.wm > beforeWm) s.lastHeard.set(rec.id, raw);
+}
+
+/** Splits off what is stamped beyond the quarantine limit. */
+function quarantine(s: ReplicaState, d: ParsedDelta, limit: number): { now: { key: string; state: KeyState }[]; later: { key: string; state: KeyState; at: number }[] } {
+  const now: { key: string; state: KeyState }[] = [];
+  const later: { key: string; state: KeyState; at: number }[] = [];
+  for (const part of d.keys) {
+    const st = part.state;
+    if (st.prefix.tau > limit) {
+      later.push({ key: part.key, state: st, at: st.prefix.tau });
+      continue;
+    }
+    const future = st.entries.filter((e) => e.slot > limit);
+    if (future.length > 0) {
+      const at = Math.max(...future.map((e) => e.slot));
+      later.push({ key: part.key, state: { ...st, K: new Map(st.K), entries: future }, at });
+      now.push({ key: part.key, state: { ...st, entries: st.entries.filter((e) => e.slot <= limit) } });
+    } else {
+      now.push(part);
+    }
+  }
+  return { now, later };
+}
+
+export function applyDelta(s: ReplicaState, raw: unknown, raw_now: number): ApplyResult {
+  const parsed = parseDelta(raw, s.opts.limits);
+  s.stats.deltasIn += 1;
+  if (!parsed.ok) {
+    s.stats.deltasRejected += 1;
+    return parsed;
+  }
+  const d = parsed.value;
+  let newKeys = 0;
+  for (const part of d.keys) if (!s.keys.has(part.key)) newKeys += 1;
+  if (newKeys > s.opts.maxNewKeysPerDelta) {
+    s.stats.deltasRejected += 1;
+    return { ok: false, error: { field: "keys", message: `introduces ${newKeys} new keys, limit ${s.opts.maxNewKeysPerDelta}` } };
+  }
+  const limit = stampAt(s, raw_now) + s.opts.skewBoundUs + s.opts.maxDelayUs;
+  const { now, later } = quarantine(s, d, limit);
+  const heldCount = later.reduce((n, h) => n + h.state.entries.length + 1, 0);
+  if (s.stats.heldNow + heldCount > s.opts.maxHeldEntries) {
+    s.stats.deltasRejected += 1;
+    return { ok: false, error: { field: "keys", message: `would hold ${s.stats.heldNow + heldCount} early items, limit ${s.opts.maxHeldEntries}` } };
+  }
+
+  let session = s.sessions.get(d.node);
+  if (session === undefined) {
+    session = newSession(raw_now);
+    s.sessions.set(d.node, session);
+  }
+  const { trusted, newStream } = onDelta(session, d.inc, d.from, d.to);
+  // A peer that restarted or renewed holds nothing of ours under its new stream: resend it all.
+  if (newStream) resetOut(session, raw_now);
+  if (!trusted) s.stats.deltasUntrusted += 1;
+
+  for (const h of later) {
+    s.heldKeys.push({ key: h.key, state: h.state, releaseAt: h.at });
+    s.stats.quarantinedEntries += h.state.entries.length;
+  }
+  s.stats.heldNow += heldCount;
+  if (raiseHorizon(s.reg, Math.min(d.horizon, limit))) bump(s);
+  for (const rec of d.records) {
+    // Without the whole interval, a watermark may cover data we lack: keep the record, not its wm.
+    const wm = trusted ? Math.min(rec.wm, limit) : 0;
+    if (trusted && rec.wm > limit) s.heldRecords.push({ rec, releaseAt: rec.wm });
+    joinRecordPart(s, { id: rec.id, wm, retired: Math.min(rec.retired, limit) }, raw_now);
+  }
+  for (const part of now) joinKeyPart(s, part.key, part.state);
+  session.synced = true;
+  return { ok: true, ack: { kind: "ack", node: s.opts.node, inc: s.self, peerInc: d.inc, upTo: session.contigIn, t1: d.sentAt, t2: raw_now } };
+}
+
+/** Applies held data the clock now admits. */
+export function releaseHeld(s: ReplicaState, raw: number): void {
+  if (s.heldKeys.length === 0 && s.heldRecords.length === 0) return;
+  const limit = stampAt(s, raw) + s.opts.skewBoundUs + s.opts.maxDelayUs;
+  const keep = [];
+  for (const h of s.heldKeys) {
+    if (h.releaseAt <= limit) {
+      s.stats.heldNow -= h.state.entries.length + 1;
+      joinKeyPart(s, h.key, h.state);
+    } else keep.push(h);
+  }
+  s.heldKeys = keep;
+  const keepRecs = [];
+  for (const h of s.heldRecords) {
+    if (h.releaseAt <= limit) joinRecordPart(s, h.rec, raw);
+    else keepRecs.push(h);
+  }
+  s.heldRecords = keepRecs;
+}

@@ -1,0 +1,16 @@
+// Public surface of the replicated bucket. The edge uses Replica (one per process) and the
+// wire types; the lattice pieces are exported for tests, tools and the simulator.
+
+export { ClockSync } from "./clock-sync.ts";
+export type { ApplyResult } from "./delta-in.ts";
+export { birthOf, type IncId, isIncarnationId, makeIncarnationId } from "./incarnation.ts";
+export { compareConfig, type ConfigResult, fromWireConfig, type KeyConfig, makeKeyConfig, toWireConfig, type WireConfig } from "./key-config.ts";
+export { foldKey, foldKeyInto, isCollectable } from "./key-fold.ts";
+export { joinKey, joinKeyInto, normalizeKey } from "./key-join.ts";
+export { cloneKeyState, type Entry, type KeyState, keyText, newKeyState, type Prefix } from "./key-state.ts";
+export { liveFloor, newRegistry, type Registry, registryText } from "./registry.ts";
+export { levelAt, walk } from "./replay.ts";
+export { Replica, type ReplicaInit } from "./replica.ts";
+export { DEFAULT_OPTIONS, type ReplicaOptions, type ReplicaStats } from "./replica-state.ts";
+export { DEFAULT_LIMITS, type DeltaError, type Limits, type ParsedDelta, parseDelta } from "./validate.ts";
+export type { Ack, Delta, Message, WireEntry, WireKey, WirePrefix, WireRecord } from "./wire.ts";

@@ -1,0 +1,62 @@
+// The limit of one key as replicated state: last-writer-wins by (version, content), with an
+// effective time (trap 10). The old limit holds before `tEff`, the new one after, and the level
+// at `tEff` is clamped to the new capacity on every replica alike, because the switch is a
+// function of the state, not of one replica's current level.
+
+import { type LimitSpec, makeRate, type Rate, sameRate } from "../rate.ts";
+
+export interface KeyConfig {
+  /** Monotone version chosen by whoever edits the policy; larger wins. */
+  readonly version: number;
+  /** Virtual time (stamp clock, microseconds) from which this limit applies. */
+  readonly tEff: number;
+  readonly rate: Rate;
+}
+
+export type ConfigResult = { ok: true; config: KeyConfig } | { ok: false; message: string };
+
+export function makeKeyConfig(spec: LimitSpec, version = 0, tEff = 0): ConfigResult {
+  if (!Number.isSafeInteger(version) || version < 0) return { ok: false, message: `config version must be a non-negative integer, got ${version}` };
+  if (!Number.isSafeInteger(tEff) || tEff < 0) return { ok: false, message: `config tEff must be a non-negative integer, got ${tEff}` };
+  const made = makeRate(spec);
+  if (!made.ok) return { ok: false, message: `config ${made.field}: ${made.message}` };
+  return { ok: true, config: { version, tEff, rate: made.rate } };
+}
+
+/** Canonical text of a config; also the content tie-break of the last-writer-wins order. */
+export function configText(c: KeyConfig): string {
+  return `${c.version}/${c.tEff}/${c.rate.capacity}/${c.rate.refillTokens}/${c.rate.refillPeriodUs}`;
+}
+
+/** Total order: version, then content. Positive when `a` wins. */
+export function compareConfig(a: KeyConfig, b: KeyConfig): number {
+  if (a.version !== b.version) return a.version - b.version;
+  const ta = configText(a);
+  const tb = configText(b);
+  return ta < tb ? -1 : ta > tb ? 1 : 0;
+}
+
+export function maxConfig(a: KeyConfig, b: KeyConfig): KeyConfig {
+  return compareConfig(a, b) >= 0 ? a : b;
+}
+
+export function sameConfig(a: KeyConfig, b: KeyConfig): boolean {
+  return a.version === b.version && a.tEff === b.tEff && sameRate(a.rate, b.rate) && configText(a) === configText(b);
+}
+
+/** Plain form for the wire and for canonical bytes. */
+export interface WireConfig {
+  readonly version: number;
+  readonly tEff: number;
+  readonly capacity: number;
+  readonly refillTokens: number;
+  readonly refillPeriodUs: number;
+}
+
+export function toWireConfig(c: KeyConfig): WireConfig {
+  return { version: c.version, tEff: c.tEff, capacity: c.rate.capacity, refillTokens: c.rate.refillTokens, refillPeriodUs: c.rate.refillPeriodUs };
+}
+
+export function fromWireConfig(w: WireConfig): ConfigResult {
+  return makeKeyConfig({ capacity: w.capacity, refillTokens: w.refillTokens, refillPeriodUs: w.refillPeriodUs }, w.version, w.tEff);
+}

@@ -1,0 +1,150 @@
+// The replicated state of one key: a product of join-semilattices (design notes, section 3).
+//
+//   config   last-writer-wins by (version, content), with an effective time
+//   prefix   the folded past (tau, level at tau, F[i] = count of i folded in), ordered totally
+//   K        per incarnation, cumulative count known below tau (stored only where it exceeds F)
+//   entries  per incarnation and slot, (c0, c1]: the writer's running total before and after
+//   horizon  incarnations born before it are forgotten everywhere
+//
+// Every count is a running total per writer, never an increment (trap 5), and consumption is
+// summed over writers, never maxed (trap 1). The level is a pure function of this state and a
+// time (see replay.ts), so equal states answer equally.
+
+import { compareConfig, configText, type KeyConfig } from "./key-config.ts";
+import type { IncId } from "./incarnation.ts";
+
+/** Consumption of one incarnation in one slot: its running total went from c0 to c1 (tokens). */
+export interface Entry {
+  readonly inc: IncId;
+  /** Stamp (microseconds) the consumption is charged at. */
+  readonly slot: number;
+  c0: number;
+  c1: number;
+  /** Local change sequence, for delta extraction; not part of the lattice. */
+  seq: number;
+}
+
+export interface Prefix {
+  /** Everything before tau is folded into `level`. */
+  readonly tau: number;
+  /** Level at tau in units of `config.rate`; may be negative (in-flight debt is never floored). */
+  readonly level: number;
+  /** The limit in force at tau. */
+  readonly config: KeyConfig;
+  /** Per incarnation, the running total folded in. */
+  readonly F: ReadonlyMap<IncId, number>;
+  /** Sum of F when folded, and a digest of the fold: tie-breaks that forgetting does not move. */
+  readonly sumF: number;
+  readonly digest: number;
+  /** Late charge applied and forgiven by the cap over this prefix's history (tokens). */
+  readonly lateCharged: number;
+  readonly forgiven: number;
+}
+
+export interface KeyState {
+  config: KeyConfig;
+  prefix: Prefix;
+  /** Known running total below tau, only where it exceeds F (the effective K is max(K, F)). */
+  K: Map<IncId, number>;
+  /** Sorted by (slot, inc); unique per (inc, slot). */
+  entries: Entry[];
+  horizon: number;
+}
+
+/** A key nobody has touched: full, nothing folded. */
+export function newKeyState(config: KeyConfig, horizon = 0): KeyState {
+  return {
+    config,
+    prefix: { tau: 0, level: config.rate.capacityUnits, config, F: new Map(), sumF: 0, digest: 0, lateCharged: 0, forgiven: 0 },
+    K: new Map(),
+    entries: [],
+    horizon,
+  };
+}
+
+export function cloneKeyState(k: KeyState): KeyState {
+  return {
+    config: k.config,
+    prefix: { ...k.prefix, F: new Map(k.prefix.F) },
+    K: new Map(k.K),
+    entries: k.entries.map((e) => ({ ...e })),
+    horizon: k.horizon,
+  };
+}
+
+export function compareEntryPos(a: { slot: number; inc: IncId }, b: { slot: number; inc: IncId }): number {
+  if (a.slot !== b.slot) return a.slot - b.slot;
+  return a.inc < b.inc ? -1 : a.inc > b.inc ? 1 : 0;
+}
+
+/** Index of the entry at (slot, inc), or the bitwise complement of where it would go. */
+export function findEntry(entries: readonly Entry[], slot: number, inc: IncId): number {
+  let lo = 0;
+  let hi = entries.length - 1;
+  const probe = { slot, inc };
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const c = compareEntryPos(entries[mid] as Entry, probe);
+    if (c === 0) return mid;
+    if (c < 0) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return ~lo;
+}
+
+function sortedPairs(m: ReadonlyMap<IncId, number>): string {
+  return [...m.entries()]
+    .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
+    .map(([i, n]) => `${i}:${n}`)
+    .join(",");
+}
+
+export function prefixText(p: Prefix): string {
+  return `${p.tau}|${p.level}|${configText(p.config)}|${sortedPairs(p.F)}|${p.sumF}|${p.digest}|${p.lateCharged}|${p.forgiven}`;
+}
+
+/** Canonical text of a key state: byte-equal iff the states are equal. */
+export function keyText(k: KeyState): string {
+  const entries = k.entries.map((e) => `${e.inc}@${e.slot}:${e.c0}-${e.c1}`).join(",");
+  return `cfg=${configText(k.config)};pre=${prefixText(k.prefix)};K=${sortedPairs(k.K)};E=${entries};H=${k.horizon}`;
+}
+
+/** FNV-1a over a string, folded to 48 bits so it stays an exact integer. */
+export function digestOf(text: string): number {
+  let h = 0xcbf29ce484222325n;
+  const prime = 0x100000001b3n;
+  const mask = (1n << 64n) - 1n;
+  for (let i = 0; i < text.length; i++) {
+    h ^= BigInt(text.charCodeAt(i));
+    h = (h * prime) & mask;
+  }
+  return Number(h >> 16n);
+}
+
+/** Level in tokens compared exactly across limits with different units (BigInt cross product). */
+function compareLevels(a: Prefix, b: Prefix): number {
+  const pa = a.config.rate.unitsPerToken;
+  const pb = b.config.rate.unitsPerToken;
+  if (pa === pb) return a.level - b.level;
+  const x = BigInt(a.level) * BigInt(pb);
+  const y = BigInt(b.level) * BigInt(pa);
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/**
+ * Total order on prefixes; positive when `a` wins. Larger tau, then lower level (the one that
+ * has seen more consumption), then larger sumF, then digest, then canonical text: a total
+ * order makes "pick the winner" a semilattice join.
+ */
+export function comparePrefix(a: Prefix, b: Prefix): number {
+  if (a.tau !== b.tau) return a.tau - b.tau;
+  const lv = compareLevels(a, b);
+  if (lv !== 0) return -lv;
+  if (a.sumF !== b.sumF) return a.sumF - b.sumF;
+  if (a.digest !== b.digest) return a.digest - b.digest;
+  const c = compareConfig(a.config, b.config);
+  if (c !== 0) return c;
+  const ta = prefixText(a);
+  const tb = prefixText(b);
+  return ta < tb ? -1 : ta > tb ? 1 : 0;
+}

@@ -1,0 +1,135 @@
+// What one replica holds: the replicated part (registry and key states) and its local
+// bookkeeping (own counters, open slots, peer sessions, clock, held data, counters for metrics).
+// Plain data, so the pieces that act on it (replica.ts, delta-out.ts, delta-in.ts) stay small.
+
+import { ClockSync } from "./clock-sync.ts";
+import type { IncId } from "./incarnation.ts";
+import type { Entry, KeyState } from "./key-state.ts";
+import type { PeerSession } from "./peer-session.ts";
+import type { Registry, WireInc } from "./registry.ts";
+import { DEFAULT_LIMITS, type Limits } from "./validate.ts";
+
+export interface ReplicaOptions {
+  /** Stable name of this node on the mesh. */
+  readonly node: string;
+  /** Nodes it exchanges deltas with (readiness waits for one of them). */
+  readonly peers: readonly string[];
+  /** Consumption within this many microseconds of a slot's start joins it (0: one slot per stamp). */
+  readonly slotWidthUs: number;
+  /** Silence after which an incarnation is retired (below the shortest partition to survive). */
+  readonly retireAfterUs: number;
+  /** Time after a retirement before the horizon may forget the incarnation. */
+  readonly forgetAfterUs: number;
+  /** Quarantine: data stamped beyond now + skewBound + maxDelay is held, not applied. */
+  readonly skewBoundUs: number;
+  readonly maxDelayUs: number;
+  /** Without ack progress for this long, the next delta restarts from the last ack. */
+  readonly resendAfterUs: number;
+  /** A new process serves after its first sync, or after this long without one. */
+  readonly warmupTimeoutUs: number;
+  readonly maxHeldEntries: number;
+  readonly maxNewKeysPerDelta: number;
+  /** Correct the stamping clock from peers (trap 3). */
+  readonly clockSync: boolean;
+  readonly limits: Limits;
+}
+
+export const DEFAULT_OPTIONS: Omit<ReplicaOptions, "node" | "peers"> = {
+  slotWidthUs: 5_000,
+  retireAfterUs: 5_000_000,
+  forgetAfterUs: 60_000_000,
+  skewBoundUs: 250_000,
+  maxDelayUs: 1_000_000,
+  resendAfterUs: 500_000,
+  warmupTimeoutUs: 2_000_000,
+  maxHeldEntries: 100_000,
+  maxNewKeysPerDelta: 10_000,
+  clockSync: true,
+  limits: DEFAULT_LIMITS,
+};
+
+export interface KeyRecord {
+  state: KeyState;
+  /** Local sequence of the last change to config, prefix, K or horizon. */
+  seq: number;
+}
+
+export interface HeldKey {
+  readonly key: string;
+  readonly state: KeyState;
+  /** Applied once the stamping clock plus the quarantine window reaches this. */
+  readonly releaseAt: number;
+}
+
+export interface HeldRecord {
+  readonly rec: WireInc;
+  readonly releaseAt: number;
+}
+
+export interface ReplicaStats {
+  deltasIn: number;
+  deltasRejected: number;
+  deltasUntrusted: number;
+  quarantinedEntries: number;
+  heldNow: number;
+  renewals: number;
+  retirementsWritten: number;
+  keysCollected: number;
+  folds: number;
+}
+
+export interface ReplicaState {
+  readonly opts: ReplicaOptions;
+  readonly reg: Registry;
+  readonly keys: Map<string, KeyRecord>;
+  self: IncId;
+  /** This incarnation's running total per key; never reset while it lives (even if a key is dropped). */
+  counters: Map<string, number>;
+  /** This incarnation's open entry per key, closed at each watermark advance. */
+  open: Map<string, Entry>;
+  seq: number;
+  readonly sessions: Map<string, PeerSession>;
+  /** Raw local time an incarnation's watermark last rose (silence detection). */
+  readonly lastHeard: Map<IncId, number>;
+  readonly clock: ClockSync;
+  lastStamp: number;
+  startedAt: number;
+  ready: boolean;
+  heldKeys: HeldKey[];
+  heldRecords: HeldRecord[];
+  readonly stats: ReplicaStats;
+  readonly randomHex: () => string;
+}
+
+export function newStats(): ReplicaStats {
+  return {
+    deltasIn: 0,
+    deltasRejected: 0,
+    deltasUntrusted: 0,
+    quarantinedEntries: 0,
+    heldNow: 0,
+    renewals: 0,
+    retirementsWritten: 0,
+    keysCollected: 0,
+    folds: 0,
+  };
+}
+
+export function newClock(): ClockSync {
+  return new ClockSync();
+}
+
+/** The stamping clock: raw clock plus the peer-attested correction, never going back. */
+export function stampAt(s: ReplicaState, raw: number): number {
+  const corrected = s.opts.clockSync ? raw + s.clock.correction() : raw;
+  // Before the first sync the correction is unknown: read the clock but do not latch it, or a
+  // replica an hour fast would be stuck an hour ahead by monotonicity.
+  if (!s.ready) return Math.max(s.lastStamp, corrected);
+  s.lastStamp = Math.max(s.lastStamp, corrected);
+  return s.lastStamp;
+}
+
+export function bump(s: ReplicaState): number {
+  s.seq += 1;
+  return s.seq;
+}

@@ -1,0 +1,243 @@
+// One replica holding many keys: the object a server edge drives. It admits locally with no
+// round trip, records its own consumption as running totals under its incarnation, and
+// exchanges delta-intervals with peers. It reads no clock and starts no timer: every call takes
+// the raw local clock `raw` (microseconds), and the edge calls `tick` on its flush timer.
+
+import type { BucketAccess, DecisionOutcome } from "../decision.ts";
+import { decide } from "../decision.ts";
+import { applyDelta, type ApplyResult, releaseHeld } from "./delta-in.ts";
+import { deltaFor } from "./delta-out.ts";
+import { birthOf, type IncId, isForgotten, makeIncarnationId } from "./incarnation.ts";
+import { compareConfig, type KeyConfig } from "./key-config.ts";
+import { findEntry, type KeyState, keyText, newKeyState } from "./key-state.ts";
+import { onAck, resetOut } from "./peer-session.ts";
+import { newRegistry, registryText } from "./registry.ts";
+import { levelAt } from "./replay.ts";
+import { bump, DEFAULT_OPTIONS, newClock, newStats, type ReplicaOptions, type ReplicaState, type ReplicaStats, stampAt } from "./replica-state.ts";
+import { collectKeys, foldAll, raiseOwnHorizon, retireSilent } from "./timers.ts";
+import type { Ack, Delta } from "./wire.ts";
+
+export interface ReplicaInit extends Partial<Omit<ReplicaOptions, "node" | "peers">> {
+  readonly node: string;
+  readonly peers: readonly string[];
+  /** Raw clock at process start. */
+  readonly nowUs: number;
+  /** Randomness for incarnation ids (the core draws none): at least 18 hex digits per call. */
+  readonly randomHex: () => string;
+}
+
+export class Replica {
+  /** Exposed for tests, metrics and the simulator; the edge should not write to it. */
+  readonly s: ReplicaState;
+
+  constructor(init: ReplicaInit) {
+    const { node, peers, nowUs, randomHex, ...rest } = init;
+    const opts: ReplicaOptions = { ...DEFAULT_OPTIONS, ...rest, node, peers };
+    for (const [name, v] of Object.entries(opts)) {
+      if (typeof v === "number" && !(Number.isSafeInteger(v) && v >= 0)) throw new TypeError(`replica option ${name} must be a non-negative integer, got ${v}`);
+    }
+    const self = makeIncarnationId(nowUs, randomHex());
+    this.s = {
+      opts,
+      reg: newRegistry(),
+      keys: new Map(),
+      self,
+      counters: new Map(),
+      open: new Map(),
+      seq: 0,
+      sessions: new Map(),
+      lastHeard: new Map(),
+      clock: newClock(),
+      lastStamp: 0,
+      startedAt: nowUs,
+      ready: peers.length === 0,
+      heldKeys: [],
+      heldRecords: [],
+      stats: newStats(),
+      randomHex,
+    };
+    this.s.reg.incs.set(self, { wm: 0, retired: -1, seq: bump(this.s) });
+    this.s.lastHeard.set(self, nowUs);
+  }
+
+  get incarnation(): IncId {
+    return this.s.self;
+  }
+  get ready(): boolean {
+    return this.s.ready;
+  }
+  get stats(): Readonly<ReplicaStats> {
+    return this.s.stats;
+  }
+
+  /** The stamping clock at raw time `raw` (what levels are evaluated at). */
+  stamp(raw: number): number {
+    return stampAt(this.s, raw);
+  }
+
+  private record(key: string, config: KeyConfig): KeyState {
+    let rec = this.s.keys.get(key);
+    if (rec === undefined) {
+      rec = { state: newKeyState(config, this.s.reg.horizon), seq: bump(this.s) };
+      this.s.keys.set(key, rec);
+    } else if (compareConfig(config, rec.state.config) > 0) {
+      // A newer policy from the edge: replicated with its own tEff (trap 10).
+      rec.state.config = config;
+      rec.seq = bump(this.s);
+    }
+    return rec.state;
+  }
+
+  /** Level (units of the limit in force) of `key` now; a key never seen is full. */
+  level(key: string, config: KeyConfig, raw: number): { level: number; config: KeyConfig } {
+    const rec = this.s.keys.get(key);
+    const t = stampAt(this.s, raw);
+    if (rec === undefined) return { level: config.rate.capacityUnits, config };
+    const l = levelAt(rec.state, t);
+    return { level: l.level, config: compareConfig(rec.state.config, config) >= 0 ? rec.state.config : config };
+  }
+
+  /** A `BucketAccess` for core/decision.ts: level() at `raw`, debit() records this incarnation's consumption. */
+  access(key: string, config: KeyConfig, cost: number, raw: number): BucketAccess {
+    const state = this.record(key, config);
+    const t = stampAt(this.s, raw);
+    const lv = levelAt(state, t);
+    const ready = this.s.ready;
+    return {
+      rate: lv.rate,
+      cost,
+      level: () => (ready ? lv.level : Math.min(0, lv.level)),
+      debit: (units: number) => this.debit(key, Math.ceil(units / lv.rate.unitsPerToken), t),
+    };
+  }
+
+  /** Admit-or-deny `cost` tokens of `key` at `raw` (single-bucket convenience over decide()). */
+  consume(key: string, config: KeyConfig, cost: number, raw: number): DecisionOutcome {
+    return decide([this.access(key, config, cost, raw)], true);
+  }
+
+  query(key: string, config: KeyConfig, raw: number): DecisionOutcome {
+    return decide([this.access(key, config, 1, raw)], false);
+  }
+
+  /** Records `tokens` consumed at stamp `t` as a running total under this incarnation. */
+  private debit(key: string, tokens: number, t: number): void {
+    const s = this.s;
+    const rec = s.keys.get(key);
+    if (rec === undefined || tokens <= 0) return;
+    const seq = bump(s);
+    const total = s.counters.get(key) ?? 0;
+    s.counters.set(key, total + tokens);
+    rec.seq = seq;
+    const entries = rec.state.entries;
+    let e = s.open.get(key);
+    if (e === undefined || e.c1 !== total || t - e.slot >= Math.max(1, s.opts.slotWidthUs)) {
+      const at = findEntry(entries, t, s.self);
+      if (at < 0) {
+        e = { inc: s.self, slot: t, c0: total, c1: total, seq };
+        entries.splice(~at, 0, e);
+      } else {
+        // Same stamp as an entry closed by a watermark at exactly t: still not "before" t.
+        e = entries[at];
+        if (e === undefined || e.c1 !== total) return;
+      }
+    }
+    e.c1 += tokens;
+    e.seq = seq;
+    s.open.set(key, e);
+  }
+
+  /** The next delta for peer `node`, or undefined if it holds everything. */
+  deltaFor(node: string, raw: number): Delta | undefined {
+    return deltaFor(this.s, node, raw);
+  }
+
+  /** Applies a peer's delta (any shape: it is validated). On error the edge closes that stream. */
+  applyDelta(delta: unknown, raw: number): ApplyResult {
+    const r = applyDelta(this.s, delta, raw);
+    this.checkReady(raw);
+    return r;
+  }
+
+  applyAck(ack: Ack, raw: number): void {
+    const session = this.s.sessions.get(ack.node);
+    if (session === undefined || ack.peerInc !== this.s.self) return;
+    onAck(session, ack.upTo, raw);
+    if (Number.isSafeInteger(ack.t1) && Number.isSafeInteger(ack.t2)) this.s.clock.addSample(ack.node, ack.t1, ack.t2, raw);
+    this.checkReady(raw);
+  }
+
+  private checkReady(raw: number): void {
+    const s = this.s;
+    if (s.ready) return;
+    const synced = [...s.sessions.values()].some((x) => x.synced);
+    if ((synced && (!s.opts.clockSync || s.clock.hasSamples())) || raw - s.startedAt >= s.opts.warmupTimeoutUs) {
+      s.ready = true;
+      const self = s.reg.incs.get(s.self);
+      // Born at the first attested time, so the horizon and peers see a sane birth (trap 3).
+      if (self !== undefined && self.wm === 0) this.advanceWatermark(raw);
+    }
+  }
+
+  /** Closes open slots and raises this incarnation's watermark to the stamping clock. */
+  advanceWatermark(raw: number): void {
+    const s = this.s;
+    this.checkReady(raw);
+    if (!s.ready) return;
+    const t = stampAt(s, raw);
+    s.open.clear();
+    const me = s.reg.incs.get(s.self);
+    if (me !== undefined && t > me.wm) {
+      me.wm = t;
+      me.seq = bump(s);
+      s.lastHeard.set(s.self, raw);
+    }
+  }
+
+  /** Flush-timer work: watermark, held data, retirement, horizon, renewal, fold and collection. */
+  tick(raw: number): void {
+    this.advanceWatermark(raw);
+    if (!this.s.ready) return;
+    releaseHeld(this.s, raw);
+    retireSilent(this.s, raw);
+    this.renewIfRetired(raw);
+    raiseOwnHorizon(this.s, raw);
+    foldAll(this.s, raw);
+    collectKeys(this.s, raw);
+  }
+
+  /**
+   * An incarnation that learns it was retired (or forgotten) continues at once under a fresh id,
+   * keeping its state: its old running totals stay valid data, new consumption starts a new writer.
+   */
+  renewIfRetired(raw: number): boolean {
+    const s = this.s;
+    const me = s.reg.incs.get(s.self);
+    if (me !== undefined && me.retired < 0 && !isForgotten(s.self, s.reg.horizon)) return false;
+    const t = stampAt(s, raw);
+    s.self = makeIncarnationId(Math.max(t, s.reg.horizon, birthOf(s.self) + 1), s.randomHex());
+    s.counters = new Map();
+    s.open = new Map();
+    s.reg.incs.set(s.self, { wm: t, retired: -1, seq: bump(s) });
+    s.lastHeard.set(s.self, raw);
+    for (const session of s.sessions.values()) resetOut(session, raw);
+    s.stats.renewals += 1;
+    return true;
+  }
+
+  /** Canonical text of the replicated state, keys in order, collectable keys left out. */
+  canonical(): string {
+    const keys = [...this.s.keys.keys()].sort();
+    return [registryText(this.s.reg), ...keys.map((k) => `${k}=${keyText((this.s.keys.get(k) as { state: KeyState }).state)}`)].join("\n");
+  }
+
+  /** Canonical size of one key's state in bytes (UTF-8 of its canonical text). */
+  keyBytes(key: string): number {
+    const rec = this.s.keys.get(key);
+    return rec === undefined ? 0 : new TextEncoder().encode(keyText(rec.state)).length;
+  }
+
+  keyState(key: string): Readonly<KeyState> | undefined {
+    return this.s.keys.get(key)?.state;
+  }
+}

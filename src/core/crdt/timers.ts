@@ -1,0 +1,84 @@
+// The work an edge's timers trigger, as functions of the replica state and the raw clock:
+// retiring silent incarnations, raising the horizon, folding, collecting full keys.
+
+import { birthOf, isForgotten } from "./incarnation.ts";
+import { foldKeyInto, isCollectable } from "./key-fold.ts";
+import { normalizeKey } from "./key-join.ts";
+import { liveFloor, nextHorizon, raiseHorizon } from "./registry.ts";
+import { levelAt } from "./replay.ts";
+import { bump, type ReplicaState, stampAt } from "./replica-state.ts";
+
+/**
+ * Writes a retirement record for every incarnation silent (no watermark rise) for T_retire.
+ * The record is replicated and final, so every replica ends up folding over the same set
+ * (trap 9) even though the timeout that wrote it was local.
+ */
+export function retireSilent(s: ReplicaState, raw: number): void {
+  const t = stampAt(s, raw);
+  for (const [id, r] of s.reg.incs) {
+    if (id === s.self || r.retired >= 0) continue;
+    const heard = s.lastHeard.get(id);
+    if (heard === undefined) {
+      s.lastHeard.set(id, raw);
+      continue;
+    }
+    if (raw - heard >= s.opts.retireAfterUs) {
+      r.retired = t;
+      r.seq = bump(s);
+      s.stats.retirementsWritten += 1;
+    }
+  }
+}
+
+/** Moves the horizon over incarnations retired longer than forgetAfter, and forgets them. */
+export function raiseOwnHorizon(s: ReplicaState, raw: number): void {
+  const t = stampAt(s, raw);
+  const h = nextHorizon(s.reg, t, s.opts.forgetAfterUs, birthOf(s.self));
+  if (raiseHorizon(s.reg, h)) {
+    bump(s);
+    for (const id of [...s.lastHeard.keys()]) if (isForgotten(id, h)) s.lastHeard.delete(id);
+  }
+}
+
+/** Folds every key with a tail up to the live floor; applies the horizon to keys behind it. */
+export function foldAll(s: ReplicaState, raw: number): void {
+  const floor = liveFloor(s.reg);
+  stampAt(s, raw);
+  for (const rec of s.keys.values()) {
+    const k = rec.state;
+    let changed = false;
+    if (k.horizon < s.reg.horizon) {
+      k.horizon = s.reg.horizon;
+      normalizeKey(k);
+      changed = true;
+    }
+    if (floor !== undefined && floor > k.prefix.tau && (k.entries.length > 0 || k.K.size > 0)) {
+      // Own open slots are below our watermark only once closed, so this never folds an open slot.
+      if (foldKeyInto(k, floor)) {
+        s.stats.folds += 1;
+        changed = true;
+      }
+    }
+    if (changed) rec.seq = bump(s);
+  }
+}
+
+/**
+ * Drops keys that answer like a new bucket at the live floor (full, nothing late, empty tail).
+ * Each replica does this on its own; nothing is lost because entries are self-describing and
+ * this incarnation's running totals live in `counters`, which a drop never resets.
+ */
+export function collectKeys(s: ReplicaState, raw: number): void {
+  const floor = liveFloor(s.reg);
+  const t = Math.min(stampAt(s, raw), floor ?? 0);
+  for (const [key, rec] of s.keys) {
+    const k = rec.state;
+    if (k.entries.length > 0 || k.K.size > 0) continue;
+    const full = isCollectable(k) || (t >= k.prefix.tau && levelAt(k, t).level >= k.config.rate.capacityUnits && k.config.tEff <= t);
+    if (full) {
+      s.keys.delete(key);
+      s.open.delete(key);
+      s.stats.keysCollected += 1;
+    }
+  }
+}

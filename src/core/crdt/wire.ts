@@ -1,0 +1,119 @@
+// Deltas and acks as plain objects: what a transport carries between replicas. Incarnation ids
+// are interned per message (entries name an index into `incs`), entries are coalesced per key
+// per flush, and every message is a delta-interval (from, to] of the sender's change sequence
+// (Almeida, Shoker, Baquero, JPDC 2018, Algorithm 2): a receiver that holds (.., from] and gets
+// (from, to] holds (.., to], which is what lets it trust the watermarks inside (trap 8).
+
+import type { IncId } from "./incarnation.ts";
+import { type KeyConfig, toWireConfig, type WireConfig } from "./key-config.ts";
+import type { KeyState } from "./key-state.ts";
+
+/** [incarnation index, slot, c0, c1] */
+export type WireEntry = readonly [number, number, number, number];
+/** [incarnation index, running total] */
+export type WireCount = readonly [number, number];
+/** [incarnation index, watermark, retired (-1 while live)] */
+export type WireRecord = readonly [number, number, number];
+
+export interface WirePrefix {
+  readonly tau: number;
+  readonly level: number;
+  readonly config: WireConfig;
+  readonly F: readonly WireCount[];
+  readonly sumF: number;
+  readonly digest: number;
+  readonly lateCharged: number;
+  readonly forgiven: number;
+}
+
+export interface WireKey {
+  readonly key: string;
+  readonly config: WireConfig;
+  readonly prefix: WirePrefix;
+  readonly K: readonly WireCount[];
+  readonly entries: readonly WireEntry[];
+  readonly horizon: number;
+}
+
+export interface Delta {
+  readonly kind: "delta";
+  /** Stable name of the sending node (the transport authenticates it). */
+  readonly node: string;
+  /** Sending incarnation; a new one means the sender restarted or renewed. */
+  readonly inc: IncId;
+  /** The interval (from, to] of the sender's change sequence this delta covers. */
+  readonly from: number;
+  readonly to: number;
+  /** Sender's raw clock when sent, for clock offset estimation. */
+  readonly sentAt: number;
+  readonly horizon: number;
+  readonly incs: readonly IncId[];
+  readonly records: readonly WireRecord[];
+  readonly keys: readonly WireKey[];
+}
+
+export interface Ack {
+  readonly kind: "ack";
+  readonly node: string;
+  readonly inc: IncId;
+  /** The incarnation whose stream is acknowledged. */
+  readonly peerInc: IncId;
+  /** Everything of the peer's sequence up to here has been received without a gap. */
+  readonly upTo: number;
+  /** NTP-style timestamps: the delta's sentAt, and the receiver's raw clock when it arrived. */
+  readonly t1: number;
+  readonly t2: number;
+}
+
+export type Message = Delta | Ack;
+
+/** Interning table for one outgoing message. */
+export class IncTable {
+  readonly ids: IncId[] = [];
+  private readonly index = new Map<IncId, number>();
+  of(id: IncId): number {
+    let i = this.index.get(id);
+    if (i === undefined) {
+      i = this.ids.length;
+      this.ids.push(id);
+      this.index.set(id, i);
+    }
+    return i;
+  }
+}
+
+function counts(m: ReadonlyMap<IncId, number>, t: IncTable): WireCount[] {
+  return [...m.entries()].map(([id, n]) => [t.of(id), n] as const);
+}
+
+/** Encodes a key, with only the entries changed after `from`. */
+export function keyToWire(key: string, k: KeyState, from: number, t: IncTable): WireKey {
+  const p = k.prefix;
+  return {
+    key,
+    config: toWireConfig(k.config),
+    prefix: {
+      tau: p.tau,
+      level: p.level,
+      config: toWireConfig(p.config),
+      F: counts(p.F, t),
+      sumF: p.sumF,
+      digest: p.digest,
+      lateCharged: p.lateCharged,
+      forgiven: p.forgiven,
+    },
+    K: counts(k.K, t),
+    entries: k.entries.filter((e) => e.seq > from).map((e) => [t.of(e.inc), e.slot, e.c0, e.c1] as const),
+    horizon: k.horizon,
+  };
+}
+
+/** A decoded key part, ready to join (configs already validated). */
+export interface KeyPart {
+  readonly key: string;
+  readonly state: KeyState;
+}
+
+export function configsOf(k: KeyState): KeyConfig[] {
+  return [k.config, k.prefix.config];
+}
