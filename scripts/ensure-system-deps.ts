@@ -18,6 +18,8 @@ const NEEDS: readonly Need[] = [
   // buf generate's Python plugins (protoc's built-in python and grpc_python_plugin).
   { pkg: "protobuf-compiler", check: ["protoc", "--version"] },
   { pkg: "protobuf-compiler-grpc", check: ["sh", "-c", "command -v grpc_python_plugin"] },
+  // Test certificates for mutual TLS between replicas.
+  { pkg: "openssl", check: ["openssl", "version"] },
 ];
 
 const works = (cmd: readonly string[]): boolean => spawnSync(cmd[0] as string, cmd.slice(1), { stdio: "ignore" }).status === 0;

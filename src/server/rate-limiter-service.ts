@@ -5,7 +5,7 @@ import type { ConsumeRequest, QueryRequest } from "../gen/tokenmesh/v1/rate_limi
 import type { Limiter, ValidDecision } from "../limiter/limiter.ts";
 import type { Metrics } from "../metrics/metrics.ts";
 import type { Clock } from "./clock.ts";
-import { type DecisionResultInit, toDecisionResult } from "./to-response.ts";
+import type { DecisionAnswers } from "./response-encoder.ts";
 import { type RequestLimits, validateDecisions } from "./validate-request.ts";
 
 export interface RateLimiterDeps {
@@ -19,19 +19,18 @@ export interface RateLimiterDeps {
 export function rateLimiterService(deps: RateLimiterDeps) {
   const { limiter, policies, limits, clock, metrics } = deps;
 
-  function run(request: ConsumeRequest | QueryRequest, consume: boolean): { results: DecisionResultInit[] } {
+  function run(request: ConsumeRequest | QueryRequest, consume: boolean): DecisionAnswers {
     const validated = validateDecisions(request.decisions, policies, limits);
     if (!validated.ok) throw validated.error;
     const decisions: ValidDecision[] = validated.decisions;
     const outcomes = limiter.run(decisions, clock(), consume);
-    const results: DecisionResultInit[] = new Array(outcomes.length);
-    for (let i = 0; i < outcomes.length; i++) {
-      const decision = decisions[i] as ValidDecision;
-      const outcome = outcomes[i] as (typeof outcomes)[number];
-      if (consume) for (const target of decision) metrics.countDecision(target.policy, outcome.allowed);
-      results[i] = toDecisionResult(decision, outcome);
+    if (consume) {
+      for (let i = 0; i < outcomes.length; i++) {
+        const allowed = (outcomes[i] as (typeof outcomes)[number]).allowed;
+        for (const target of decisions[i] as ValidDecision) metrics.countDecision(target.policy, allowed);
+      }
     }
-    return { results };
+    return { decisions, outcomes };
   }
 
   return {

@@ -8,12 +8,12 @@ import { ServerReflectionService } from "nice-grpc-server-reflection";
 import type { Logger } from "pino";
 import type { ResolvedConfig } from "../config/load.ts";
 import { RateLimiter } from "../gen/tokenmesh/v1/rate_limiter_pb.ts";
-import { niceDefinition } from "../grpc/service-definition.ts";
 import { Limiter } from "../limiter/limiter.ts";
 import { startMetricsEndpoint } from "../metrics/http-endpoint.ts";
 import { Metrics } from "../metrics/metrics.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import { observeCalls } from "./middleware.ts";
+import { rateLimiterServerDefinition } from "./rate-limiter-definition.ts";
 import { rateLimiterService } from "./rate-limiter-service.ts";
 import { reflectionService } from "./reflection.ts";
 
@@ -49,7 +49,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     "grpc.max_send_message_length": config.limits.maxMessageBytes,
   }).use(observeCalls(metrics, log));
   server.add(
-    niceDefinition(RateLimiter),
+    rateLimiterServerDefinition,
     rateLimiterService({ limiter, policies: config.policies, limits: config.limits, clock: options.clock ?? systemClock(), metrics }),
   );
   server.add(HealthDefinition, HealthServiceImpl(health));
