@@ -3,7 +3,7 @@
 // resume. Loopback only; closes everything on `close()`.
 
 import { once } from "node:events";
-import { type Server, type Socket, connect, createServer } from "node:net";
+import { connect, createServer, type Server, type Socket } from "node:net";
 
 export interface FaultProxy {
   readonly port: number;

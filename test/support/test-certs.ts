@@ -27,21 +27,70 @@ function openssl(dir: string, args: readonly string[]): void {
 }
 
 function makeCa(dir: string, name: string): void {
-  openssl(dir, ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2", "-subj", `/CN=${name}`, "-keyout", `${name}.key`, "-out", `${name}.crt`]);
+  openssl(dir, [
+    "req",
+    "-x509",
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:P-256",
+    "-nodes",
+    "-days",
+    "2",
+    "-subj",
+    `/CN=${name}`,
+    "-keyout",
+    `${name}.key`,
+    "-out",
+    `${name}.crt`,
+  ]);
 }
 
 function issue(dir: string, ca: string, name: string): void {
   const ext = join(dir, `${name}.ext`);
   writeFileSync(ext, "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n");
-  openssl(dir, ["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", `/CN=${name}`, "-keyout", `${name}.key`, "-out", `${name}.csr`]);
-  openssl(dir, ["x509", "-req", "-in", `${name}.csr`, "-CA", `${ca}.crt`, "-CAkey", `${ca}.key`, "-CAcreateserial", "-days", "2", "-extfile", ext, "-out", `${name}.crt`]);
+  openssl(dir, [
+    "req",
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:P-256",
+    "-nodes",
+    "-subj",
+    `/CN=${name}`,
+    "-keyout",
+    `${name}.key`,
+    "-out",
+    `${name}.csr`,
+  ]);
+  openssl(dir, [
+    "x509",
+    "-req",
+    "-in",
+    `${name}.csr`,
+    "-CA",
+    `${ca}.crt`,
+    "-CAkey",
+    `${ca}.key`,
+    "-CAcreateserial",
+    "-days",
+    "2",
+    "-extfile",
+    ext,
+    "-out",
+    `${name}.crt`,
+  ]);
 }
 
 export function makeTestPki(): TestPki {
   const dir = mkdtempSync(join(tmpdir(), "tokenmesh-pki-"));
   makeCa(dir, "cluster-ca");
   makeCa(dir, "other-ca");
-  const files = (ca: string, name: string): CertFiles => ({ ca: join(dir, `${ca}.crt`), cert: join(dir, `${name}.crt`), key: join(dir, `${name}.key`) });
+  const files = (ca: string, name: string): CertFiles => ({
+    ca: join(dir, `${ca}.crt`),
+    cert: join(dir, `${name}.crt`),
+    key: join(dir, `${name}.key`),
+  });
   return {
     dir,
     replica(name) {
