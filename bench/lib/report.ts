@@ -1,0 +1,82 @@
+// The bench's output: one row per figure, printed as a table and written as JSON.
+//
+// A row with a target passes or fails; a row with `pass: null` was not measured or has no
+// target (informational). A miss is printed like a pass, never dropped.
+
+import { mkdirSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
+
+export interface Row {
+  readonly name: string;
+  /** tokenmesh's figure (median over rounds), or null when not measured. */
+  readonly value: number | null;
+  readonly unit: string;
+  /** The baseline's figure in the same unit, measured in the same run. */
+  readonly baseline: number | null;
+  readonly baselineName: string | null;
+  /** value / baseline */
+  readonly ratio: number | null;
+  /** The bound on `ratio` (or on `value` when there is no baseline), e.g. ">= 0.9". */
+  readonly target: string | null;
+  readonly pass: boolean | null;
+  /** Rounds, drivers, spread between rounds, or why the row was not measured. */
+  readonly note: string;
+}
+
+export type Bound = { op: ">=" | "<="; bound: number };
+
+export function check(x: number | null, b: Bound): boolean | null {
+  if (x === null || !Number.isFinite(x)) return null;
+  return b.op === ">=" ? x >= b.bound : x <= b.bound;
+}
+
+/** A row comparing tokenmesh with a baseline: the bound applies to the ratio. */
+export function ratioRow(r: { name: string; unit: string; value: number; baseline: number; baselineName: string; bound: Bound; note: string }): Row {
+  const ratio = r.value / r.baseline;
+  return {
+    name: r.name,
+    value: r.value,
+    unit: r.unit,
+    baseline: r.baseline,
+    baselineName: r.baselineName,
+    ratio,
+    target: `${r.bound.op} ${r.bound.bound}x ${r.baselineName}`,
+    pass: check(ratio, r.bound),
+    note: r.note,
+  };
+}
+
+export function notMeasured(name: string, unit: string, target: string, why: string): Row {
+  return { name, value: null, unit, baseline: null, baselineName: null, ratio: null, target, pass: null, note: `not measured: ${why}` };
+}
+
+function fmt(x: number | null): string {
+  if (x === null || !Number.isFinite(x)) return "-";
+  const a = Math.abs(x);
+  if (a >= 100) return Math.round(x).toLocaleString("en-US");
+  if (a >= 10) return x.toFixed(1);
+  return x.toFixed(2);
+}
+
+export function formatTable(rows: readonly Row[]): string {
+  const header = ["figure", "tokenmesh", "unit", "baseline", "ratio", "target", "result"];
+  const body = rows.map((r) => [
+    r.name,
+    fmt(r.value),
+    r.unit,
+    r.baseline === null ? "-" : `${fmt(r.baseline)} (${r.baselineName})`,
+    r.ratio === null ? "-" : `${fmt(r.ratio)}x`,
+    r.target ?? "-",
+    r.pass === null ? (r.value === null ? "not measured" : "info") : r.pass ? "PASS" : "MISS",
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => (b[i] as string).length)));
+  const line = (cells: readonly string[]): string => `| ${cells.map((c, i) => c.padEnd(widths[i] as number)).join(" | ")} |`;
+  const out = [line(header), `|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`, ...body.map(line)];
+  const notes = rows.map((r, i) => `${i + 1}. ${r.name}: ${r.note}`);
+  return `${out.join("\n")}\n\nNotes:\n${notes.join("\n")}\n`;
+}
+
+export function writeJson(path: string, rows: readonly Row[]): void {
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, `${JSON.stringify(rows, null, 2)}\n`);
+}

@@ -1,0 +1,61 @@
+// `npm run bench [-- --quick]`: measures tokenmesh and its baselines in the same run and prints
+// a table (stdout) and a JSON array of rows (bench/results/latest.json). Progress goes to stderr.
+//
+// Phases: 1 = the shared alternating rounds (throughput, CPU, latency, batch), 2 = loads sized
+// from phase 1 (half of tokenmesh's max), 3 = scenarios that run themselves (1M keys).
+
+import { templateMatchesEncoder } from "./lib/bodies.ts";
+import type { Measurement } from "./lib/load.ts";
+import { parseOptions } from "./lib/options.ts";
+import { formatTable, type Row, writeJson } from "./lib/report.ts";
+import { runRounds } from "./lib/rounds.ts";
+import type { ScenarioContext } from "./lib/scenario.ts";
+import { BENCH_POLICY } from "./lib/targets.ts";
+import { detectTools } from "./lib/tools.ts";
+import { scenarios } from "./scenarios/index.ts";
+
+const t0 = performance.now();
+const log = (message: string): void => {
+  process.stderr.write(`[${((performance.now() - t0) / 1000).toFixed(1).padStart(6)}s] ${message}\n`);
+};
+
+async function main(): Promise<void> {
+  const options = parseOptions(process.argv.slice(2));
+  if (!templateMatchesEncoder(BENCH_POLICY.name)) throw new Error("body template differs from protobuf-es encoding");
+  const tools = detectTools({ install: options.install, forceNodeDriver: options.forceNodeDriver });
+  for (const note of tools.notes) log(note);
+  const chosen = scenarios.filter((s) => options.only.length === 0 || options.only.includes(s.id));
+  const results = new Map<string, Measurement[]>();
+  const ctx: ScenarioContext = { tools, settings: options.settings, results, log };
+  const ran = new Map<string, readonly Row[]>();
+
+  for (const phase of [1, 2, 3] as const) {
+    const inPhase = chosen.filter((s) => s.phase === phase);
+    const needs = inPhase.flatMap((s) => s.loads?.(ctx) ?? []);
+    if (needs.length > 0) {
+      log(`phase ${phase}: ${new Set(needs.map((n) => n.id)).size} loads x ${options.settings.rounds} rounds`);
+      const got = await runRounds(tools, needs, { rounds: options.settings.rounds, cpuProfDir: options.settings.cpuProfDir, log });
+      for (const [id, ms] of got) results.set(id, ms);
+    }
+    for (const s of inPhase) {
+      if (s.run === undefined) continue;
+      log(`scenario ${s.id}`);
+      try {
+        ran.set(s.id, await s.run(ctx));
+      } catch (err) {
+        log(`scenario ${s.id} failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+      }
+    }
+  }
+  const rows = chosen.flatMap((s) => ran.get(s.id) ?? s.rows?.(ctx) ?? []);
+  const mode = options.settings.quick ? "quick" : "full";
+  process.stdout.write(`\ntokenmesh bench (${mode}, ${options.settings.rounds} rounds, ${new Date().toISOString()})\n${tools.notes.map((n) => `- ${n}`).join("\n")}\n\n`);
+  process.stdout.write(formatTable(rows));
+  writeJson(options.out, rows);
+  log(`wrote ${options.out}; ${((performance.now() - t0) / 1000).toFixed(0)} s in all`);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exitCode = 1;
+});

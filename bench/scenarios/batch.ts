@@ -1,0 +1,32 @@
+// Consume with 100 decisions per call: decisions per second against tokenmesh's own one-decision
+// figure from the same rounds. Target: >= 30x. A batch pays grpc-js's per-call cost once, so
+// what remains is tokenmesh's cost per decision (validation, bucket math, encoding).
+
+import { ratioRow, type Row } from "../lib/report.ts";
+import type { Scenario, ScenarioContext } from "../lib/scenario.ts";
+import { saturate, saturateId, summarise } from "./common.ts";
+
+export const BATCH = 100;
+
+export const batch: Scenario = {
+  id: "batch",
+  phase: 1,
+  loads: (ctx) => [saturate(ctx, "tokenmesh"), saturate(ctx, "tokenmesh", BATCH)],
+  rows(ctx: ScenarioContext): readonly Row[] {
+    const one = summarise(ctx.results, saturateId("tokenmesh", 1), (m) => m.serverCallsPerSecond);
+    const many = summarise(ctx.results, saturateId("tokenmesh", BATCH), (m) => m.serverCallsPerSecond * BATCH);
+    if (one === undefined || many === undefined) return [];
+    const cpu = summarise(ctx.results, saturateId("tokenmesh", BATCH), (m) => m.cpuUsPerCall / BATCH);
+    return [
+      ratioRow({
+        name: `consume ${BATCH}/call, 10k keys: decisions/s`,
+        unit: "decisions/s",
+        value: many.median,
+        baseline: one.median,
+        baselineName: "tokenmesh 1/call",
+        bound: { op: ">=", bound: 30 },
+        note: `${many.note}; 4 connections x 8 streams; ${cpu === undefined ? "" : `${cpu.median.toFixed(2)} us CPU per decision`}`,
+      }),
+    ];
+  },
+};

@@ -1,0 +1,11 @@
+// Every scenario, in the order their rows appear in the table.
+
+import type { Scenario } from "../lib/scenario.ts";
+import { batch } from "./batch.ts";
+import { memoryAndKeys } from "./memory-and-keys.ts";
+import { replication } from "./replication.ts";
+import { tailLatency } from "./tail-latency.ts";
+import { throughput } from "./throughput.ts";
+import { versusRedis } from "./versus-redis.ts";
+
+export const scenarios: readonly Scenario[] = [throughput, versusRedis, batch, tailLatency, memoryAndKeys, replication];

@@ -1,0 +1,117 @@
+// One fresh tokenmesh per round: fill it with 1,000,000 keys and read the RSS growth per key
+// (target <= 300 bytes), then sweep key spaces on the same process, from one hot key to a
+// million cold ones, uniform and Zipf-skewed. The sweep's rows are ratios to the 10k-uniform
+// run of the same sweep (informational: no target).
+
+import { setTimeout as sleep } from "node:timers/promises";
+import { type KeySpace, describeKeySpace } from "../lib/keys.ts";
+import { type LoadSpec, measure, type Measurement } from "../lib/load.ts";
+import { ratioRow, type Row } from "../lib/report.ts";
+import type { ScenarioContext, Scenario } from "../lib/scenario.ts";
+import { median, spread } from "../lib/stats.ts";
+import { startTokenmesh } from "../lib/targets.ts";
+import { base, SATURATE, TEN_K } from "./common.ts";
+
+const KEYS = 1_000_000;
+const FILL_BATCH = 1000;
+
+const SWEEP: readonly KeySpace[] = [
+  { size: 1, distribution: "uniform" },
+  TEN_K,
+  { size: 10_000, distribution: "zipf" },
+  { size: KEYS, distribution: "uniform" },
+  { size: KEYS, distribution: "zipf" },
+];
+
+async function keysHeld(metricsUrl: string): Promise<number> {
+  const text = await (await fetch(metricsUrl)).text();
+  const m = /^tokenmesh_keys (\S+)$/m.exec(text);
+  return m === null ? Number.NaN : Number(m[1]);
+}
+
+function fillSpec(ctx: ScenarioContext): LoadSpec {
+  return {
+    ...base(ctx, 120),
+    warmupS: 0,
+    maxRequests: KEYS / FILL_BATCH, // each key exactly once: the driver stops after these calls
+    connections: 1,
+    streamsPerConnection: 4,
+    ratePerSecond: null,
+    keySpace: { size: KEYS, distribution: "sequential" },
+    decisionsPerCall: FILL_BATCH,
+  };
+}
+
+async function oneRound(ctx: ScenarioContext, round: number): Promise<{ bytesPerKey: number; sweep: Map<string, Measurement> }> {
+  const target = await startTokenmesh(ctx.tools);
+  try {
+    // Warm the code paths first so the RSS baseline already holds the JIT's output.
+    await measure(ctx.tools, target, { ...fillSpec(ctx), maxRequests: 200, keySpace: { size: 1, distribution: "uniform" } });
+    await sleep(500);
+    const rss0 = target.rss();
+    const keys0 = await keysHeld(target.metricsUrl);
+    const fill = await measure(ctx.tools, target, fillSpec(ctx));
+    await sleep(1000);
+    const rss1 = target.rss();
+    const keys1 = await keysHeld(target.metricsUrl);
+    const bytesPerKey = (rss1 - rss0) / (keys1 - keys0);
+    ctx.log(`round ${round} memory: ${keys1 - keys0} keys, RSS ${(rss0 / 2 ** 20).toFixed(0)} -> ${(rss1 / 2 ** 20).toFixed(0)} MiB, ${bytesPerKey.toFixed(0)} B/key; fill ${Math.round(fill.serverCallsPerSecond * FILL_BATCH)} decisions/s`);
+    const sweep = new Map<string, Measurement>();
+    for (const space of SWEEP) {
+      const spec: LoadSpec = { ...base(ctx, ctx.settings.runS), ...SATURATE, ratePerSecond: null, keySpace: space, decisionsPerCall: 1 };
+      const m = await measure(ctx.tools, target, spec);
+      sweep.set(describeKeySpace(space), m);
+      ctx.log(`round ${round} keys ${describeKeySpace(space)}: ${Math.round(m.serverCallsPerSecond)} calls/s, ${m.cpuUsPerCall.toFixed(1)} us/call`);
+    }
+    return { bytesPerKey, sweep };
+  } finally {
+    await target.stop();
+  }
+}
+
+export const memoryAndKeys: Scenario = {
+  id: "memory-and-keys",
+  phase: 3,
+  async run(ctx) {
+    const rounds = ctx.settings.quick ? 1 : ctx.settings.rounds;
+    const perKey: number[] = [];
+    const sweeps: Map<string, Measurement>[] = [];
+    for (let r = 1; r <= rounds; r++) {
+      const { bytesPerKey, sweep } = await oneRound(ctx, r);
+      perKey.push(bytesPerKey);
+      sweeps.push(sweep);
+    }
+    const bpk = median(perKey);
+    const rows: Row[] = [
+      {
+        name: "memory per key, 1M keys held",
+        value: bpk,
+        unit: "bytes/key",
+        baseline: null,
+        baselineName: null,
+        ratio: null,
+        target: "<= 300 bytes/key",
+        pass: Number.isFinite(bpk) ? bpk <= 300 : null,
+        note: `RSS growth / keys held after filling 1M keys (1000 per call), ${rounds} round(s), spread ${(spread(perKey) * 100).toFixed(0)}%`,
+      },
+    ];
+    const ref = describeKeySpace(TEN_K);
+    const refRate = median(sweeps.map((s) => s.get(ref)?.serverCallsPerSecond ?? Number.NaN));
+    for (const space of SWEEP) {
+      const name = describeKeySpace(space);
+      if (name === ref) continue;
+      const rates = sweeps.map((s) => s.get(name)?.serverCallsPerSecond ?? Number.NaN);
+      const row = ratioRow({
+        name: `consume 1/call, ${name}: throughput`,
+        unit: "calls/s",
+        value: median(rates),
+        baseline: refRate,
+        baselineName: `tokenmesh ${ref}`,
+        bound: { op: ">=", bound: 0 },
+        note: `same process after the 1M-key fill (keys ${space.size >= KEYS ? "all held: cache-cold" : "mostly hot"}); ${rounds} round(s); node driver`,
+      });
+      rows.push({ ...row, target: null, pass: null });
+    }
+    return rows;
+  },
+};
