@@ -11,6 +11,9 @@ import { bump, type ReplicaState, stampAt } from "./replica-state.ts";
 import { type DeltaError, type ParsedDelta, parseDelta } from "./validate.ts";
 import type { Ack } from "./wire.ts";
 
+/** Bound on the keys one ack asks to be resent whole. */
+const MAX_MISSING = 256;
+
 export type ApplyResult = { ok: true; ack: Ack } | { ok: false; error: DeltaError };
 
 /** Joins a key part into the replica, stamping what changed with a new sequence number. */
@@ -108,9 +111,11 @@ export function applyDelta(s: ReplicaState, raw: unknown, raw_now: number): Appl
     if (trusted && rec.wm > limit) s.heldRecords.push({ rec, releaseAt: rec.wm });
     joinRecordPart(s, { id: rec.id, wm, retired: Math.min(rec.retired, limit) }, raw_now);
   }
+  const missing: string[] = [];
+  for (const part of d.keys) if (part.partial && !s.keys.has(part.key) && missing.length < MAX_MISSING) missing.push(part.key);
   for (const part of now) joinKeyPart(s, part.key, part.state);
   session.synced = true;
-  return { ok: true, ack: { kind: "ack", node: s.opts.node, inc: s.self, peerInc: d.inc, upTo: session.contigIn, t1: d.sentAt, t2: raw_now } };
+  return { ok: true, ack: { kind: "ack", node: s.opts.node, inc: s.self, peerInc: d.inc, upTo: session.contigIn, t1: d.sentAt, t2: raw_now, missing } };
 }
 
 /** Applies held data the clock now admits. */

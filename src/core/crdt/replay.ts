@@ -9,7 +9,7 @@
 // which is GCRA with debt allowed. Refill is computed from absolute times in exact integer
 // units, so nothing accumulates per slot. In-flight debt is never floored (trap 7).
 
-import { convertLevel, type Rate, refillUnits } from "../rate.ts";
+import { convertLevel, type Rate } from "../rate.ts";
 import type { IncId } from "./incarnation.ts";
 import { type KeyConfig, sameConfig } from "./key-config.ts";
 import type { KeyState } from "./key-state.ts";
@@ -28,6 +28,18 @@ export interface Walk {
   forgiven: number;
   /** Number of leading entries consumed (all slots < end for a fold). */
   consumed: number;
+}
+
+/**
+ * Level after `elapsedUs` of refill, saturating at capacity. rate.ts's refillUnits saturates the
+ * refill itself at one capacity, which is right only from a non-negative level: a replicated
+ * level can sit many C below zero (in-flight debt), and must climb back at q per microsecond.
+ */
+export function refilled(rate: Rate, level: number, elapsedUs: number): number {
+  if (elapsedUs <= 0) return level;
+  const gap = rate.capacityUnits - level;
+  if (gap <= 0) return Math.min(level, rate.capacityUnits);
+  return elapsedUs >= Math.ceil(gap / rate.unitsPerMicro) ? rate.capacityUnits : level + elapsedUs * rate.unitsPerMicro;
 }
 
 function sat(level: number): number {
@@ -50,14 +62,14 @@ export function walk(k: KeyState, end: number, fold: boolean): Walk {
 
   const advance = (to: number): void => {
     if (pending !== undefined && config !== pending && eff <= to) {
-      if (eff > at) level = Math.min(rate.capacityUnits, level + refillUnits(rate, eff - at));
+      if (eff > at) level = refilled(rate, level, eff - at);
       at = Math.max(at, eff);
       level = convertLevel(rate, pending.rate, level);
       config = pending;
       rate = pending.rate;
     }
     if (to > at) {
-      level = Math.min(rate.capacityUnits, level + refillUnits(rate, to - at));
+      level = refilled(rate, level, to - at);
       at = to;
     }
   };

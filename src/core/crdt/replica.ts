@@ -163,6 +163,14 @@ export class Replica {
     const session = this.s.sessions.get(ack.node);
     if (session === undefined || ack.peerInc !== this.s.self) return;
     onAck(session, ack.upTo, raw);
+    // The peer dropped a key we sent only partly (it collected it as full): restamp it whole.
+    for (const key of Array.isArray(ack.missing) ? ack.missing.slice(0, 256) : []) {
+      const rec = this.s.keys.get(key);
+      if (rec === undefined) continue;
+      const seq = bump(this.s);
+      rec.seq = seq;
+      for (const e of rec.state.entries) e.seq = seq;
+    }
     if (Number.isSafeInteger(ack.t1) && Number.isSafeInteger(ack.t2)) this.s.clock.addSample(ack.node, ack.t1, ack.t2, raw);
     this.checkReady(raw);
   }

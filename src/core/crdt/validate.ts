@@ -29,7 +29,7 @@ export interface ParsedDelta {
   readonly sentAt: number;
   readonly horizon: number;
   readonly records: readonly WireInc[];
-  readonly keys: readonly { key: string; state: KeyState }[];
+  readonly keys: readonly { key: string; state: KeyState; partial: boolean }[];
 }
 
 export interface DeltaError {
@@ -69,7 +69,7 @@ function countBound(configs: readonly KeyConfig[], birth: number, slot: number, 
   return Math.ceil(bound);
 }
 
-function parseKey(raw: unknown, f: string, incs: readonly IncId[], limits: Limits): { key: string; state: KeyState } | Bad {
+function parseKey(raw: unknown, f: string, incs: readonly IncId[], limits: Limits): { key: string; state: KeyState; partial: boolean } | Bad {
   const o = obj(raw, f);
   if (o instanceof Bad) return o;
   if (typeof o.key !== "string" || o.key.length === 0 || o.key.length > limits.maxKeyLength) return fail(`${f}.key`, `must be a string of 1..${limits.maxKeyLength} characters`);
@@ -142,7 +142,8 @@ function parseKey(raw: unknown, f: string, incs: readonly IncId[], limits: Limit
   }
   const [sumF, digest, lateCharged, forgiven] = nums as [number, number, number, number];
   const prefix = { tau, level, config: pconfig, F, sumF, digest, lateCharged, forgiven };
-  return { key: o.key, state: { config, prefix, K, entries, horizon } };
+  if (typeof o.partial !== "boolean") return fail(`${f}.partial`, "must be a boolean");
+  return { key: o.key, state: { config, prefix, K, entries, horizon }, partial: o.partial };
 }
 
 /** Parses and bounds a delta from a peer. */
@@ -190,7 +191,7 @@ function parseInner(raw: unknown, limits: Limits): ParsedDelta | Bad {
   }
   const rawKeys = arr(o.keys, "keys", limits.maxKeysPerDelta);
   if (rawKeys instanceof Bad) return rawKeys;
-  const keys: { key: string; state: KeyState }[] = [];
+  const keys: { key: string; state: KeyState; partial: boolean }[] = [];
   const names = new Set<string>();
   for (const [j, rk] of rawKeys.entries()) {
     const k = parseKey(rk, `keys[${j}]`, incs, limits);

@@ -33,6 +33,8 @@ export interface WireKey {
   readonly K: readonly WireCount[];
   readonly entries: readonly WireEntry[];
   readonly horizon: number;
+  /** Some tail entries were left out (the peer acknowledged them): a receiver without the key asks again. */
+  readonly partial: boolean;
 }
 
 export interface Delta {
@@ -63,6 +65,8 @@ export interface Ack {
   /** NTP-style timestamps: the delta's sentAt, and the receiver's raw clock when it arrived. */
   readonly t1: number;
   readonly t2: number;
+  /** Keys that arrived partial while unknown here: the sender resends them whole. */
+  readonly missing: readonly string[];
 }
 
 export type Message = Delta | Ack;
@@ -105,6 +109,7 @@ export function keyToWire(key: string, k: KeyState, from: number, t: IncTable): 
     K: counts(k.K, t),
     entries: k.entries.filter((e) => e.seq > from).map((e) => [t.of(e.inc), e.slot, e.c0, e.c1] as const),
     horizon: k.horizon,
+    partial: k.entries.some((e) => e.seq <= from),
   };
 }
 

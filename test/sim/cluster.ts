@@ -1,0 +1,245 @@
+// N replicas of the real core on the simulated network, with loads, kills, restarts, skews and
+// partitions, and the record every figure is computed from. Each replica reads only its own
+// raw clock (true time plus its skew); the ideal bucket and the true global level use true time.
+
+import { Gcra } from "../crdt/gcra-ref.ts";
+import { type KeyConfig, makeKeyConfig, Replica, type ReplicaOptions } from "../../src/core/crdt/index.ts";
+import { refilled } from "../../src/core/crdt/replay.ts";
+import type { LimitSpec } from "../../src/core/rate.ts";
+import { EventQueue } from "./event-queue.ts";
+import { type LinkSpec, Network } from "./network.ts";
+import { Prng } from "./prng.ts";
+
+export interface ClusterOptions {
+  readonly seed: number;
+  readonly nodes: readonly { readonly name: string; readonly skewUs?: number }[];
+  readonly topology?: readonly (readonly [string, string])[];
+  readonly link: LinkSpec;
+  readonly flushUs: number;
+  readonly limit: LimitSpec;
+  readonly replica?: Partial<Omit<ReplicaOptions, "node" | "peers">>;
+}
+
+export interface Admission {
+  readonly t: number;
+  readonly node: string;
+  readonly key: string;
+  readonly cost: number;
+  /** True global level (tokens, exact units / p) right after this admission, debt allowed. */
+  readonly trueLevel: number;
+}
+
+export class SimNode {
+  replica: Replica | undefined;
+  alive = true;
+  admitted = 0;
+  denied = 0;
+  constructor(
+    readonly name: string,
+    public skewUs: number,
+  ) {}
+}
+
+interface KeyTruth {
+  ideal: Gcra;
+  idealAdmitted: number;
+  /** Exact units, debt allowed: the level a single bucket would have after all real admissions. */
+  level: number;
+  at: number;
+}
+
+export class Cluster {
+  readonly queue = new EventQueue();
+  readonly rng: Prng;
+  readonly net: Network;
+  readonly config: KeyConfig;
+  readonly nodes = new Map<string, SimNode>();
+  readonly admissions: Admission[] = [];
+  readonly truth = new Map<string, KeyTruth>();
+  /** Called after each admission (figures that need streaming state). */
+  onAdmit: ((a: Admission) => void) | undefined;
+  ticking = true;
+  loadOn = true;
+  rejected = 0;
+  private readonly names: string[];
+  private boots = 0;
+
+  constructor(readonly opts: ClusterOptions) {
+    this.rng = new Prng(opts.seed);
+    this.net = new Network(this.queue, this.rng.fork(1), opts.link, opts.topology);
+    const made = makeKeyConfig(opts.limit);
+    if (!made.ok) throw new Error(made.message);
+    this.config = made.config;
+    this.names = opts.nodes.map((n) => n.name);
+    for (const n of opts.nodes) this.nodes.set(n.name, new SimNode(n.name, n.skewUs ?? 0));
+  }
+
+  get now(): number {
+    return this.queue.now;
+  }
+
+  raw(node: SimNode): number {
+    return this.queue.now + node.skewUs;
+  }
+
+  node(name: string): SimNode {
+    const n = this.nodes.get(name);
+    if (n === undefined) throw new Error(`no node ${name}`);
+    return n;
+  }
+
+  private boot(n: SimNode): void {
+    const ids = this.rng.fork(this.queue.now * 7 + (this.names.indexOf(n.name) + 1) * 7919 + this.boots++);
+    n.replica = new Replica({
+      ...this.opts.replica,
+      node: n.name,
+      peers: this.net.neighbours(n.name, this.names),
+      nowUs: this.raw(n),
+      randomHex: () => ids.hex(18),
+    });
+    n.alive = true;
+  }
+
+  /** Boots every node and starts its flush timer at a random phase. */
+  start(): void {
+    for (const n of this.nodes.values()) {
+      this.boot(n);
+      this.queue.at(this.rng.int(0, this.opts.flushUs), () => this.flush(n));
+    }
+  }
+
+  private flush(n: SimNode): void {
+    this.queue.at(this.queue.now + this.opts.flushUs, () => this.flush(n));
+    if (!n.alive || n.replica === undefined) return;
+    if (this.ticking) n.replica.tick(this.raw(n));
+    this.sendAll(n);
+  }
+
+  /** Sends each neighbour what it may lack; returns how many deltas went out. */
+  sendAll(n: SimNode, reliable = false): number {
+    const r = n.replica;
+    if (!n.alive || r === undefined) return 0;
+    let count = 0;
+    for (const peer of this.net.neighbours(n.name, this.names)) {
+      const d = r.deltaFor(peer, this.raw(n));
+      if (d === undefined) continue;
+      count += 1;
+      this.net.send(n.name, peer, () => this.receive(peer, d), reliable);
+    }
+    return count;
+  }
+
+  private receive(to: string, delta: Parameters<Replica["applyDelta"]>[0]): void {
+    const n = this.node(to);
+    if (!n.alive || n.replica === undefined) return;
+    const res = n.replica.applyDelta(delta, this.raw(n));
+    if (!res.ok) {
+      this.rejected += 1;
+      return;
+    }
+    const ack = res.ack;
+    const back = (delta as { node: string }).node;
+    this.net.send(to, back, () => {
+      const m = this.node(back);
+      if (m.alive && m.replica !== undefined) m.replica.applyAck(ack, this.raw(m));
+    });
+  }
+
+  private truthOf(key: string): KeyTruth {
+    let k = this.truth.get(key);
+    if (k === undefined) {
+      const l = this.opts.limit;
+      k = { ideal: new Gcra(l.capacity, l.refillTokens, l.refillPeriodUs), idealAdmitted: 0, level: this.config.rate.capacityUnits, at: 0 };
+      this.truth.set(key, k);
+    }
+    return k;
+  }
+
+  /** One request at node `name` now. */
+  request(name: string, key: string, cost = 1): boolean {
+    const n = this.node(name);
+    const truth = this.truthOf(key);
+    if (truth.ideal.offer(this.now, cost)) truth.idealAdmitted += cost;
+    if (!n.alive || n.replica === undefined) return false;
+    const out = n.replica.consume(key, this.config, cost, this.raw(n));
+    if (!out.allowed) {
+      n.denied += 1;
+      return false;
+    }
+    n.admitted += cost;
+    const rate = this.config.rate;
+    truth.level = refilled(rate, truth.level, this.now - truth.at) - cost * rate.unitsPerToken;
+    truth.at = this.now;
+    const a: Admission = { t: this.now, node: name, key, cost, trueLevel: truth.level / rate.unitsPerToken };
+    this.admissions.push(a);
+    this.onAdmit?.(a);
+    return true;
+  }
+
+  /** Requests at `perSec` (spacing jittered by ±jitter) from `from` to `to` (true time). */
+  load(name: string, key: string, perSec: number, from: number, to: number, jitter = 0.2): void {
+    const gap = 1_000_000 / perSec;
+    const rng = this.rng.fork(this.names.indexOf(name) * 131 + key.length + from);
+    const step = (t: number): void => {
+      if (t >= to) return;
+      this.queue.at(t, () => {
+        if (this.loadOn) this.request(name, key);
+        step(t + Math.max(1, Math.round(gap * (1 - jitter + 2 * jitter * rng.next()))));
+      });
+    };
+    step(from + Math.floor(rng.next() * gap));
+  }
+
+  kill(name: string, at: number): void {
+    this.queue.at(at, () => {
+      const n = this.node(name);
+      n.alive = false;
+      n.replica = undefined;
+    });
+  }
+
+  restart(name: string, at: number): void {
+    this.queue.at(at, () => this.boot(this.node(name)));
+  }
+
+  partition(groups: readonly (readonly string[])[], from: number, to: number): void {
+    const side = new Map<string, number>();
+    groups.forEach((g, i) => {
+      for (const n of g) side.set(n, i);
+    });
+    this.net.partitions.push({ from, to, side });
+  }
+
+  run(until: number): void {
+    this.queue.runUntil(until);
+  }
+
+  live(): SimNode[] {
+    return [...this.nodes.values()].filter((n) => n.alive && n.replica !== undefined);
+  }
+
+  /**
+   * Quiescence: no admissions, no watermark advance, no timers; deliver what is in flight and
+   * what that causes (duplicates and reordering stay on, loss off) until nobody has anything
+   * to send. Returns the virtual time it took.
+   */
+  quiesce(maxUs = 120_000_000): number {
+    this.loadOn = false;
+    this.ticking = false;
+    const start = this.now;
+    const link = this.net.link;
+    this.net.link = { ...link, loss: 0 };
+    let quiet = 0;
+    while (this.now - start < maxUs) {
+      this.queue.runUntil(this.now + this.opts.flushUs);
+      let pending = this.net.inFlight;
+      for (const n of this.live()) {
+        for (const [peer, s] of n.replica?.s.sessions ?? []) if (s.acked < s.sent && this.node(peer).alive) pending += 1;
+      }
+      quiet = pending === 0 ? quiet + 1 : 0;
+      if (quiet >= 3) break;
+    }
+    this.net.link = link;
+    return this.now - start;
+  }
+}
