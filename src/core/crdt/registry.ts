@@ -73,16 +73,21 @@ export function liveFloor(reg: Registry): number | undefined {
 }
 
 /**
- * The horizon can move up to the birth of the oldest incarnation still of interest: live ones,
- * and retired ones whose retirement is younger than `forgetUs` (data of those may still be in
- * flight somewhere). Never past `selfBirth`.
+ * The horizon moves over the oldest known incarnations, in birth order, as long as each is
+ * retired for longer than `forgetUs` (its data can no longer be in flight anywhere); it stops at
+ * the first one still of interest and never passes `selfBirth`. It never moves over an
+ * incarnation merely because it is unknown here: a fresh replica that knows only itself must
+ * not forget peers it has not heard of yet.
  */
 export function nextHorizon(reg: Registry, nowStamp: number, forgetUs: number, selfBirth: number): number {
-  let h = selfBirth;
-  for (const [id, r] of reg.incs) {
-    if (r.retired < 0 || r.retired + forgetUs > nowStamp) h = Math.min(h, birthOf(id));
+  const byBirth = [...reg.incs.entries()].sort((a, b) => birthOf(a[0]) - birthOf(b[0]));
+  let h = reg.horizon;
+  for (const [id, r] of byBirth) {
+    const gone = r.retired >= 0 && r.retired + forgetUs <= nowStamp;
+    if (!gone) break;
+    h = Math.max(h, birthOf(id) + 1);
   }
-  return Math.max(h, reg.horizon);
+  return Math.min(Math.max(h, reg.horizon), Math.max(selfBirth, reg.horizon));
 }
 
 export function registryText(reg: Registry): string {

@@ -99,6 +99,8 @@ export class Replica {
 
   /** A `BucketAccess` for core/decision.ts: level() at `raw`, debit() records this incarnation's consumption. */
   access(key: string, config: KeyConfig, cost: number, raw: number): BucketAccess {
+    // Never write under an id the mesh has retired or forgotten (its data there would be late).
+    if (this.s.ready) this.renewIfRetired(raw);
     const state = this.record(key, config);
     const t = stampAt(this.s, raw);
     const lv = levelAt(state, t);
