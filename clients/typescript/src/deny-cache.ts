@@ -22,7 +22,11 @@ export interface DenyCacheOptions {
   readonly now: () => number;
 }
 
-const idOf = (policy: string, key: string): string => `${policy}\u0000${key}`;
+// An inline limit is part of the identity: the soundness argument above holds for one rate only.
+const idOf = (b: BucketRequest): string =>
+  b.limit === undefined
+    ? `${b.policy}\u0000${b.key}`
+    : `${b.policy}\u0000${b.key}\u0000${b.limit.capacity}/${b.limit.refillTokens}/${b.limit.refillPeriodMs}`;
 
 export class DenyCache {
   readonly #entries = new Map<string, Entry>();
@@ -46,7 +50,7 @@ export class DenyCache {
     decision.buckets.forEach((status, i) => {
       const asked = requested[i];
       if (asked === undefined || status.retryAfterMs <= 0) return;
-      const id = idOf(asked.policy, asked.key);
+      const id = idOf(asked);
       this.#entries.delete(id); // re-insert at the young end
       this.#entries.set(id, { untilMs: now + status.retryAfterMs, cost: asked.cost ?? 1, status });
       if (this.#entries.size > this.#max) {
@@ -66,7 +70,7 @@ export class DenyCache {
     let retryAfterMs = 0;
     const short: BucketStatus[] = [];
     for (const asked of requested) {
-      const id = idOf(asked.policy, asked.key);
+      const id = idOf(asked);
       const entry = this.#entries.get(id);
       if (entry === undefined) continue;
       if (now >= entry.untilMs) {

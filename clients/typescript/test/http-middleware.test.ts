@@ -6,7 +6,7 @@ import express from "express";
 import Fastify from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createLimiter, expressRateLimit, fastifyRateLimit, keyFrom, type Limiter } from "../src/index.ts";
-import { startTestServer, type TestServer } from "./helpers/server.ts";
+import { deadAddress, startTestServer, type TestServer } from "./helpers/server.ts";
 
 let server: TestServer;
 let limiter: Limiter;
@@ -145,6 +145,38 @@ describe("middleware errors", () => {
       await new Promise<void>((resolve) => http.close(() => resolve()));
     }
   });
+
+  it.each([
+    ["open", 200, null],
+    ["closed", 429, "2"],
+  ] as const)(
+    "answers by the limiter's fail mode (%s) when tokenmesh is unreachable, without RateLimit fields",
+    async (failMode, status, retryAfter) => {
+      const unreachable = createLimiter({
+        address: await deadAddress(),
+        deadlineMs: 300,
+        failMode,
+        failClosedRetryAfterMs: 1500,
+        logger: { warn() {}, info() {} },
+      });
+      const app = express();
+      app.use(expressRateLimit({ limiter: unreachable, policy: "api", key: () => "k" }));
+      app.get("/", (_req, res) => {
+        res.send("ok");
+      });
+      const http = app.listen(0, "127.0.0.1");
+      await new Promise<void>((resolve) => http.once("listening", () => resolve()));
+      try {
+        const res = await fetch(`http://127.0.0.1:${(http.address() as AddressInfo).port}/`);
+        expect(res.status).toBe(status);
+        expect(res.headers.get("retry-after")).toBe(retryAfter);
+        expect(res.headers.get("ratelimit")).toBeNull();
+      } finally {
+        await new Promise<void>((resolve) => http.close(() => resolve()));
+        await unreachable.close();
+      }
+    },
+  );
 
   it("refuses options that name no bucket", () => {
     expect(() => expressRateLimit({ limiter })).toThrow(TypeError);
