@@ -24,7 +24,7 @@ export type TlsOptions = {
 export interface TransportOptions {
   readonly addresses: readonly string[];
   readonly tls: boolean | TlsOptions;
-  /** Total attempts for one Query on one address (the retry middleware's `retryMaxAttempts`). */
+  /** Total attempts for one Query on one address, the first included. */
   readonly queryAttempts: number;
   readonly queryRetryBaseDelayMs: number;
 }
@@ -60,7 +60,8 @@ export class Transport {
   constructor(options: TransportOptions) {
     this.addresses = options.addresses;
     const credentials = credentialsFor(options.tls);
-    // Order matters: retry outside deadline, so a retry's backoff is cut short by the deadline.
+    // The last middleware added is the outermost: the deadline wraps the retries, so its abort
+    // signal also cuts a retry backoff short (nice-grpc-client-middleware-retry README, "Deadlines").
     const factory = createClientFactory().use(retryMiddleware).use(deadlineMiddleware);
     const definition = rateLimiterDefinition();
     this.#channels = options.addresses.map((a) => createChannel(a, credentials));
@@ -69,7 +70,7 @@ export class Transport {
         consume: { retry: false },
         query: {
           retry: true,
-          retryMaxAttempts: options.queryAttempts,
+          retryMaxAttempts: options.queryAttempts - 1, // the middleware counts retries after the first attempt
           retryBaseDelayMs: options.queryRetryBaseDelayMs,
           retryableStatuses: [Status.UNAVAILABLE],
         },
