@@ -38,6 +38,7 @@ interface Pending<T, R> {
 
 export class Batcher<T, R> {
   readonly #options: BatcherOptions<T, R>;
+  #maxSize: number;
   #open: Pending<T, R>[] = [];
   #cancelWindow: (() => void) | undefined;
   readonly #inFlight = new Set<Promise<void>>();
@@ -46,12 +47,22 @@ export class Batcher<T, R> {
 
   constructor(options: BatcherOptions<T, R>) {
     this.#options = options;
+    this.#maxSize = options.maxSize;
+  }
+
+  get maxSize(): number {
+    return this.#maxSize;
+  }
+
+  /** Lowers the size cap for batches opened from now on (e.g. to a server's smaller limit). */
+  lowerMaxSize(size: number): void {
+    this.#maxSize = Math.max(1, Math.min(this.#maxSize, size));
   }
 
   add(item: T): Promise<R> {
     return new Promise<R>((resolve, reject) => {
       this.#open.push({ item, resolve, reject });
-      if (this.#open.length >= this.#options.maxSize) this.flush();
+      if (this.#open.length >= this.#maxSize) this.flush();
       else this.#cancelWindow ??= this.#options.scheduler(() => this.flush(), this.#options.windowMs);
     });
   }

@@ -40,6 +40,7 @@ type Method = "consume" | "query";
 type Item = readonly BucketRequest[];
 
 const BAD_DECISION = /^decisions\[(\d+)\]/;
+const SERVER_CAP = /^decisions: must hold 1\.\.(\d+) decisions/;
 
 export function createLimiter(options: LimiterOptions): Limiter {
   const o = resolveOptions(options);
@@ -75,9 +76,24 @@ export function createLimiter(options: LimiterOptions): Limiter {
   }
 
   // The service validates a whole request before touching any bucket, so a refused batch took
-  // no token and resending its good decisions cannot double-charge. The error names the first
-  // bad decision: fail that one, resend the rest. If it names none, resend each alone.
+  // no token and resending its good decisions cannot double-charge. A batch above the server's
+  // cap is resent in chunks it accepts, and later batches are capped to fit. Otherwise the error
+  // names the first bad decision: fail that one, resend the rest; if it names none, resend each alone.
   async function isolateInvalid(method: Method, items: readonly Item[], err: ClientError): Promise<Settled<Decision>[]> {
+    const cap = Number(SERVER_CAP.exec(err.details)?.[1] ?? 0);
+    if (cap >= 1 && cap < items.length) {
+      if (batchers[method].maxSize > cap) {
+        o.logger.info(
+          { serverCap: cap, maxSize: batchers[method].maxSize },
+          "the server takes fewer decisions per request; lowering batch.maxSize",
+        );
+        batchers.consume.lowerMaxSize(cap);
+        batchers.query.lowerMaxSize(cap);
+      }
+      const chunks: Item[][] = [];
+      for (let i = 0; i < items.length; i += cap) chunks.push(items.slice(i, i + cap));
+      return (await Promise.all(chunks.map((chunk) => send(method, chunk)))).flat();
+    }
     const match = BAD_DECISION.exec(err.details);
     const bad = match === null ? -1 : Number(match[1]);
     if (bad < 0 || bad >= items.length) return (await Promise.all(items.map((item) => send(method, [item])))).flat();

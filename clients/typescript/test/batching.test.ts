@@ -103,6 +103,23 @@ describe("batching", () => {
     await limiter.close();
   });
 
+  it("adapts to a server that takes fewer decisions per request, charging each call once", async () => {
+    const small = await startTestServer("127.0.0.1:0", { maxDecisionsPerRequest: 10 });
+    const infos: object[] = [];
+    const limiter = createLimiter({ address: small.address, logger: { warn() {}, info: (fields) => infos.push(fields) } });
+    try {
+      const first = await Promise.all(Array.from({ length: 25 }, (_, i) => limiter.consume({ policy: "api", key: `cap-${i}` })));
+      expect(first.every((d) => d.allowed && d.remaining === 4)).toBe(true); // one token each, no double charge
+      expect(await small.rpcs("Consume")).toBe(4); // refused 25, then 10 + 10 + 5
+      expect(infos).toEqual([{ serverCap: 10, maxSize: 1000 }]);
+      await Promise.all(Array.from({ length: 25 }, (_, i) => limiter.consume({ policy: "api", key: `cap-${i}` })));
+      expect(await small.rpcs("Consume")).toBe(7); // later batches fit from the start
+    } finally {
+      await limiter.close();
+      await small.stop();
+    }
+  });
+
   it("rejects a malformed call locally, before it can join a batch", async () => {
     const limiter = createLimiter({ address: server.address });
     const before = await server.rpcs("Consume");

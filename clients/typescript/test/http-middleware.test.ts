@@ -21,6 +21,9 @@ afterAll(async () => {
 
 type Start = (limiter: Limiter) => Promise<{ url: string; close(): Promise<void> }>;
 
+/** Route handler runs, per framework: a denied request must never reach its route. */
+const handled = { express: 0, fastify: 0 };
+
 const startExpress: Start = async (limiter) => {
   const app = express();
   app.use(
@@ -35,6 +38,7 @@ const startExpress: Start = async (limiter) => {
   );
   app.use(expressRateLimit({ limiter, policy: "api", key: keyFrom.header("x-api-key") }));
   app.get("/", (_req, res) => {
+    handled.express++;
     res.send("ok");
   });
   app.get("/multi", (_req, res) => {
@@ -53,7 +57,10 @@ const startFastify: Start = async (limiter) => {
   // Each hook in its own encapsulated scope, so each route gets exactly one.
   await app.register(async (scope) => {
     scope.addHook("onRequest", fastifyRateLimit({ limiter, policy: "api", key: keyFrom.header("x-api-key") }));
-    scope.get("/", async () => "ok");
+    scope.get("/", async () => {
+      handled.fastify++;
+      return "ok";
+    });
   });
   await app.register(async (scope) => {
     scope.addHook(
@@ -72,10 +79,7 @@ const startFastify: Start = async (limiter) => {
   return { url: `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`, close: () => app.close() };
 };
 
-describe.each([
-  ["express", startExpress],
-  ["fastify", startFastify],
-])("%s", (name, start) => {
+describe.each([["express", startExpress] as const, ["fastify", startFastify] as const])("%s", (name, start) => {
   it("sets RateLimit fields on every response and answers 429 with Retry-After when the bucket is empty", async () => {
     const app = await start(limiter);
     try {
@@ -88,12 +92,14 @@ describe.each([
         expect(ok.headers.get("ratelimit")).toBe(`"api";r=${i};t=${5 - i}`);
         expect(ok.headers.get("retry-after")).toBeNull();
       }
+      const before = handled[name];
       const limited = await fetch(`${app.url}/`, { headers });
       expect(limited.status).toBe(429);
       expect(limited.headers.get("retry-after")).toBe("1");
       expect(limited.headers.get("ratelimit")).toBe('"api";r=0;t=1'); // t points where Retry-After does
       expect(limited.headers.get("ratelimit-policy")).toBe('"api";q=5;w=5');
       expect(await limited.json()).toMatchObject({ error: "rate limited" });
+      expect(handled[name]).toBe(before);
     } finally {
       await app.close();
     }

@@ -11,16 +11,20 @@ export interface FastifyReplyLike {
   send(payload: string): unknown;
 }
 
-export function fastifyRateLimit<Req extends HttpRequestLike = HttpRequestLike>(options: HttpLimitOptions<Req>) {
+export function fastifyRateLimit<Req extends HttpRequestLike = HttpRequestLike, Reply extends FastifyReplyLike = FastifyReplyLike>(
+  options: HttpLimitOptions<Req>,
+) {
   const guard = makeGuard(options);
-  // An async hook that sends a reply ends the request there; returning without sending continues.
-  return async (request: Req, reply: FastifyReplyLike): Promise<void> => {
+  // An async hook that answers early must send and then return the reply (Fastify's Hooks docs,
+  // "Respond to a request from a hook"); returning nothing lets the request go on to its route.
+  return async (request: Req, reply: Reply): Promise<Reply | undefined> => {
     const verdict = await guard(request);
-    if (verdict === undefined) return;
+    if (verdict === undefined) return undefined;
     for (const [name, value] of verdict.headers) reply.header(name, value);
-    if (verdict.allowed) return;
+    if (verdict.allowed) return undefined;
     reply.code(verdict.status);
     reply.header("Content-Type", "application/json; charset=utf-8");
     reply.send(verdict.body);
+    return reply;
   };
 }

@@ -20,8 +20,8 @@ export const TEST_POLICIES = {
   big: { capacity: 1_000_000_000, refill: 1_000_000_000, per: "1s" },
 } as const;
 
-export async function startTestServer(listen = "127.0.0.1:0"): Promise<TestServer> {
-  const config = resolveConfig({ listen, metricsListen: null, logLevel: "silent", policies: TEST_POLICIES }, "test");
+export async function startTestServer(listen = "127.0.0.1:0", limits: Record<string, number> = {}): Promise<TestServer> {
+  const config = resolveConfig({ listen, metricsListen: null, logLevel: "silent", policies: TEST_POLICIES, limits }, "test");
   const running = await startServer({ config, log: pino({ level: "silent" }) });
   return {
     address: `127.0.0.1:${running.port}`,
