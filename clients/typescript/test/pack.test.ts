@@ -16,13 +16,15 @@ const repoRoot = resolve(packageDir, "../..");
 
 let server: TestServer;
 let project: string;
+let tarball: string;
 
 beforeAll(async () => {
   server = await startTestServer();
   project = await mkdtemp(join(tmpdir(), "tokenmesh-client-pack-"));
   await run("npm", ["pack", "--pack-destination", project], { cwd: packageDir, timeout: 60_000 });
-  const tarball = (await readdir(project)).find((f) => f.endsWith(".tgz"));
-  if (tarball === undefined) throw new Error(`npm pack wrote no tarball into ${project}`);
+  const packed = (await readdir(project)).find((f) => f.endsWith(".tgz"));
+  if (packed === undefined) throw new Error(`npm pack wrote no tarball into ${project}`);
+  tarball = packed;
   await writeFile(join(project, "package.json"), JSON.stringify({ name: "consumer", private: true, type: "module" }));
   // --prefer-offline: the npm cache usually holds every dependency; the registry fills gaps.
   await run("npm", ["install", "--prefer-offline", "--no-audit", "--no-fund", `./${tarball}`], { cwd: project, timeout: 60_000 });
@@ -35,7 +37,7 @@ afterAll(async () => {
 
 describe("npm pack", () => {
   it("ships dist and the README, not the sources or tests", async () => {
-    const { stdout } = await run("tar", ["-tzf", join(project, "tokenmesh-client-0.1.0.tgz")]);
+    const { stdout } = await run("tar", ["-tzf", join(project, tarball)]);
     const files = stdout.split("\n").filter(Boolean);
     expect(files).toContain("package/dist/index.js");
     expect(files).toContain("package/dist/index.d.ts");
