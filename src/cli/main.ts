@@ -2,10 +2,12 @@
 
 import { parseArgs } from "node:util";
 import { runClientCommand } from "./client-commands.ts";
+import { runLocalMesh } from "./local-mesh.ts";
 import { serve } from "./serve.ts";
 
 const USAGE = `usage:
   tokenmesh serve --config FILE
+  tokenmesh local-mesh CONFIG...      one serve process per config (npm start: the 3-replica mesh)
   tokenmesh consume --address HOST:PORT --policy P --key K [--cost N] [--json] [--timeout-ms N]
   tokenmesh query   --address HOST:PORT --policy P --key K [--cost N] [--json] [--timeout-ms N]
 
@@ -22,6 +24,10 @@ export async function main(argv: readonly string[]): Promise<number> {
   if (command === undefined || command === "help" || command === "--help" || command === "-h") {
     process.stdout.write(USAGE);
     return command === undefined ? 2 : 0;
+  }
+  if (command === "local-mesh") {
+    if (rest.length === 0) return fail("local-mesh needs one or more config files");
+    return runLocalMesh(rest);
   }
   let values: Record<string, string | boolean | undefined>;
   try {

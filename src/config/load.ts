@@ -5,7 +5,7 @@ import { readFile } from "node:fs/promises";
 import { parse as parseYaml } from "yaml";
 import { makeRate, type Rate } from "../core/rate.ts";
 import { parseDurationUs } from "./duration.ts";
-import { type Config, configSchema } from "./schema.ts";
+import { type Config, configSchema, type MeshConfig } from "./schema.ts";
 
 export interface Policy {
   readonly name: string;
@@ -14,9 +14,30 @@ export interface Policy {
   readonly inline?: { readonly maxCapacity: number; readonly maxRefillPerSecond: number };
 }
 
-export interface ResolvedConfig extends Omit<Config, "policies" | "shutdownGrace"> {
+export interface ResolvedMesh extends Omit<MeshConfig, "flushInterval" | "retireAfter" | "warmupTimeout" | "dns"> {
+  readonly flushIntervalUs: number;
+  readonly retireAfterUs: number;
+  readonly warmupTimeoutUs: number;
+  readonly dns?: { readonly name: string; readonly port: number; readonly everyMs: number };
+}
+
+export interface ResolvedConfig extends Omit<Config, "policies" | "shutdownGrace" | "mesh"> {
   readonly policies: ReadonlyMap<string, Policy>;
   readonly shutdownGraceMs: number;
+  readonly mesh?: ResolvedMesh;
+}
+
+const us = (duration: string): number => parseDurationUs(duration) as number;
+
+function resolveMesh(m: MeshConfig): ResolvedMesh {
+  const { flushInterval, retireAfter, warmupTimeout, dns, ...rest } = m;
+  return {
+    ...rest,
+    flushIntervalUs: us(flushInterval),
+    retireAfterUs: us(retireAfter),
+    warmupTimeoutUs: us(warmupTimeout),
+    ...(dns === undefined ? {} : { dns: { name: dns.name, port: dns.port, everyMs: us(dns.every) / 1000 } }),
+  };
 }
 
 export class ConfigError extends Error {
@@ -56,14 +77,19 @@ export function resolveConfig(raw: unknown, source: string, env: NodeJS.ProcessE
     const problems = parsed.error.issues.map((i) => `${i.path.length > 0 ? i.path.join(".") : "(top level)"}: ${i.message}`);
     throw new ConfigError(source, problems);
   }
-  const { policies, shutdownGrace, ...rest } = parsed.data;
+  const { policies, shutdownGrace, mesh, ...rest } = parsed.data;
   const resolved = new Map<string, Policy>();
   for (const [name, p] of Object.entries(policies)) {
     const rate = makeRate({ capacity: p.capacity, refillTokens: p.refill, refillPeriodUs: parseDurationUs(p.per) as number });
     if (!rate.ok) throw new ConfigError(source, [`policies.${name}: ${rate.message}`]);
     resolved.set(name, { name, rate: rate.rate, ...(p.inline ? { inline: p.inline } : {}) });
   }
-  return { ...rest, policies: resolved, shutdownGraceMs: (parseDurationUs(shutdownGrace) as number) / 1000 };
+  return {
+    ...rest,
+    policies: resolved,
+    shutdownGraceMs: us(shutdownGrace) / 1000,
+    ...(mesh === undefined ? {} : { mesh: resolveMesh(mesh) }),
+  };
 }
 
 export async function loadConfigFile(path: string, env: NodeJS.ProcessEnv = process.env): Promise<ResolvedConfig> {

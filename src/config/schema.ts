@@ -33,6 +33,56 @@ const policySchema = z
     if (!rate.ok) ctx.addIssue({ code: "custom", message: rate.message, path: [rate.field === "refillPeriodUs" ? "per" : "capacity"] });
   });
 
+const meshSchema = z
+  .strictObject({
+    /** Stable, unique name of this replica (with TLS: its certificate's common name). */
+    node: z.string().regex(/^[A-Za-z0-9._-]{1,128}$/, "node names are 1-128 of A-Z a-z 0-9 . _ -"),
+    /** Replicas of different clusters refuse each other. */
+    cluster: z.string().min(1).max(128).default("tokenmesh"),
+    region: z.string().min(1).max(128).default("local"),
+    /** Address of the replica-to-replica (Merge) port. */
+    peerListen: hostPort,
+    /** Static peer addresses (HOST:PORT of their peerListen). */
+    peers: z.array(hostPort).max(256).default([]),
+    /** A DNS name resolving to every replica (e.g. a Kubernetes headless service), re-resolved periodically. */
+    dns: z
+      .strictObject({
+        name: z.string().min(1).max(253),
+        port: z.number().int().min(1).max(65535),
+        every: duration.default("30s"),
+      })
+      .optional(),
+    /** Mutual TLS with the cluster CA: PEM files. */
+    tls: z.strictObject({ ca: z.string().min(1), cert: z.string().min(1), key: z.string().min(1) }).optional(),
+    /** Plaintext, unauthenticated peers: only when chosen explicitly (local runs). */
+    insecure: z.boolean().default(false),
+    /** How often coalesced deltas are sent to each peer. */
+    flushInterval: duration.default("5ms"),
+    /** An incarnation silent this long is retired (keep it below the partitions you want to survive). */
+    retireAfter: duration.default("5s"),
+    /** A new process admits after its first sync with a peer, or after this long without one. */
+    warmupTimeout: duration.default("2s"),
+    /** Largest replication message, in bytes. */
+    maxMessageBytes: z
+      .number()
+      .int()
+      .min(65536)
+      .max(64 * 1024 * 1024)
+      .default(4 * 1024 * 1024),
+  })
+  .superRefine((m, ctx) => {
+    if (m.tls === undefined && !m.insecure) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["tls"],
+        message: "peers must be authenticated: set mesh.tls (ca, cert, key), or mesh.insecure: true for a local run",
+      });
+    }
+    if (m.tls !== undefined && m.insecure) {
+      ctx.addIssue({ code: "custom", path: ["insecure"], message: "cannot be true together with mesh.tls" });
+    }
+  });
+
 export const configSchema = z.strictObject({
   /** Client-facing gRPC address. */
   listen: hostPort.default("127.0.0.1:50051"),
@@ -57,6 +107,8 @@ export const configSchema = z.strictObject({
     .prefault({}),
   /** How long SIGTERM waits for in-flight calls before closing connections. */
   shutdownGrace: duration.default("10s"),
+  /** Replication: absent for a standalone replica. */
+  mesh: meshSchema.optional(),
   policies: z
     .record(z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, "policy names are 1-64 of A-Z a-z 0-9 _ . : -"), policySchema)
     .refine((r) => Object.keys(r).length > 0, "at least one policy is required"),
@@ -65,3 +117,4 @@ export const configSchema = z.strictObject({
 export type ConfigInput = z.input<typeof configSchema>;
 export type Config = z.output<typeof configSchema>;
 export type PolicyConfig = Config["policies"][string];
+export type MeshConfig = NonNullable<Config["mesh"]>;

@@ -1,9 +1,9 @@
 // Runs validated decisions against the bucket store: the one place the server's handlers and
 // (later) the replication layer meet the core's decision rule.
 
-import { type DecisionOutcome, decide } from "../core/decision.ts";
+import { type BucketAccess, type DecisionOutcome, decide } from "../core/decision.ts";
 import type { Rate } from "../core/rate.ts";
-import { BucketStore } from "./bucket-store.ts";
+import type { EvictionCounts } from "./bucket-store.ts";
 
 /** A bucket as a validated request names it. */
 export interface BucketTarget {
@@ -22,12 +22,18 @@ export function bucketId(policy: string, key: string): string {
   return `${policy}\u0000${key}`;
 }
 
-export class Limiter {
-  readonly store: BucketStore;
+/**
+ * Where buckets live: `BucketStore` for a standalone replica (exact single-node buckets), or the
+ * replicated CRDT core when the process is part of a mesh.
+ */
+export interface BucketBackend {
+  access(id: string, rate: Rate, cost: number, nowUs: number): BucketAccess;
+  readonly size: number;
+  readonly evictions: EvictionCounts;
+}
 
-  constructor(options: { maxKeys: number }) {
-    this.store = new BucketStore(options.maxKeys);
-  }
+export class Limiter {
+  constructor(readonly store: BucketBackend) {}
 
   /** Decides each decision in order at `nowUs`; `consume: false` only reads. */
   run(decisions: readonly ValidDecision[], nowUs: number, consume: boolean): DecisionOutcome[] {

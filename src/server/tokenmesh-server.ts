@@ -8,7 +8,11 @@ import { ServerReflectionService } from "nice-grpc-server-reflection";
 import type { Logger } from "pino";
 import type { ResolvedConfig } from "../config/load.ts";
 import { RateLimiter } from "../gen/tokenmesh/v1/rate_limiter_pb.ts";
-import { Limiter } from "../limiter/limiter.ts";
+import { BucketStore } from "../limiter/bucket-store.ts";
+import { type BucketBackend, Limiter } from "../limiter/limiter.ts";
+import { registerMeshMetrics } from "../mesh/mesh-metrics.ts";
+import { createReplica, type MeshNode, startMesh } from "../mesh/mesh-node.ts";
+import { ReplicaBackend } from "../mesh/replica-backend.ts";
 import { startMetricsEndpoint } from "../metrics/http-endpoint.ts";
 import { Metrics } from "../metrics/metrics.ts";
 import { type Clock, systemClock } from "./clock.ts";
@@ -21,6 +25,8 @@ export interface ServerOptions {
   readonly config: ResolvedConfig;
   readonly log: Logger;
   readonly clock?: Clock;
+  /** Protocol range override for the mesh (upgrade tests). */
+  readonly protocolVersions?: { readonly min: number; readonly max: number };
 }
 
 export interface RunningServer {
@@ -29,6 +35,8 @@ export interface RunningServer {
   readonly metricsPort: number | undefined;
   readonly limiter: Limiter;
   readonly metrics: Metrics;
+  /** Present when the config has a mesh section. */
+  readonly mesh: MeshNode | undefined;
   /** Stops accepting calls, waits up to the grace period for in-flight ones, then closes. */
   shutdown(): Promise<void>;
 }
@@ -40,8 +48,24 @@ function splitHostPort(address: string): { host: string; port: number } {
 
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const { config, log } = options;
-  const limiter = new Limiter({ maxKeys: config.limits.maxKeys });
+  const clock = options.clock ?? systemClock();
+  let mesh: MeshNode | undefined;
+  let backend: BucketBackend;
+  if (config.mesh === undefined) {
+    backend = new BucketStore(config.limits.maxKeys);
+  } else {
+    const replica = createReplica(config.mesh, clock());
+    const replicaBackend = new ReplicaBackend(replica, config.limits.maxKeys);
+    mesh = await startMesh(
+      { mesh: config.mesh, clock, log, ...(options.protocolVersions === undefined ? {} : { versions: options.protocolVersions }) },
+      replica,
+    );
+    mesh.onKey((key) => replicaBackend.touch(key));
+    backend = replicaBackend;
+  }
+  const limiter = new Limiter(backend);
   const metrics = new Metrics({ keysHeld: () => limiter.store.size, evictions: () => limiter.store.evictions });
+  if (mesh !== undefined) registerMeshMetrics(metrics.registry, mesh.stats, mesh.replica);
   const health = HealthState();
 
   const server: Server = createServer({
@@ -50,12 +74,18 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   }).use(observeCalls(metrics, log));
   server.add(
     rateLimiterServerDefinition,
-    rateLimiterService({ limiter, policies: config.policies, limits: config.limits, clock: options.clock ?? systemClock(), metrics }),
+    rateLimiterService({ limiter, policies: config.policies, limits: config.limits, clock, metrics }),
   );
   server.add(HealthDefinition, HealthServiceImpl(health));
   server.add(ServerReflectionService, reflectionService([RateLimiter]));
 
-  const port = await server.listen(config.listen);
+  let port: number;
+  try {
+    port = await server.listen(config.listen);
+  } catch (err) {
+    await mesh?.close();
+    throw err;
+  }
   health.setStatus("healthy");
   health.setStatus("healthy", RateLimiter.typeName);
 
@@ -67,13 +97,23 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       metricsServer = await startMetricsEndpoint(metrics.registry, host, mport);
     } catch (err) {
       await server.shutdown();
+      await mesh?.close();
       throw err;
     }
     const bound = metricsServer.address();
     metricsPort = typeof bound === "object" && bound !== null ? bound.port : undefined;
   }
   const listenHost = splitHostPort(config.listen).host;
-  log.info({ address: `${listenHost}:${port}`, metricsPort, policies: [...config.policies.keys()] }, "tokenmesh serving");
+  log.info(
+    {
+      address: `${listenHost}:${port}`,
+      metricsPort,
+      peerPort: mesh?.peerPort,
+      node: config.mesh?.node,
+      policies: [...config.policies.keys()],
+    },
+    "tokenmesh serving",
+  );
 
   let stopping: Promise<void> | undefined;
   const shutdown = (): Promise<void> => {
@@ -88,6 +128,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       } finally {
         clearTimeout(grace);
       }
+      await mesh?.close();
       if (metricsServer !== undefined) {
         const m = metricsServer;
         const closed = new Promise<void>((resolve) => m.close(() => resolve()));
@@ -99,5 +140,5 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     return stopping;
   };
 
-  return { port, metricsPort, limiter, metrics, shutdown };
+  return { port, metricsPort, limiter, metrics, mesh, shutdown };
 }

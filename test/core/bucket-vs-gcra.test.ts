@@ -4,6 +4,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { makeRate } from "../../src/core/rate.ts";
+import { BucketStore } from "../../src/limiter/bucket-store.ts";
 import { bucketId, Limiter } from "../../src/limiter/limiter.ts";
 import { GcraReference } from "../support/gcra.ts";
 
@@ -46,7 +47,7 @@ describe("single-replica bucket against GCRA", () => {
         fc.pre(made.ok);
         if (!made.ok) return;
         const rate = made.rate;
-        const limiter = new Limiter({ maxKeys: 10 });
+        const limiter = new Limiter(new BucketStore(10));
         const reference = new GcraReference(spec.capacity, spec.refillTokens, spec.refillPeriodUs);
         let now = startUs;
         for (const step of steps) {
@@ -74,7 +75,7 @@ describe("single-replica bucket against GCRA", () => {
         (capacity, perSecond, steps) => {
           const made = makeRate({ capacity, refillTokens: perSecond, refillPeriodUs: 1_000_000 });
           if (!made.ok) throw new Error(made.message);
-          const limiter = new Limiter({ maxKeys: 1 });
+          const limiter = new Limiter(new BucketStore(1));
           const admitted: { t: number; cost: number }[] = [];
           let now = 0;
           for (const s of steps) {

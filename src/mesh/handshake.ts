@@ -1,0 +1,98 @@
+// The Hello exchanged at the start of every Merge stream, and the rules that accept or refuse
+// a peer: a protocol version both sides speak, the same cluster, a well-formed identity that is
+// not our own, and (with TLS) a node name that matches the peer's certificate.
+
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import { isIncarnationId } from "../core/crdt/index.ts";
+import type { Hello, HelloSchema } from "../gen/tokenmesh/v1/peer_pb.ts";
+
+/** Protocol versions this build speaks. A rolling upgrade keeps one old version in the range. */
+export const PROTOCOL_VERSIONS = { min: 1, max: 1 } as const;
+
+export interface LocalIdentity {
+  readonly cluster: string;
+  readonly region: string;
+  readonly node: string;
+  readonly incarnation: string;
+  readonly versions?: { readonly min: number; readonly max: number };
+}
+
+export interface PeerIdentity {
+  readonly node: string;
+  readonly region: string;
+  readonly incarnation: string;
+  readonly version: number;
+}
+
+export type HandshakeResult =
+  | { ok: true; peer: PeerIdentity }
+  | { ok: false; code: "FAILED_PRECONDITION" | "PERMISSION_DENIED" | "INVALID_ARGUMENT"; message: string; self?: boolean };
+
+const NODE_NAME = /^[A-Za-z0-9._-]{1,128}$/;
+
+export function helloFor(local: LocalIdentity): MessageInitShape<typeof HelloSchema> {
+  const v = local.versions ?? PROTOCOL_VERSIONS;
+  return {
+    minProtocolVersion: v.min,
+    maxProtocolVersion: v.max,
+    cluster: local.cluster,
+    region: local.region,
+    node: local.node,
+    incarnation: local.incarnation,
+  };
+}
+
+/**
+ * Judges a peer's Hello. `certificateName` is the common name of the peer's verified TLS
+ * certificate (undefined on an insecure mesh).
+ */
+export function checkHello(hello: Hello, local: LocalIdentity, certificateName: string | undefined): HandshakeResult {
+  const v = local.versions ?? PROTOCOL_VERSIONS;
+  const lo = Math.max(v.min, hello.minProtocolVersion);
+  const hi = Math.min(v.max, hello.maxProtocolVersion);
+  if (hello.minProtocolVersion > hello.maxProtocolVersion || lo > hi) {
+    return {
+      ok: false,
+      code: "FAILED_PRECONDITION",
+      message: `hello.protocol_version: peer speaks ${hello.minProtocolVersion}..${hello.maxProtocolVersion}, this replica ${v.min}..${v.max}; upgrade one version at a time`,
+    };
+  }
+  if (hello.cluster !== local.cluster) {
+    return {
+      ok: false,
+      code: "PERMISSION_DENIED",
+      message: `hello.cluster: peer is in cluster "${hello.cluster.slice(0, 128)}", this replica in "${local.cluster}"`,
+    };
+  }
+  if (!NODE_NAME.test(hello.node)) {
+    return { ok: false, code: "INVALID_ARGUMENT", message: "hello.node: must be 1-128 of A-Z a-z 0-9 . _ -" };
+  }
+  if (hello.region.length === 0 || hello.region.length > 128) {
+    return { ok: false, code: "INVALID_ARGUMENT", message: "hello.region: must be 1-128 characters" };
+  }
+  if (!isIncarnationId(hello.incarnation)) {
+    return { ok: false, code: "INVALID_ARGUMENT", message: "hello.incarnation: must be 32 hex digits" };
+  }
+  if (certificateName !== undefined && certificateName !== hello.node) {
+    return {
+      ok: false,
+      code: "PERMISSION_DENIED",
+      message: `hello.node: "${hello.node}" does not match the peer certificate's common name "${certificateName}"`,
+    };
+  }
+  if (hello.node === local.node) {
+    return hello.incarnation === local.incarnation
+      ? {
+          ok: false,
+          code: "FAILED_PRECONDITION",
+          message: `hello.node: "${hello.node}" is this replica (its own address is in the peer list)`,
+          self: true,
+        }
+      : {
+          ok: false,
+          code: "FAILED_PRECONDITION",
+          message: `hello.node: another process also calls itself "${hello.node}"; node names must be unique`,
+        };
+  }
+  return { ok: true, peer: { node: hello.node, region: hello.region, incarnation: hello.incarnation, version: hi } };
+}

@@ -1,0 +1,98 @@
+// One accepted Merge stream: a peer's deltas in, our acks out. The peer must pass the handshake
+// before anything it sends is looked at; every delta is validated by the core before any of it
+// is applied, and a bad one ends this stream only (with a status naming the field), counted.
+
+import type { ServerDuplexStream } from "@grpc/grpc-js";
+import { status as Status } from "@grpc/grpc-js";
+import type { Logger } from "pino";
+import type { Replica } from "../core/crdt/index.ts";
+import type { Clock } from "../server/clock.ts";
+import { checkHello, helloFor, type LocalIdentity, type PeerIdentity } from "./handshake.ts";
+import type { MeshStats, RejectReason } from "./mesh-stats.ts";
+import { ackToProto, deltaFromProto } from "./peer-codec.ts";
+import type { MergeRequest, MergeResponseInit, Sized } from "./peer-transport.ts";
+
+export interface InboundDeps {
+  readonly replica: Replica;
+  readonly local: () => LocalIdentity;
+  readonly clock: Clock;
+  readonly stats: MeshStats;
+  readonly log: Logger;
+  readonly secure: boolean;
+  /** Called for every key a peer's delta carried (to keep the edge's key bound honest). */
+  readonly onKey: (key: string) => void;
+}
+
+const CODE = {
+  FAILED_PRECONDITION: Status.FAILED_PRECONDITION,
+  PERMISSION_DENIED: Status.PERMISSION_DENIED,
+  INVALID_ARGUMENT: Status.INVALID_ARGUMENT,
+} as const;
+
+export function handleInbound(call: ServerDuplexStream<Sized<MergeRequest>, MergeResponseInit>, deps: InboundDeps): void {
+  const { replica, clock, stats, log } = deps;
+  let peer: PeerIdentity | undefined;
+  let closed = false;
+
+  const refuse = (code: Status, reason: RejectReason, message: string): void => {
+    if (closed) return;
+    closed = true;
+    stats.reject(reason);
+    log.warn({ peer: peer?.node ?? call.getPeer(), reason, message }, "peer stream refused");
+    call.emit("error", { code, details: message });
+  };
+
+  const certificateName = (): string | undefined => {
+    if (!deps.secure) return undefined;
+    const cert = call.getAuthContext()?.sslPeerCertificate;
+    const cn = cert?.subject?.CN;
+    return typeof cn === "string" ? cn : "";
+  };
+
+  call.on("data", (sized: Sized<MergeRequest>) => {
+    if (closed) return;
+    const body = sized.message.message;
+    if (peer === undefined) {
+      if (body.case !== "hello")
+        return refuse(Status.FAILED_PRECONDITION, "protocol", "the first message of a Merge stream must be a hello");
+      const local = deps.local();
+      const verdict = checkHello(body.value, local, certificateName());
+      if (!verdict.ok) return refuse(CODE[verdict.code], "handshake", verdict.message);
+      peer = verdict.peer;
+      call.write({ message: { case: "hello", value: helloFor(local) } });
+      log.info({ peer: peer.node, region: peer.region, incarnation: peer.incarnation }, "peer stream accepted");
+      return;
+    }
+    if (body.case !== "delta") return refuse(Status.FAILED_PRECONDITION, "protocol", "after the hello, a Merge stream carries deltas only");
+    const now = clock();
+    const counters = stats.peer(peer.node);
+    counters.deltasReceived++;
+    counters.bytesReceived += sized.bytes;
+    const result = replica.applyDelta(deltaFromProto(body.value, peer.node), now);
+    if (!result.ok) {
+      const { field, message } = result.error;
+      return refuse(Status.INVALID_ARGUMENT, "invalid_delta", `delta.${field}: ${message}`);
+    }
+    const base = Number(body.value.sentAtUs);
+    for (const k of body.value.keys) {
+      deps.onKey(k.key);
+      let newest = Number.NEGATIVE_INFINITY;
+      for (let i = 1; i < k.entries.length; i += 4) newest = Math.max(newest, Number(k.entries[i]));
+      if (newest !== Number.NEGATIVE_INFINITY) stats.lag(Math.max(0, now - (base + newest)) / 1e6);
+    }
+    if (!call.write({ message: { case: "ack", value: ackToProto(result.ack) } })) {
+      // The peer is not reading our acks: stop reading its deltas until it does.
+      call.pause();
+      call.once("drain", () => call.resume());
+    }
+  });
+  call.on("error", () => {
+    closed = true;
+  });
+  call.on("end", () => {
+    if (!closed) {
+      closed = true;
+      call.end();
+    }
+  });
+}

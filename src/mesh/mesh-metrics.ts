@@ -1,0 +1,112 @@
+// Prometheus metrics of the mesh, read from the edge's counters and the core's statistics when
+// scraped: peers connected, deltas and bytes per peer, rejected peer messages, quarantined
+// data, replication lag, and the core's retirements, renewals and folds.
+
+import { Counter, Gauge, Histogram, type Registry } from "prom-client";
+import type { Replica } from "../core/crdt/index.ts";
+import type { MeshStats } from "./mesh-stats.ts";
+
+/** Registers a counter whose value is read from `read()` at scrape time. */
+function derivedCounter<L extends string>(
+  registry: Registry,
+  name: string,
+  help: string,
+  labelNames: readonly L[],
+  read: () => Iterable<[Record<L, string>, number]>,
+): void {
+  const last = new Map<string, number>();
+  new Counter({
+    name,
+    help,
+    labelNames,
+    registers: [registry],
+    collect() {
+      for (const [labels, value] of read()) {
+        const id = JSON.stringify(labels);
+        const before = last.get(id) ?? 0;
+        if (value > before) this.inc(labels, value - before);
+        last.set(id, value);
+      }
+    },
+  });
+}
+
+export function registerMeshMetrics(registry: Registry, stats: MeshStats, replica: Replica): void {
+  new Gauge({
+    name: "tokenmesh_peers_connected",
+    help: "Peers with an open outbound Merge stream past the handshake.",
+    registers: [registry],
+    collect() {
+      this.set(stats.connected.size);
+    },
+  });
+  new Gauge({
+    name: "tokenmesh_ready",
+    help: "1 once this incarnation has synced with a peer (or its warm-up timed out) and admits.",
+    registers: [registry],
+    collect() {
+      this.set(replica.ready ? 1 : 0);
+    },
+  });
+  const perPeer = (field: "deltasSent" | "bytesSent" | "deltasReceived" | "bytesReceived") =>
+    function* (): Iterable<[Record<"peer", string>, number]> {
+      for (const [peer, c] of stats.peers) yield [{ peer }, c[field]];
+    };
+  derivedCounter(registry, "tokenmesh_peer_deltas_sent_total", "Deltas sent, per peer.", ["peer"], perPeer("deltasSent"));
+  derivedCounter(registry, "tokenmesh_peer_bytes_sent_total", "Replication bytes sent, per peer.", ["peer"], perPeer("bytesSent"));
+  derivedCounter(registry, "tokenmesh_peer_deltas_received_total", "Deltas received, per peer.", ["peer"], perPeer("deltasReceived"));
+  derivedCounter(
+    registry,
+    "tokenmesh_peer_bytes_received_total",
+    "Replication bytes received (deltas and acks), per peer.",
+    ["peer"],
+    perPeer("bytesReceived"),
+  );
+  derivedCounter(
+    registry,
+    "tokenmesh_peer_rejected_total",
+    "Peer streams cut off, by reason (handshake, invalid_delta, protocol).",
+    ["reason"],
+    function* () {
+      for (const [reason, n] of stats.rejected) yield [{ reason }, n];
+    },
+  );
+  const core: [string, string, () => number][] = [
+    [
+      "tokenmesh_quarantined_entries_total",
+      "Entries stamped too far ahead of this replica's clock: held, not applied, until the clock admits them.",
+      () => replica.stats.quarantinedEntries,
+    ],
+    [
+      "tokenmesh_deltas_untrusted_total",
+      "Deltas whose watermarks were not applied because an earlier interval was missing.",
+      () => replica.stats.deltasUntrusted,
+    ],
+    ["tokenmesh_retirements_total", "Silent incarnations this replica retired.", () => replica.stats.retirementsWritten],
+    [
+      "tokenmesh_renewals_total",
+      "Times this process continued under a fresh incarnation after being retired.",
+      () => replica.stats.renewals,
+    ],
+    ["tokenmesh_folds_total", "Key folds (old slots replayed into the prefix).", () => replica.stats.folds],
+  ];
+  for (const [name, help, read] of core) derivedCounter(registry, name, help, [], () => [[{}, read()]]);
+  new Gauge({
+    name: "tokenmesh_quarantined_now",
+    help: "Replicated data currently held for this replica's clock.",
+    registers: [registry],
+    collect() {
+      this.set(replica.stats.heldNow);
+    },
+  });
+  new Histogram({
+    name: "tokenmesh_replication_lag_seconds",
+    help: "Age of replicated consumption when it arrives here (receiver clock minus the writer's slot stamp).",
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1, 5],
+    registers: [registry],
+    collect() {
+      for (const s of stats.lagSamples) this.observe(s);
+      stats.lagSamples.length = 0;
+    },
+  });
+}

@@ -1,0 +1,152 @@
+// The replication edge of one process: the Peer server (inbound Merge streams), one outbound
+// link per discovered peer, and the flush timer that drives the core (watermarks, folds,
+// retirements) and sends coalesced deltas. `start` wires it; `close` undoes it.
+
+import { randomBytes } from "node:crypto";
+import { Server } from "@grpc/grpc-js";
+import type { Logger } from "pino";
+import type { ResolvedMesh } from "../config/load.ts";
+import { Replica } from "../core/crdt/index.ts";
+import type { Clock } from "../server/clock.ts";
+import { PeerDiscovery, type Resolve } from "./discovery.ts";
+import type { LocalIdentity } from "./handshake.ts";
+import { handleInbound } from "./inbound-stream.ts";
+import { MeshStats } from "./mesh-stats.ts";
+import { OutboundLink } from "./outbound-link.ts";
+import { peerCredentials, peerServiceDefinition } from "./peer-transport.ts";
+
+export interface MeshOptions {
+  readonly mesh: ResolvedMesh;
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly resolve?: Resolve;
+  readonly random?: () => number;
+  /** Protocol range override, for upgrade tests. */
+  readonly versions?: { readonly min: number; readonly max: number };
+}
+
+export interface MeshNode {
+  readonly replica: Replica;
+  readonly stats: MeshStats;
+  readonly peerPort: number;
+  /** Wires keys that peers send into the edge's key bound. */
+  onKey(listener: (key: string) => void): void;
+  links(): readonly OutboundLink[];
+  close(): Promise<void>;
+}
+
+export function createReplica(mesh: ResolvedMesh, nowUs: number): Replica {
+  return new Replica({
+    node: mesh.node,
+    // Readiness waits for a first sync when any peer may exist.
+    peers: mesh.peers.length > 0 || mesh.dns !== undefined ? ["(any)"] : [],
+    nowUs,
+    randomHex: () => randomBytes(9).toString("hex"),
+    retireAfterUs: mesh.retireAfterUs,
+    warmupTimeoutUs: mesh.warmupTimeoutUs,
+  });
+}
+
+export async function startMesh(options: MeshOptions, replica: Replica): Promise<MeshNode> {
+  const { mesh, clock, log } = options;
+  const stats = new MeshStats();
+  const credentials = peerCredentials(mesh.tls);
+  const local = (): LocalIdentity => ({
+    cluster: mesh.cluster,
+    region: mesh.region,
+    node: mesh.node,
+    incarnation: replica.incarnation,
+    ...(options.versions === undefined ? {} : { versions: options.versions }),
+  });
+  let keyListener: (key: string) => void = () => {};
+
+  const server = new Server({
+    "grpc.max_receive_message_length": mesh.maxMessageBytes,
+    "grpc.max_send_message_length": mesh.maxMessageBytes,
+  });
+  const inbound = new Set<Parameters<typeof handleInbound>[0]>();
+  server.addService(peerServiceDefinition, {
+    merge: (call: Parameters<typeof handleInbound>[0]) => {
+      inbound.add(call);
+      call.on("close", () => inbound.delete(call));
+      handleInbound(call, { replica, local, clock, stats, log, secure: credentials.secure, onKey: (k) => keyListener(k) });
+    },
+  });
+  const peerPort = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(mesh.peerListen, credentials.server, (err, port) => (err ? reject(err) : resolve(port))),
+  );
+
+  const linkDeps = {
+    replica,
+    local,
+    clock,
+    stats,
+    log,
+    credentials: credentials.channel,
+    secure: credentials.secure,
+    maxMessageBytes: mesh.maxMessageBytes,
+    maxInFlight: 8,
+    random: options.random ?? Math.random,
+    backoff: { baseMs: 100, maxMs: 5_000 },
+    lastIncarnation: new Map<string, string>(),
+  };
+  const links = new Map<string, OutboundLink>();
+  const discovery = new PeerDiscovery(
+    { statics: mesh.peers, ...(mesh.dns === undefined ? {} : { dns: mesh.dns }), self: mesh.peerListen },
+    options.resolve,
+  );
+  const refreshPeers = async (): Promise<void> => {
+    const wanted = new Set(await discovery.addresses());
+    for (const [address, link] of links) {
+      if (!wanted.has(address)) {
+        link.close();
+        links.delete(address);
+      }
+    }
+    for (const address of wanted) {
+      if (links.has(address) || closed) continue;
+      const link = new OutboundLink(address, linkDeps);
+      links.set(address, link);
+      link.start();
+    }
+  };
+  let closed = false;
+  await refreshPeers();
+  const dnsTimer = mesh.dns === undefined ? undefined : setInterval(() => void refreshPeers(), mesh.dns.everyMs);
+
+  const flushMs = Math.max(1, Math.round(mesh.flushIntervalUs / 1000));
+  const flushTimer = setInterval(() => {
+    const now = clock();
+    replica.tick(now);
+    for (const link of links.values()) link.flush(now);
+  }, flushMs);
+  log.info({ node: mesh.node, peerPort, peers: [...links.keys()], secure: credentials.secure }, "mesh started");
+
+  return {
+    replica,
+    stats,
+    peerPort,
+    onKey(listener) {
+      keyListener = listener;
+    },
+    links: () => [...links.values()],
+    async close() {
+      closed = true;
+      clearInterval(flushTimer);
+      if (dnsTimer !== undefined) clearInterval(dnsTimer);
+      for (const link of links.values()) link.close();
+      // Peers' streams into us never end on their own: end them so shutdown does not wait.
+      for (const call of inbound) call.end();
+      await new Promise<void>((resolve) => {
+        const force = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, 2_000);
+        server.tryShutdown(() => {
+          clearTimeout(force);
+          resolve();
+        });
+      });
+    },
+  };
+}

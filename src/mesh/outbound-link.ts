@@ -1,0 +1,174 @@
+// One dialed peer address: opens a Merge stream, says hello, checks the peer's hello, then sends
+// this replica's coalesced deltas on every flush and applies the acks that come back. The stream
+// respects backpressure (no write while grpc-js buffers, at most `maxInFlight` unacknowledged
+// deltas), so a slow peer never grows memory here. A broken stream is redialed with exponential
+// backoff and full jitter.
+
+import type { ChannelCredentials, Client, ClientDuplexStream } from "@grpc/grpc-js";
+import type { Logger } from "pino";
+import type { Replica } from "../core/crdt/index.ts";
+import type { MergeResponse } from "../gen/tokenmesh/v1/peer_pb.ts";
+import type { Clock } from "../server/clock.ts";
+import { checkHello, helloFor, type LocalIdentity, type PeerIdentity } from "./handshake.ts";
+import type { MeshStats } from "./mesh-stats.ts";
+import { ackFromProto, deltaToProto } from "./peer-codec.ts";
+import { dialPeer, encodeMergeRequest, MERGE_PATH, mergeMethod, type Sized } from "./peer-transport.ts";
+import { prepareOutboundSession } from "./session-reset.ts";
+
+export interface LinkDeps {
+  readonly replica: Replica;
+  readonly local: () => LocalIdentity;
+  readonly clock: Clock;
+  readonly stats: MeshStats;
+  readonly log: Logger;
+  readonly credentials: ChannelCredentials;
+  readonly secure: boolean;
+  readonly maxMessageBytes: number;
+  readonly maxInFlight: number;
+  /** Uniform in [0, 1): jitter for reconnects (injected so tests can fix it). */
+  readonly random: () => number;
+  readonly backoff: { readonly baseMs: number; readonly maxMs: number };
+  /** Incarnation each peer node had when we last streamed to it. */
+  readonly lastIncarnation: Map<string, string>;
+}
+
+type Stream = ClientDuplexStream<Uint8Array, Sized<MergeResponse>>;
+
+export class OutboundLink {
+  #client: Client | undefined;
+  #stream: Stream | undefined;
+  #peer: PeerIdentity | undefined;
+  #inFlight = 0;
+  #blocked = false;
+  #attempt = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #closed = false;
+  /** The address turned out to be this replica: never dial it again. */
+  isSelf = false;
+
+  constructor(
+    readonly address: string,
+    private readonly deps: LinkDeps,
+  ) {}
+
+  get peer(): PeerIdentity | undefined {
+    return this.#peer;
+  }
+
+  start(): void {
+    this.#connect();
+  }
+
+  #connect(): void {
+    if (this.#closed || this.isSelf) return;
+    const { deps } = this;
+    this.#client ??= dialPeer(this.address, deps.credentials, deps.maxMessageBytes);
+    const stream: Stream = this.#client.makeBidiStreamRequest(MERGE_PATH, mergeMethod.requestSerialize, mergeMethod.responseDeserialize);
+    this.#stream = stream;
+    this.#inFlight = 0;
+    this.#blocked = false;
+    stream.on("data", (sized: Sized<MergeResponse>) => this.#onData(stream, sized));
+    stream.on("error", (err: Error) => this.#onClosed(stream, err.message));
+    stream.on("end", () => this.#onClosed(stream, "stream ended"));
+    stream.write(encodeMergeRequest({ message: { case: "hello", value: helloFor(deps.local()) } }));
+  }
+
+  #certificateName(stream: Stream): string | undefined {
+    if (!this.deps.secure) return undefined;
+    const cn = stream.getAuthContext()?.sslPeerCertificate?.subject?.CN;
+    return typeof cn === "string" ? cn : "";
+  }
+
+  #onData(stream: Stream, sized: Sized<MergeResponse>): void {
+    if (stream !== this.#stream) return;
+    const { deps } = this;
+    const body = sized.message.message;
+    if (this.#peer === undefined) {
+      if (body.case !== "hello") {
+        this.#abandon(stream, "the peer's first message was not a hello");
+        return;
+      }
+      const verdict = checkHello(body.value, deps.local(), this.#certificateName(stream));
+      if (!verdict.ok) {
+        deps.stats.reject("handshake");
+        if (verdict.self === true) this.isSelf = true;
+        this.#abandon(stream, verdict.message);
+        return;
+      }
+      const peer = verdict.peer;
+      this.#peer = peer;
+      this.#attempt = 0;
+      const now = deps.clock();
+      prepareOutboundSession(deps.replica, peer.node, deps.lastIncarnation.get(peer.node) === peer.incarnation, now);
+      deps.lastIncarnation.set(peer.node, peer.incarnation);
+      deps.stats.connected.add(peer.node);
+      deps.log.info({ peer: peer.node, address: this.address, region: peer.region }, "peer connected");
+      this.flush(now);
+      return;
+    }
+    if (body.case !== "ack") {
+      this.#abandon(stream, "after the hello, the peer may send acks only");
+      return;
+    }
+    const counters = deps.stats.peer(this.#peer.node);
+    counters.acksReceived++;
+    counters.bytesReceived += sized.bytes;
+    this.#inFlight = Math.max(0, this.#inFlight - 1);
+    deps.replica.applyAck(ackFromProto(body.value, this.#peer.node), deps.clock());
+  }
+
+  /** Sends the next delta if the stream can take it. Called on every flush tick. */
+  flush(now: number): void {
+    const stream = this.#stream;
+    const peer = this.#peer;
+    if (stream === undefined || peer === undefined || this.#blocked || this.#inFlight >= this.deps.maxInFlight) return;
+    const delta = this.deps.replica.deltaFor(peer.node, now);
+    if (delta === undefined) return;
+    const bytes = encodeMergeRequest({ message: { case: "delta", value: deltaToProto(delta) } });
+    if (bytes.length > this.deps.maxMessageBytes) {
+      this.deps.log.error(
+        { peer: peer.node, bytes: bytes.length, limit: this.deps.maxMessageBytes },
+        "delta larger than mesh.maxMessageBytes: not sent",
+      );
+      return;
+    }
+    const counters = this.deps.stats.peer(peer.node);
+    counters.deltasSent++;
+    counters.bytesSent += bytes.length;
+    this.#inFlight++;
+    if (!stream.write(bytes)) {
+      this.#blocked = true;
+      stream.once("drain", () => {
+        this.#blocked = false;
+      });
+    }
+  }
+
+  #abandon(stream: Stream, reason: string): void {
+    this.deps.log.warn({ address: this.address, reason }, "peer link dropped");
+    stream.cancel();
+    this.#onClosed(stream, reason);
+  }
+
+  #onClosed(stream: Stream, reason: string): void {
+    if (stream !== this.#stream) return;
+    this.#stream = undefined;
+    if (this.#peer !== undefined) {
+      this.deps.stats.connected.delete(this.#peer.node);
+      this.deps.log.info({ peer: this.#peer.node, reason }, "peer disconnected");
+    }
+    this.#peer = undefined;
+    if (this.#closed || this.isSelf) return;
+    const { baseMs, maxMs } = this.deps.backoff;
+    const cap = Math.min(maxMs, baseMs * 2 ** Math.min(this.#attempt, 16));
+    this.#attempt++;
+    this.#timer = setTimeout(() => this.#connect(), Math.max(baseMs / 2, this.deps.random() * cap));
+  }
+
+  close(): void {
+    this.#closed = true;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#stream?.cancel();
+    this.#client?.close();
+  }
+}

@@ -1,0 +1,82 @@
+// grpc-js plumbing for the Peer service: its method definition, credentials for mutual TLS (or
+// an explicit insecure mode), and a client for dialing. The Peer service uses grpc-js directly
+// rather than nice-grpc because the server must read the peer's verified certificate
+// (`getAuthContext`), which nice-grpc's call context does not expose.
+
+import { readFileSync } from "node:fs";
+import { create, fromBinary, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
+import { ChannelCredentials, Client, ServerCredentials, type ServiceDefinition } from "@grpc/grpc-js";
+import { type MergeRequest, MergeRequestSchema, type MergeResponse, MergeResponseSchema, Peer } from "../gen/tokenmesh/v1/peer_pb.ts";
+
+export type MergeRequestInit = MessageInitShape<typeof MergeRequestSchema>;
+export type MergeResponseInit = MessageInitShape<typeof MergeResponseSchema>;
+
+const asBuffer = (bytes: Uint8Array): Buffer => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+
+export const MERGE_PATH = `/${Peer.typeName}/${Peer.method.merge.name}`;
+
+/** A decoded message with its size on the wire, for per-peer byte counts. */
+export interface Sized<T> {
+  readonly message: T;
+  readonly bytes: number;
+}
+
+/** Requests are serialized by the caller (so it can count bytes) and sent as raw bytes. */
+export const mergeMethod = {
+  path: MERGE_PATH,
+  requestStream: true,
+  responseStream: true,
+  requestSerialize: (v: Uint8Array): Buffer => asBuffer(v),
+  requestDeserialize: (b: Buffer): Sized<MergeRequest> => ({ message: fromBinary(MergeRequestSchema, b), bytes: b.length }),
+  responseSerialize: (v: MergeResponseInit): Buffer => asBuffer(toBinary(MergeResponseSchema, create(MergeResponseSchema, v))),
+  responseDeserialize: (b: Buffer): Sized<MergeResponse> => ({ message: fromBinary(MergeResponseSchema, b), bytes: b.length }),
+} as const;
+
+// grpc-js types a method with one type per direction for both ends; ours differ by end (raw
+// bytes out, sized messages in), so the definition is handed over untyped.
+export const peerServiceDefinition = { merge: mergeMethod } as unknown as ServiceDefinition;
+
+export const encodeMergeRequest = (v: MergeRequestInit): Uint8Array => toBinary(MergeRequestSchema, create(MergeRequestSchema, v));
+
+/** Decoded message types (deserialize returns full messages; serialize accepts init shapes). */
+export type { MergeRequest, MergeResponse };
+
+export interface TlsFiles {
+  readonly ca: string;
+  readonly cert: string;
+  readonly key: string;
+}
+
+export interface PeerCredentials {
+  readonly server: ServerCredentials;
+  readonly channel: ChannelCredentials;
+  readonly secure: boolean;
+}
+
+/** Credentials for both ends of the mesh; reads the PEM files once, at start. */
+export function peerCredentials(tls: TlsFiles | undefined): PeerCredentials {
+  if (tls === undefined) {
+    return { server: ServerCredentials.createInsecure(), channel: ChannelCredentials.createInsecure(), secure: false };
+  }
+  const ca = readFileSync(tls.ca);
+  const cert = readFileSync(tls.cert);
+  const key = readFileSync(tls.key);
+  return {
+    // true: a client without a certificate signed by the cluster CA is refused at the TLS layer.
+    server: ServerCredentials.createSsl(ca, [{ private_key: key, cert_chain: cert }], true),
+    channel: ChannelCredentials.createSsl(ca, key, cert),
+    secure: true,
+  };
+}
+
+/** A raw grpc-js client for one peer address; `merge()` opens a bidirectional stream. */
+export function dialPeer(address: string, credentials: ChannelCredentials, maxMessageBytes: number): Client {
+  return new Client(address, credentials, {
+    "grpc.max_receive_message_length": maxMessageBytes,
+    "grpc.max_send_message_length": maxMessageBytes,
+    // A separate connection per link: peers are few and each stream should have its own window.
+    "grpc.use_local_subchannel_pool": 1,
+    "grpc.keepalive_time_ms": 10_000,
+    "grpc.keepalive_timeout_ms": 5_000,
+  });
+}

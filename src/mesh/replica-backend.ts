@@ -1,0 +1,70 @@
+// The replicated core behind the Limiter: decisions read and debit the CRDT replica, and keys
+// are bounded by an LRU at this edge. Evicting a key drops only this replica's copy of it
+// (entries are self-describing, and the replica's running totals are never reset), so a full
+// key is free to evict; a key that is not full forgets its debt here, which is counted.
+
+import { LRUCache } from "lru-cache";
+import { type KeyConfig, makeKeyConfig, type Replica } from "../core/crdt/index.ts";
+import type { BucketAccess } from "../core/decision.ts";
+import type { Rate } from "../core/rate.ts";
+import type { EvictionCounts } from "../limiter/bucket-store.ts";
+import type { BucketBackend } from "../limiter/limiter.ts";
+
+export class ReplicaBackend implements BucketBackend {
+  readonly evictions: EvictionCounts = { safe: 0, unsafe: 0 };
+  /** Recency of keys this replica holds; the replica's own map follows it. */
+  readonly #recency: LRUCache<string, true>;
+  /** Each limit becomes a replicated config once (version 0, effective from the start). */
+  readonly #configs = new WeakMap<Rate, KeyConfig>();
+  #lastNowUs = 0;
+
+  constructor(
+    readonly replica: Replica,
+    maxKeys: number,
+  ) {
+    this.#recency = new LRUCache<string, true>({
+      max: maxKeys,
+      dispose: (_v, id, reason) => {
+        if (reason === "evict") this.#drop(id);
+      },
+    });
+  }
+
+  get size(): number {
+    return this.replica.s.keys.size;
+  }
+
+  #config(rate: Rate): KeyConfig {
+    let c = this.#configs.get(rate);
+    if (c === undefined) {
+      const made = makeKeyConfig({ capacity: rate.capacity, refillTokens: rate.refillTokens, refillPeriodUs: rate.refillPeriodUs });
+      if (!made.ok) throw new Error(`limit rejected by the replicated core: ${made.message}`);
+      c = made.config;
+      this.#configs.set(rate, c);
+    }
+    return c;
+  }
+
+  access(id: string, rate: Rate, cost: number, nowUs: number): BucketAccess {
+    this.#lastNowUs = nowUs;
+    this.#recency.set(id, true);
+    return this.replica.access(id, this.#config(rate), cost, nowUs);
+  }
+
+  /** Keys peers sent are held too: count them in the recency bound. */
+  touch(id: string): void {
+    this.#recency.set(id, true);
+  }
+
+  #drop(id: string): void {
+    const state = this.replica.keyState(id);
+    if (state === undefined) return;
+    const { level } = this.replica.level(id, state.config, this.#lastNowUs);
+    if (level >= state.config.rate.capacityUnits) this.evictions.safe++;
+    else this.evictions.unsafe++;
+    // The replica has no eviction call of its own yet; dropping the key from its map is what
+    // its own collection does for full keys (its running totals live apart, in `counters`).
+    this.replica.s.keys.delete(id);
+    this.replica.s.open.delete(id);
+  }
+}
