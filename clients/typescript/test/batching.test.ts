@@ -120,6 +120,15 @@ describe("batching", () => {
     }
   });
 
+  it("close() sends what is queued, answers it, then refuses new calls", async () => {
+    const manual = manualScheduler(); // the window never closes by itself: only close() can send
+    const limiter = createLimiter({ address: server.address, scheduler: manual.scheduler });
+    const queued = [limiter.consume({ policy: "big", key: "close-1" }), limiter.query({ policy: "big", key: "close-2" })];
+    await limiter.close();
+    expect((await Promise.all(queued)).map((d) => d.source)).toEqual(["server", "server"]);
+    await expect(limiter.consume({ policy: "big", key: "close-3" })).rejects.toThrow(/FAILED_PRECONDITION: the limiter is closed/);
+  });
+
   it("rejects a malformed call locally, before it can join a batch", async () => {
     const limiter = createLimiter({ address: server.address });
     const before = await server.rpcs("Consume");
