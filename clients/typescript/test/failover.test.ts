@@ -110,6 +110,19 @@ describe("an unreachable service", () => {
     await limiter.close();
   });
 
+  it("treats a TLS handshake against a plaintext server as unreachable, within the deadline", async () => {
+    // The tokenmesh server has no client-facing TLS yet, so this checks the credentials wiring
+    // and that a TLS mismatch fails fast and never-sent (it fails over like a refused port).
+    const logger = recordingLogger();
+    const limiter = createLimiter({ addresses: [server.address], tls: true, deadlineMs: 500, failMode: "closed", logger });
+    const started = performance.now();
+    const d = await limiter.consume({ policy: "api", key: "tls" });
+    expect(d.source).toBe("fail-closed");
+    expect(performance.now() - started).toBeLessThan(2000);
+    expect(logger.lines[0]?.fields).toMatchObject({ code: "UNAVAILABLE", details: expect.stringMatching(/No connection established/) });
+    await limiter.close();
+  });
+
   it("reminds the log while an outage lasts, at most every 10 s", async () => {
     const logger = recordingLogger();
     let now = 0;
