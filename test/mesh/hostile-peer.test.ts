@@ -25,7 +25,7 @@ function keyDelta(key: string, c1: bigint) {
   };
 }
 
-function delta(keys: ReturnType<typeof keyDelta>[], over: Partial<DeltaInit> = {}): DeltaInit {
+function delta(keys: ReturnType<typeof keyDelta>[], over: { toSeq?: bigint } = {}): DeltaInit {
   return {
     incarnation: INC,
     fromSeq: 0n,
