@@ -68,10 +68,11 @@ export async function serveBaseline(name: string, handler: RawHandler): Promise<
   await new Promise<void>((resolve) => stats.listen(0, "127.0.0.1", resolve));
   const statsPort = (stats.address() as AddressInfo).port;
   process.stdout.write(`READY ${JSON.stringify({ name, port, statsPort })}\n`);
+  // Exit outright: an open store connection (redis) would otherwise keep the process alive.
   const stop = (): void => {
     server.forceShutdown();
-    stats.close();
     stats.closeAllConnections();
+    stats.close(() => process.exit(0));
   };
   process.once("SIGTERM", stop);
   process.once("SIGINT", stop);

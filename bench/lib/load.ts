@@ -12,6 +12,7 @@ import type { DriverResult, DriverSpec } from "../driver/spec.ts";
 import { CONSUME_PATH, consumeBody } from "./bodies.ts";
 import { keyName } from "./keys.ts";
 import { runToEnd } from "./processes.ts";
+import { type SampleTally, startSampler } from "./sampler.ts";
 import { type LatencySummary, summarise } from "./stats.ts";
 import type { Target } from "./targets.ts";
 import type { Tools } from "./tools.ts";
@@ -23,6 +24,13 @@ export type LoadSpec = Omit<DriverSpec, "address" | "path"> & {
 
 export interface Measurement {
   readonly driver: "h2load" | "node";
+  /**
+   * Who checked each call's gRPC status: the server's counts, the Node driver (reads the
+   * trailers), or, for h2load without server counts, only the sampled real-client calls.
+   */
+  readonly verifiedBy: "server" | "client" | "sampled";
+  /** Calls made with a real gRPC client during the run (a handful; not in the rates). */
+  readonly sampled: SampleTally;
   /** Calls per second answered OK (client side). */
   readonly callsPerSecond: number;
   readonly latencyUs: LatencySummary;
@@ -30,8 +38,9 @@ export interface Measurement {
   readonly serverOk: number;
   readonly serverErrors: number;
   /**
-   * OK calls per second counted by the server over the measured window: the rate every ratio
-   * uses, since h2load would count a call that failed in gRPC as a success.
+   * OK calls per second counted by the server over the measured window (the client's verified
+   * count if the server's is unavailable): the rate every ratio uses, since h2load would count
+   * a call that failed in gRPC as a success.
    */
   readonly serverCallsPerSecond: number;
   /** Client-side failures by kind (see DriverResult.failures). */
@@ -44,6 +53,9 @@ export interface Measurement {
 }
 
 const REPO = new URL("../../", import.meta.url).pathname;
+
+/** One real-client call this often during every run: ~10 per second, nothing next to the load. */
+const SAMPLE_EVERY_MS = 100;
 
 /** Hooks called when the measured window opens and closes (the driver knows when). */
 interface WindowHooks {
@@ -123,14 +135,17 @@ async function runH2load(tools: Tools, spec: DriverSpec, hooks: WindowHooks): Pr
   };
 }
 
+type Counts = { ok: number; error: number };
+
 interface Sample {
   readonly t: number;
   readonly cpuS: number;
-  readonly counts: Promise<{ ok: number; error: number }>;
+  /** null when the server's counts could not be read (e.g. its metrics endpoint failed). */
+  readonly counts: Promise<Counts | null>;
 }
 
 function sample(target: Target): Sample {
-  return { t: performance.now(), cpuS: target.cpuSeconds(), counts: target.statusCounts() };
+  return { t: performance.now(), cpuS: target.cpuSeconds(), counts: target.statusCounts().catch(() => null) };
 }
 
 export async function measure(tools: Tools, target: Target, load: LoadSpec): Promise<Measurement> {
@@ -148,23 +163,35 @@ export async function measure(tools: Tools, target: Target, load: LoadSpec): Pro
       to ??= sample(target);
     },
   };
-  const result = useH2load ? await runH2load(tools, spec, hooks) : await runNodeDriver(tools, spec, hooks);
-  hooks.close();
+  const sampler = startSampler(target.address, spec.policy, SAMPLE_EVERY_MS);
+  let result: DriverResult;
+  try {
+    result = useH2load ? await runH2load(tools, spec, hooks) : await runNodeDriver(tools, spec, hooks);
+  } finally {
+    hooks.close();
+  }
+  const sampled = await sampler.stop();
   const start = from ?? total;
   const end = to as Sample;
   const [before, after, totalBefore, totalAfter] = await Promise.all([start.counts, end.counts, total.counts, sample(target).counts]);
-  const windowOk = after.ok - before.ok;
+  const windowS = (end.t - start.t) / 1000;
   const cpuS = end.cpuS - start.cpuS;
+  // Server counts are the truth; without them only the Node driver's own check of grpc-status
+  // can stand in (h2load's "succeeded" means HTTP 200 and nothing more).
+  const serverSide = before !== null && after !== null && totalBefore !== null && totalAfter !== null;
+  const windowOk = serverSide ? after.ok - before.ok : result.callsPerSecond * windowS;
   return {
     driver: useH2load ? "h2load" : "node",
+    verifiedBy: serverSide ? "server" : useH2load ? "sampled" : "client",
+    sampled,
     callsPerSecond: result.callsPerSecond,
     latencyUs: result.latencyUs,
-    serverOk: totalAfter.ok - totalBefore.ok,
-    serverErrors: totalAfter.error - totalBefore.error,
-    serverCallsPerSecond: windowOk / ((end.t - start.t) / 1000),
+    serverOk: serverSide ? totalAfter.ok - totalBefore.ok : Number.NaN,
+    serverErrors: serverSide ? totalAfter.error - totalBefore.error : 0,
+    serverCallsPerSecond: windowOk / windowS,
     clientFailures: result.failures,
     cpuUsPerCall: windowOk > 0 ? (cpuS * 1e6) / windowOk : Number.NaN,
-    serviceCpuShare: cpuS / ((end.t - start.t) / 1000),
+    serviceCpuShare: cpuS / windowS,
     driverCpuS: result.driverCpuS,
   };
 }

@@ -47,9 +47,9 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
     settings: {
       quick,
       rounds,
-      runS: quick ? 2 : 8,
+      runS: quick ? 1.5 : 8,
       warmupS: quick ? 0.5 : 2,
-      lowLoadS: quick ? 1.5 : 5,
+      lowLoadS: quick ? 1 : 5,
       cpuProfDir: values["cpu-prof"],
       seed: 20_261_123,
     },

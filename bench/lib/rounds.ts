@@ -14,12 +14,14 @@ export interface RoundOptions {
 }
 
 function describe(m: Measurement): string {
-  const failures = Object.entries(m.clientFailures).map(([k, v]) => `${k}:${v}`);
+  const failures = [...Object.entries(m.clientFailures), ...Object.entries(m.sampled.failed).map(([k, v]) => [`sampled-${k}`, v] as const)].map(
+    ([k, v]) => `${k}:${v}`,
+  );
   return [
     `${Math.round(m.serverCallsPerSecond)} calls/s`,
     `p50 ${Math.round(m.latencyUs.p50)}us p99 ${Math.round(m.latencyUs.p99)}us`,
     `cpu ${m.cpuUsPerCall.toFixed(1)}us/call at ${(m.serviceCpuShare * 100).toFixed(0)}% of a core`,
-    `${m.driver}`,
+    `${m.driver}, ${m.sampled.ok} sampled OK`,
     failures.length > 0 || m.serverErrors > 0 ? `FAILURES client ${failures.join(",") || "0"} server ${m.serverErrors}` : "",
   ]
     .filter((s) => s !== "")

@@ -2,9 +2,9 @@
 // figure from the same rounds. Target: >= 30x. A batch pays grpc-js's per-call cost once, so
 // what remains is tokenmesh's cost per decision (validation, bucket math, encoding).
 
-import { ratioRow, type Row } from "../lib/report.ts";
+import { notMeasured, ratioRow, type Row } from "../lib/report.ts";
 import type { Scenario, ScenarioContext } from "../lib/scenario.ts";
-import { saturate, saturateId, summarise } from "./common.ts";
+import { saturate, saturateId, summarise, whyMissing } from "./common.ts";
 
 export const BATCH = 100;
 
@@ -15,11 +15,14 @@ export const batch: Scenario = {
   rows(ctx: ScenarioContext): readonly Row[] {
     const one = summarise(ctx.results, saturateId("tokenmesh", 1), (m) => m.serverCallsPerSecond);
     const many = summarise(ctx.results, saturateId("tokenmesh", BATCH), (m) => m.serverCallsPerSecond * BATCH);
-    if (one === undefined || many === undefined) return [];
+    const name = `consume ${BATCH}/call, 10k keys: decisions/s`;
+    if (one === undefined || many === undefined) {
+      return [notMeasured(name, "decisions/s", ">= 30x tokenmesh 1/call", whyMissing(ctx.results, [saturateId("tokenmesh", 1), saturateId("tokenmesh", BATCH)]))];
+    }
     const cpu = summarise(ctx.results, saturateId("tokenmesh", BATCH), (m) => m.cpuUsPerCall / BATCH);
     return [
       ratioRow({
-        name: `consume ${BATCH}/call, 10k keys: decisions/s`,
+        name,
         unit: "decisions/s",
         value: many.median,
         baseline: one.median,

@@ -1,45 +1,58 @@
-// Consume, one decision per call, 10k uniform keys, at saturation: tokenmesh's calls per second
-// against the floor (grpc-js answering a constant). Target: >= 0.9x the floor.
+// Consume, one decision per call, 10k uniform keys: tokenmesh against the floor (grpc-js
+// answering a constant). Target: throughput >= 0.9x the floor's.
+//
+// The Node driver, the only one that can spread calls over 10k keys, costs about as much CPU per
+// call as the floor, so it cannot push either server to a full core. The target row therefore
+// compares calls per CPU-second of the service (what one core would serve), measured
+// server-side under the same load; the hot-key row below is the same comparison in raw calls/s
+// with h2load, which does saturate both, as a check on that method.
 
-import { ratioRow, type Row } from "../lib/report.ts";
+import { notMeasured, ratioRow, type Row } from "../lib/report.ts";
 import type { Scenario, ScenarioContext } from "../lib/scenario.ts";
-import { cpuShare, saturate, saturateId, summarise } from "./common.ts";
+import { cpuShare, hotId, saturate, saturateHot, saturateId, summarise, whyMissing } from "./common.ts";
+
+export const perCore = (m: { cpuUsPerCall: number }): number => 1e6 / m.cpuUsPerCall;
 
 export const throughput: Scenario = {
   id: "throughput",
   phase: 1,
-  loads: (ctx) => [saturate(ctx, "tokenmesh"), saturate(ctx, "floor")],
+  loads: (ctx) => [saturate(ctx, "tokenmesh"), saturateHot(ctx, "tokenmesh"), saturate(ctx, "floor"), saturateHot(ctx, "floor")],
   rows(ctx: ScenarioContext): readonly Row[] {
-    const tm = summarise(ctx.results, saturateId("tokenmesh", 1), (m) => m.serverCallsPerSecond);
-    const floor = summarise(ctx.results, saturateId("floor", 1), (m) => m.serverCallsPerSecond);
-    if (tm === undefined || floor === undefined) return [];
-    const tmCpu = summarise(ctx.results, saturateId("tokenmesh", 1), (m) => m.cpuUsPerCall);
-    const floorCpu = summarise(ctx.results, saturateId("floor", 1), (m) => m.cpuUsPerCall);
-    const rows: Row[] = [
-      ratioRow({
-        name: "consume 1/call, 10k keys: throughput",
+    const rows: Row[] = [];
+    const tmId = saturateId("tokenmesh", 1);
+    const flId = saturateId("floor", 1);
+    const tm = summarise(ctx.results, tmId, perCore);
+    const floor = summarise(ctx.results, flId, perCore);
+    const tmServed = summarise(ctx.results, tmId, (m) => m.serverCallsPerSecond);
+    const flServed = summarise(ctx.results, flId, (m) => m.serverCallsPerSecond);
+    if (tm === undefined || floor === undefined || tmServed === undefined || flServed === undefined) {
+      rows.push(notMeasured("consume 1/call, 10k keys: throughput per service core", "calls/CPU-s", ">= 0.9x floor", whyMissing(ctx.results, [tmId, flId])));
+    } else {
+      rows.push(
+        ratioRow({
+          name: "consume 1/call, 10k keys: throughput per service core",
+          unit: "calls/CPU-s",
+          value: tm.median,
+          baseline: floor.median,
+          baselineName: "floor",
+          bound: { op: ">=", bound: 0.9 },
+          note: `1e6 / service CPU-us per OK call, 4 connections x 32 streams; served ${Math.round(tmServed.median)} calls/s at ${cpuShare(ctx.results, tmId)} (floor ${Math.round(flServed.median)} at ${cpuShare(ctx.results, flId)}); tokenmesh ${tm.note}; floor ${floor.note}`,
+        }),
+      );
+    }
+    const hot = summarise(ctx.results, hotId("tokenmesh"), (m) => m.serverCallsPerSecond);
+    const hotFloor = summarise(ctx.results, hotId("floor"), (m) => m.serverCallsPerSecond);
+    if (hot !== undefined && hotFloor !== undefined) {
+      const row = ratioRow({
+        name: "consume 1/call, 1 hot key: throughput",
         unit: "calls/s",
-        value: tm.median,
-        baseline: floor.median,
+        value: hot.median,
+        baseline: hotFloor.median,
         baselineName: "floor",
         bound: { op: ">=", bound: 0.9 },
-        note: `tokenmesh ${tm.note} (${cpuShare(ctx.results, saturateId("tokenmesh", 1))}); floor ${floor.note} (${cpuShare(ctx.results, saturateId("floor", 1))}); 4 connections x 32 streams`,
-      }),
-    ];
-    if (tmCpu !== undefined && floorCpu !== undefined) {
-      rows.push({
-        ...ratioRow({
-          name: "consume 1/call, 10k keys: CPU per call",
-          unit: "us",
-          value: tmCpu.median,
-          baseline: floorCpu.median,
-          baselineName: "floor",
-          bound: { op: "<=", bound: 1 },
-          note: `service process CPU (user+system) over the measured window / OK calls; tokenmesh ${tmCpu.note}`,
-        }),
-        target: null,
-        pass: null,
+        note: `raw calls/s, server-counted OK; tokenmesh ${hot.note} (${cpuShare(ctx.results, hotId("tokenmesh"))}); floor ${hotFloor.note} (${cpuShare(ctx.results, hotId("floor"))}); the hot key is mostly denied (1,000/s policy)`,
       });
+      rows.push({ ...row, target: null, pass: null });
     }
     return rows;
   },

@@ -5,7 +5,7 @@
 
 import { notMeasured, ratioRow, type Row } from "../lib/report.ts";
 import type { Scenario, ScenarioContext } from "../lib/scenario.ts";
-import { cpuShare, lowLoad, lowLoadId, saturate, saturateId, summarise } from "./common.ts";
+import { cpuShare, lowLoad, lowLoadId, saturate, saturateId, summarise, whyMissing } from "./common.ts";
 
 const LATENCY = "p50 latency, 1 call in flight, 10k keys";
 const CPU = "CPU per decision at saturation, 10k keys";
@@ -37,7 +37,7 @@ export const versusRedis: Scenario = {
           note: `client-side, Node http2 driver (its own ~tens of us are in both); tokenmesh ${tmLat.note}; redis ${redisLat.note}`,
         }),
       );
-    } else rows.push(notMeasured(LATENCY, "us", "<= 0.75x redis", "a target failed to start; see the log"));
+    } else rows.push(notMeasured(LATENCY, "us", "<= 0.75x redis", whyMissing(ctx.results, [lowLoadId("tokenmesh"), lowLoadId("redis")])));
     const tmCpu = summarise(ctx.results, saturateId("tokenmesh", 1), (m) => m.cpuUsPerCall);
     const redisCpu = summarise(ctx.results, saturateId("redis", 1), (m) => m.cpuUsPerCall);
     if (tmCpu !== undefined && redisCpu !== undefined) {
@@ -52,7 +52,7 @@ export const versusRedis: Scenario = {
           note: `user+system CPU over the measured window / OK calls (one decision each); redis = its Node service + redis-server on the same core; tokenmesh ${tmCpu.note} (${cpuShare(ctx.results, saturateId("tokenmesh", 1))}); redis ${redisCpu.note} (${cpuShare(ctx.results, saturateId("redis", 1))})`,
         }),
       );
-    } else rows.push(notMeasured(CPU, "us", "<= 0.6x redis", "a target failed to start; see the log"));
+    } else rows.push(notMeasured(CPU, "us", "<= 0.6x redis", whyMissing(ctx.results, [saturateId("tokenmesh", 1), saturateId("redis", 1)])));
     return rows;
   },
 };

@@ -1,0 +1,66 @@
+// Summarises V8 CPU profiles (from `npm run bench -- --cpu-prof DIR`): self time by function and
+// by package/file, so a finding can be quoted with its share of the process's time.
+// Usage: npx tsx bench/tools/profile-summary.ts DIR_OR_FILE [TOP]
+
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  hitCount?: number;
+  children?: number[];
+}
+
+interface CpuProfile {
+  nodes: ProfileNode[];
+  startTime: number;
+  endTime: number;
+  samples: number[];
+  timeDeltas: number[];
+}
+
+function where(url: string): string {
+  const m = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
+  if (m !== null) return m[1] as string;
+  if (url.startsWith("node:")) return url;
+  const src = /\/(src|bench)\/(.*)$/.exec(url);
+  return src !== null ? `${src[1]}/${src[2]}` : url === "" ? "(native/gc)" : url;
+}
+
+const [input, topArg] = process.argv.slice(2);
+if (input === undefined) throw new Error("usage: profile-summary.ts DIR_OR_FILE [TOP]");
+const files = statSync(input).isDirectory()
+  ? readdirSync(input)
+      .filter((f) => f.endsWith(".cpuprofile"))
+      .map((f) => join(input, f))
+  : [input];
+const top = Number(topArg ?? 25);
+const byFunction = new Map<string, number>();
+const byFile = new Map<string, number>();
+let total = 0;
+for (const file of files) {
+  const profile = JSON.parse(readFileSync(file, "utf8")) as CpuProfile;
+  const nodes = new Map(profile.nodes.map((n) => [n.id, n]));
+  // Attribute each sample's time delta to the sampled (leaf) function: self time.
+  for (let i = 0; i < profile.samples.length; i++) {
+    const node = nodes.get(profile.samples[i] as number);
+    const dt = profile.timeDeltas[i] ?? 0;
+    if (node === undefined) continue;
+    const fn = node.callFrame.functionName || "(anonymous)";
+    if (fn === "(idle)" || fn === "(program)") continue;
+    const file = where(node.callFrame.url);
+    const key = `${fn} ${file}:${node.callFrame.lineNumber + 1}`;
+    byFunction.set(key, (byFunction.get(key) ?? 0) + dt);
+    byFile.set(file, (byFile.get(file) ?? 0) + dt);
+    total += dt;
+  }
+}
+const show = (title: string, m: Map<string, number>): void => {
+  process.stdout.write(`\n${title} (busy time ${(total / 1e6).toFixed(2)} s over ${files.length} profile(s))\n`);
+  for (const [k, v] of [...m].sort((a, b) => b[1] - a[1]).slice(0, top)) {
+    process.stdout.write(`${((100 * v) / total).toFixed(1).padStart(5)}%  ${k}\n`);
+  }
+};
+show("self time by package or file", byFile);
+show("self time by function", byFunction);
