@@ -15,6 +15,7 @@ with) and no deny cache; deadlines, failover and the fail mode work the same way
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Optional, Sequence, Union
@@ -130,6 +131,8 @@ class Limiter:
         self._down_since: Optional[float] = None
         self._last_log = 0.0
         self.stats = {"calls": 0, "rpcs": 0, "failovers": 0, "fail_open": 0, "fail_closed": 0}
+        # Calls may come from many threads: counters and outage state change under this lock.
+        self._lock = threading.Lock()
 
     # -- public calls ---------------------------------------------------------------------------
 
@@ -165,7 +168,7 @@ class Limiter:
         return b if isinstance(b, Bucket) else Bucket(*b)
 
     def _decide(self, method: str, buckets: Sequence[Bucket]) -> Decision:
-        self.stats["calls"] += 1
+        self._count("calls")
         request = [pb.Decision(buckets=[pb.BucketRequest(policy=b.policy, key=b.key, cost=b.cost) for b in buckets])]
         deadline = self._clock() + self._deadline_s
         try:
@@ -175,8 +178,10 @@ class Limiter:
                 raise TokenmeshError(err.code(), (err.details() or "").replace("decisions[0]", "decision", 1)) from None
             return self._fail(err)
         if self._down_since is not None:
-            log.info("tokenmesh reachable again after %.0f ms", (self._clock() - self._down_since) * 1000)
-            self._down_since = None
+            with self._lock:
+                down_since, self._down_since = self._down_since, None
+            if down_since is not None:
+                log.info("tokenmesh reachable again after %.0f ms", (self._clock() - down_since) * 1000)
         result = response.results[0]
         statuses = tuple(
             BucketStatus(
@@ -201,8 +206,8 @@ class Limiter:
             if timeout <= 0:
                 break
             if attempt > 0:
-                self.stats["failovers"] += 1
-            self.stats["rpcs"] += 1
+                self._count("failovers")
+            self._count("rpcs")
             stub = self._stubs[index]
             try:
                 if method == "Consume":
@@ -220,10 +225,20 @@ class Limiter:
             raise _DeadlineSpent()
         raise last
 
+    def _count(self, name: str) -> None:
+        with self._lock:
+            self.stats[name] += 1
+
     def _fail(self, err: grpc.RpcError) -> Decision:
         now = self._clock()
-        self.stats["fail_open" if self._fail_mode == "open" else "fail_closed"] += 1
-        if self._down_since is None or now - self._last_log >= _REMIND_EVERY_S:
+        with self._lock:
+            self.stats["fail_open" if self._fail_mode == "open" else "fail_closed"] += 1
+            should_log = self._down_since is None or now - self._last_log >= _REMIND_EVERY_S
+            if should_log:
+                self._last_log = now
+                if self._down_since is None:
+                    self._down_since = now
+        if should_log:
             log.warning(
                 "tokenmesh unreachable (%s: %s) at %s; failing %s",
                 err.code().name,
@@ -231,9 +246,6 @@ class Limiter:
                 ", ".join(self.addresses),
                 self._fail_mode,
             )
-            self._last_log = now
-            if self._down_since is None:
-                self._down_since = now
         if self._fail_mode == "open":
             return Decision(True, 0, 0, 0, (), "fail-open")
         return Decision(False, 0, self._fail_closed_retry_after_ms, 0, (), "fail-closed")
