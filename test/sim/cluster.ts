@@ -25,6 +25,9 @@ export interface Admission {
   readonly node: string;
   readonly key: string;
   readonly cost: number;
+  /** Incarnation and slot (stamp) the consumption was recorded at. */
+  readonly inc: string;
+  readonly slot: number;
   /** True global level (tokens, exact units / p) right after this admission, debt allowed. */
   readonly trueLevel: number;
 }
@@ -170,7 +173,8 @@ export class Cluster {
     const rate = this.config.rate;
     truth.level = refilled(rate, truth.level, this.now - truth.at) - cost * rate.unitsPerToken;
     truth.at = this.now;
-    const a: Admission = { t: this.now, node: name, key, cost, trueLevel: truth.level / rate.unitsPerToken };
+    const slot = n.replica.s.open.get(key)?.slot ?? this.now;
+    const a: Admission = { t: this.now, node: name, key, cost, inc: n.replica.incarnation, slot, trueLevel: truth.level / rate.unitsPerToken };
     this.admissions.push(a);
     this.onAdmit?.(a);
     return true;

@@ -94,10 +94,24 @@ export function applyDelta(s: ReplicaState, raw: unknown, raw_now: number): Appl
     session = newSession(raw_now);
     s.sessions.set(d.node, session);
   }
-  const { trusted, newStream } = onDelta(session, d.inc, d.from, d.to);
+  // A straggler from a node's previous (retired) incarnation: its content joins like any data,
+  // but it must not flip the stream back, and its watermarks are not trusted.
+  const senderRetired = (s.reg.incs.get(d.inc)?.retired ?? -1) >= 0;
+  const { trusted, newStream, previous } = senderRetired ? { trusted: false, newStream: false, previous: undefined } : onDelta(session, d.inc, d.from, d.to);
   // A peer that restarted or renewed holds nothing of ours under its new stream: resend it all.
   if (newStream) resetOut(session, raw_now);
   if (!trusted) s.stats.deltasUntrusted += 1;
+  // The node behind this stream now writes under a new incarnation: the previous one is dead
+  // (a restart) or already retired (a renewal). Retire it now rather than after T_retire of
+  // silence, so folds do not stall for T_retire on every restart. Written as replicated state.
+  if (previous !== undefined && previous !== d.inc && previous !== s.self) {
+    const old = s.reg.incs.get(previous);
+    if (old !== undefined && old.retired < 0) {
+      old.retired = stampAt(s, raw_now);
+      old.seq = bump(s);
+      s.stats.retirementsWritten += 1;
+    }
+  }
 
   for (const h of later) {
     s.heldKeys.push({ key: h.key, state: h.state, releaseAt: h.at });

@@ -46,8 +46,9 @@ export function onAck(s: PeerSession, upTo: number, now: number): void {
 }
 
 /** Accepts an incoming interval; returns whether its watermarks can be trusted. */
-export function onDelta(s: PeerSession, inc: IncId, from: number, to: number): { trusted: boolean; newStream: boolean } {
+export function onDelta(s: PeerSession, inc: IncId, from: number, to: number): { trusted: boolean; newStream: boolean; previous: IncId | undefined } {
   let newStream = false;
+  const previous = s.inInc;
   if (s.inInc !== inc) {
     s.inInc = inc;
     s.contigIn = 0;
@@ -55,5 +56,5 @@ export function onDelta(s: PeerSession, inc: IncId, from: number, to: number): {
   }
   const trusted = from <= s.contigIn;
   if (trusted) s.contigIn = Math.max(s.contigIn, to);
-  return { trusted, newStream };
+  return { trusted, newStream, previous: newStream ? previous : undefined };
 }

@@ -183,9 +183,20 @@ export class Replica {
     const synced = [...s.sessions.values()].some((x) => x.synced);
     if ((synced && (!s.opts.clockSync || s.clock.hasSamples())) || raw - s.startedAt >= s.opts.warmupTimeoutUs) {
       s.ready = true;
-      const self = s.reg.incs.get(s.self);
-      // Born at the first attested time, so the horizon and peers see a sane birth (trap 3).
-      if (self !== undefined && self.wm === 0) this.advanceWatermark(raw);
+      // The id was minted at boot on the raw clock. If that clock was fast, the birth is in the
+      // attested future, and peers would (rightly) reject every slot stamped before it: mint a
+      // new id at the attested time and retire the provisional one (nothing was written under it).
+      const t = stampAt(s, raw);
+      const prov = s.reg.incs.get(s.self);
+      if (birthOf(s.self) > t && prov !== undefined) {
+        prov.retired = t;
+        prov.seq = bump(s);
+        s.self = makeIncarnationId(t, s.randomHex());
+        s.reg.incs.set(s.self, { wm: 0, retired: -1, seq: bump(s) });
+        s.lastHeard.set(s.self, raw);
+        for (const session of s.sessions.values()) resetOut(session, raw);
+      }
+      this.advanceWatermark(raw);
     }
   }
 
