@@ -1,0 +1,161 @@
+// Real tokenmesh processes on loopback for multi-process mesh tests: writes one config per
+// replica into a temp dir, starts `tokenmesh serve` for each, optionally routes every peer link
+// through a fault-injecting proxy, and gives each replica a client. Bounded: every wait has a
+// timeout, and `close()` kills whatever is left.
+
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { type Channel, createChannel, createClient } from "nice-grpc";
+import { stringify } from "yaml";
+import { type FaultProxy, startFaultProxy } from "./fault-proxy.ts";
+import { freePort, type Spawned, spawnCli } from "./process.ts";
+import { type RateLimiterClient, rateLimiterDefinition } from "./server.ts";
+
+export interface ProcessReplica {
+  readonly name: string;
+  readonly config: string;
+  readonly address: string;
+  readonly metricsPort: number;
+  process: Spawned;
+  readonly client: RateLimiterClient;
+  readonly channel: Channel;
+}
+
+export interface ProcessMesh {
+  readonly replicas: ProcessReplica[];
+  /** proxies[i][j]: the link replica i dials to reach replica j (when proxied). */
+  readonly proxies: (FaultProxy | undefined)[][];
+  /** Kills replica i with SIGKILL and waits for it to be gone. */
+  kill(i: number): Promise<void>;
+  /** Starts replica i again with the same config (a new incarnation) and waits until it serves. */
+  restart(i: number): Promise<void>;
+  /** Cuts (or heals) every proxied link between the two sides. */
+  partition(sideA: readonly number[], sideB: readonly number[], cut: boolean): void;
+  metric(i: number, name: string): Promise<number>;
+  close(): Promise<void>;
+}
+
+export interface ProcessMeshSpec {
+  readonly size: number;
+  readonly policies: Record<string, unknown>;
+  readonly proxied?: boolean;
+  readonly mesh?: Record<string, unknown>;
+}
+
+export async function startProcessMesh(spec: ProcessMeshSpec): Promise<ProcessMesh> {
+  const dir = mkdtempSync(join(tmpdir(), "tokenmesh-mesh-"));
+  const n = spec.size;
+  const peerPorts = await Promise.all(Array.from({ length: n }, () => freePort()));
+  const proxies: (FaultProxy | undefined)[][] = [];
+  for (let i = 0; i < n; i++) {
+    proxies.push([]);
+    for (let j = 0; j < n; j++) {
+      (proxies[i] as (FaultProxy | undefined)[])[j] =
+        spec.proxied === true && i !== j ? await startFaultProxy(peerPorts[j] as number) : undefined;
+    }
+  }
+  const replicas: ProcessReplica[] = [];
+  for (let i = 0; i < n; i++) {
+    const name = `p${i + 1}`;
+    const port = await freePort();
+    const metricsPort = await freePort();
+    const peers = peerPorts.flatMap((p, j) => (j === i ? [] : [`127.0.0.1:${proxies[i]?.[j]?.port ?? p}`]));
+    const config = join(dir, `${name}.yaml`);
+    writeFileSync(
+      config,
+      stringify({
+        listen: `127.0.0.1:${port}`,
+        metricsListen: `127.0.0.1:${metricsPort}`,
+        logLevel: "info",
+        mesh: { node: name, cluster: "test", peerListen: `127.0.0.1:${peerPorts[i]}`, peers, insecure: true, ...spec.mesh },
+        policies: spec.policies,
+      }),
+    );
+    const channel = createChannel(`127.0.0.1:${port}`);
+    replicas.push({
+      name,
+      config,
+      address: `127.0.0.1:${port}`,
+      metricsPort,
+      process: spawnCli(["serve", "--config", config]),
+      channel,
+      client: createClient(rateLimiterDefinition, channel),
+    });
+  }
+  await Promise.all(replicas.map((r) => r.process.waitFor("tokenmesh serving", 20_000)));
+
+  return {
+    replicas,
+    proxies,
+    async kill(i) {
+      const r = replicas[i] as ProcessReplica;
+      r.process.child.kill("SIGKILL");
+      await r.process.exited(5_000);
+    },
+    async restart(i) {
+      const r = replicas[i] as ProcessReplica;
+      r.process = spawnCli(["serve", "--config", r.config]);
+      await r.process.waitFor("tokenmesh serving", 20_000);
+    },
+    partition(sideA, sideB, cut) {
+      for (const a of sideA) {
+        for (const b of sideB) {
+          for (const p of [proxies[a]?.[b], proxies[b]?.[a]]) {
+            if (p === undefined) continue;
+            if (cut) p.cut();
+            else p.resume();
+          }
+        }
+      }
+    },
+    async metric(i, name) {
+      const text = await (await fetch(`http://127.0.0.1:${(replicas[i] as ProcessReplica).metricsPort}/metrics`)).text();
+      const line = text.split("\n").find((l) => l.startsWith(`${name} `));
+      return line === undefined ? Number.NaN : Number(line.split(" ")[1]);
+    },
+    async close() {
+      for (const r of replicas) {
+        r.channel.close();
+        if (r.process.child.exitCode === null) r.process.child.kill("SIGKILL");
+      }
+      await Promise.all(replicas.map((r) => r.process.exited(5_000)));
+      for (const row of proxies) for (const p of row) await p?.close();
+    },
+  };
+}
+
+export interface LoadResult {
+  allowed: number;
+  denied: number;
+  errors: number;
+  /** Times (ms since the epoch) of allowed decisions. */
+  allowedAt: number[];
+}
+
+/** Consumes one token of `policy/key` through `client` every `everyMs` until `untilMs` (epoch ms). */
+export async function paceLoad(
+  client: RateLimiterClient,
+  policy: string,
+  key: string,
+  everyMs: number,
+  untilMs: number,
+): Promise<LoadResult> {
+  const result: LoadResult = { allowed: 0, denied: 0, errors: 0, allowedAt: [] };
+  let next = Date.now();
+  while (Date.now() < untilMs) {
+    try {
+      const r = await client.consume({ decisions: [{ buckets: [{ policy, key }] }] }, { signal: AbortSignal.timeout(1_000) });
+      if (r.results[0]?.allowed === true) {
+        result.allowed++;
+        result.allowedAt.push(Date.now());
+      } else result.denied++;
+    } catch {
+      result.errors++;
+    }
+    next += everyMs;
+    const wait = next - Date.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+  }
+  return result;
+}
