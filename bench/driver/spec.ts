@@ -35,8 +35,10 @@ export interface DriverResult {
   readonly measuredS: number;
   /** ok / measuredS */
   readonly callsPerSecond: number;
-  /** Microseconds; in open loop measured from the scheduled start (no coordinated omission). */
+  /** Microseconds from each call's send to its close. */
   readonly latencyUs: LatencySummary;
+  /** Open loop: worst delay of a send behind its schedule (the driver falling behind). */
+  readonly maxSendLagUs: number;
   /** Open loop: calls not started because too many were in flight (the server fell behind). */
   readonly shed: number;
   /** CPU seconds the driver itself used (user + system), to show whether it was the bottleneck. */

@@ -50,6 +50,9 @@ export interface Measurement {
   /** Fraction of one core the service used over the measured window. */
   readonly serviceCpuShare: number;
   readonly driverCpuS: number;
+  /** Open loop: calls the driver dropped (too many in flight) and its worst lag behind schedule. */
+  readonly shed: number;
+  readonly maxSendLagUs: number;
 }
 
 const REPO = new URL("../../", import.meta.url).pathname;
@@ -131,6 +134,7 @@ async function runH2load(tools: Tools, spec: DriverSpec, hooks: WindowHooks): Pr
     callsPerSecond: m === null ? ok / measuredS : Number(m[3]),
     latencyUs: summarise(latencies.subarray(0, ok)),
     shed: 0,
+    maxSendLagUs: 0,
     driverCpuS: Number.NaN, // not reported by h2load
   };
 }
@@ -193,5 +197,7 @@ export async function measure(tools: Tools, target: Target, load: LoadSpec): Pro
     cpuUsPerCall: windowOk > 0 ? (cpuS * 1e6) / windowOk : Number.NaN,
     serviceCpuShare: cpuS / windowS,
     driverCpuS: result.driverCpuS,
+    shed: result.shed,
+    maxSendLagUs: result.maxSendLagUs,
   };
 }

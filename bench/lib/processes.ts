@@ -5,6 +5,27 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import type { Tools } from "./tools.ts";
 
+/** Children still running: killed when the bench exits, however it exits. */
+const live = new Set<ChildProcess>();
+let reaperInstalled = false;
+
+function track(proc: ChildProcess): void {
+  live.add(proc);
+  proc.once("exit", () => live.delete(proc));
+  if (reaperInstalled) return;
+  reaperInstalled = true;
+  // A crashed bench must not leave servers holding a core: the next run would measure them.
+  process.once("exit", () => {
+    for (const p of live) p.kill("SIGKILL");
+  });
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    process.once(signal, () => {
+      for (const p of live) p.kill("SIGKILL");
+      process.exit(130);
+    });
+  }
+}
+
 export interface Child {
   readonly pid: number;
   readonly name: string;
@@ -31,12 +52,13 @@ export async function spawnReady<T>(tools: Tools, options: SpawnOptions<T>): Pro
   const command = pinned ? (tools.taskset as string) : options.command;
   const args = pinned ? ["-c", options.cpus as string, options.command, ...options.args] : [...options.args];
   const proc: ChildProcess = spawn(command, args, { cwd: options.cwd, stdio: ["ignore", "pipe", "pipe"] });
+  track(proc);
   let stderr = "";
   proc.stderr?.on("data", (d: Buffer) => {
     stderr = (stderr + d.toString()).slice(-4000);
   });
   const exited = new Promise<number | null>((resolve) => proc.once("exit", (code) => resolve(code)));
-  const info = await new Promise<T>((resolve, reject) => {
+  const ready = new Promise<T>((resolve, reject) => {
     let buffered = "";
     const timer = setTimeout(
       () => reject(new Error(`${options.name}: not ready after ${options.readyTimeoutMs ?? 20_000} ms\n${stderr}`)),
@@ -61,6 +83,13 @@ export async function spawnReady<T>(tools: Tools, options: SpawnOptions<T>): Pro
       reject(new Error(`${options.name} exited (${code}) before it was ready\n${stderr}`));
     });
   });
+  let info: T;
+  try {
+    info = await ready;
+  } catch (err) {
+    proc.kill("SIGKILL"); // never leave a half-started server behind
+    throw err;
+  }
   proc.stdout?.resume();
   const pid = proc.pid as number;
   const child: Child = {
@@ -91,6 +120,7 @@ export function runToEnd(
   const proc = spawn(pinned ? (tools.taskset as string) : command, pinned ? ["-c", cpus, command, ...args] : [...args], {
     stdio: ["ignore", "pipe", "pipe"],
   });
+  track(proc);
   let out = "";
   let err = "";
   let seen = 0;

@@ -6,16 +6,16 @@ import { notMeasured, ratioRow, type Row } from "../lib/report.ts";
 import type { Scenario, ScenarioContext } from "../lib/scenario.ts";
 import { median } from "../lib/stats.ts";
 import { atRate, atRateId, saturateId, summarise, validRun, whyMissing } from "./common.ts";
-import { perCore } from "./throughput.ts";
 
 /**
- * Half of tokenmesh's max from phase 1: its calls per CPU-second (what one core serves; the
- * Node driver alone cannot reach it closed-loop), or the calls/s it served if that is higher.
+ * Half of the calls/s tokenmesh actually served at saturation in phase 1 (its max as measured
+ * here, on the core share it really got). Half of its per-core figure would overload it on a
+ * shared machine, and the tail would then measure a queue, not the service.
  */
 function halfLoad(ctx: ScenarioContext): number | undefined {
   const runs = (ctx.results.get(saturateId("tokenmesh", 1)) ?? []).filter(validRun);
   if (runs.length === 0) return undefined;
-  const max = Math.max(median(runs.map(perCore)), median(runs.map((m) => m.serverCallsPerSecond)));
+  const max = median(runs.map((m) => m.serverCallsPerSecond));
   return Number.isFinite(max) ? Math.round(max / 2) : undefined;
 }
 
