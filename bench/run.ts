@@ -4,6 +4,7 @@
 // Phases: 1 = the shared alternating rounds (throughput, CPU, latency, batch), 2 = loads sized
 // from phase 1 (half of tokenmesh's max), 3 = scenarios that run themselves (1M keys).
 
+import { loadavg } from "node:os";
 import { templateMatchesEncoder } from "./lib/bodies.ts";
 import type { Measurement } from "./lib/load.ts";
 import { parseOptions } from "./lib/options.ts";
@@ -15,6 +16,9 @@ import { detectTools } from "./lib/tools.ts";
 import { scenarios } from "./scenarios/index.ts";
 
 const t0 = performance.now();
+const startLoad = loadavg()
+  .map((x) => x.toFixed(2))
+  .join(" ");
 const log = (message: string): void => {
   process.stderr.write(`[${((performance.now() - t0) / 1000).toFixed(1).padStart(6)}s] ${message}\n`);
 };
@@ -49,7 +53,13 @@ async function main(): Promise<void> {
   }
   const rows = chosen.flatMap((s) => ran.get(s.id) ?? s.rows?.(ctx) ?? []);
   const mode = options.settings.quick ? "quick" : "full";
-  process.stdout.write(`\ntokenmesh bench (${mode}, ${options.settings.rounds} rounds, ${new Date().toISOString()})\n${tools.notes.map((n) => `- ${n}`).join("\n")}\n\n`);
+  // Other work on a shared machine moves every figure: show how busy it was.
+  const load = `load average at start ${startLoad}, at end ${loadavg()
+    .map((x) => x.toFixed(2))
+    .join(" ")}`;
+  process.stdout.write(
+    `\ntokenmesh bench (${mode}, ${options.settings.rounds} rounds, ${new Date().toISOString()})\n${[...tools.notes, load].map((n) => `- ${n}`).join("\n")}\n\n`,
+  );
   process.stdout.write(formatTable(rows));
   writeJson(options.out, rows);
   log(`wrote ${options.out}; ${((performance.now() - t0) / 1000).toFixed(0)} s in all`);

@@ -83,7 +83,13 @@ async function runH2load(tools: Tools, spec: DriverSpec, hooks: WindowHooks): Pr
   const dir = mkdtempSync(join(tmpdir(), "tokenmesh-h2load-"));
   const bodyFile = join(dir, "body.bin");
   const logFile = join(dir, "requests.log");
-  writeFileSync(bodyFile, consumeBody(spec.policy, Array.from({ length: spec.decisionsPerCall }, () => keyName(0))));
+  writeFileSync(
+    bodyFile,
+    consumeBody(
+      spec.policy,
+      Array.from({ length: spec.decisionsPerCall }, () => keyName(0)),
+    ),
+  );
   const args = [
     `http://${spec.address}${spec.path}`,
     "-c",
@@ -121,7 +127,8 @@ async function runH2load(tools: Tools, spec: DriverSpec, hooks: WindowHooks): Pr
   for (const row of rows) {
     const [, status, us] = row.split("\t");
     if (status === "200") latencies[ok++] = Number(us);
-    else if (status === "0") continue; // still in flight when the duration ended
+    else if (status === "0")
+      continue; // still in flight when the duration ended
     else failures[`http-${status}`] = (failures[`http-${status}`] ?? 0) + 1;
   }
   const m = /finished in ([\d.]+)(m?s), ([\d.]+) req\/s/.exec(out);

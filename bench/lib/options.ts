@@ -42,7 +42,8 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
   }
   const quick = values.quick;
   const rounds = values.rounds === undefined ? (quick ? 3 : 5) : Number(values.rounds);
-  if (!Number.isInteger(rounds) || rounds < 3 || rounds > 20) throw new TypeError(`--rounds must be an integer 3..20 (medians need at least 3), got ${values.rounds}`);
+  if (!Number.isInteger(rounds) || rounds < 3 || rounds > 20)
+    throw new TypeError(`--rounds must be an integer 3..20 (medians need at least 3), got ${values.rounds}`);
   return {
     settings: {
       quick,

@@ -31,7 +31,15 @@ export function check(x: number | null, b: Bound): boolean | null {
 }
 
 /** A row comparing tokenmesh with a baseline: the bound applies to the ratio. */
-export function ratioRow(r: { name: string; unit: string; value: number; baseline: number; baselineName: string; bound: Bound; note: string }): Row {
+export function ratioRow(r: {
+  name: string;
+  unit: string;
+  value: number;
+  baseline: number;
+  baselineName: string;
+  bound: Bound;
+  note: string;
+}): Row {
   const ratio = r.value / r.baseline;
   return {
     name: r.name,

@@ -2,8 +2,8 @@
 // fresh, runs its loads in a fixed order, and is stopped before the next target starts, so
 // no two services ever compete for the service core.
 
+import { type Measurement, measure } from "./load.ts";
 import type { LoadNeed } from "./scenario.ts";
-import { measure, type Measurement } from "./load.ts";
 import { startTarget, type TargetName } from "./targets.ts";
 import type { Tools } from "./tools.ts";
 
@@ -14,9 +14,10 @@ export interface RoundOptions {
 }
 
 function describe(m: Measurement): string {
-  const failures = [...Object.entries(m.clientFailures), ...Object.entries(m.sampled.failed).map(([k, v]) => [`sampled-${k}`, v] as const)].map(
-    ([k, v]) => `${k}:${v}`,
-  );
+  const failures = [
+    ...Object.entries(m.clientFailures),
+    ...Object.entries(m.sampled.failed).map(([k, v]) => [`sampled-${k}`, v] as const),
+  ].map(([k, v]) => `${k}:${v}`);
   return [
     `${Math.round(m.serverCallsPerSecond)} calls/s`,
     `p50 ${Math.round(m.latencyUs.p50)}us p99 ${Math.round(m.latencyUs.p99)}us`,

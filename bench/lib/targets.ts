@@ -115,7 +115,8 @@ interface ReadyLine {
   statsPort: number;
 }
 
-const readyLine = (line: string): ReadyLine | undefined => (line.startsWith("READY ") ? (JSON.parse(line.slice(6)) as ReadyLine) : undefined);
+const readyLine = (line: string): ReadyLine | undefined =>
+  line.startsWith("READY ") ? (JSON.parse(line.slice(6)) as ReadyLine) : undefined;
 
 export async function startFloor(tools: Tools, options: TargetOptions = {}): Promise<Target> {
   const { child, info } = await spawnReady(tools, {
@@ -164,7 +165,12 @@ export async function startRedis(tools: Tools, options: TargetOptions = {}): Pro
       ready: readyLine,
     });
     const stats = `http://127.0.0.1:${info.statsPort}/`;
-    return wrap("redis", `127.0.0.1:${info.port}`, [child, store], async () => JSON.parse(await get(stats)) as { ok: number; error: number });
+    return wrap(
+      "redis",
+      `127.0.0.1:${info.port}`,
+      [child, store],
+      async () => JSON.parse(await get(stats)) as { ok: number; error: number },
+    );
   } catch (err) {
     await store.stop();
     throw err;

@@ -28,7 +28,11 @@ function tryAptInstall(pkg: string, notes: string[]): void {
   }
   try {
     // Quiet and bounded: an install that hangs must not hang the bench.
-    execFileSync("apt-get", ["install", "-y", "-q", pkg], { stdio: "ignore", timeout: 300_000, env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" } });
+    execFileSync("apt-get", ["install", "-y", "-q", pkg], {
+      stdio: "ignore",
+      timeout: 300_000,
+      env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
+    });
     notes.push(`${pkg}: installed with apt-get`);
   } catch {
     notes.push(`${pkg}: apt-get install failed (try 'apt-get update' first)`);
@@ -53,7 +57,11 @@ export function detectTools(options: { install: boolean; forceNodeDriver: boolea
   const pin = taskset !== null && cores >= 2;
   notes.push(`load: ${h2load !== null ? `h2load (${h2load}) for fixed-body runs, ` : ""}Node http2 driver for key spaces`);
   if (redisServer === null) notes.push("redis-server missing: the redis rows are not measured");
-  notes.push(pin ? `cores: ${cores}; service on CPU 0, load on CPU 1 (taskset)` : `cores: ${cores}; no pinning (${taskset === null ? "no taskset" : "one core"})`);
+  notes.push(
+    pin
+      ? `cores: ${cores}; service on CPU 0, load on CPU 1 (taskset)`
+      : `cores: ${cores}; no pinning (${taskset === null ? "no taskset" : "one core"})`,
+  );
   return {
     h2load,
     redisServer,

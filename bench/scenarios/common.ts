@@ -13,7 +13,10 @@ export const ONE_KEY: KeySpace = { size: 1, distribution: "uniform" };
 /** Several connections with ~32 streams each load a grpc-js server best on this machine. */
 export const SATURATE = { connections: 4, streamsPerConnection: 32 } as const;
 
-export function base(ctx: ScenarioContext, seconds: number): Omit<LoadNeed["spec"], "connections" | "streamsPerConnection" | "ratePerSecond" | "keySpace" | "decisionsPerCall"> {
+export function base(
+  ctx: ScenarioContext,
+  seconds: number,
+): Omit<LoadNeed["spec"], "connections" | "streamsPerConnection" | "ratePerSecond" | "keySpace" | "decisionsPerCall"> {
   return {
     warmupS: ctx.settings.warmupS,
     durationS: seconds,
@@ -40,7 +43,14 @@ export function saturate(ctx: ScenarioContext, target: TargetName, decisionsPerC
   return {
     id: saturateId(target, decisionsPerCall),
     target,
-    spec: { ...base(ctx, ctx.settings.runS), connections: SATURATE.connections, streamsPerConnection: streams, ratePerSecond: null, keySpace: TEN_K, decisionsPerCall },
+    spec: {
+      ...base(ctx, ctx.settings.runS),
+      connections: SATURATE.connections,
+      streamsPerConnection: streams,
+      ratePerSecond: null,
+      keySpace: TEN_K,
+      decisionsPerCall,
+    },
   };
 }
 
@@ -69,7 +79,14 @@ export function lowLoad(ctx: ScenarioContext, target: TargetName): LoadNeed {
   return {
     id: lowLoadId(target),
     target,
-    spec: { ...base(ctx, ctx.settings.lowLoadS), connections: 1, streamsPerConnection: 1, ratePerSecond: null, keySpace: TEN_K, decisionsPerCall: 1 },
+    spec: {
+      ...base(ctx, ctx.settings.lowLoadS),
+      connections: 1,
+      streamsPerConnection: 1,
+      ratePerSecond: null,
+      keySpace: TEN_K,
+      decisionsPerCall: 1,
+    },
   };
 }
 
@@ -77,12 +94,19 @@ export function atRateId(target: TargetName): string {
   return `${target}:fixed-rate:10k`;
 }
 
-/** Open loop at a fixed offered rate (latency measured from each call's scheduled start). */
+/** Open loop at a fixed offered rate (calls start on schedule, not when earlier ones end). */
 export function atRate(ctx: ScenarioContext, target: TargetName, ratePerSecond: number): LoadNeed {
   return {
     id: atRateId(target),
     target,
-    spec: { ...base(ctx, ctx.settings.runS), connections: SATURATE.connections, streamsPerConnection: 1, ratePerSecond, keySpace: TEN_K, decisionsPerCall: 1 },
+    spec: {
+      ...base(ctx, ctx.settings.runS),
+      connections: SATURATE.connections,
+      streamsPerConnection: 1,
+      ratePerSecond,
+      keySpace: TEN_K,
+      decisionsPerCall: 1,
+    },
   };
 }
 

@@ -4,10 +4,10 @@
 // run of the same sweep (informational: no target).
 
 import { setTimeout as sleep } from "node:timers/promises";
-import { type KeySpace, describeKeySpace } from "../lib/keys.ts";
-import { type LoadSpec, measure, type Measurement } from "../lib/load.ts";
-import { ratioRow, type Row } from "../lib/report.ts";
-import type { ScenarioContext, Scenario } from "../lib/scenario.ts";
+import { describeKeySpace, type KeySpace } from "../lib/keys.ts";
+import { type LoadSpec, type Measurement, measure } from "../lib/load.ts";
+import { type Row, ratioRow } from "../lib/report.ts";
+import type { Scenario, ScenarioContext } from "../lib/scenario.ts";
 import { median, spread } from "../lib/stats.ts";
 import { startTokenmesh } from "../lib/targets.ts";
 import { base, failedCalls, SATURATE, TEN_K, validRun } from "./common.ts";
@@ -63,14 +63,18 @@ async function oneRound(ctx: ScenarioContext, round: number): Promise<{ bytesPer
     const added = Number.isFinite(keys1 - keys0) ? keys1 - keys0 : fill.callsPerSecond > 0 ? KEYS : Number.NaN;
     // A fill with failed calls did not store what it claims: no figure rather than a wrong one.
     const bytesPerKey = validRun(fill) ? (rss1 - rss0) / added : Number.NaN;
-    ctx.log(`round ${round} memory: ${added} keys, RSS ${(rss0 / 2 ** 20).toFixed(0)} -> ${(rss1 / 2 ** 20).toFixed(0)} MiB, ${bytesPerKey.toFixed(0)} B/key; fill ${Math.round(fill.serverCallsPerSecond * FILL_BATCH)} decisions/s`);
+    ctx.log(
+      `round ${round} memory: ${added} keys, RSS ${(rss0 / 2 ** 20).toFixed(0)} -> ${(rss1 / 2 ** 20).toFixed(0)} MiB, ${bytesPerKey.toFixed(0)} B/key; fill ${Math.round(fill.serverCallsPerSecond * FILL_BATCH)} decisions/s`,
+    );
     const sweep = new Map<string, Measurement>();
     // Quick mode keeps the extremes: hot, the 10k reference, a million uniform and skewed.
     for (const space of ctx.settings.quick ? SWEEP.filter((s) => s.size !== 10_000 || s.distribution === "uniform") : SWEEP) {
       const spec: LoadSpec = { ...base(ctx, ctx.settings.runS), ...SATURATE, ratePerSecond: null, keySpace: space, decisionsPerCall: 1 };
       const m = await measure(ctx.tools, target, spec);
       if (validRun(m)) sweep.set(describeKeySpace(space), m);
-      ctx.log(`round ${round} keys ${describeKeySpace(space)}: ${Math.round(m.serverCallsPerSecond)} calls/s, ${m.cpuUsPerCall.toFixed(1)} us/call${failedCalls(m) > 0 ? `, ${failedCalls(m)} FAILED calls` : ""}`);
+      ctx.log(
+        `round ${round} keys ${describeKeySpace(space)}: ${Math.round(m.serverCallsPerSecond)} calls/s, ${m.cpuUsPerCall.toFixed(1)} us/call${failedCalls(m) > 0 ? `, ${failedCalls(m)} FAILED calls` : ""}`,
+      );
     }
     return { bytesPerKey, sweep };
   } finally {

@@ -7,7 +7,7 @@
 // server-side under the same load; the hot-key row below is the same comparison in raw calls/s
 // with h2load, which does saturate both, as a check on that method.
 
-import { notMeasured, ratioRow, type Row } from "../lib/report.ts";
+import { notMeasured, type Row, ratioRow } from "../lib/report.ts";
 import type { Scenario, ScenarioContext } from "../lib/scenario.ts";
 import { cpuShare, hotId, saturate, saturateHot, saturateId, summarise, whyMissing } from "./common.ts";
 
@@ -26,7 +26,14 @@ export const throughput: Scenario = {
     const tmServed = summarise(ctx.results, tmId, (m) => m.serverCallsPerSecond);
     const flServed = summarise(ctx.results, flId, (m) => m.serverCallsPerSecond);
     if (tm === undefined || floor === undefined || tmServed === undefined || flServed === undefined) {
-      rows.push(notMeasured("consume 1/call, 10k keys: throughput per service core", "calls/CPU-s", ">= 0.9x floor", whyMissing(ctx.results, [tmId, flId])));
+      rows.push(
+        notMeasured(
+          "consume 1/call, 10k keys: throughput per service core",
+          "calls/CPU-s",
+          ">= 0.9x floor",
+          whyMissing(ctx.results, [tmId, flId]),
+        ),
+      );
     } else {
       rows.push(
         ratioRow({

@@ -3,7 +3,7 @@
 // redis's, and CPU per decision at saturation (all processes of each service: for redis, the
 // Node service plus redis-server) <= 0.6x redis's.
 
-import { notMeasured, ratioRow, type Row } from "../lib/report.ts";
+import { notMeasured, type Row, ratioRow } from "../lib/report.ts";
 import type { Scenario, ScenarioContext } from "../lib/scenario.ts";
 import { cpuShare, lowLoad, lowLoadId, saturate, saturateId, summarise, whyMissing } from "./common.ts";
 
@@ -20,7 +20,10 @@ export const versusRedis: Scenario = {
   },
   rows(ctx: ScenarioContext): readonly Row[] {
     if (ctx.tools.redisServer === null) {
-      return [notMeasured(LATENCY, "us", "<= 0.75x redis", "redis-server is not installed"), notMeasured(CPU, "us", "<= 0.6x redis", "redis-server is not installed")];
+      return [
+        notMeasured(LATENCY, "us", "<= 0.75x redis", "redis-server is not installed"),
+        notMeasured(CPU, "us", "<= 0.6x redis", "redis-server is not installed"),
+      ];
     }
     const rows: Row[] = [];
     const tmLat = summarise(ctx.results, lowLoadId("tokenmesh"), (m) => m.latencyUs.p50);
@@ -52,7 +55,8 @@ export const versusRedis: Scenario = {
           note: `user+system CPU over the measured window / OK calls (one decision each); redis = its Node service + redis-server on the same core; tokenmesh ${tmCpu.note} (${cpuShare(ctx.results, saturateId("tokenmesh", 1))}); redis ${redisCpu.note} (${cpuShare(ctx.results, saturateId("redis", 1))})`,
         }),
       );
-    } else rows.push(notMeasured(CPU, "us", "<= 0.6x redis", whyMissing(ctx.results, [saturateId("tokenmesh", 1), saturateId("redis", 1)])));
+    } else
+      rows.push(notMeasured(CPU, "us", "<= 0.6x redis", whyMissing(ctx.results, [saturateId("tokenmesh", 1), saturateId("redis", 1)])));
     return rows;
   },
 };

@@ -24,10 +24,34 @@ interface GhzScenario {
 
 const SCENARIOS: readonly GhzScenario[] = [
   { file: "consume-1-key-hot", name: "Consume 1/call, one hot key, saturating", concurrency: 128, connections: 4, keys: ["k0000000"] },
-  { file: "consume-10k-uniform", name: "Consume 1/call, 10k uniform keys, saturating", concurrency: 128, connections: 4, keys: [uniformKey(10_000)] },
-  { file: "consume-1m-uniform", name: "Consume 1/call, 1M uniform keys (cold), saturating", concurrency: 128, connections: 4, keys: [uniformKey(1_000_000)] },
-  { file: "consume-100-per-call", name: "Consume 100 decisions/call, 10k uniform keys", concurrency: 32, connections: 4, keys: Array.from({ length: 100 }, () => uniformKey(10_000)) },
-  { file: "low-load-latency", name: "Consume 1/call, 10k keys, one call in flight (p50 latency)", concurrency: 1, connections: 1, keys: [uniformKey(10_000)] },
+  {
+    file: "consume-10k-uniform",
+    name: "Consume 1/call, 10k uniform keys, saturating",
+    concurrency: 128,
+    connections: 4,
+    keys: [uniformKey(10_000)],
+  },
+  {
+    file: "consume-1m-uniform",
+    name: "Consume 1/call, 1M uniform keys (cold), saturating",
+    concurrency: 128,
+    connections: 4,
+    keys: [uniformKey(1_000_000)],
+  },
+  {
+    file: "consume-100-per-call",
+    name: "Consume 100 decisions/call, 10k uniform keys",
+    concurrency: 32,
+    connections: 4,
+    keys: Array.from({ length: 100 }, () => uniformKey(10_000)),
+  },
+  {
+    file: "low-load-latency",
+    name: "Consume 1/call, 10k keys, one call in flight (p50 latency)",
+    concurrency: 1,
+    connections: 1,
+    keys: [uniformKey(10_000)],
+  },
   {
     file: "fixed-rate-half-load",
     name: "Consume 1/call, 10k keys at a fixed rate: set rps to half your measured max",
