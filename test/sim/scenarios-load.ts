@@ -98,10 +98,12 @@ export function skew(label: string, skewUs: number) {
       shares.push(`${(share * 100).toFixed(2)}%`);
       worstDrop = Math.max(worstDrop, (1 / 3 - share) / (1 / 3));
     }
+    const fast = c.node("n0").replica;
+    const correction = fast === undefined ? 0 : fast.stamp(c.raw(c.node("n0"))) - c.now;
     let quarantined = 0;
     for (const nd of c.nodes.values()) quarantined += nd.replica?.stats.quarantinedEntries ?? 0;
     return [
-      row(`skew ${label}: global rate error`, seed, rateErr * 100, 1, "%", rateErr <= 0.01, `${(total / span).toFixed(1)}/s over ${span}s; quarantined entries ${quarantined}`),
+      row(`skew ${label}: global rate error`, seed, rateErr * 100, 1, "%", rateErr <= 0.01, `${(total / span).toFixed(1)}/s over ${span}s; fast replica's stamping clock ${(correction / 1e3).toFixed(2)}ms from true time; quarantined entries ${quarantined}`),
       row(`skew ${label}: worst share drop`, seed, worstDrop * 100, 1, "%", worstDrop <= 0.01, `shares ${shares.join(" ")} (fast replica first)`),
     ];
   };

@@ -86,8 +86,13 @@ export function joinKeyInto(into: KeyState, other: Readonly<KeyState>): JoinChan
     into.prefix = copyPrefix(other.prefix);
     changes.meta = true;
   }
-  for (const [inc, n] of loserF) if (maxInto(into.K, inc, n)) changes.meta = true;
-  for (const [inc, n] of other.K) if (maxInto(into.K, inc, n)) changes.meta = true;
+  // K is stored only above F: a row at or below the winner's F carries nothing (and adding it
+  // only for normalize to drop it again would report a change and echo it around the mesh).
+  const raiseK = (inc: string, n: number): void => {
+    if (n > (into.prefix.F.get(inc) ?? 0) && maxInto(into.K, inc, n)) changes.meta = true;
+  };
+  for (const [inc, n] of loserF) raiseK(inc, n);
+  for (const [inc, n] of other.K) raiseK(inc, n);
 
   for (const e of other.entries) {
     const at = findEntry(into.entries, e.slot, e.inc);

@@ -76,6 +76,10 @@ export interface ReplicaStats {
   retirementsWritten: number;
   keysCollected: number;
   folds: number;
+  /** Largest late charge one fold applied (tokens): the cap keeps it at or below C. */
+  maxLateCharge: number;
+  /** Late data the cap forgave, summed over this replica's folds (tokens). */
+  forgivenTotal: number;
 }
 
 export interface ReplicaState {
@@ -112,6 +116,8 @@ export function newStats(): ReplicaStats {
     retirementsWritten: 0,
     keysCollected: 0,
     folds: 0,
+    maxLateCharge: 0,
+    forgivenTotal: 0,
   };
 }
 

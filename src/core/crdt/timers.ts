@@ -54,8 +54,12 @@ export function foldAll(s: ReplicaState, raw: number): void {
     }
     if (floor !== undefined && floor > k.prefix.tau && (k.entries.length > 0 || k.K.size > 0)) {
       // Own open slots are below our watermark only once closed, so this never folds an open slot.
+      const late = k.prefix.lateCharged;
+      const forgiven = k.prefix.forgiven;
       if (foldKeyInto(k, floor)) {
         s.stats.folds += 1;
+        s.stats.maxLateCharge = Math.max(s.stats.maxLateCharge, k.prefix.lateCharged - late);
+        s.stats.forgivenTotal += k.prefix.forgiven - forgiven;
         changed = true;
       }
     }

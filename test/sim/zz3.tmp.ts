@@ -1,0 +1,11 @@
+import { Cluster } from "./cluster.ts";
+const names = ["n0", "n1", "n2", "n3", "n4"];
+const topology = names.slice(1).map((n, i) => [names[i] as string, n] as const);
+const c = new Cluster({ seed: 1, nodes: names.map((name) => ({ name })), topology, link: { delayUs: 20_000, jitterUs: 30_000, loss: 0.1, duplicate: 0.1 }, flushUs: 5000, limit: { capacity: 10, refillTokens: 1000, refillPeriodUs: 1_000_000 }, replica: { resendAfterUs: 200_000, retireAfterUs: 2_000_000, warmupTimeoutUs: 1_000_000 } });
+c.start();
+for (const n of names) c.load(n, "hot", 1500, 0, 12e6);
+c.partition([["n0", "n1", "n2", "n3"], ["n4"]], 4e6, 9e6);
+c.run(12e6);
+c.quiesce(3e6);
+console.log(c.net.inFlight);
+for (const n of c.live()) for (const [p, s] of n.replica!.s.sessions) console.log(n.name, p, s.acked, s.sent, n.replica!.s.seq, s.inInc, s.contigIn);
