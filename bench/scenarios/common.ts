@@ -101,6 +101,9 @@ export function atRate(ctx: ScenarioContext, target: TargetName, ratePerSecond: 
     target,
     spec: {
       ...base(ctx, ctx.settings.runS),
+      // The first load on a fresh process: JIT and heap sizing stall it for a second or so,
+      // which an open loop would book as tail latency of the service itself.
+      warmupS: Math.max(2, ctx.settings.warmupS),
       connections: SATURATE.connections,
       streamsPerConnection: 1,
       ratePerSecond,

@@ -67,8 +67,11 @@ async function oneRound(ctx: ScenarioContext, round: number): Promise<{ bytesPer
       `round ${round} memory: ${added} keys, RSS ${(rss0 / 2 ** 20).toFixed(0)} -> ${(rss1 / 2 ** 20).toFixed(0)} MiB, ${bytesPerKey.toFixed(0)} B/key; fill ${Math.round(fill.serverCallsPerSecond * FILL_BATCH)} decisions/s`,
     );
     const sweep = new Map<string, Measurement>();
-    // Quick mode keeps the extremes: hot, the 10k reference, a million uniform and skewed.
-    for (const space of ctx.settings.quick ? SWEEP.filter((s) => s.size !== 10_000 || s.distribution === "uniform") : SWEEP) {
+    // Quick mode keeps the 10k reference and the cold million, uniform and skewed (the hot key
+    // has its own row from phase 1).
+    for (const space of ctx.settings.quick
+      ? SWEEP.filter((s) => s.size !== 1 && (s.size !== 10_000 || s.distribution === "uniform"))
+      : SWEEP) {
       const spec: LoadSpec = { ...base(ctx, ctx.settings.runS), ...SATURATE, ratePerSecond: null, keySpace: space, decisionsPerCall: 1 };
       const m = await measure(ctx.tools, target, spec);
       if (validRun(m)) sweep.set(describeKeySpace(space), m);
@@ -86,7 +89,8 @@ export const memoryAndKeys: Scenario = {
   id: "memory-and-keys",
   phase: 3,
   async run(ctx) {
-    const rounds = ctx.settings.quick ? 1 : ctx.settings.rounds;
+    // Memory barely drifts: one round when quick, three when full.
+    const rounds = ctx.settings.quick ? 1 : Math.min(3, ctx.settings.rounds);
     const perKey: number[] = [];
     const sweeps: Map<string, Measurement>[] = [];
     for (let r = 1; r <= rounds; r++) {
