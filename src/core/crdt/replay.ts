@@ -42,6 +42,25 @@ export function refilled(rate: Rate, level: number, elapsedUs: number): number {
   return elapsedUs >= Math.ceil(gap / rate.unitsPerMicro) ? rate.capacityUnits : level + elapsedUs * rate.unitsPerMicro;
 }
 
+/**
+ * Tokens an entry adds, given the running total already accounted for its incarnation.
+ * Known incarnation: everything up to c1 is consumption, so charge c1 - known, gap included.
+ * (Charging c1 - max(c0, known), as the notes put it, loses a gap for good once the fold moves
+ * past it: the missing entry arrives below tau, its c1 is below F, and K - F never sees it.)
+ * Unknown incarnation in this key (collected, or never seen): (0, c0] is before our cut, charge
+ * c1 - c0 only: entries are self-describing so a dropped key never re-charges history.
+ */
+function chargeOf(running: Map<IncId, number>, inc: IncId, c0: number, c1: number): number {
+  const seen = running.get(inc);
+  if (seen === undefined) {
+    running.set(inc, c1);
+    return c1 - c0;
+  }
+  if (c1 <= seen) return 0;
+  running.set(inc, c1);
+  return c1 - seen;
+}
+
 function sat(level: number): number {
   return level < LEVEL_FLOOR ? LEVEL_FLOOR : level;
 }
@@ -95,24 +114,14 @@ export function walk(k: KeyState, end: number, fold: boolean): Walk {
     const e = entries[consumed];
     if (e === undefined || (fold ? e.slot >= end : e.slot > end)) break;
     advance(e.slot);
-    const seen = running.get(e.inc) ?? 0;
-    const charge = e.c1 - Math.max(e.c0, seen);
-    if (charge > 0) {
-      level = sat(level - charge * rate.unitsPerToken);
-      running.set(e.inc, e.c1);
-    }
+    level = sat(level - chargeOf(running, e.inc, e.c0, e.c1) * rate.unitsPerToken);
   }
   advance(end);
   if (!fold) {
     for (let j = consumed; j < entries.length; j++) {
       const e = entries[j];
       if (e === undefined) break;
-      const seen = running.get(e.inc) ?? 0;
-      const charge = e.c1 - Math.max(e.c0, seen);
-      if (charge > 0) {
-        level = sat(level - charge * rate.unitsPerToken);
-        running.set(e.inc, e.c1);
-      }
+      level = sat(level - chargeOf(running, e.inc, e.c0, e.c1) * rate.unitsPerToken);
     }
   }
   return { level, config, running, lateCharged, forgiven: late - lateCharged, consumed };
