@@ -12,6 +12,8 @@ export interface ClientArgs {
   readonly cost: number | undefined;
   readonly json: boolean;
   readonly timeoutMs: number;
+  /** Query only: also show each replica's part in the bucket. */
+  readonly replicas: boolean;
 }
 
 const definition = niceDefinition(RateLimiter);
@@ -26,7 +28,10 @@ export async function runClientCommand(command: "consume" | "query", args: Clien
       decisions: [{ buckets: [{ policy: args.policy, key: args.key, ...(args.cost === undefined ? {} : { cost: args.cost }) }] }],
     };
     const options = { signal: AbortSignal.timeout(args.timeoutMs) };
-    const response = command === "consume" ? await client.consume(request, options) : await client.query(request, options);
+    const response =
+      command === "consume"
+        ? await client.consume(request, options)
+        : await client.query({ ...request, includeReplicas: args.replicas }, options);
     const result = response.results[0];
     const bucket = result?.buckets[0];
     if (result === undefined || bucket === undefined) throw new Error("server sent an empty answer");
@@ -49,6 +54,10 @@ export async function runClientCommand(command: "consume" | "query", args: Clien
       process.stdout.write(
         `${verdict}  ${args.policy}/${args.key}  remaining=${bucket.remaining}/${bucket.capacity}  retry_after=${usFormat(result.retryAfterUs)}  reset_after=${usFormat(bucket.resetAfterUs)}\n`,
       );
+      for (const r of bucket.replicas) {
+        const who = `${r.node === "" ? "(unknown)" : r.node}${r.local ? " (this replica)" : ""}${r.retired ? " (retired)" : ""}`;
+        process.stdout.write(`  ${who.padEnd(28)} consumed=${r.consumed}  lag=${usFormat(r.lagUs)}  incarnation=${r.incarnation}\n`);
+      }
     }
     return result.allowed ? 0 : 1;
   } catch (err) {

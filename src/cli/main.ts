@@ -9,7 +9,7 @@ const USAGE = `usage:
   tokenmesh serve --config FILE
   tokenmesh local-mesh CONFIG...      one serve process per config (npm start: the 3-replica mesh)
   tokenmesh consume --address HOST:PORT --policy P --key K [--cost N] [--json] [--timeout-ms N]
-  tokenmesh query   --address HOST:PORT --policy P --key K [--cost N] [--json] [--timeout-ms N]
+  tokenmesh query   --address HOST:PORT --policy P --key K [--cost N] [--json] [--timeout-ms N] [--replicas]
 
 consume/query exit 0 when allowed, 1 when denied, 2 on error.
 `;
@@ -40,6 +40,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         key: { type: "string" },
         cost: { type: "string" },
         json: { type: "boolean", default: false },
+        replicas: { type: "boolean", default: false },
         "timeout-ms": { type: "string", default: "2000" },
       },
       strict: true,
@@ -64,6 +65,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       cost,
       json: values.json === true,
       timeoutMs,
+      replicas: values.replicas === true,
     });
   }
   return fail(`unknown command "${command}"`);

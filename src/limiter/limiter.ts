@@ -30,6 +30,18 @@ export interface BucketBackend {
   access(id: string, rate: Rate, cost: number, nowUs: number): BucketAccess;
   readonly size: number;
   readonly evictions: EvictionCounts;
+  /** Each writer's part in a bucket (replicated backends only). */
+  shares?(id: string, nowUs: number): ReplicaShareInfo[];
+}
+
+/** One writer's part in a bucket, as this replica knows it (see ReplicaShare in the proto). */
+export interface ReplicaShareInfo {
+  readonly node: string;
+  readonly incarnation: string;
+  readonly consumed: number;
+  readonly lagUs: number;
+  readonly retired: boolean;
+  readonly local: boolean;
 }
 
 export class Limiter {

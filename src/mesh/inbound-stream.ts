@@ -59,6 +59,7 @@ export function handleInbound(call: ServerDuplexStream<Sized<MergeRequest>, Merg
       const verdict = checkHello(body.value, local, certificateName());
       if (!verdict.ok) return refuse(CODE[verdict.code], "handshake", verdict.message);
       peer = verdict.peer;
+      stats.nodeOfIncarnation.set(peer.incarnation, peer.node);
       call.write({ message: { case: "hello", value: helloFor(local) } });
       log.info({ peer: peer.node, region: peer.region, incarnation: peer.incarnation }, "peer stream accepted");
       return;
@@ -72,6 +73,10 @@ export function handleInbound(call: ServerDuplexStream<Sized<MergeRequest>, Merg
     if (!result.ok) {
       const { field, message } = result.error;
       return refuse(Status.INVALID_ARGUMENT, "invalid_delta", `delta.${field}: ${message}`);
+    }
+    // A peer renewed after a retirement keeps its stream: learn its new incarnation here.
+    if (body.value.incarnation !== "" && !stats.nodeOfIncarnation.has(body.value.incarnation) && stats.nodeOfIncarnation.size < 10_000) {
+      stats.nodeOfIncarnation.set(body.value.incarnation, peer.node);
     }
     const base = Number(body.value.sentAtUs);
     for (const k of body.value.keys) {

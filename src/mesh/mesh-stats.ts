@@ -14,6 +14,8 @@ export type RejectReason = "handshake" | "invalid_delta" | "protocol";
 export class MeshStats {
   readonly peers = new Map<string, PeerCounters>();
   readonly rejected = new Map<RejectReason, number>();
+  /** Node name of each peer incarnation seen on an authenticated stream. */
+  readonly nodeOfIncarnation = new Map<string, string>();
   /** Peers with an open outbound stream past the handshake. */
   connected = new Set<string>();
   /** Arrival lag of replicated consumption (receiver clock minus the slot stamp), in seconds. */

@@ -8,7 +8,8 @@ import { type KeyConfig, makeKeyConfig, type Replica } from "../core/crdt/index.
 import type { BucketAccess } from "../core/decision.ts";
 import type { Rate } from "../core/rate.ts";
 import type { EvictionCounts } from "../limiter/bucket-store.ts";
-import type { BucketBackend } from "../limiter/limiter.ts";
+import type { BucketBackend, ReplicaShareInfo } from "../limiter/limiter.ts";
+import { replicaShares } from "./replica-shares.ts";
 
 export class ReplicaBackend implements BucketBackend {
   readonly evictions: EvictionCounts = { safe: 0, unsafe: 0 };
@@ -21,6 +22,7 @@ export class ReplicaBackend implements BucketBackend {
   constructor(
     readonly replica: Replica,
     maxKeys: number,
+    private readonly nodeOf: (incarnation: string) => string | undefined = () => undefined,
   ) {
     this.#recency = new LRUCache<string, true>({
       max: maxKeys,
@@ -49,6 +51,10 @@ export class ReplicaBackend implements BucketBackend {
     this.#lastNowUs = nowUs;
     this.#recency.set(id, true);
     return this.replica.access(id, this.#config(rate), cost, nowUs);
+  }
+
+  shares(id: string, nowUs: number): ReplicaShareInfo[] {
+    return replicaShares(this.replica, id, nowUs, this.nodeOf);
   }
 
   /** Keys peers sent are held too: count them in the recency bound. */

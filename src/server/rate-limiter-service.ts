@@ -19,11 +19,17 @@ export interface RateLimiterDeps {
 export function rateLimiterService(deps: RateLimiterDeps) {
   const { limiter, policies, limits, clock, metrics } = deps;
 
-  function run(request: ConsumeRequest | QueryRequest, consume: boolean): DecisionAnswers {
+  function run(request: ConsumeRequest | QueryRequest, consume: boolean, includeReplicas = false): DecisionAnswers {
     const validated = validateDecisions(request.decisions, policies, limits);
     if (!validated.ok) throw validated.error;
     const decisions: ValidDecision[] = validated.decisions;
-    const outcomes = limiter.run(decisions, clock(), consume);
+    const now = clock();
+    const outcomes = limiter.run(decisions, now, consume);
+    const shares = limiter.store.shares;
+    if (includeReplicas && shares !== undefined) {
+      const store = limiter.store;
+      return { decisions, outcomes, shares: decisions.map((d) => d.map((t) => shares.call(store, t.id, now))) };
+    }
     if (consume) {
       for (let i = 0; i < outcomes.length; i++) {
         const allowed = (outcomes[i] as (typeof outcomes)[number]).allowed;
@@ -38,7 +44,7 @@ export function rateLimiterService(deps: RateLimiterDeps) {
       return run(request, true);
     },
     async query(request: QueryRequest) {
-      return run(request, false);
+      return run(request, false, request.includeReplicas);
     },
   };
 }

@@ -55,7 +55,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     backend = new BucketStore(config.limits.maxKeys);
   } else {
     const replica = createReplica(config.mesh, clock());
-    const replicaBackend = new ReplicaBackend(replica, config.limits.maxKeys);
+    const replicaBackend = new ReplicaBackend(replica, config.limits.maxKeys, (inc) => mesh?.stats.nodeOfIncarnation.get(inc));
     mesh = await startMesh(
       { mesh: config.mesh, clock, log, ...(options.protocolVersions === undefined ? {} : { versions: options.protocolVersions }) },
       replica,

@@ -20,12 +20,23 @@ const bucketArb = fc
     remaining: value,
     retryAfterUs: value,
     resetAfterUs: value,
+    shares: fc.array(
+      fc.record({
+        node: fc.oneof(fc.constant(""), fc.string({ maxLength: 20 }), fc.constant("réplica-ü")),
+        incarnation: fc.oneof(fc.constant(""), fc.stringMatching(/^[0-9a-f]{32}$/)),
+        consumed: value,
+        lagUs: value,
+        retired: fc.boolean(),
+        local: fc.boolean(),
+      }),
+      { maxLength: 3 },
+    ),
   })
   .map((b) => {
     const made = makeRate(b);
     if (!made.ok) throw new Error(made.message);
     const target: BucketTarget = { policy: "p", id: "p\u0000k", rate: made.rate, cost: 1 };
-    return { target, report: { remaining: b.remaining, retryAfterUs: b.retryAfterUs, resetAfterUs: b.resetAfterUs } };
+    return { target, report: { remaining: b.remaining, retryAfterUs: b.retryAfterUs, resetAfterUs: b.resetAfterUs }, shares: b.shares };
   });
 
 const decisionArb = fc.record({
@@ -37,7 +48,7 @@ const decisionArb = fc.record({
 describe("response encoder", () => {
   it("matches protobuf-es toBinary byte for byte", () => {
     fc.assert(
-      fc.property(fc.array(decisionArb, { maxLength: 20 }), (ds) => {
+      fc.property(fc.array(decisionArb, { maxLength: 20 }), fc.boolean(), (ds, withShares) => {
         const decisions = ds.map((d) => d.buckets.map((b) => b.target));
         const outcomes: DecisionOutcome[] = ds.map((d) => ({
           allowed: d.allowed,
@@ -54,9 +65,11 @@ describe("response encoder", () => {
             capacity: BigInt(b.target.rate.capacity),
             refillTokens: BigInt(b.target.rate.refillTokens),
             refillPeriodMs: BigInt(Math.ceil(b.target.rate.refillPeriodUs / 1000)),
+            replicas: withShares ? b.shares.map((x) => ({ ...x, consumed: BigInt(x.consumed), lagUs: BigInt(x.lagUs) })) : [],
           })),
         }));
-        const ours = encodeDecisionAnswers({ decisions, outcomes });
+        const shares = withShares ? ds.map((d) => d.buckets.map((b) => b.shares)) : undefined;
+        const ours = encodeDecisionAnswers({ decisions, outcomes, ...(shares === undefined ? {} : { shares }) });
         expect(ours).toEqual(toBinary(ConsumeResponseSchema, create(ConsumeResponseSchema, { results })));
         expect(ours).toEqual(toBinary(QueryResponseSchema, create(QueryResponseSchema, { results })));
       }),

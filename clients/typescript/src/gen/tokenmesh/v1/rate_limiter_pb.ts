@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file tokenmesh/v1/rate_limiter.proto.
  */
 export const file_tokenmesh_v1_rate_limiter: GenFile = /*@__PURE__*/
-  fileDesc("Ch90b2tlbm1lc2gvdjEvcmF0ZV9saW1pdGVyLnByb3RvEgx0b2tlbm1lc2gudjEiOwoOQ29uc3VtZVJlcXVlc3QSKQoJZGVjaXNpb25zGAEgAygLMhYudG9rZW5tZXNoLnYxLkRlY2lzaW9uIkAKD0NvbnN1bWVSZXNwb25zZRItCgdyZXN1bHRzGAEgAygLMhwudG9rZW5tZXNoLnYxLkRlY2lzaW9uUmVzdWx0IjkKDFF1ZXJ5UmVxdWVzdBIpCglkZWNpc2lvbnMYASADKAsyFi50b2tlbm1lc2gudjEuRGVjaXNpb24iPgoNUXVlcnlSZXNwb25zZRItCgdyZXN1bHRzGAEgAygLMhwudG9rZW5tZXNoLnYxLkRlY2lzaW9uUmVzdWx0IjgKCERlY2lzaW9uEiwKB2J1Y2tldHMYASADKAsyGy50b2tlbm1lc2gudjEuQnVja2V0UmVxdWVzdCJyCg1CdWNrZXRSZXF1ZXN0Eg4KBnBvbGljeRgBIAEoCRILCgNrZXkYAiABKAkSEQoEY29zdBgDIAEoDUgAiAEBEigKBWxpbWl0GAQgASgLMhkudG9rZW5tZXNoLnYxLklubGluZUxpbWl0QgcKBV9jb3N0IlAKC0lubGluZUxpbWl0EhAKCGNhcGFjaXR5GAEgASgEEhUKDXJlZmlsbF90b2tlbnMYAiABKAQSGAoQcmVmaWxsX3BlcmlvZF9tcxgDIAEoBCJmCg5EZWNpc2lvblJlc3VsdBIPCgdhbGxvd2VkGAEgASgIEhYKDnJldHJ5X2FmdGVyX3VzGAIgASgEEisKB2J1Y2tldHMYAyADKAsyGi50b2tlbm1lc2gudjEuQnVja2V0U3RhdHVzIpQBCgxCdWNrZXRTdGF0dXMSEQoJcmVtYWluaW5nGAEgASgEEhYKDnJldHJ5X2FmdGVyX3VzGAIgASgEEhYKDnJlc2V0X2FmdGVyX3VzGAMgASgEEhAKCGNhcGFjaXR5GAQgASgEEhUKDXJlZmlsbF90b2tlbnMYBSABKAQSGAoQcmVmaWxsX3BlcmlvZF9tcxgGIAEoBDKXAQoLUmF0ZUxpbWl0ZXISRgoHQ29uc3VtZRIcLnRva2VubWVzaC52MS5Db25zdW1lUmVxdWVzdBodLnRva2VubWVzaC52MS5Db25zdW1lUmVzcG9uc2USQAoFUXVlcnkSGi50b2tlbm1lc2gudjEuUXVlcnlSZXF1ZXN0GhsudG9rZW5tZXNoLnYxLlF1ZXJ5UmVzcG9uc2ViBnByb3RvMw");
+  fileDesc("Ch90b2tlbm1lc2gvdjEvcmF0ZV9saW1pdGVyLnByb3RvEgx0b2tlbm1lc2gudjEiOwoOQ29uc3VtZVJlcXVlc3QSKQoJZGVjaXNpb25zGAEgAygLMhYudG9rZW5tZXNoLnYxLkRlY2lzaW9uIkAKD0NvbnN1bWVSZXNwb25zZRItCgdyZXN1bHRzGAEgAygLMhwudG9rZW5tZXNoLnYxLkRlY2lzaW9uUmVzdWx0IlMKDFF1ZXJ5UmVxdWVzdBIpCglkZWNpc2lvbnMYASADKAsyFi50b2tlbm1lc2gudjEuRGVjaXNpb24SGAoQaW5jbHVkZV9yZXBsaWNhcxgCIAEoCCI+Cg1RdWVyeVJlc3BvbnNlEi0KB3Jlc3VsdHMYASADKAsyHC50b2tlbm1lc2gudjEuRGVjaXNpb25SZXN1bHQiOAoIRGVjaXNpb24SLAoHYnVja2V0cxgBIAMoCzIbLnRva2VubWVzaC52MS5CdWNrZXRSZXF1ZXN0InIKDUJ1Y2tldFJlcXVlc3QSDgoGcG9saWN5GAEgASgJEgsKA2tleRgCIAEoCRIRCgRjb3N0GAMgASgNSACIAQESKAoFbGltaXQYBCABKAsyGS50b2tlbm1lc2gudjEuSW5saW5lTGltaXRCBwoFX2Nvc3QiUAoLSW5saW5lTGltaXQSEAoIY2FwYWNpdHkYASABKAQSFQoNcmVmaWxsX3Rva2VucxgCIAEoBBIYChByZWZpbGxfcGVyaW9kX21zGAMgASgEImYKDkRlY2lzaW9uUmVzdWx0Eg8KB2FsbG93ZWQYASABKAgSFgoOcmV0cnlfYWZ0ZXJfdXMYAiABKAQSKwoHYnVja2V0cxgDIAMoCzIaLnRva2VubWVzaC52MS5CdWNrZXRTdGF0dXMiwgEKDEJ1Y2tldFN0YXR1cxIRCglyZW1haW5pbmcYASABKAQSFgoOcmV0cnlfYWZ0ZXJfdXMYAiABKAQSFgoOcmVzZXRfYWZ0ZXJfdXMYAyABKAQSEAoIY2FwYWNpdHkYBCABKAQSFQoNcmVmaWxsX3Rva2VucxgFIAEoBBIYChByZWZpbGxfcGVyaW9kX21zGAYgASgEEiwKCHJlcGxpY2FzGAcgAygLMhoudG9rZW5tZXNoLnYxLlJlcGxpY2FTaGFyZSJzCgxSZXBsaWNhU2hhcmUSDAoEbm9kZRgBIAEoCRITCgtpbmNhcm5hdGlvbhgCIAEoCRIQCghjb25zdW1lZBgDIAEoBBIOCgZsYWdfdXMYBCABKAQSDwoHcmV0aXJlZBgFIAEoCBINCgVsb2NhbBgGIAEoCDKXAQoLUmF0ZUxpbWl0ZXISRgoHQ29uc3VtZRIcLnRva2VubWVzaC52MS5Db25zdW1lUmVxdWVzdBodLnRva2VubWVzaC52MS5Db25zdW1lUmVzcG9uc2USQAoFUXVlcnkSGi50b2tlbm1lc2gudjEuUXVlcnlSZXF1ZXN0GhsudG9rZW5tZXNoLnYxLlF1ZXJ5UmVzcG9uc2ViBnByb3RvMw");
 
 /**
  * @generated from message tokenmesh.v1.ConsumeRequest
@@ -60,6 +60,13 @@ export type QueryRequest = Message<"tokenmesh.v1.QueryRequest"> & {
    * @generated from field: repeated tokenmesh.v1.Decision decisions = 1;
    */
   decisions: Decision[];
+
+  /**
+   * Also report, per bucket, each replica's part in it and how far behind each one is.
+   *
+   * @generated from field: bool include_replicas = 2;
+   */
+  includeReplicas: boolean;
 };
 
 /**
@@ -249,6 +256,13 @@ export type BucketStatus = Message<"tokenmesh.v1.BucketStatus"> & {
    * @generated from field: uint64 refill_period_ms = 6;
    */
   refillPeriodMs: bigint;
+
+  /**
+   * Query with include_replicas on a mesh: one entry per writer this replica knows of.
+   *
+   * @generated from field: repeated tokenmesh.v1.ReplicaShare replicas = 7;
+   */
+  replicas: ReplicaShare[];
 };
 
 /**
@@ -257,6 +271,60 @@ export type BucketStatus = Message<"tokenmesh.v1.BucketStatus"> & {
  */
 export const BucketStatusSchema: GenMessage<BucketStatus> = /*@__PURE__*/
   messageDesc(file_tokenmesh_v1_rate_limiter, 8);
+
+/**
+ * ReplicaShare is one writer's part in a bucket, as the answering replica knows it. A writer is a
+ * process incarnation: a restarted replica appears as a new one.
+ *
+ * @generated from message tokenmesh.v1.ReplicaShare
+ */
+export type ReplicaShare = Message<"tokenmesh.v1.ReplicaShare"> & {
+  /**
+   * The replica's node name, when the answering replica has heard from it.
+   *
+   * @generated from field: string node = 1;
+   */
+  node: string;
+
+  /**
+   * @generated from field: string incarnation = 2;
+   */
+  incarnation: string;
+
+  /**
+   * Tokens this incarnation has taken from the bucket (its running total known here).
+   *
+   * @generated from field: uint64 consumed = 3;
+   */
+  consumed: bigint;
+
+  /**
+   * How far this incarnation's watermark is behind the answering replica's clock: the
+   * replication lag of its data, as seen here.
+   *
+   * @generated from field: uint64 lag_us = 4;
+   */
+  lagUs: bigint;
+
+  /**
+   * @generated from field: bool retired = 5;
+   */
+  retired: boolean;
+
+  /**
+   * True for the answering replica itself.
+   *
+   * @generated from field: bool local = 6;
+   */
+  local: boolean;
+};
+
+/**
+ * Describes the message tokenmesh.v1.ReplicaShare.
+ * Use `create(ReplicaShareSchema)` to create a new message.
+ */
+export const ReplicaShareSchema: GenMessage<ReplicaShare> = /*@__PURE__*/
+  messageDesc(file_tokenmesh_v1_rate_limiter, 9);
 
 /**
  * RateLimiter answers rate-limit decisions from replicated token buckets.
