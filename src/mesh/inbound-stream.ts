@@ -21,6 +21,8 @@ export interface InboundDeps {
   readonly secure: boolean;
   /** Called for every key a peer's delta carried (to keep the edge's key bound honest). */
   readonly onKey: (key: string) => void;
+  /** Keys one peer may introduce per second (trap 11: a flood of new keys bloats every replica). */
+  readonly maxNewKeysPerSecond: number;
 }
 
 const CODE = {
@@ -33,6 +35,8 @@ export function handleInbound(call: ServerDuplexStream<Sized<MergeRequest>, Merg
   const { replica, clock, stats, log } = deps;
   let peer: PeerIdentity | undefined;
   let closed = false;
+  let windowStart = 0;
+  let newKeysInWindow = 0;
 
   const refuse = (code: Status, reason: RejectReason, message: string): void => {
     if (closed) return;
@@ -66,6 +70,18 @@ export function handleInbound(call: ServerDuplexStream<Sized<MergeRequest>, Merg
     }
     if (body.case !== "delta") return refuse(Status.FAILED_PRECONDITION, "protocol", "after the hello, a Merge stream carries deltas only");
     const now = clock();
+    if (now - windowStart >= 1_000_000) {
+      windowStart = now;
+      newKeysInWindow = 0;
+    }
+    for (const k of body.value.keys) if (replica.keyState(k.key) === undefined) newKeysInWindow++;
+    if (newKeysInWindow > deps.maxNewKeysPerSecond) {
+      return refuse(
+        Status.RESOURCE_EXHAUSTED,
+        "key_flood",
+        `delta.keys: peer introduced ${newKeysInWindow} new keys within 1 s, more than mesh.maxNewKeysPerPeerPerSecond (${deps.maxNewKeysPerSecond})`,
+      );
+    }
     const counters = stats.peer(peer.node);
     counters.deltasReceived++;
     counters.bytesReceived += sized.bytes;

@@ -65,7 +65,7 @@ export function registerMeshMetrics(registry: Registry, stats: MeshStats, replic
   derivedCounter(
     registry,
     "tokenmesh_peer_rejected_total",
-    "Peer streams cut off, by reason (handshake, invalid_delta, protocol).",
+    "Peer streams cut off, by reason (handshake, invalid_delta, protocol, key_flood).",
     ["reason"],
     function* () {
       for (const [reason, n] of stats.rejected) yield [{ reason }, n];

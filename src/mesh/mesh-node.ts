@@ -69,7 +69,16 @@ export async function startMesh(options: MeshOptions, replica: Replica): Promise
     merge: (call: Parameters<typeof handleInbound>[0]) => {
       inbound.add(call);
       call.on("close", () => inbound.delete(call));
-      handleInbound(call, { replica, local, clock, stats, log, secure: credentials.secure, onKey: (k) => keyListener(k) });
+      handleInbound(call, {
+        replica,
+        local,
+        clock,
+        stats,
+        log,
+        secure: credentials.secure,
+        onKey: (k) => keyListener(k),
+        maxNewKeysPerSecond: mesh.maxNewKeysPerPeerPerSecond,
+      });
     },
   });
   const peerPort = await new Promise<number>((resolve, reject) =>

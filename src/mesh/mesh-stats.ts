@@ -9,7 +9,7 @@ export interface PeerCounters {
   acksReceived: number;
 }
 
-export type RejectReason = "handshake" | "invalid_delta" | "protocol";
+export type RejectReason = "handshake" | "invalid_delta" | "protocol" | "key_flood";
 
 export class MeshStats {
   readonly peers = new Map<string, PeerCounters>();
