@@ -10,6 +10,7 @@ import type { ResolvedConfig } from "../config/load.ts";
 import { RateLimiter } from "../gen/tokenmesh/v1/rate_limiter_pb.ts";
 import { BucketStore } from "../limiter/bucket-store.ts";
 import { type BucketBackend, Limiter } from "../limiter/limiter.ts";
+import type { Resolve } from "../mesh/discovery.ts";
 import { registerMeshMetrics } from "../mesh/mesh-metrics.ts";
 import { createReplica, type MeshNode, startMesh } from "../mesh/mesh-node.ts";
 import { ReplicaBackend } from "../mesh/replica-backend.ts";
@@ -27,6 +28,8 @@ export interface ServerOptions {
   readonly clock?: Clock;
   /** Protocol range override for the mesh (upgrade tests). */
   readonly protocolVersions?: { readonly min: number; readonly max: number };
+  /** DNS resolver for mesh.dns (tests inject one; the default asks the system). */
+  readonly resolve?: Resolve;
 }
 
 export interface RunningServer {
@@ -57,7 +60,13 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     const replica = createReplica(config.mesh, clock());
     const replicaBackend = new ReplicaBackend(replica, config.limits.maxKeys, (inc) => mesh?.stats.nodeOfIncarnation.get(inc));
     mesh = await startMesh(
-      { mesh: config.mesh, clock, log, ...(options.protocolVersions === undefined ? {} : { versions: options.protocolVersions }) },
+      {
+        mesh: config.mesh,
+        clock,
+        log,
+        ...(options.protocolVersions === undefined ? {} : { versions: options.protocolVersions }),
+        ...(options.resolve === undefined ? {} : { resolve: options.resolve }),
+      },
       replica,
     );
     mesh.onKey((key) => replicaBackend.touch(key));
