@@ -79,7 +79,13 @@ export const LAWS: readonly Law[] = [
       const r = replicas[i % 3];
       const k = r?.keyState("k");
       if (r === undefined || k === undefined) return true;
-      const fresh = new crdt.Replica({ node: "z", peers: [r.s.opts.node], nowUs: now, randomHex: () => "f".repeat(18), warmupTimeoutUs: 0 });
+      const fresh = new crdt.Replica({
+        node: "z",
+        peers: [r.s.opts.node],
+        nowUs: now,
+        randomHex: () => "f".repeat(18),
+        warmupTimeoutUs: 0,
+      });
       const d = r.deltaFor("z", now);
       if (d === undefined) return true;
       if (!fresh.applyDelta(JSON.parse(JSON.stringify(d)), now).ok) return false;

@@ -4,7 +4,7 @@
 // intermediate key state is kept as a sample.
 
 import fc from "fast-check";
-import { type Delta, type KeyConfig, type KeyState, makeKeyConfig, Replica, cloneKeyState } from "../../src/core/crdt/index.ts";
+import { cloneKeyState, type Delta, type KeyConfig, type KeyState, makeKeyConfig, Replica } from "../../src/core/crdt/index.ts";
 
 export type Op =
   | { readonly op: "consume"; readonly r: number; readonly cost: number; readonly dt: number }
@@ -16,11 +16,22 @@ export type Op =
   | { readonly op: "round"; readonly dt: number; readonly hold: number };
 
 export const opArb: fc.Arbitrary<Op> = fc.oneof(
-  { weight: 5, arbitrary: fc.record({ op: fc.constant("consume" as const), r: fc.nat(2), cost: fc.integer({ min: 1, max: 4 }), dt: fc.nat(3_000) }) },
+  {
+    weight: 5,
+    arbitrary: fc.record({ op: fc.constant("consume" as const), r: fc.nat(2), cost: fc.integer({ min: 1, max: 4 }), dt: fc.nat(3_000) }),
+  },
   { weight: 3, arbitrary: fc.record({ op: fc.constant("send" as const), from: fc.nat(2), to: fc.nat(2) }) },
   { weight: 3, arbitrary: fc.record({ op: fc.constant("deliver" as const), pick: fc.nat(), keep: fc.boolean() }) },
   { weight: 3, arbitrary: fc.record({ op: fc.constant("tick" as const), r: fc.nat(2), dt: fc.nat(8_000) }) },
-  { weight: 1, arbitrary: fc.record({ op: fc.constant("config" as const), r: fc.nat(2), cap: fc.integer({ min: 5, max: 20 }), dtEff: fc.integer({ min: -5_000, max: 5_000 }) }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      op: fc.constant("config" as const),
+      r: fc.nat(2),
+      cap: fc.integer({ min: 5, max: 20 }),
+      dtEff: fc.integer({ min: -5_000, max: 5_000 }),
+    }),
+  },
   { weight: 1, arbitrary: fc.record({ op: fc.constant("restart" as const), r: fc.nat(2) }) },
   { weight: 4, arbitrary: fc.record({ op: fc.constant("round" as const), dt: fc.nat(6_000), hold: fc.nat() }) },
 );

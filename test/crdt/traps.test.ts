@@ -3,7 +3,7 @@
 // computed in a line, and then that the real core does not fall into it.
 
 import { describe, expect, it } from "vitest";
-import { foldKey, joinKey, keyText, levelAt, newKeyState, type KeyState, Replica } from "../../src/core/crdt/index.ts";
+import { foldKey, joinKey, type KeyState, keyText, levelAt, newKeyState, Replica } from "../../src/core/crdt/index.ts";
 import { Cluster } from "../sim/cluster.ts";
 import { config, Mesh } from "./mesh.ts";
 
@@ -228,7 +228,7 @@ describe("traps of the design notes", () => {
     expect(m.get("a").level("k", next, t2).level / p1).toBeCloseTo(2, 9);
     expect(m.get("b").level("k", next, t2)).toEqual(m.get("a").level("k", next, t2));
     // The counterexample: re-pricing the whole history at the new rate would read 8 ms as 0.8 tokens.
-    expect(8_000 * 100 / 1e6).toBeLessThan(5);
+    expect((8_000 * 100) / 1e6).toBeLessThan(5);
   });
 
   it("trap 11, trusting the peer: out-of-bounds or malformed deltas are rejected whole; early data is held", () => {
@@ -255,11 +255,15 @@ describe("traps of the design notes", () => {
       ["a slot before its incarnation's birth", withEntry([0, 1, 0, 1]), "keys[0].entries[0][1]"],
       ["not a delta", { kind: "nope" }, "kind"],
       ["a malformed incarnation id", { ...clone(), inc: "zz" }, "inc"],
-      ["a prefix level above capacity", (() => {
-        const d = clone() as { keys: { prefix: { level: number } }[] };
-        (d.keys[0] as { prefix: { level: number } }).prefix.level = 10 ** 9;
-        return d;
-      })(), "keys[0].prefix.level"],
+      [
+        "a prefix level above capacity",
+        (() => {
+          const d = clone() as { keys: { prefix: { level: number } }[] };
+          (d.keys[0] as { prefix: { level: number } }).prefix.level = 10 ** 9;
+          return d;
+        })(),
+        "keys[0].prefix.level",
+      ],
     ];
     for (const [name, bad, field] of cases) {
       const res = b.applyDelta(bad, m.now);

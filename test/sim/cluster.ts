@@ -2,10 +2,10 @@
 // partitions, and the record every figure is computed from. Each replica reads only its own
 // raw clock (true time plus its skew); the ideal bucket and the true global level use true time.
 
-import { Gcra } from "../crdt/gcra-ref.ts";
 import { type KeyConfig, makeKeyConfig, Replica, type ReplicaOptions } from "../../src/core/crdt/index.ts";
 import { refilled } from "../../src/core/crdt/replay.ts";
 import type { LimitSpec } from "../../src/core/rate.ts";
+import { Gcra } from "../crdt/gcra-ref.ts";
 import { EventQueue } from "./event-queue.ts";
 import { type LinkSpec, Network } from "./network.ts";
 import { Prng } from "./prng.ts";
@@ -174,7 +174,15 @@ export class Cluster {
     truth.level = refilled(rate, truth.level, this.now - truth.at) - cost * rate.unitsPerToken;
     truth.at = this.now;
     const slot = n.replica.s.open.get(key)?.slot ?? this.now;
-    const a: Admission = { t: this.now, node: name, key, cost, inc: n.replica.incarnation, slot, trueLevel: truth.level / rate.unitsPerToken };
+    const a: Admission = {
+      t: this.now,
+      node: name,
+      key,
+      cost,
+      inc: n.replica.incarnation,
+      slot,
+      trueLevel: truth.level / rate.unitsPerToken,
+    };
     this.admissions.push(a);
     this.onAdmit?.(a);
     return true;

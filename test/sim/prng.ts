@@ -28,7 +28,10 @@ export class Prng {
   /** `digits` random hex digits. */
   hex(digits = 18): string {
     let out = "";
-    while (out.length < digits) out += Math.floor(this.next() * 0x100000000).toString(16).padStart(8, "0");
+    while (out.length < digits)
+      out += Math.floor(this.next() * 0x100000000)
+        .toString(16)
+        .padStart(8, "0");
     return out.slice(0, digits);
   }
 

@@ -3,7 +3,7 @@
 // prints scenario, measured figure, bound, pass/fail; exits non-zero if any fails, printing the
 // seed so the run can be replayed with --seed.
 
-import { type Row } from "./figures.ts";
+import type { Row } from "./figures.ts";
 import { SCENARIOS } from "./scenarios.ts";
 
 interface Args {
@@ -37,7 +37,8 @@ function table(rows: readonly Row[]): string {
   const head = ["scenario", "figure", "bound", "unit", "pass"];
   const body = rows.map((r) => [r.scenario, String(r.figure), String(r.bound), r.unit, r.pass ? "PASS" : "FAIL"]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => (b[i] as string).length)));
-  const line = (cells: readonly string[]): string => cells.map((c, i) => (i === 1 || i === 2 ? c.padStart(widths[i] as number) : c.padEnd(widths[i] as number))).join("  ");
+  const line = (cells: readonly string[]): string =>
+    cells.map((c, i) => (i === 1 || i === 2 ? c.padStart(widths[i] as number) : c.padEnd(widths[i] as number))).join("  ");
   const out = [line(head), widths.map((w) => "-".repeat(w)).join("  "), ...body.map(line)];
   return out.join("\n");
 }
@@ -53,7 +54,17 @@ function main(): void {
     try {
       got = s.run(args.seed, args.scale);
     } catch (err) {
-      got = [{ scenario: s.name, figure: Number.NaN, bound: Number.NaN, unit: "", pass: false, detail: `threw: ${String(err)}`, seed: args.seed }];
+      got = [
+        {
+          scenario: s.name,
+          figure: Number.NaN,
+          bound: Number.NaN,
+          unit: "",
+          pass: false,
+          detail: `threw: ${String(err)}`,
+          seed: args.seed,
+        },
+      ];
     }
     rows.push(...got);
     if (!args.json) process.stderr.write(`${s.name}: ${((performance.now() - started) / 1000).toFixed(1)}s\n`);
@@ -66,7 +77,9 @@ function main(): void {
     for (const r of rows) if (r.detail !== "") process.stdout.write(`- ${r.scenario}: ${r.detail}\n`);
   }
   if (failed.length > 0) {
-    process.stderr.write(`\n${failed.length} scenario(s) failed with seed ${args.seed}; replay: npm run sim -- --seed ${args.seed}${args.scenario ? ` --scenario ${args.scenario}` : ""}\n`);
+    process.stderr.write(
+      `\n${failed.length} scenario(s) failed with seed ${args.seed}; replay: npm run sim -- --seed ${args.seed}${args.scenario ? ` --scenario ${args.scenario}` : ""}\n`,
+    );
     process.exitCode = 1;
   }
 }

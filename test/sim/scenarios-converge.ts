@@ -1,6 +1,6 @@
 // Convergence after quiescence (design notes, section 5) and state size per key.
 
-import { type KeyState, keyText, levelAt } from "../../src/core/crdt/index.ts";
+import { type KeyState, levelAt } from "../../src/core/crdt/index.ts";
 import { Cluster } from "./cluster.ts";
 import { levelOfAllData, type Row, row } from "./figures.ts";
 import { C, FLUSH_US, LIMIT, LINK } from "./scenarios-load.ts";
@@ -45,10 +45,12 @@ export function convergence(seed: number, scale: number): Row[] {
   for (const key of Object.keys(keys)) {
     const base = first?.keyState(key) as KeyState | undefined;
     for (const t of [tEnd, tEnd + 1, tEnd + 50_000, tEnd + 1_000_000]) {
-      const levels = new Set(live.map((n) => {
-        const k = n.replica?.keyState(key);
-        return k === undefined ? "full" : String(levelAt(k, t).level);
-      }));
+      const levels = new Set(
+        live.map((n) => {
+          const k = n.replica?.keyState(key);
+          return k === undefined ? "full" : String(levelAt(k, t).level);
+        }),
+      );
       if (levels.size > 1) mismatches += 1;
     }
     if (base === undefined) continue;
@@ -67,10 +69,34 @@ export function convergence(seed: number, scale: number): Row[] {
   const renewals = live.map((n) => n.replica?.stats.renewals ?? 0).join("/");
   const bytes = Math.max(...live.map((n) => n.replica?.canonical().length ?? 0));
   return [
-    row("convergence: distinct canonical states", seed, texts.size, 1, "states", texts.size === 1, `${live.length} live replicas on a line, quiet after ${(took / 1e6).toFixed(2)}s; lost ${c.net.lost}, duplicated ${c.net.duplicated}, cut ${c.net.blocked}; renewals ${renewals}; ${bytes} bytes`),
+    row(
+      "convergence: distinct canonical states",
+      seed,
+      texts.size,
+      1,
+      "states",
+      texts.size === 1,
+      `${live.length} live replicas on a line, quiet after ${(took / 1e6).toFixed(2)}s; lost ${c.net.lost}, duplicated ${c.net.duplicated}, cut ${c.net.blocked}; renewals ${renewals}; ${bytes} bytes`,
+    ),
     row("convergence: level disagreements at t >= T", seed, mismatches, 0, "cases", mismatches === 0, "3 keys x 4 times"),
-    row("convergence: L outside [L_all - Λ, L_all + Φ]", seed, Math.max(0, worst), 0, "tokens", worst <= 1e-9, `Λ, Φ summed over the key's folds; ${details.join("; ")}`),
-    row("convergence: largest late charge of one fold", seed, lambda, C, "tokens", lambda <= C, `forgiven by the cap, summed over one replica's folds: ${phi} (the cut side's consumption: r x the cut, beyond C)`),
+    row(
+      "convergence: L outside [L_all - Λ, L_all + Φ]",
+      seed,
+      Math.max(0, worst),
+      0,
+      "tokens",
+      worst <= 1e-9,
+      `Λ, Φ summed over the key's folds; ${details.join("; ")}`,
+    ),
+    row(
+      "convergence: largest late charge of one fold",
+      seed,
+      lambda,
+      C,
+      "tokens",
+      lambda <= C,
+      `forgiven by the cap, summed over one replica's folds: ${phi} (the cut side's consumption: r x the cut, beyond C)`,
+    ),
   ];
 }
 
@@ -83,13 +109,21 @@ export function convergence(seed: number, scale: number): Row[] {
 export function stateSize(seed: number, scale: number): Row[] {
   const T = Math.max(10, Math.round(30 * scale)) * 1e6;
   const run = (skewUs: number, restarts: boolean): { max: number; incs: number } => {
-    const c = new Cluster({ seed, nodes: [{ name: "n0", skewUs }, { name: "n1" }, { name: "n2" }], link: LINK, flushUs: FLUSH_US, limit: LIMIT, replica: { warmupTimeoutUs: 5_000_000 } });
+    const c = new Cluster({
+      seed,
+      nodes: [{ name: "n0", skewUs }, { name: "n1" }, { name: "n2" }],
+      link: LINK,
+      flushUs: FLUSH_US,
+      limit: LIMIT,
+      replica: { warmupTimeoutUs: 5_000_000 },
+    });
     c.start();
     for (const n of ["n0", "n1", "n2"]) c.load(n, "k", 2_000, 0, T);
-    if (restarts) for (let t = 3_000_000; t < T - 1_000_000; t += 3_000_000) {
-      c.kill("n1", t);
-      c.restart("n1", t + 500_000);
-    }
+    if (restarts)
+      for (let t = 3_000_000; t < T - 1_000_000; t += 3_000_000) {
+        c.kill("n1", t);
+        c.restart("n1", t + 500_000);
+      }
     let max = 0;
     let incs = 0;
     for (let t = 100_000; t <= T; t += 100_000) {
@@ -110,8 +144,14 @@ export function stateSize(seed: number, scale: number): Row[] {
   const bound = 400 + 60 * (3 + Math.ceil(T / 3_000_000)) * 2 + 50 * 3 * Math.ceil(stallUs / FLUSH_US);
   const worst = Math.max(base.max, skewed.max, restarted.max);
   return [
-    row("state bytes per key (max over runs)", seed, worst, bound, "bytes", worst <= bound, `baseline ${base.max}, 1h skew ${skewed.max}, restart every 3s ${restarted.max} (F rows ${restarted.incs})`),
+    row(
+      "state bytes per key (max over runs)",
+      seed,
+      worst,
+      bound,
+      "bytes",
+      worst <= bound,
+      `baseline ${base.max}, 1h skew ${skewed.max}, restart every 3s ${restarted.max} (F rows ${restarted.incs})`,
+    ),
   ];
 }
-
-export { keyText };

@@ -2,9 +2,8 @@
 // longer than T_retire (with mutual retirement) and its heal, convergence after quiescence
 // with loss, duplicates, reordering, relays, peer timeouts and retirements, and state size.
 
-import { keyText, levelAt } from "../../src/core/crdt/index.ts";
 import { Cluster } from "./cluster.ts";
-import { admittedBetween, levelOfAllData, maxGap, type Row, row } from "./figures.ts";
+import { admittedBetween, maxGap, type Row, row } from "./figures.ts";
 import { C, D_US, FLUSH_US, LIMIT, LINK, R, seconds, WARM_US } from "./scenarios-load.ts";
 
 const LOCKOUT_BOUND_US = (C / R) * 1e6 + 1_000_000;
@@ -30,7 +29,12 @@ export function restart(seed: number, scale: number): Row[] {
   for (const n of ["n0", "n2"]) {
     const k = c.node(n).replica?.keyState("k");
     if (k === undefined) continue;
-    known = Math.max(known, k.prefix.F.get(oldInc) ?? 0, k.K.get(oldInc) ?? 0, ...k.entries.filter((e) => e.inc === oldInc).map((e) => e.c1));
+    known = Math.max(
+      known,
+      k.prefix.F.get(oldInc) ?? 0,
+      k.K.get(oldInc) ?? 0,
+      ...k.entries.filter((e) => e.inc === oldInc).map((e) => e.c1),
+    );
   }
   c.run(T);
   const lost = consumed - known;
@@ -41,8 +45,24 @@ export function restart(seed: number, scale: number): Row[] {
   const span = (T - WARM_US) / 1e6;
   const total = admittedBetween(c, WARM_US, T);
   return [
-    row("restart: over-admission (lost consumption)", seed, lost, C, "tokens", lost <= C, `dead incarnation admitted ${consumed}, survivors learned ${known}; global min level before ${minBefore.toFixed(1)}, after ${minAfter.toFixed(1)}; ${(total / span).toFixed(1)}/s overall`),
-    row("restart: lock-out of the restarted replica", seed, gap / 1e6, LOCKOUT_BOUND_US / 1e6, "s", gap <= LOCKOUT_BOUND_US, `first admission ${firstAfter === undefined ? "never" : `${((firstAfter.t - back) / 1e3).toFixed(0)}ms`} after restart (warm-up: first sync)`),
+    row(
+      "restart: over-admission (lost consumption)",
+      seed,
+      lost,
+      C,
+      "tokens",
+      lost <= C,
+      `dead incarnation admitted ${consumed}, survivors learned ${known}; global min level before ${minBefore.toFixed(1)}, after ${minAfter.toFixed(1)}; ${(total / span).toFixed(1)}/s overall`,
+    ),
+    row(
+      "restart: lock-out of the restarted replica",
+      seed,
+      gap / 1e6,
+      LOCKOUT_BOUND_US / 1e6,
+      "s",
+      gap <= LOCKOUT_BOUND_US,
+      `first admission ${firstAfter === undefined ? "never" : `${((firstAfter.t - back) / 1e3).toFixed(0)}ms`} after restart (warm-up: first sync)`,
+    ),
   ];
 }
 
@@ -61,7 +81,14 @@ export function partition(seed: number, scale: number): Row[] {
   const c = new Cluster({ seed, nodes: names.map((name) => ({ name })), link: LINK, flushUs: FLUSH_US, limit: LIMIT });
   c.start();
   for (const n of names) c.load(n, "k", 2_000, 0, T);
-  c.partition([["n0", "n1"], ["n2", "n3"]], from, heal);
+  c.partition(
+    [
+      ["n0", "n1"],
+      ["n2", "n3"],
+    ],
+    from,
+    heal,
+  );
   c.run(T);
   const during = admittedBetween(c, from, heal);
   const over = during - (R * split) / 1e6;
@@ -73,8 +100,32 @@ export function partition(seed: number, scale: number): Row[] {
   const renewals = names.map((n) => c.node(n).replica?.stats.renewals ?? 0).join("/");
   const retirements = names.map((n) => c.node(n).replica?.stats.retirementsWritten ?? 0).join("/");
   return [
-    row(`partition ${split / 1e6}s: over-admission during split`, seed, over, overBound, "tokens", over <= overBound, `price of availability: ${during} admitted in ${split / 1e6}s (r*T = ${(R * split) / 1e6}, bound r*T per extra side + C + r*d)`),
-    row("partition: lock-out after heal", seed, lock / 1e6, LOCKOUT_BOUND_US / 1e6, "s", lock <= LOCKOUT_BOUND_US, `mutual retirement: retirements written ${retirements}, renewals ${renewals}`),
-    row("partition: rate error after C/r + 1s", seed, (Math.abs(rate - R) / R) * 100, 1, "%", Math.abs(rate - R) / R <= 0.01, `${rate.toFixed(1)}/s over ${((T - back) / 1e6).toFixed(2)}s after the heal + C/r + 1s`),
+    row(
+      `partition ${split / 1e6}s: over-admission during split`,
+      seed,
+      over,
+      overBound,
+      "tokens",
+      over <= overBound,
+      `price of availability: ${during} admitted in ${split / 1e6}s (r*T = ${(R * split) / 1e6}, bound r*T per extra side + C + r*d)`,
+    ),
+    row(
+      "partition: lock-out after heal",
+      seed,
+      lock / 1e6,
+      LOCKOUT_BOUND_US / 1e6,
+      "s",
+      lock <= LOCKOUT_BOUND_US,
+      `mutual retirement: retirements written ${retirements}, renewals ${renewals}`,
+    ),
+    row(
+      "partition: rate error after C/r + 1s",
+      seed,
+      (Math.abs(rate - R) / R) * 100,
+      1,
+      "%",
+      Math.abs(rate - R) / R <= 0.01,
+      `${rate.toFixed(1)}/s over ${((T - back) / 1e6).toFixed(2)}s after the heal + C/r + 1s`,
+    ),
   ];
 }

@@ -39,7 +39,15 @@ function throughput(name: string, seed: number, scale: number, nodes: number, qu
   const span = (T - WARM_US) / 1e6;
   const after = admittedBetween(c, WARM_US, T);
   const shares = [...c.nodes.values()].map((n) => admittedBetween(c, 0, T, n.name)).join("/");
-  return row(name, seed, admitted - ideal, hi, "tokens", admitted - ideal >= lo && admitted - ideal <= hi, `${admitted} admitted in ${T / 1e6}s (r*T = ${ideal}; bound -1% .. +1% + C + r*d); ${(after / span).toFixed(1)}/s after ${WARM_US / 1e6}s warm-up; per replica ${shares}`);
+  return row(
+    name,
+    seed,
+    admitted - ideal,
+    hi,
+    "tokens",
+    admitted - ideal >= lo && admitted - ideal <= hi,
+    `${admitted} admitted in ${T / 1e6}s (r*T = ${ideal}; bound -1% .. +1% + C + r*d); ${(after / span).toFixed(1)}/s after ${WARM_US / 1e6}s warm-up; per replica ${shares}`,
+  );
 }
 
 export function twoSaturated(seed: number, scale: number): Row[] {
@@ -75,7 +83,15 @@ export function burst(seed: number, scale: number): Row[] {
   const { worst, peakDebt } = read();
   const slotRefill = (R * FLUSH_US) / 1e6;
   return [
-    row("burst: excess over elsewhere-within-d", seed, worst, slotRefill, "tokens", worst <= slotRefill, `peak debt ${peakDebt.toFixed(0)} tokens; first 150ms burst of 10 idle replicas: ${firstBurst} admitted vs ideal ${ideal} (trap 12: n(C+r*d)); no contended-key mode`),
+    row(
+      "burst: excess over elsewhere-within-d",
+      seed,
+      worst,
+      slotRefill,
+      "tokens",
+      worst <= slotRefill,
+      `peak debt ${peakDebt.toFixed(0)} tokens; first 150ms burst of 10 idle replicas: ${firstBurst} admitted vs ideal ${ideal} (trap 12: n(C+r*d)); no contended-key mode`,
+    ),
   ];
 }
 
@@ -107,8 +123,24 @@ export function skew(label: string, skewUs: number) {
     let quarantined = 0;
     for (const nd of c.nodes.values()) quarantined += nd.replica?.stats.quarantinedEntries ?? 0;
     return [
-      row(`skew ${label}: global rate error`, seed, rateErr * 100, 1, "%", rateErr <= 0.01, `${(total / span).toFixed(1)}/s over ${span}s; fast replica's stamping clock ${(correction / 1e3).toFixed(2)}ms from true time; quarantined entries ${quarantined}`),
-      row(`skew ${label}: worst share drop`, seed, worstDrop * 100, 1, "%", worstDrop <= 0.01, `shares ${shares.join(" ")} (fast replica first)`),
+      row(
+        `skew ${label}: global rate error`,
+        seed,
+        rateErr * 100,
+        1,
+        "%",
+        rateErr <= 0.01,
+        `${(total / span).toFixed(1)}/s over ${span}s; fast replica's stamping clock ${(correction / 1e3).toFixed(2)}ms from true time; quarantined entries ${quarantined}`,
+      ),
+      row(
+        `skew ${label}: worst share drop`,
+        seed,
+        worstDrop * 100,
+        1,
+        "%",
+        worstDrop <= 0.01,
+        `shares ${shares.join(" ")} (fast replica first)`,
+      ),
     ];
   };
 }

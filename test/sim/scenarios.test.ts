@@ -14,7 +14,9 @@ describe(`acceptance scenarios (seed ${SEED}, scale ${SCALE})`, () => {
       const rows = s.run(SEED, SCALE);
       expect(rows.length).toBeGreaterThan(0);
       for (const r of rows) {
-        expect(r.pass, `${r.scenario}: figure ${r.figure} ${r.unit}, bound ${r.bound} (${r.detail}); replay with SIM_SEED=${SEED}`).toBe(true);
+        expect(r.pass, `${r.scenario}: figure ${r.figure} ${r.unit}, bound ${r.bound} (${r.detail}); replay with SIM_SEED=${SEED}`).toBe(
+          true,
+        );
         expect(Number.isFinite(r.figure)).toBe(true);
       }
     }, 120_000);

@@ -19,7 +19,9 @@ function laws(seed: number, scale: number): Row[] {
   return LAWS.map((law) => {
     const out = fc.check(law.property, { numRuns: runs, seed }) as fc.RunDetails<unknown[]>;
     const failed = out.failed ? 1 : 0;
-    const detail = out.failed ? `counterexample ${JSON.stringify(out.counterexample).slice(0, 300)}` : `${out.numRuns} protocol-generated cases`;
+    const detail = out.failed
+      ? `counterexample ${JSON.stringify(out.counterexample).slice(0, 300)}`
+      : `${out.numRuns} protocol-generated cases`;
     return row(`laws: ${law.name}`, seed, failed, 0, "violations", failed === 0, detail);
   });
 }

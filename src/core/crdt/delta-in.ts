@@ -5,7 +5,7 @@
 
 import { joinKeyInto, normalizeKey } from "./key-join.ts";
 import type { KeyState } from "./key-state.ts";
-import { onDelta, newSession, resetOut } from "./peer-session.ts";
+import { newSession, onDelta, resetOut } from "./peer-session.ts";
 import { joinRecord, raiseHorizon, type WireInc } from "./registry.ts";
 import { bump, type ReplicaState, stampAt } from "./replica-state.ts";
 import { type DeltaError, type ParsedDelta, parseDelta } from "./validate.ts";
@@ -46,7 +46,10 @@ export function joinRecordPart(s: ReplicaState, rec: WireInc, raw: number): void
 }
 
 /** Splits off what is stamped beyond the quarantine limit. */
-function quarantine(s: ReplicaState, d: ParsedDelta, limit: number): { now: { key: string; state: KeyState }[]; later: { key: string; state: KeyState; at: number }[] } {
+function quarantine(
+  d: ParsedDelta,
+  limit: number,
+): { now: { key: string; state: KeyState }[]; later: { key: string; state: KeyState; at: number }[] } {
   const now: { key: string; state: KeyState }[] = [];
   const later: { key: string; state: KeyState; at: number }[] = [];
   for (const part of d.keys) {
@@ -82,11 +85,14 @@ export function applyDelta(s: ReplicaState, raw: unknown, raw_now: number): Appl
     return { ok: false, error: { field: "keys", message: `introduces ${newKeys} new keys, limit ${s.opts.maxNewKeysPerDelta}` } };
   }
   const limit = stampAt(s, raw_now) + s.opts.skewBoundUs + s.opts.maxDelayUs;
-  const { now, later } = quarantine(s, d, limit);
+  const { now, later } = quarantine(d, limit);
   const heldCount = later.reduce((n, h) => n + h.state.entries.length + 1, 0);
   if (s.stats.heldNow + heldCount > s.opts.maxHeldEntries) {
     s.stats.deltasRejected += 1;
-    return { ok: false, error: { field: "keys", message: `would hold ${s.stats.heldNow + heldCount} early items, limit ${s.opts.maxHeldEntries}` } };
+    return {
+      ok: false,
+      error: { field: "keys", message: `would hold ${s.stats.heldNow + heldCount} early items, limit ${s.opts.maxHeldEntries}` },
+    };
   }
 
   let session = s.sessions.get(d.node);
@@ -97,7 +103,9 @@ export function applyDelta(s: ReplicaState, raw: unknown, raw_now: number): Appl
   // A straggler from a node's previous (retired) incarnation: its content joins like any data,
   // but it must not flip the stream back, and its watermarks are not trusted.
   const senderRetired = (s.reg.incs.get(d.inc)?.retired ?? -1) >= 0;
-  const { trusted, newStream, previous } = senderRetired ? { trusted: false, newStream: false, previous: undefined } : onDelta(session, d.inc, d.from, d.to);
+  const { trusted, newStream, previous } = senderRetired
+    ? { trusted: false, newStream: false, previous: undefined }
+    : onDelta(session, d.inc, d.from, d.to);
   // A peer that restarted or renewed holds nothing of ours under its new stream: resend it all.
   if (newStream) resetOut(session, raw_now);
   if (!trusted) s.stats.deltasUntrusted += 1;
@@ -129,7 +137,10 @@ export function applyDelta(s: ReplicaState, raw: unknown, raw_now: number): Appl
   for (const part of d.keys) if (part.partial && !s.keys.has(part.key) && missing.length < MAX_MISSING) missing.push(part.key);
   for (const part of now) joinKeyPart(s, part.key, part.state);
   session.synced = true;
-  return { ok: true, ack: { kind: "ack", node: s.opts.node, inc: s.self, peerInc: d.inc, upTo: session.contigIn, t1: d.sentAt, t2: raw_now, missing } };
+  return {
+    ok: true,
+    ack: { kind: "ack", node: s.opts.node, inc: s.self, peerInc: d.inc, upTo: session.contigIn, t1: d.sentAt, t2: raw_now, missing },
+  };
 }
 
 /** Applies held data the clock now admits. */

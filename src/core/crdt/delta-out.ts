@@ -3,8 +3,8 @@
 // each referenced incarnation travels with its registry record, and a key travels with its
 // prefix and K, so a peer that receives a watermark also receives the folded data it covers.
 
+import { newSession, nextFrom } from "./peer-session.ts";
 import type { ReplicaState } from "./replica-state.ts";
-import { nextFrom, newSession } from "./peer-session.ts";
 import { type Delta, IncTable, keyToWire, type WireKey, type WireRecord } from "./wire.ts";
 
 /** The next delta for `node`, or undefined when there is nothing it may lack. */

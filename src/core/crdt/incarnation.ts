@@ -17,7 +17,11 @@ const ID_PATTERN = /^[0-9a-f]{32}$/;
  */
 export function makeIncarnationId(birthUs: number, randomHex: string): IncId {
   const birth = Math.max(0, Math.floor(birthUs)).toString(16).padStart(BIRTH_DIGITS, "0");
-  const rnd = randomHex.toLowerCase().replace(/[^0-9a-f]/g, "").padEnd(RANDOM_DIGITS, "0").slice(0, RANDOM_DIGITS);
+  const rnd = randomHex
+    .toLowerCase()
+    .replace(/[^0-9a-f]/g, "")
+    .padEnd(RANDOM_DIGITS, "0")
+    .slice(0, RANDOM_DIGITS);
   return `${birth.slice(-BIRTH_DIGITS)}${rnd}`;
 }
 

@@ -4,7 +4,15 @@
 export { ClockSync } from "./clock-sync.ts";
 export type { ApplyResult } from "./delta-in.ts";
 export { birthOf, type IncId, isIncarnationId, makeIncarnationId } from "./incarnation.ts";
-export { compareConfig, type ConfigResult, fromWireConfig, type KeyConfig, makeKeyConfig, toWireConfig, type WireConfig } from "./key-config.ts";
+export {
+  type ConfigResult,
+  compareConfig,
+  fromWireConfig,
+  type KeyConfig,
+  makeKeyConfig,
+  toWireConfig,
+  type WireConfig,
+} from "./key-config.ts";
 export { foldKey, foldKeyInto, isCollectable } from "./key-fold.ts";
 export { joinKey, joinKeyInto, normalizeKey } from "./key-join.ts";
 export { cloneKeyState, type Entry, type KeyState, keyText, newKeyState, type Prefix } from "./key-state.ts";

@@ -16,7 +16,8 @@ export interface KeyConfig {
 export type ConfigResult = { ok: true; config: KeyConfig } | { ok: false; message: string };
 
 export function makeKeyConfig(spec: LimitSpec, version = 0, tEff = 0): ConfigResult {
-  if (!Number.isSafeInteger(version) || version < 0) return { ok: false, message: `config version must be a non-negative integer, got ${version}` };
+  if (!Number.isSafeInteger(version) || version < 0)
+    return { ok: false, message: `config version must be a non-negative integer, got ${version}` };
   if (!Number.isSafeInteger(tEff) || tEff < 0) return { ok: false, message: `config tEff must be a non-negative integer, got ${tEff}` };
   const made = makeRate(spec);
   if (!made.ok) return { ok: false, message: `config ${made.field}: ${made.message}` };
@@ -54,7 +55,13 @@ export interface WireConfig {
 }
 
 export function toWireConfig(c: KeyConfig): WireConfig {
-  return { version: c.version, tEff: c.tEff, capacity: c.rate.capacity, refillTokens: c.rate.refillTokens, refillPeriodUs: c.rate.refillPeriodUs };
+  return {
+    version: c.version,
+    tEff: c.tEff,
+    capacity: c.rate.capacity,
+    refillTokens: c.rate.refillTokens,
+    refillPeriodUs: c.rate.refillPeriodUs,
+  };
 }
 
 export function fromWireConfig(w: WireConfig): ConfigResult {

@@ -36,7 +36,12 @@ export function foldKeyInto(k: KeyState, target: number): boolean {
 
 /** Pure fold for tests. */
 export function foldKey(k: Readonly<KeyState>, target: number): KeyState {
-  const out: KeyState = { ...k, prefix: { ...k.prefix, F: new Map(k.prefix.F) }, K: new Map(k.K), entries: k.entries.map((e) => ({ ...e })) };
+  const out: KeyState = {
+    ...k,
+    prefix: { ...k.prefix, F: new Map(k.prefix.F) },
+    K: new Map(k.K),
+    entries: k.entries.map((e) => ({ ...e })),
+  };
   foldKeyInto(out, target);
   return out;
 }

@@ -10,8 +10,8 @@
 // summed over writers, never maxed (trap 1). The level is a pure function of this state and a
 // time (see replay.ts), so equal states answer equally.
 
-import { compareConfig, configText, type KeyConfig } from "./key-config.ts";
 import type { IncId } from "./incarnation.ts";
+import { compareConfig, configText, type KeyConfig } from "./key-config.ts";
 
 /** Consumption of one incarnation in one slot: its running total went from c0 to c1 (tokens). */
 export interface Entry {

@@ -46,7 +46,12 @@ export function onAck(s: PeerSession, upTo: number, now: number): void {
 }
 
 /** Accepts an incoming interval; returns whether its watermarks can be trusted. */
-export function onDelta(s: PeerSession, inc: IncId, from: number, to: number): { trusted: boolean; newStream: boolean; previous: IncId | undefined } {
+export function onDelta(
+  s: PeerSession,
+  inc: IncId,
+  from: number,
+  to: number,
+): { trusted: boolean; newStream: boolean; previous: IncId | undefined } {
   let newStream = false;
   const previous = s.inInc;
   if (s.inInc !== inc) {

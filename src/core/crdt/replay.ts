@@ -62,7 +62,7 @@ function chargeOf(running: Map<IncId, number>, inc: IncId, c0: number, c1: numbe
 }
 
 function sat(level: number): number {
-  return level < LEVEL_FLOOR ? LEVEL_FLOOR : level;
+  return Math.max(level, LEVEL_FLOOR);
 }
 
 /**

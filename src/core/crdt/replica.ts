@@ -5,7 +5,7 @@
 
 import type { BucketAccess, DecisionOutcome } from "../decision.ts";
 import { decide } from "../decision.ts";
-import { applyDelta, type ApplyResult, releaseHeld } from "./delta-in.ts";
+import { type ApplyResult, applyDelta, releaseHeld } from "./delta-in.ts";
 import { deltaFor } from "./delta-out.ts";
 import { birthOf, type IncId, isForgotten, makeIncarnationId } from "./incarnation.ts";
 import { compareConfig, type KeyConfig } from "./key-config.ts";
@@ -13,7 +13,16 @@ import { findEntry, type KeyState, keyText, newKeyState } from "./key-state.ts";
 import { onAck, resetOut } from "./peer-session.ts";
 import { newRegistry, registryText } from "./registry.ts";
 import { levelAt } from "./replay.ts";
-import { bump, DEFAULT_OPTIONS, newClock, newStats, type ReplicaOptions, type ReplicaState, type ReplicaStats, stampAt } from "./replica-state.ts";
+import {
+  bump,
+  DEFAULT_OPTIONS,
+  newClock,
+  newStats,
+  type ReplicaOptions,
+  type ReplicaState,
+  type ReplicaStats,
+  stampAt,
+} from "./replica-state.ts";
 import { collectKeys, foldAll, raiseOwnHorizon, retireSilent } from "./timers.ts";
 import type { Ack, Delta } from "./wire.ts";
 
@@ -34,7 +43,8 @@ export class Replica {
     const { node, peers, nowUs, randomHex, ...rest } = init;
     const opts: ReplicaOptions = { ...DEFAULT_OPTIONS, ...rest, node, peers };
     for (const [name, v] of Object.entries(opts)) {
-      if (typeof v === "number" && !(Number.isSafeInteger(v) && v >= 0)) throw new TypeError(`replica option ${name} must be a non-negative integer, got ${v}`);
+      if (typeof v === "number" && !(Number.isSafeInteger(v) && v >= 0))
+        throw new TypeError(`replica option ${name} must be a non-negative integer, got ${v}`);
     }
     const self = makeIncarnationId(nowUs, randomHex());
     this.s = {

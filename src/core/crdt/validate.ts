@@ -19,7 +19,13 @@ export interface Limits {
   readonly countSlack: number;
 }
 
-export const DEFAULT_LIMITS: Limits = { maxKeysPerDelta: 10_000, maxEntriesPerKey: 4_096, maxIncsPerDelta: 1_024, maxKeyLength: 512, countSlack: 0.05 };
+export const DEFAULT_LIMITS: Limits = {
+  maxKeysPerDelta: 10_000,
+  maxEntriesPerKey: 4_096,
+  maxIncsPerDelta: 1_024,
+  maxKeyLength: 512,
+  countSlack: 0.05,
+};
 
 export interface ParsedDelta {
   readonly node: string;
@@ -51,7 +57,9 @@ function obj(v: unknown, field: string): Obj | Bad {
   return typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Obj) : fail(field, "must be an object");
 }
 function int(v: unknown, field: string, min = 0, max = Number.MAX_SAFE_INTEGER): number | Bad {
-  return Number.isSafeInteger(v) && (v as number) >= min && (v as number) <= max ? (v as number) : fail(field, `must be an integer in ${min}..${max}, got ${String(v)}`);
+  return Number.isSafeInteger(v) && (v as number) >= min && (v as number) <= max
+    ? (v as number)
+    : fail(field, `must be an integer in ${min}..${max}, got ${String(v)}`);
 }
 function arr(v: unknown, field: string, max: number): unknown[] | Bad {
   if (!Array.isArray(v)) return fail(field, "must be an array");
@@ -69,13 +77,22 @@ function countBound(configs: readonly KeyConfig[], birth: number, slot: number, 
   return Math.ceil(bound);
 }
 
-function parseKey(raw: unknown, f: string, incs: readonly IncId[], limits: Limits): { key: string; state: KeyState; partial: boolean } | Bad {
+function parseKey(
+  raw: unknown,
+  f: string,
+  incs: readonly IncId[],
+  limits: Limits,
+): { key: string; state: KeyState; partial: boolean } | Bad {
   const o = obj(raw, f);
   if (o instanceof Bad) return o;
-  if (typeof o.key !== "string" || o.key.length === 0 || o.key.length > limits.maxKeyLength) return fail(`${f}.key`, `must be a string of 1..${limits.maxKeyLength} characters`);
+  if (typeof o.key !== "string" || o.key.length === 0 || o.key.length > limits.maxKeyLength)
+    return fail(`${f}.key`, `must be a string of 1..${limits.maxKeyLength} characters`);
   const cfgs: KeyConfig[] = [];
   const rawPrefix = typeof o.prefix === "object" && o.prefix !== null ? (o.prefix as Obj) : {};
-  for (const [name, w] of [["config", o.config], ["prefix.config", rawPrefix.config]] as const) {
+  for (const [name, w] of [
+    ["config", o.config],
+    ["prefix.config", rawPrefix.config],
+  ] as const) {
     const wo = obj(w, `${f}.${name}`);
     if (wo instanceof Bad) return wo;
     const made = fromWireConfig(wo as unknown as WireConfig);
@@ -156,7 +173,8 @@ function parseInner(raw: unknown, limits: Limits): ParsedDelta | Bad {
   const o = obj(raw, "delta");
   if (o instanceof Bad) return o;
   if (o.kind !== "delta") return fail("kind", 'must be "delta"');
-  if (typeof o.node !== "string" || o.node.length === 0 || o.node.length > 256) return fail("node", "must be a string of 1..256 characters");
+  if (typeof o.node !== "string" || o.node.length === 0 || o.node.length > 256)
+    return fail("node", "must be a string of 1..256 characters");
   if (!isIncarnationId(o.inc)) return fail("inc", "must be a 32-hex-digit incarnation id");
   const from = int(o.from, "from");
   if (from instanceof Bad) return from;
