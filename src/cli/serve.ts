@@ -16,7 +16,15 @@ export async function serve(configPath: string): Promise<number> {
     throw err;
   }
   const log = pino({ level: config.logLevel, base: { service: "tokenmesh" } });
-  const running = await startServer({ config, log });
+  let running: Awaited<ReturnType<typeof startServer>>;
+  try {
+    running = await startServer({ config, log });
+  } catch (err) {
+    // Typically a port already in use: say which, without a stack trace.
+    log.fatal({ err: (err as Error).message }, "tokenmesh could not start");
+    process.stderr.write(`tokenmesh: could not start: ${(err as Error).message}\n`);
+    return 1;
+  }
   await new Promise<void>((resolve) => {
     const stop = (signal: NodeJS.Signals): void => {
       log.info({ signal }, "draining in-flight calls");

@@ -96,8 +96,8 @@ export async function startMesh(options: MeshOptions, replica: Replica): Promise
     maxMessageBytes: mesh.maxMessageBytes,
     maxInFlight: 8,
     random: options.random ?? Math.random,
-    // Capped at 1 s: after a partition heals, the mesh must reconnect well within C/r + 1 s.
-    backoff: { baseMs: 50, maxMs: 1_000 },
+    // Capped at 0.5 s: after a partition heals, the mesh must reconnect well within C/r + 1 s.
+    backoff: { baseMs: 50, maxMs: 500 },
     lastIncarnation: new Map<string, string>(),
   };
   const links = new Map<string, OutboundLink>();

@@ -81,6 +81,6 @@ export function dialPeer(address: string, credentials: ChannelCredentials, maxMe
     // grpc-js backs off its own reconnects up to 120 s by default; after a partition heals the
     // mesh must be back well within C/r + 1 s, so keep the channel's backoff short too.
     "grpc.initial_reconnect_backoff_ms": 100,
-    "grpc.max_reconnect_backoff_ms": 1_000,
+    "grpc.max_reconnect_backoff_ms": 500,
   });
 }

@@ -6,6 +6,7 @@ import type { Limiter, ValidDecision } from "../limiter/limiter.ts";
 import type { Metrics } from "../metrics/metrics.ts";
 import type { Clock } from "./clock.ts";
 import type { DecisionAnswers } from "./response-encoder.ts";
+import { RequestError, Status } from "./errors.ts";
 import { type RequestLimits, validateDecisions } from "./validate-request.ts";
 
 export interface RateLimiterDeps {
@@ -14,12 +15,18 @@ export interface RateLimiterDeps {
   readonly limits: RequestLimits;
   readonly clock: Clock;
   readonly metrics: Metrics;
+  /**
+   * False while a new mesh incarnation warms up (first sync with a peer, or the warm-up timeout):
+   * answering before it would hand out a fresh capacity per key after every restart.
+   */
+  readonly ready: () => boolean;
 }
 
 export function rateLimiterService(deps: RateLimiterDeps) {
   const { limiter, policies, limits, clock, metrics } = deps;
 
   function run(request: ConsumeRequest | QueryRequest, consume: boolean, includeReplicas = false): DecisionAnswers {
+    if (!deps.ready()) throw new RequestError(Status.UNAVAILABLE, "replica", "warming up: syncing with its peers before admitting (at most mesh.warmupTimeout); try another replica");
     const validated = validateDecisions(request.decisions, policies, limits);
     if (!validated.ok) throw validated.error;
     const decisions: ValidDecision[] = validated.decisions;

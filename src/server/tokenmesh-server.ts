@@ -83,7 +83,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   }).use(observeCalls(metrics, log));
   server.add(
     rateLimiterServerDefinition,
-    rateLimiterService({ limiter, policies: config.policies, limits: config.limits, clock, metrics }),
+    rateLimiterService({ limiter, policies: config.policies, limits: config.limits, clock, metrics, ready: () => mesh?.replica.ready ?? true }),
   );
   server.add(HealthDefinition, HealthServiceImpl(health));
   server.add(ServerReflectionService, reflectionService([RateLimiter]));
@@ -96,7 +96,19 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     throw err;
   }
   health.setStatus("healthy");
-  health.setStatus("healthy", RateLimiter.typeName);
+  // A warming mesh replica reports NOT_SERVING for the RateLimiter until it admits.
+  let warmup: NodeJS.Timeout | undefined;
+  const announceReady = (): boolean => {
+    if (mesh !== undefined && !mesh.replica.ready) return false;
+    health.setStatus("healthy", RateLimiter.typeName);
+    return true;
+  };
+  if (!announceReady()) {
+    health.setStatus("unhealthy", RateLimiter.typeName);
+    warmup = setInterval(() => {
+      if (announceReady()) clearInterval(warmup);
+    }, 20);
+  }
 
   let metricsServer: HttpServer | undefined;
   let metricsPort: number | undefined;
@@ -127,6 +139,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   let stopping: Promise<void> | undefined;
   const shutdown = (): Promise<void> => {
     stopping ??= (async () => {
+      clearInterval(warmup);
       health.setStatus("unhealthy");
       const grace = setTimeout(() => {
         log.warn({ graceMs: config.shutdownGraceMs }, "grace period over: closing remaining calls");

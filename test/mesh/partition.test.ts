@@ -30,7 +30,7 @@ describe("partition and heal", () => {
     );
   }, 40_000);
   afterAll(async () => {
-    await mesh.close();
+    await mesh?.close();
   });
 
   it("bounds over-admission during the split, then converges with no lock-out", async () => {

@@ -24,7 +24,7 @@ describe("kill -9 and restart mid-load", () => {
     );
   }, 40_000);
   afterAll(async () => {
-    await mesh.close();
+    await mesh?.close();
   });
 
   it("over-admits at most C across the restart and locks nobody out", async () => {

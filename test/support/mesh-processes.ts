@@ -43,7 +43,21 @@ export interface ProcessMeshSpec {
   readonly mesh?: Record<string, unknown>;
 }
 
+/**
+ * Starts the mesh, retrying with fresh ports if a port picked in advance was taken meanwhile by
+ * another process on this machine (peers must know each other's ports before they start).
+ */
 export async function startProcessMesh(spec: ProcessMeshSpec): Promise<ProcessMesh> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(spec);
+    } catch (err) {
+      if (attempt >= 3 || !/EADDRINUSE/.test(String(err))) throw err;
+    }
+  }
+}
+
+async function startOnce(spec: ProcessMeshSpec): Promise<ProcessMesh> {
   const dir = mkdtempSync(join(tmpdir(), "tokenmesh-mesh-"));
   const n = spec.size;
   const peerPorts = await Promise.all(Array.from({ length: n }, () => freePort()));
@@ -83,7 +97,16 @@ export async function startProcessMesh(spec: ProcessMeshSpec): Promise<ProcessMe
       client: createClient(rateLimiterDefinition, channel),
     });
   }
-  await Promise.all(replicas.map((r) => r.process.waitFor("tokenmesh serving", 20_000)));
+  try {
+    await Promise.all(replicas.map((r) => r.process.waitFor("tokenmesh serving", 20_000)));
+  } catch (err) {
+    for (const r of replicas) {
+      r.channel.close();
+      r.process.child.kill("SIGKILL");
+    }
+    for (const row of proxies) for (const p of row) await p?.close();
+    throw err;
+  }
 
   return {
     replicas,

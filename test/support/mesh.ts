@@ -33,7 +33,18 @@ export interface MeshSpec {
   readonly tls?: (name: string) => CertFiles;
 }
 
+/** Starts the mesh, retrying with fresh ports if one picked in advance was taken meanwhile. */
 export async function startInProcessMesh(spec: MeshSpec): Promise<InProcessMesh> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(spec);
+    } catch (err) {
+      if (attempt >= 3 || !/EADDRINUSE/.test(String(err))) throw err;
+    }
+  }
+}
+
+async function startOnce(spec: MeshSpec): Promise<InProcessMesh> {
   const ports = await Promise.all(Array.from({ length: spec.size }, () => freePort()));
   const addresses = ports.map((p) => `127.0.0.1:${p}`);
   const replicas: MeshReplica[] = [];
@@ -51,7 +62,14 @@ export async function startInProcessMesh(spec: MeshSpec): Promise<InProcessMesh>
       ...spec.mesh?.(i, addresses),
     };
     const config = resolveConfig({ listen: "127.0.0.1:0", metricsListen: null, logLevel: "silent", mesh, policies: spec.policies }, name);
-    const server = await startServer({ config, log: pino({ level: "silent" }) });
+    let server: RunningServer;
+    try {
+      server = await startServer({ config, log: pino({ level: "silent" }) });
+    } catch (err) {
+      for (const r of replicas) r.channel.close();
+      await Promise.all(replicas.map((r) => r.server.shutdown()));
+      throw err;
+    }
     const channel = createChannel(`127.0.0.1:${server.port}`);
     replicas.push({ name, server, channel, client: createClient(rateLimiterDefinition, channel), peerAddress: addresses[i] as string });
   }
