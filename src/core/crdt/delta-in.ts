@@ -3,6 +3,7 @@
 // counted, never dropped: dropping would make replicas disagree forever about what one accepted
 // and relayed), and only then join. A rejected delta changes nothing and closes the stream.
 
+import type { IncId } from "./incarnation.ts";
 import { joinKeyInto, normalizeKey } from "./key-join.ts";
 import type { KeyState } from "./key-state.ts";
 import { newSession, onDelta, resetOut } from "./peer-session.ts";
@@ -17,31 +18,41 @@ const MAX_MISSING = 256;
 export type ApplyResult = { ok: true; ack: Ack } | { ok: false; error: DeltaError };
 
 /** Joins a key part into the replica, stamping what changed with a new sequence number. */
-export function joinKeyPart(s: ReplicaState, key: string, part: KeyState): void {
+export function joinKeyPart(s: ReplicaState, key: string, part: KeyState, origin: IncId | undefined): void {
   if (part.horizon < s.reg.horizon) part.horizon = s.reg.horizon;
   const rec = s.keys.get(key);
   if (rec === undefined) {
     normalizeKey(part);
     const seq = bump(s);
-    for (const e of part.entries) e.seq = seq;
-    s.keys.set(key, { state: part, seq });
+    for (const e of part.entries) {
+      e.seq = seq;
+      e.origin = origin;
+    }
+    s.keys.set(key, { state: part, seq, origin });
     return;
   }
   const ch = joinKeyInto(rec.state, part);
   if (ch.meta || ch.entries.length > 0) {
     const seq = bump(s);
-    for (const e of ch.entries) e.seq = seq;
-    rec.seq = seq;
+    for (const e of ch.entries) {
+      e.seq = seq;
+      e.origin = origin;
+    }
+    if (ch.meta) {
+      rec.seq = seq;
+      rec.origin = origin;
+    }
   }
 }
 
 /** Joins a registry record; a watermark rising counts as hearing from that incarnation. */
-export function joinRecordPart(s: ReplicaState, rec: WireInc, raw: number): void {
+export function joinRecordPart(s: ReplicaState, rec: WireInc, raw: number, origin: IncId | undefined): void {
   const before = s.reg.incs.get(rec.id);
   const beforeWm = before?.wm;
   const changed = joinRecord(s.reg, rec);
   if (changed === undefined) return;
   changed.seq = bump(s);
+  changed.origin = origin;
   if (beforeWm === undefined || changed.wm > beforeWm) s.lastHeard.set(rec.id, raw);
 }
 
@@ -117,6 +128,7 @@ export function applyDelta(s: ReplicaState, raw: unknown, raw_now: number): Appl
     if (old !== undefined && old.retired < 0) {
       old.retired = stampAt(s, raw_now);
       old.seq = bump(s);
+      old.origin = undefined;
       s.stats.retirementsWritten += 1;
     }
   }
@@ -131,11 +143,11 @@ export function applyDelta(s: ReplicaState, raw: unknown, raw_now: number): Appl
     // Without the whole interval, a watermark may cover data we lack: keep the record, not its wm.
     const wm = trusted ? Math.min(rec.wm, limit) : 0;
     if (trusted && rec.wm > limit) s.heldRecords.push({ rec, releaseAt: rec.wm });
-    joinRecordPart(s, { id: rec.id, wm, retired: Math.min(rec.retired, limit) }, raw_now);
+    joinRecordPart(s, { id: rec.id, wm, retired: Math.min(rec.retired, limit) }, raw_now, d.inc);
   }
   const missing: string[] = [];
   for (const part of d.keys) if (part.partial && !s.keys.has(part.key) && missing.length < MAX_MISSING) missing.push(part.key);
-  for (const part of now) joinKeyPart(s, part.key, part.state);
+  for (const part of now) joinKeyPart(s, part.key, part.state, d.inc);
   session.synced = true;
   return {
     ok: true,
@@ -151,13 +163,13 @@ export function releaseHeld(s: ReplicaState, raw: number): void {
   for (const h of s.heldKeys) {
     if (h.releaseAt <= limit) {
       s.stats.heldNow -= h.state.entries.length + 1;
-      joinKeyPart(s, h.key, h.state);
+      joinKeyPart(s, h.key, h.state, undefined);
     } else keep.push(h);
   }
   s.heldKeys = keep;
   const keepRecs = [];
   for (const h of s.heldRecords) {
-    if (h.releaseAt <= limit) joinRecordPart(s, h.rec, raw);
+    if (h.releaseAt <= limit) joinRecordPart(s, h.rec, raw, undefined);
     else keepRecs.push(h);
   }
   s.heldRecords = keepRecs;

@@ -1,8 +1,11 @@
 // Extraction of what a peer may lack: the delta-interval (from, now] of this replica's change
 // sequence, as a plain object. Entries are coalesced per key (one open slot per key per flush),
-// each referenced incarnation travels with its registry record, and a key travels with its
-// prefix and K, so a peer that receives a watermark also receives the folded data it covers.
+// referenced incarnations travel with their registry records, and a key travels with its prefix
+// and K, so a peer that receives a watermark also receives the folded data it covers. Nothing
+// goes back to the incarnation it came from; with `relay` off, only changes made here go out
+// (and then no foreign watermark either: it could cover foreign data left out).
 
+import type { IncId } from "./incarnation.ts";
 import { newSession, nextFrom } from "./peer-session.ts";
 import type { ReplicaState } from "./replica-state.ts";
 import { type Delta, IncTable, keyToWire, type WireKey, type WireRecord } from "./wire.ts";
@@ -16,18 +19,27 @@ export function deltaFor(s: ReplicaState, node: string, raw: number): Delta | un
   }
   const from = nextFrom(session, raw, s.opts.resendAfterUs);
   if (from >= s.seq) return undefined;
+  const peer = session.inInc;
+  const relay = s.opts.relay;
+  const send = (seq: number, origin: IncId | undefined): boolean => seq > from && (origin === undefined || (relay && origin !== peer));
   const table = new IncTable();
   const keys: WireKey[] = [];
   for (const [key, rec] of s.keys) {
-    const changed = rec.seq > from || rec.state.entries.some((e) => e.seq > from);
-    if (changed) keys.push(keyToWire(key, rec.state, from, table));
+    const changed = send(rec.seq, rec.origin) || rec.state.entries.some((e) => send(e.seq, e.origin));
+    if (changed) keys.push(keyToWire(key, rec.state, (e) => send(e.seq, e.origin), table));
   }
-  for (const [id, r] of s.reg.incs) if (r.seq > from) table.of(id);
   const records: WireRecord[] = [];
-  for (const [ix, id] of table.ids.entries()) {
+  const listed = new Set<IncId>();
+  const addRecord = (id: IncId): void => {
     const r = s.reg.incs.get(id);
-    if (r !== undefined) records.push([ix, r.wm, r.retired]);
-  }
+    if (r === undefined || listed.has(id)) return;
+    listed.add(id);
+    records.push([table.of(id), r.wm, r.retired]);
+  };
+  for (const [id, r] of s.reg.incs) if (send(r.seq, r.origin)) addRecord(id);
+  // Records of incarnations whose entries go out: with relay on, the interval holds all we hold
+  // of them that the peer may lack, so their watermarks are truthful.
+  if (relay) for (const id of [...table.ids]) addRecord(id);
   session.sent = s.seq;
   return {
     kind: "delta",

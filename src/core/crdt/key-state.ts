@@ -22,6 +22,8 @@ export interface Entry {
   c1: number;
   /** Local change sequence, for delta extraction; not part of the lattice. */
   seq: number;
+  /** Incarnation whose delta last changed it (undefined: changed here); not part of the lattice. */
+  origin?: IncId | undefined;
 }
 
 export interface Prefix {

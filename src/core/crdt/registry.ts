@@ -14,6 +14,8 @@ export interface IncRecord {
   retired: number;
   /** Local change sequence, for delta extraction; not part of the lattice. */
   seq: number;
+  /** Incarnation whose delta last changed it (undefined: changed here); not part of the lattice. */
+  origin?: IncId | undefined;
 }
 
 export interface Registry {
@@ -41,6 +43,7 @@ export function joinRecord(reg: Registry, rec: WireInc): IncRecord | undefined {
     return added;
   }
   if (rec.wm > cur.wm || rec.retired > cur.retired) {
+    cur.origin = undefined;
     cur.wm = Math.max(cur.wm, rec.wm);
     cur.retired = Math.max(cur.retired, rec.retired);
     return cur;

@@ -29,6 +29,12 @@ export interface ReplicaOptions {
   readonly warmupTimeoutUs: number;
   readonly maxHeldEntries: number;
   readonly maxNewKeysPerDelta: number;
+  /**
+   * Relay what peers sent to other peers. Needed when the mesh is not complete (data must travel
+   * through relays); in a full mesh, off saves a factor n of traffic. Nothing is ever echoed back
+   * to the incarnation it came from.
+   */
+  readonly relay: boolean;
   /** Correct the stamping clock from peers (trap 3). */
   readonly clockSync: boolean;
   readonly limits: Limits;
@@ -44,6 +50,7 @@ export const DEFAULT_OPTIONS: Omit<ReplicaOptions, "node" | "peers"> = {
   warmupTimeoutUs: 2_000_000,
   maxHeldEntries: 100_000,
   maxNewKeysPerDelta: 10_000,
+  relay: true,
   clockSync: true,
   limits: DEFAULT_LIMITS,
 };
@@ -52,6 +59,8 @@ export interface KeyRecord {
   state: KeyState;
   /** Local sequence of the last change to config, prefix, K or horizon. */
   seq: number;
+  /** Incarnation whose delta made that change (undefined: made here). */
+  origin?: IncId | undefined;
 }
 
 export interface HeldKey {

@@ -94,6 +94,7 @@ export class Replica {
       // A newer policy from the edge: replicated with its own tEff (trap 10).
       rec.state.config = config;
       rec.seq = bump(this.s);
+      rec.origin = undefined;
     }
     return rec.state;
   }
@@ -141,6 +142,7 @@ export class Replica {
     const total = s.counters.get(key) ?? 0;
     s.counters.set(key, total + tokens);
     rec.seq = seq;
+    rec.origin = undefined;
     const entries = rec.state.entries;
     let e = s.open.get(key);
     if (e === undefined || e.c1 !== total || t - e.slot >= Math.max(1, s.opts.slotWidthUs)) {
@@ -156,6 +158,7 @@ export class Replica {
     }
     e.c1 += tokens;
     e.seq = seq;
+    e.origin = undefined;
     s.open.set(key, e);
   }
 
@@ -181,7 +184,11 @@ export class Replica {
       if (rec === undefined) continue;
       const seq = bump(this.s);
       rec.seq = seq;
-      for (const e of rec.state.entries) e.seq = seq;
+      rec.origin = undefined;
+      for (const e of rec.state.entries) {
+        e.seq = seq;
+        e.origin = undefined;
+      }
     }
     if (Number.isSafeInteger(ack.t1) && Number.isSafeInteger(ack.t2)) this.s.clock.addSample(ack.node, ack.t1, ack.t2, raw);
     this.checkReady(raw);
@@ -201,6 +208,7 @@ export class Replica {
       if (birthOf(s.self) > t && prov !== undefined) {
         prov.retired = t;
         prov.seq = bump(s);
+        prov.origin = undefined;
         s.self = makeIncarnationId(t, s.randomHex());
         s.reg.incs.set(s.self, { wm: 0, retired: -1, seq: bump(s) });
         s.lastHeard.set(s.self, raw);
@@ -221,6 +229,7 @@ export class Replica {
     if (me !== undefined && t > me.wm) {
       me.wm = t;
       me.seq = bump(s);
+      me.origin = undefined;
       s.lastHeard.set(s.self, raw);
     }
   }

@@ -25,6 +25,7 @@ export function retireSilent(s: ReplicaState, raw: number): void {
     if (raw - heard >= s.opts.retireAfterUs) {
       r.retired = t;
       r.seq = bump(s);
+      r.origin = undefined;
       s.stats.retirementsWritten += 1;
     }
   }
@@ -63,7 +64,10 @@ export function foldAll(s: ReplicaState, raw: number): void {
         changed = true;
       }
     }
-    if (changed) rec.seq = bump(s);
+    if (changed) {
+      rec.seq = bump(s);
+      rec.origin = undefined;
+    }
   }
 }
 

@@ -6,7 +6,7 @@
 
 import type { IncId } from "./incarnation.ts";
 import { type KeyConfig, toWireConfig, type WireConfig } from "./key-config.ts";
-import type { KeyState } from "./key-state.ts";
+import type { Entry, KeyState } from "./key-state.ts";
 
 /** [incarnation index, slot, c0, c1] */
 export type WireEntry = readonly [number, number, number, number];
@@ -90,8 +90,9 @@ function counts(m: ReadonlyMap<IncId, number>, t: IncTable): WireCount[] {
   return [...m.entries()].map(([id, n]) => [t.of(id), n] as const);
 }
 
-/** Encodes a key, with only the entries changed after `from`. */
-export function keyToWire(key: string, k: KeyState, from: number, t: IncTable): WireKey {
+/** Encodes a key with the entries `include` selects (those the peer may lack). */
+export function keyToWire(key: string, k: KeyState, include: (e: Entry) => boolean, t: IncTable): WireKey {
+  const chosen = k.entries.filter(include);
   const p = k.prefix;
   return {
     key,
@@ -107,9 +108,9 @@ export function keyToWire(key: string, k: KeyState, from: number, t: IncTable): 
       forgiven: p.forgiven,
     },
     K: counts(k.K, t),
-    entries: k.entries.filter((e) => e.seq > from).map((e) => [t.of(e.inc), e.slot, e.c0, e.c1] as const),
+    entries: chosen.map((e) => [t.of(e.inc), e.slot, e.c0, e.c1] as const),
     horizon: k.horizon,
-    partial: k.entries.some((e) => e.seq <= from),
+    partial: chosen.length < k.entries.length,
   };
 }
 
