@@ -9,6 +9,7 @@ import type { Logger } from "pino";
 import type { Replica } from "../core/crdt/index.ts";
 import type { MergeResponse } from "../gen/tokenmesh/v1/peer_pb.ts";
 import type { Clock } from "../server/clock.ts";
+import { encodeInChunks } from "./delta-chunks.ts";
 import { checkHello, helloFor, type LocalIdentity, type PeerIdentity } from "./handshake.ts";
 import type { MeshStats } from "./mesh-stats.ts";
 import { ackFromProto, deltaToProto } from "./peer-codec.ts";
@@ -124,20 +125,28 @@ export class OutboundLink {
     if (stream === undefined || peer === undefined || this.#blocked || this.#inFlight >= this.deps.maxInFlight) return;
     const delta = this.deps.replica.deltaFor(peer.node, now);
     if (delta === undefined) return;
-    const bytes = encodeMergeRequest({ message: { case: "delta", value: deltaToProto(delta) } });
-    if (bytes.length > this.deps.maxMessageBytes) {
-      this.deps.log.error(
-        { peer: peer.node, bytes: bytes.length, limit: this.deps.maxMessageBytes },
-        "delta larger than mesh.maxMessageBytes: not sent",
-      );
-      return;
-    }
+    // Half the message cap leaves headroom; 5,000 keys is half the core's per-delta bound.
+    const chunks = encodeInChunks(delta, { maxBytes: this.deps.maxMessageBytes / 2, maxKeys: 5_000 }, (d) =>
+      encodeMergeRequest({ message: { case: "delta", value: deltaToProto(d) } }),
+    );
     const counters = this.deps.stats.peer(peer.node);
-    counters.deltasSent++;
-    counters.bytesSent += bytes.length;
-    this.#inFlight++;
-    if (!stream.write(bytes)) {
-      this.#blocked = true;
+    for (const bytes of chunks) {
+      if (bytes.length > this.deps.maxMessageBytes) {
+        // A single key's state above the cap (the core bounds entries per key, so only a tiny
+        // cap gets here): stop before the final chunk, whose watermarks would claim data the
+        // peer lacks. The core resends from the last ack later; say so loudly meanwhile.
+        this.deps.log.error(
+          { peer: peer.node, bytes: bytes.length, limit: this.deps.maxMessageBytes },
+          "one key's delta exceeds mesh.maxMessageBytes: not sent",
+        );
+        break;
+      }
+      counters.deltasSent++;
+      counters.bytesSent += bytes.length;
+      this.#inFlight++;
+      if (!stream.write(bytes)) this.#blocked = true;
+    }
+    if (this.#blocked) {
       stream.once("drain", () => {
         this.#blocked = false;
       });
