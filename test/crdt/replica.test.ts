@@ -6,6 +6,7 @@ import { Cluster } from "../sim/cluster.ts";
 import { config, Mesh } from "./mesh.ts";
 
 const CFG = config();
+const SLOW = config(10, 10);
 
 describe("replica", () => {
   it("never echoes a peer's entries back to it", () => {
@@ -51,7 +52,7 @@ describe("replica", () => {
   it("renews its incarnation when it learns it was retired, keeping its state", () => {
     const m = new Mesh(["a", "b"], { retireAfterUs: 50_000 });
     m.round(1_000);
-    m.get("a").consume("k", CFG, 4, m.now);
+    m.get("a").consume("k", SLOW, 4, m.now); // 10 tokens/s: not full again for a while
     m.round(1_000);
     const old = m.get("a").incarnation;
     // b stops hearing from a for longer than T_retire, and retires it.
