@@ -31,6 +31,8 @@ export interface MeshSpec {
   /** Per replica overrides of the mesh section (tls, peers, ...). */
   readonly mesh?: (i: number, peerAddresses: readonly string[]) => Partial<MeshInput>;
   readonly tls?: (name: string) => CertFiles;
+  /** Per replica protocol range (upgrade tests). */
+  readonly versions?: (i: number) => { min: number; max: number } | undefined;
 }
 
 /** Starts the mesh, retrying with fresh ports if one picked in advance was taken meanwhile. */
@@ -64,7 +66,12 @@ async function startOnce(spec: MeshSpec): Promise<InProcessMesh> {
     const config = resolveConfig({ listen: "127.0.0.1:0", metricsListen: null, logLevel: "silent", mesh, policies: spec.policies }, name);
     let server: RunningServer;
     try {
-      server = await startServer({ config, log: pino({ level: "silent" }) });
+      const versions = spec.versions?.(i);
+      server = await startServer({
+        config,
+        log: pino({ level: "silent" }),
+        ...(versions === undefined ? {} : { protocolVersions: versions }),
+      });
     } catch (err) {
       for (const r of replicas) r.channel.close();
       await Promise.all(replicas.map((r) => r.server.shutdown()));

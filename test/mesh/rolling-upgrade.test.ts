@@ -1,0 +1,43 @@
+// A rolling upgrade across one protocol version keeps the mesh connected: a new build (speaks
+// 1..2) and an old one (1..1) agree on 1 and replicate; a build two versions ahead (2..3) is
+// refused by the old one with a status naming both ranges, and counted.
+
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { eventually, type InProcessMesh, type MeshReplica, startInProcessMesh } from "../support/mesh.ts";
+
+describe("rolling upgrade", () => {
+  let mesh: InProcessMesh;
+  beforeAll(async () => {
+    const ranges = [
+      { min: 1, max: 1 }, // old build
+      { min: 1, max: 2 }, // new build
+      { min: 2, max: 3 }, // two versions ahead of the old build
+    ];
+    mesh = await startInProcessMesh({ size: 3, policies: { api: { capacity: 10, refill: 1, per: "1h" } }, versions: (i) => ranges[i] });
+  });
+  afterAll(async () => {
+    await mesh.close();
+  });
+
+  it("connects old and new builds, and refuses a build two versions apart", async () => {
+    const [oldBuild, newBuild, ahead] = mesh.replicas as [MeshReplica, MeshReplica, MeshReplica];
+    const linkTo = (from: MeshReplica, to: MeshReplica) => from.server.mesh?.links().find((l) => l.address === to.peerAddress);
+    await eventually(
+      () => linkTo(oldBuild, newBuild)?.peer?.version === 1 && linkTo(newBuild, oldBuild)?.peer?.version === 1,
+      10_000,
+      "old and new connected on 1",
+    );
+    await eventually(() => linkTo(newBuild, ahead)?.peer?.version === 2, 10_000, "new and ahead connected on 2");
+    await newBuild.client.consume({ decisions: [{ buckets: [{ policy: "api", key: "u", cost: 4 }] }] });
+    await eventually(
+      async () =>
+        (await oldBuild.client.query({ decisions: [{ buckets: [{ policy: "api", key: "u" }] }] })).results[0]?.buckets[0]?.remaining === 6n,
+      5_000,
+      "the old build sees the new build's consumption",
+    );
+    // The old build and the one two versions ahead never connect, and both count the refusal.
+    expect(linkTo(oldBuild, ahead)?.peer).toBeUndefined();
+    expect(linkTo(ahead, oldBuild)?.peer).toBeUndefined();
+    await eventually(() => (oldBuild.server.mesh?.stats.rejected.get("handshake") ?? 0) >= 1, 5_000, "refusal counted");
+  });
+});
