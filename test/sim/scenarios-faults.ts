@@ -11,16 +11,20 @@ const LOCKOUT_BOUND_US = (C / R) * 1e6 + 1_000_000;
 /** Three saturated replicas; n1 is killed mid-load and restarted 500 ms later with empty state. */
 export function restart(seed: number, scale: number): Row[] {
   const T = seconds(scale) * 1e6;
-  const kill = Math.round(T / 3);
-  const back = kill + 500_000;
   const c = new Cluster({ seed, nodes: [{ name: "n0" }, { name: "n1" }, { name: "n2" }], link: LINK, flushUs: FLUSH_US, limit: LIMIT });
   c.start();
   for (const n of ["n0", "n1", "n2"]) c.load(n, "k", 2_000, 0, T);
-  c.run(kill - 1);
+  // Kill n1 at the worst moment: just after it admitted, before its next flush ships that.
+  let kill = Math.round(T / 3);
+  c.run(kill);
+  while (c.node("n1").replica?.s.open.get("k") === undefined && kill < T / 2) {
+    kill += 100;
+    c.run(kill);
+  }
   const dying = c.node("n1").replica;
   const oldInc = dying?.incarnation ?? "";
-  c.run(kill);
   const consumed = dying?.s.counters.get("k") ?? 0;
+  const back = kill + 500_000;
   c.kill("n1", kill);
   c.restart("n1", back);
   c.run(back + 2_000_000);

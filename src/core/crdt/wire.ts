@@ -5,7 +5,7 @@
 // (from, to] holds (.., to], which is what lets it trust the watermarks inside (trap 8).
 
 import type { IncId } from "./incarnation.ts";
-import { type KeyConfig, toWireConfig, type WireConfig } from "./key-config.ts";
+import { toWireConfig, type WireConfig } from "./key-config.ts";
 import type { Entry, KeyState } from "./key-state.ts";
 
 /** [incarnation index, slot, c0, c1] */
@@ -112,14 +112,4 @@ export function keyToWire(key: string, k: KeyState, include: (e: Entry) => boole
     horizon: k.horizon,
     partial: chosen.length < k.entries.length,
   };
-}
-
-/** A decoded key part, ready to join (configs already validated). */
-export interface KeyPart {
-  readonly key: string;
-  readonly state: KeyState;
-}
-
-export function configsOf(k: KeyState): KeyConfig[] {
-  return [k.config, k.prefix.config];
 }
