@@ -126,10 +126,16 @@ export function failedCalls(m: Measurement): number {
   return m.serverErrors + Object.values(m.clientFailures).reduce((a, b) => a + b, 0) + sampled;
 }
 
-/** A run counts only if it served calls and at most 0.1% of them failed. */
+/**
+ * An open-loop driver that sent this late behind its schedule was starved of CPU itself: the
+ * run measured the machine, not the service.
+ */
+export const MAX_SEND_LAG_US = 20_000;
+
+/** A run counts only if it served calls, at most 0.1% of them failed, and the driver kept up. */
 export function validRun(m: Measurement): boolean {
   const ok = Number.isFinite(m.serverOk) ? m.serverOk : m.callsPerSecond;
-  return m.serverCallsPerSecond > 0 && failedCalls(m) <= 0.001 * Math.max(ok, 1);
+  return m.serverCallsPerSecond > 0 && failedCalls(m) <= 0.001 * Math.max(ok, 1) && m.maxSendLagUs <= MAX_SEND_LAG_US;
 }
 
 /** Median over the valid runs of a load; undefined when none is valid. */
@@ -142,7 +148,7 @@ export function summarise(results: Results, id: string, pick: (m: Measurement) =
   const verified = [...new Set(runs.map((m) => m.verifiedBy))];
   const check = verified.length === 1 && verified[0] === "server" ? "" : `, status checked by ${verified.join("+")}`;
   const dropped = all.length - runs.length;
-  const note = `${values.length} rounds, spread ${(spread(values) * 100).toFixed(0)}%, ${drivers} driver${check}${dropped > 0 ? `, ${dropped} round(s) DROPPED for failed calls` : ""}`;
+  const note = `${values.length} rounds, spread ${(spread(values) * 100).toFixed(0)}%, ${drivers} driver${check}${dropped > 0 ? `, ${dropped} round(s) DROPPED (failed calls or driver lag)` : ""}`;
   return { median: median(values), values, note };
 }
 
@@ -151,7 +157,10 @@ export function whyMissing(results: Results, ids: readonly string[]): string {
   for (const id of ids) {
     const all = results.get(id) ?? [];
     if (all.length === 0) return `${id}: no run completed (see the log)`;
-    if (!all.some(validRun)) return `${id}: every round had failed calls (${all.map(failedCalls).join(", ")})`;
+    if (!all.some(validRun)) {
+      const lagged = all.filter((m) => m.maxSendLagUs > MAX_SEND_LAG_US).length;
+      return `${id}: no valid round (failed calls per round: ${all.map(failedCalls).join(", ")}; driver more than ${MAX_SEND_LAG_US / 1000} ms behind schedule in ${lagged}): the machine was too busy`;
+    }
   }
   return "see the log";
 }
