@@ -1,7 +1,7 @@
 // A hand-driven mesh of real replicas for the trap tests: the test decides which delta is
 // delivered, lost, duplicated or reordered, and when each clock moves.
 
-import { type Delta, type KeyConfig, makeKeyConfig, Replica, type ReplicaInit } from "../../src/core/crdt/index.ts";
+import { DEFAULT_LIMITS, type Delta, type KeyConfig, makeKeyConfig, Replica, type ReplicaInit } from "../../src/core/crdt/index.ts";
 
 export const LIMIT = { capacity: 10, refillTokens: 1000, refillPeriodUs: 1_000_000 };
 
@@ -28,6 +28,7 @@ export class Mesh {
   boot(name: string, skewUs = 0, extra: Partial<ReplicaInit> = {}): Replica {
     const rep = new Replica({
       warmupTimeoutUs: 0,
+      limits: { ...DEFAULT_LIMITS, policyMax: { capacity: 10, tokensPerSecond: 1000 } },
       ...this.extra,
       ...extra,
       node: name,

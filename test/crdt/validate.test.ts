@@ -265,20 +265,22 @@ const CASES: [string, (d: Json) => void, string][] = [
   ],
 ];
 
+const LIMITS = { ...DEFAULT_LIMITS, policyMax: { capacity: 10, tokensPerSecond: 1000 } };
+
 function key(d: Json): Json {
   return (d.keys as Json[])[0] as Json;
 }
 
 describe("parseDelta", () => {
   it("accepts a delta a replica produced", () => {
-    const r = parseDelta(validDelta());
+    const r = parseDelta(validDelta(), LIMITS);
     expect(r.ok).toBe(true);
   });
   for (const [name, mutate, field] of CASES) {
     it(`rejects ${name} naming ${field}`, () => {
       const d = validDelta() as unknown as Json;
       mutate(d);
-      const r = parseDelta(d);
+      const r = parseDelta(d, LIMITS);
       expect(r.ok).toBe(false);
       if (!r.ok) {
         expect(r.error.field).toBe(field);

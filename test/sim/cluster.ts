@@ -2,7 +2,7 @@
 // partitions, and the record every figure is computed from. Each replica reads only its own
 // raw clock (true time plus its skew); the ideal bucket and the true global level use true time.
 
-import { type KeyConfig, makeKeyConfig, Replica, type ReplicaOptions } from "../../src/core/crdt/index.ts";
+import { DEFAULT_LIMITS, type KeyConfig, makeKeyConfig, Replica, type ReplicaOptions } from "../../src/core/crdt/index.ts";
 import { refilled } from "../../src/core/crdt/replay.ts";
 import type { LimitSpec } from "../../src/core/rate.ts";
 import { Gcra } from "../crdt/gcra-ref.ts";
@@ -64,6 +64,7 @@ export class Cluster {
   ticking = true;
   loadOn = true;
   rejected = 0;
+  readonly rejections: string[] = [];
   private readonly names: string[];
   private boots = 0;
 
@@ -93,7 +94,10 @@ export class Cluster {
 
   private boot(n: SimNode): void {
     const ids = this.rng.fork(this.queue.now * 7 + (this.names.indexOf(n.name) + 1) * 7919 + this.boots++);
+    const l = this.opts.limit;
     n.replica = new Replica({
+      // Peers bound counts by content against the mesh's policies (here: the one limit, or wider).
+      limits: { ...DEFAULT_LIMITS, policyMax: { capacity: l.capacity, tokensPerSecond: (l.refillTokens * 1e6) / l.refillPeriodUs } },
       ...this.opts.replica,
       node: n.name,
       peers: this.net.neighbours(n.name, this.names),
@@ -138,6 +142,7 @@ export class Cluster {
     const res = n.replica.applyDelta(delta, this.raw(n));
     if (!res.ok) {
       this.rejected += 1;
+      this.rejections.push(`${to}<-${(delta as { node: string }).node} at ${this.now}: ${res.error.field} ${res.error.message} ${process.env.SIM_DEBUG ? JSON.stringify(delta) : ""}`);
       return;
     }
     const ack = res.ack;

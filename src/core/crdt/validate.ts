@@ -17,6 +17,18 @@ export interface Limits {
   readonly maxKeyLength: number;
   /** Slack on the content bound of counts: an honest writer never passes (C + r*age)(1+eps) + C. */
   readonly countSlack: number;
+  /**
+   * Longest a slot may stay open: consumption is charged at the slot's start, so a writer's
+   * total at a slot can include up to one slot of refill beyond its age.
+   */
+  readonly maxSlotUs: number;
+  /**
+   * The largest capacity and rate over every policy the mesh runs. Counts are bounded by
+   * content against these (design notes: "max C + max r * age over configs"). The key's own
+   * configs are not enough: after a limit is lowered, a writer's total from the old, faster limit
+   * exceeds the new one's bound. Without it, counts are only held to exact integers (2^52).
+   */
+  readonly policyMax?: { readonly capacity: number; readonly tokensPerSecond: number } | undefined;
 }
 
 export const DEFAULT_LIMITS: Limits = {
@@ -25,6 +37,7 @@ export const DEFAULT_LIMITS: Limits = {
   maxIncsPerDelta: 1_024,
   maxKeyLength: 512,
   countSlack: 0.05,
+  maxSlotUs: 1_000_000,
 };
 
 export interface ParsedDelta {
@@ -66,15 +79,13 @@ function arr(v: unknown, field: string, max: number): unknown[] | Bad {
   return v.length <= max ? v : fail(field, `has ${v.length} items, limit ${max}`);
 }
 
-/** Largest running total an honest writer born at `birth` can reach by `slot` under `configs`. */
-function countBound(configs: readonly KeyConfig[], birth: number, slot: number, slack: number): number {
-  let bound = 0;
-  const age = Math.max(0, slot - birth);
-  for (const c of configs) {
-    const perUs = c.rate.refillTokens / c.rate.refillPeriodUs;
-    bound = Math.max(bound, (c.rate.capacity + perUs * age) * (1 + slack) + c.rate.capacity);
-  }
-  return Math.ceil(bound);
+/** Largest running total an honest writer born at `birth` can reach by `slot`. */
+function countBound(birth: number, slot: number, limits: Limits): number {
+  const max = limits.policyMax;
+  if (max === undefined) return 2 ** 52;
+  const age = Math.max(0, slot - birth) + limits.maxSlotUs;
+  const bound = (max.capacity + (max.tokensPerSecond * age) / 1e6) * (1 + limits.countSlack) + max.capacity;
+  return Math.min(2 ** 52, Math.ceil(bound));
 }
 
 function parseKey(
@@ -123,7 +134,7 @@ function parseKey(
       const ix = int(row[0], `${field}[${j}][0]`, 0, incs.length - 1);
       if (ix instanceof Bad) return ix;
       const id = incs[ix] as IncId;
-      const n = int(row[1], `${field}[${j}][1]`, 0, countBound(cfgs, birthOf(id), at, limits.countSlack));
+      const n = int(row[1], `${field}[${j}][1]`, 0, countBound(birthOf(id), at, limits));
       if (n instanceof Bad) return n;
       if (m.has(id)) return fail(`${field}[${j}]`, "names an incarnation twice");
       m.set(id, n);
@@ -145,7 +156,7 @@ function parseKey(
     const inc = incs[ix] as IncId;
     const slot = int(row[1], `${ef}[1]`, birthOf(inc));
     if (slot instanceof Bad) return slot;
-    const c1 = int(row[3], `${ef}[3]`, 1, countBound(cfgs, birthOf(inc), slot, limits.countSlack));
+    const c1 = int(row[3], `${ef}[3]`, 1, countBound(birthOf(inc), slot, limits));
     if (c1 instanceof Bad) return c1;
     const c0 = int(row[2], `${ef}[2]`, 0, c1 - 1);
     if (c0 instanceof Bad) return c0;
