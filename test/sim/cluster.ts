@@ -249,9 +249,13 @@ export class Cluster {
     let quiet = 0;
     while (this.now - start < maxUs) {
       this.queue.runUntil(this.now + this.opts.flushUs);
+      // Held (too early) data is input waiting for the clock, not a timer: it is applied as
+      // virtual time passes, as it would be on a live replica.
+      for (const n of this.live()) n.replica?.releaseHeld(this.raw(n));
       let pending = this.net.inFlight;
       for (const n of this.live()) {
         for (const [peer, s] of n.replica?.s.sessions ?? []) if (s.acked < s.sent && this.node(peer).alive) pending += 1;
+        pending += (n.replica?.s.heldKeys.length ?? 0) + (n.replica?.s.heldRecords.length ?? 0);
       }
       quiet = pending === 0 ? quiet + 1 : 0;
       if (quiet >= 3) break;

@@ -234,6 +234,11 @@ export class Replica {
     }
   }
 
+  /** Applies held (too early) data the clock now admits; `tick` does this too. */
+  releaseHeld(raw: number): void {
+    releaseHeld(this.s, raw);
+  }
+
   /** Flush-timer work: watermark, held data, retirement, horizon, renewal, fold and collection. */
   tick(raw: number): void {
     this.advanceWatermark(raw);
