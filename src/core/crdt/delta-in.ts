@@ -17,7 +17,12 @@ const MAX_MISSING = 256;
 
 export type ApplyResult = { ok: true; ack: Ack } | { ok: false; error: DeltaError };
 
-/** Joins a key part into the replica, stamping what changed with a new sequence number. */
+/**
+ * Joins a key part into the replica, stamping what changed with a new sequence number. A change
+ * is attributed to the sending incarnation (and so not echoed back to it) only where the result
+ * is exactly what it sent; where the join mixed in local data, the peer lacks part of the result
+ * and the change counts as local. Key metadata (prefix, K, config) is always sent on.
+ */
 export function joinKeyPart(s: ReplicaState, key: string, part: KeyState, origin: IncId | undefined): void {
   if (part.horizon < s.reg.horizon) part.horizon = s.reg.horizon;
   const rec = s.keys.get(key);
@@ -28,19 +33,22 @@ export function joinKeyPart(s: ReplicaState, key: string, part: KeyState, origin
       e.seq = seq;
       e.origin = origin;
     }
-    s.keys.set(key, { state: part, seq, origin });
+    s.keys.set(key, { state: part, seq, origin: undefined });
     return;
   }
+  const sent = new Map<string, { c0: number; c1: number }>();
+  for (const e of part.entries) sent.set(`${e.inc}@${e.slot}`, { c0: e.c0, c1: e.c1 });
   const ch = joinKeyInto(rec.state, part);
   if (ch.meta || ch.entries.length > 0) {
     const seq = bump(s);
     for (const e of ch.entries) {
+      const theirs = sent.get(`${e.inc}@${e.slot}`);
       e.seq = seq;
-      e.origin = origin;
+      e.origin = theirs !== undefined && theirs.c0 === e.c0 && theirs.c1 === e.c1 ? origin : undefined;
     }
     if (ch.meta) {
       rec.seq = seq;
-      rec.origin = origin;
+      rec.origin = undefined;
     }
   }
 }
@@ -52,7 +60,8 @@ export function joinRecordPart(s: ReplicaState, rec: WireInc, raw: number, origi
   const changed = joinRecord(s.reg, rec);
   if (changed === undefined) return;
   changed.seq = bump(s);
-  changed.origin = origin;
+  // Echo-safe only if the result is exactly what the peer sent (see joinKeyPart).
+  changed.origin = changed.wm === rec.wm && changed.retired === rec.retired ? origin : undefined;
   if (beforeWm === undefined || changed.wm > beforeWm) s.lastHeard.set(rec.id, raw);
 }
 
@@ -142,7 +151,10 @@ export function applyDelta(s: ReplicaState, raw: unknown, raw_now: number): Appl
   for (const rec of d.records) {
     // Without the whole interval, a watermark may cover data we lack: keep the record, not its wm.
     const wm = trusted ? Math.min(rec.wm, limit) : 0;
-    if (trusted && rec.wm > limit) s.heldRecords.push({ rec, releaseAt: rec.wm });
+    // Whatever is capped now is held and joined whole once the clock admits it.
+    if ((trusted && rec.wm > limit) || rec.retired > limit) {
+      s.heldRecords.push({ rec: trusted ? rec : { ...rec, wm: 0 }, releaseAt: Math.max(trusted ? rec.wm : 0, rec.retired) });
+    }
     joinRecordPart(s, { id: rec.id, wm, retired: Math.min(rec.retired, limit) }, raw_now, d.inc);
   }
   const missing: string[] = [];
