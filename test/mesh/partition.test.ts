@@ -23,11 +23,7 @@ describe("partition and heal", () => {
       policies: { hot: { capacity: C, refill: R, per: "1s" }, slow: { capacity: 1000, refill: 1, per: "1h" } },
       mesh: { retireAfter: "1s", warmupTimeout: "2s" },
     });
-    await eventually(
-      async () => (await Promise.all([0, 1].map((i) => mesh.metric(i, "tokenmesh_peers_connected")))).every((n) => n === 1),
-      15_000,
-      "connected",
-    );
+    await mesh.fullyConnected();
   }, 40_000);
   afterAll(async () => {
     await mesh?.close();

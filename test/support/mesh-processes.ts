@@ -33,6 +33,8 @@ export interface ProcessMesh {
   /** Cuts (or heals) every proxied link between the two sides. */
   partition(sideA: readonly number[], sideB: readonly number[], cut: boolean): void;
   metric(i: number, name: string): Promise<number>;
+  /** Waits until every replica reports a stream to every other one. */
+  fullyConnected(timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -108,7 +110,7 @@ async function startOnce(spec: ProcessMeshSpec): Promise<ProcessMesh> {
     throw err;
   }
 
-  return {
+  const mesh: ProcessMesh = {
     replicas,
     proxies,
     async kill(i) {
@@ -137,6 +139,15 @@ async function startOnce(spec: ProcessMeshSpec): Promise<ProcessMesh> {
       const line = text.split("\n").find((l) => l.startsWith(`${name} `));
       return line === undefined ? Number.NaN : Number(line.split(" ")[1]);
     },
+    async fullyConnected(timeoutMs = 15_000) {
+      const deadline = Date.now() + timeoutMs;
+      while (Date.now() < deadline) {
+        const counts = await Promise.all(replicas.map((_, i) => mesh.metric(i, "tokenmesh_peers_connected")));
+        if (counts.every((c) => c === n - 1)) return;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      throw new Error(`the ${n} replicas did not all connect within ${timeoutMs} ms`);
+    },
     async close() {
       for (const r of replicas) {
         r.channel.close();
@@ -146,6 +157,7 @@ async function startOnce(spec: ProcessMeshSpec): Promise<ProcessMesh> {
       for (const row of proxies) for (const p of row) await p?.close();
     },
   };
+  return mesh;
 }
 
 export interface LoadResult {
