@@ -4,6 +4,7 @@
 // Phases: 1 = the shared alternating rounds (throughput, CPU, latency, batch), 2 = loads sized
 // from phase 1 (half of tokenmesh's max), 3 = scenarios that run themselves (1M keys).
 
+import { spawnSync } from "node:child_process";
 import { loadavg } from "node:os";
 import { templateMatchesEncoder } from "./lib/bodies.ts";
 import type { Measurement } from "./lib/load.ts";
@@ -22,6 +23,19 @@ const startLoad = loadavg()
 const log = (message: string): void => {
   process.stderr.write(`[${((performance.now() - t0) / 1000).toFixed(1).padStart(6)}s] ${message}\n`);
 };
+
+/** Which code was measured: the commit, and whether the server's sources differed from it. */
+function revision(): string {
+  const git = (args: string[]): { status: number | null; out: string } => {
+    const r = spawnSync("git", args, { encoding: "utf8" });
+    return { status: r.status, out: r.stdout.trim() };
+  };
+  const head = git(["rev-parse", "--short", "HEAD"]);
+  if (head.status !== 0) return "not a git checkout";
+  // Plumbing only: it reads the index and never writes it (others may be committing).
+  const dirty = git(["diff-index", "--quiet", "HEAD", "--", "src", "bin", "proto"]).status !== 0;
+  return `commit ${head.out}${dirty ? " with uncommitted changes in src/" : ""}`;
+}
 
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
@@ -56,7 +70,7 @@ async function main(): Promise<void> {
   // Other work on a shared machine moves every figure: show how busy it was.
   const load = `load average at start ${startLoad}, at end ${loadavg()
     .map((x) => x.toFixed(2))
-    .join(" ")}`;
+    .join(" ")}; ${revision()}`;
   process.stdout.write(
     `\ntokenmesh bench (${mode}, ${options.settings.rounds} rounds, ${new Date().toISOString()})\n${[...tools.notes, load].map((n) => `- ${n}`).join("\n")}\n\n`,
   );

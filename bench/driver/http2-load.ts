@@ -8,6 +8,9 @@ import { keySampler } from "../lib/keys.ts";
 import { summarise } from "../lib/stats.ts";
 import type { DriverResult, DriverSpec } from "./spec.ts";
 
+/** Open loop: a send this far behind its schedule counts as late (the driver fell behind). */
+const LATE_MS = 5;
+
 /** Open loop gives up on calls beyond this many in flight rather than queue without bound. */
 const MAX_IN_FLIGHT = 4096;
 
@@ -45,6 +48,8 @@ export async function runLoad(spec: DriverSpec): Promise<DriverResult> {
   // Open loop: latency counts from the actual send, and the worst lag of a send behind its
   // schedule is reported, so a driver that fell behind is visible instead of hidden in the tail.
   let maxLagMs = 0;
+  let lateSends = 0;
+  let measuredSends = 0;
   let stopping = false;
   let finish: () => void = () => {};
   const done = new Promise<void>((resolve) => {
@@ -57,7 +62,12 @@ export async function runLoad(spec: DriverSpec): Promise<DriverResult> {
 
   function send(sessionIndex: number, scheduledAt: number, onDone: (() => void) | null): void {
     const sentAt = performance.now();
-    if (sentAt >= measureFrom && sentAt - scheduledAt > maxLagMs) maxLagMs = sentAt - scheduledAt;
+    if (sentAt >= measureFrom) {
+      const lag = sentAt - scheduledAt;
+      if (lag > maxLagMs) maxLagMs = lag;
+      if (lag > LATE_MS) lateSends++;
+      measuredSends++;
+    }
     started++;
     inFlight++;
     const session = sessions[sessionIndex] as http2.ClientHttp2Session;
@@ -144,6 +154,7 @@ export async function runLoad(spec: DriverSpec): Promise<DriverResult> {
     latencyUs: summarise(latencies.subarray(0, recorded)),
     shed,
     maxSendLagUs: maxLagMs * 1000,
+    lateSendFraction: spec.ratePerSecond === null || measuredSends === 0 ? 0 : lateSends / measuredSends,
     driverCpuS: (cpu.user + cpu.system) / 1e6,
   };
 }

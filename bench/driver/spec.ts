@@ -39,6 +39,8 @@ export interface DriverResult {
   readonly latencyUs: LatencySummary;
   /** Open loop: worst delay of a send behind its schedule (the driver falling behind). */
   readonly maxSendLagUs: number;
+  /** Open loop: share of sends more than 5 ms behind schedule. */
+  readonly lateSendFraction: number;
   /** Open loop: calls not started because too many were in flight (the server fell behind). */
   readonly shed: number;
   /** CPU seconds the driver itself used (user + system), to show whether it was the bottleneck. */

@@ -53,6 +53,7 @@ export interface Measurement {
   /** Open loop: calls the driver dropped (too many in flight) and its worst lag behind schedule. */
   readonly shed: number;
   readonly maxSendLagUs: number;
+  readonly lateSendFraction: number;
 }
 
 const REPO = new URL("../../", import.meta.url).pathname;
@@ -142,6 +143,7 @@ async function runH2load(tools: Tools, spec: DriverSpec, hooks: WindowHooks): Pr
     latencyUs: summarise(latencies.subarray(0, ok)),
     shed: 0,
     maxSendLagUs: 0,
+    lateSendFraction: 0,
     driverCpuS: Number.NaN, // not reported by h2load
   };
 }
@@ -206,5 +208,6 @@ export async function measure(tools: Tools, target: Target, load: LoadSpec): Pro
     driverCpuS: result.driverCpuS,
     shed: result.shed,
     maxSendLagUs: result.maxSendLagUs,
+    lateSendFraction: result.lateSendFraction,
   };
 }

@@ -1,11 +1,11 @@
-// The replicated figures. They need the 3-replica mesh, which does not exist yet: each is a row
-// with `pass: null` so the table shows what is still unmeasured instead of hiding it. When the
-// mesh lands, this module gets loads on three replicas (load on all three) and fills them in.
+// The replicated figures. Each is a row with `pass: null` until this module drives a 3-replica
+// mesh (`tokenmesh local-mesh`, load on all three replicas, the mesh's metrics for bytes and
+// lag), so the table shows what is still unmeasured instead of hiding it.
 
 import { notMeasured, type Row } from "../lib/report.ts";
 import type { Scenario } from "../lib/scenario.ts";
 
-const WHY = "needs the mesh (3-replica local mesh)";
+const WHY = "needs the mesh scenario (3-replica local mesh, load on all three); not written yet";
 
 export const replication: Scenario = {
   id: "replication",
