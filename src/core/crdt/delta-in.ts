@@ -9,6 +9,7 @@ import type { KeyState } from "./key-state.ts";
 import { newSession, onDelta, resetOut } from "./peer-session.ts";
 import { joinRecord, raiseHorizon, type WireInc } from "./registry.ts";
 import { bump, type ReplicaState, stampAt } from "./replica-state.ts";
+import { renewIfRetired } from "./timers.ts";
 import { type DeltaError, type ParsedDelta, parseDelta } from "./validate.ts";
 import type { Ack } from "./wire.ts";
 
@@ -120,10 +121,11 @@ export function applyDelta(s: ReplicaState, raw: unknown, raw_now: number): Appl
     session = newSession(raw_now);
     s.sessions.set(d.node, session);
   }
-  // A straggler from a node's previous (retired) incarnation: its content joins like any data,
-  // but it must not flip the stream back, and its watermarks are not trusted.
-  const senderRetired = (s.reg.incs.get(d.inc)?.retired ?? -1) >= 0;
-  const { trusted, newStream, previous } = senderRetired
+  // A straggler from a node's previous (retired) incarnation, after its new one spoke: its
+  // content joins like any data, but it must not flip the stream back, and its watermarks are
+  // not trusted. (A current stream whose incarnation we retired stays a normal stream.)
+  const straggler = session.inInc !== undefined && session.inInc !== d.inc && (s.reg.incs.get(d.inc)?.retired ?? -1) >= 0;
+  const { trusted, newStream, previous } = straggler
     ? { trusted: false, newStream: false, previous: undefined }
     : onDelta(session, d.inc, d.from, d.to);
   // A peer that restarted or renewed holds nothing of ours under its new stream: resend it all.
@@ -161,6 +163,8 @@ export function applyDelta(s: ReplicaState, raw: unknown, raw_now: number): Appl
   for (const part of d.keys) if (part.partial && !s.keys.has(part.key) && missing.length < MAX_MISSING) missing.push(part.key);
   for (const part of now) joinKeyPart(s, part.key, part.state, d.inc);
   session.synced = true;
+  // Retired by the mesh: continue at once under a fresh id (design notes, "retirement is final").
+  if (s.ready) renewIfRetired(s, raw_now);
   return {
     ok: true,
     ack: { kind: "ack", node: s.opts.node, inc: s.self, peerInc: d.inc, upTo: session.contigIn, t1: d.sentAt, t2: raw_now, missing },

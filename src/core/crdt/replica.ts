@@ -7,7 +7,7 @@ import type { BucketAccess, DecisionOutcome } from "../decision.ts";
 import { decide } from "../decision.ts";
 import { type ApplyResult, applyDelta, releaseHeld } from "./delta-in.ts";
 import { deltaFor } from "./delta-out.ts";
-import { birthOf, type IncId, isForgotten, makeIncarnationId } from "./incarnation.ts";
+import { birthOf, type IncId, makeIncarnationId } from "./incarnation.ts";
 import { compareConfig, type KeyConfig } from "./key-config.ts";
 import { findEntry, type KeyState, keyText, newKeyState } from "./key-state.ts";
 import { onAck, resetOut } from "./peer-session.ts";
@@ -23,7 +23,7 @@ import {
   type ReplicaStats,
   stampAt,
 } from "./replica-state.ts";
-import { collectKeys, foldAll, raiseOwnHorizon, retireSilent } from "./timers.ts";
+import { collectKeys, foldAll, raiseOwnHorizon, renewIfRetired, retireSilent } from "./timers.ts";
 import type { Ack, Delta } from "./wire.ts";
 
 export interface ReplicaInit extends Partial<Omit<ReplicaOptions, "node" | "peers">> {
@@ -256,18 +256,7 @@ export class Replica {
    * keeping its state: its old running totals stay valid data, new consumption starts a new writer.
    */
   renewIfRetired(raw: number): boolean {
-    const s = this.s;
-    const me = s.reg.incs.get(s.self);
-    if (me !== undefined && me.retired < 0 && !isForgotten(s.self, s.reg.horizon)) return false;
-    const t = stampAt(s, raw);
-    s.self = makeIncarnationId(Math.max(t, s.reg.horizon, birthOf(s.self) + 1), s.randomHex());
-    s.counters = new Map();
-    s.open = new Map();
-    s.reg.incs.set(s.self, { wm: t, retired: -1, seq: bump(s) });
-    s.lastHeard.set(s.self, raw);
-    for (const session of s.sessions.values()) resetOut(session, raw);
-    s.stats.renewals += 1;
-    return true;
+    return renewIfRetired(this.s, raw);
   }
 
   /** Canonical text of the replicated state, keys in order, collectable keys left out. */

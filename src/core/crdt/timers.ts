@@ -1,9 +1,10 @@
 // The work an edge's timers trigger, as functions of the replica state and the raw clock:
 // retiring silent incarnations, raising the horizon, folding, collecting full keys.
 
-import { birthOf, isForgotten } from "./incarnation.ts";
+import { birthOf, isForgotten, makeIncarnationId } from "./incarnation.ts";
 import { foldKeyInto, isCollectable } from "./key-fold.ts";
 import { normalizeKey } from "./key-join.ts";
+import { resetOut } from "./peer-session.ts";
 import { liveFloor, nextHorizon, raiseHorizon } from "./registry.ts";
 import { levelAt } from "./replay.ts";
 import { bump, type ReplicaState, stampAt } from "./replica-state.ts";
@@ -89,4 +90,24 @@ export function collectKeys(s: ReplicaState, raw: number): void {
       s.stats.keysCollected += 1;
     }
   }
+}
+
+/**
+ * An incarnation that learns it was retired (or forgotten) continues at once under a fresh id,
+ * keeping its state: its old running totals stay valid data, new consumption starts a new
+ * writer. Called on receipt as well as on the timer. The new record starts at the old
+ * watermark (it holds no entries yet), so renewing is not a watermark advance.
+ */
+export function renewIfRetired(s: ReplicaState, raw: number): boolean {
+  const me = s.reg.incs.get(s.self);
+  if (me !== undefined && me.retired < 0 && !isForgotten(s.self, s.reg.horizon)) return false;
+  const t = stampAt(s, raw);
+  s.self = makeIncarnationId(Math.max(t, s.reg.horizon, birthOf(s.self) + 1), s.randomHex());
+  s.counters = new Map();
+  s.open = new Map();
+  s.reg.incs.set(s.self, { wm: me?.wm ?? 0, retired: -1, seq: bump(s) });
+  s.lastHeard.set(s.self, raw);
+  for (const session of s.sessions.values()) resetOut(session, raw);
+  s.stats.renewals += 1;
+  return true;
 }
