@@ -27,7 +27,13 @@ export function fuzzOnce(seed: number, seconds = 6): FuzzOutcome {
     link: { delayUs: rng.int(1_000, 80_000), jitterUs: rng.int(0, 40_000), loss: rng.next() * 0.2, duplicate: rng.next() * 0.2 },
     flushUs: 5_000,
     limit: { capacity: rng.int(1, 20), refillTokens: rng.int(10, 2_000), refillPeriodUs: 1_000_000 },
-    replica: { retireAfterUs: rng.int(300_000, 2_000_000), resendAfterUs: rng.int(50_000, 400_000), warmupTimeoutUs: 500_000, relay: true, limits: { ...DEFAULT_LIMITS, policyMax: { capacity: 20, tokensPerSecond: 2_000 } } },
+    replica: {
+      retireAfterUs: rng.int(300_000, 2_000_000),
+      resendAfterUs: rng.int(50_000, 400_000),
+      warmupTimeoutUs: 500_000,
+      relay: true,
+      limits: { ...DEFAULT_LIMITS, policyMax: { capacity: 20, tokensPerSecond: 2_000 } },
+    },
   });
   c.start();
   const keys = ["a", "b", "c"];
@@ -45,7 +51,11 @@ export function fuzzOnce(seed: number, seconds = 6): FuzzOutcome {
   }
   if (rng.chance(0.4)) {
     const at = rng.int(0, T);
-    const made = makeKeyConfig({ capacity: rng.int(1, 20), refillTokens: rng.int(10, 2_000), refillPeriodUs: 1_000_000 }, 1, at + rng.int(-200_000, 200_000));
+    const made = makeKeyConfig(
+      { capacity: rng.int(1, 20), refillTokens: rng.int(10, 2_000), refillPeriodUs: 1_000_000 },
+      1,
+      at + rng.int(-200_000, 200_000),
+    );
     if (made.ok) {
       const cfg = made.config;
       const who = names[rng.int(0, n - 1)] as string;

@@ -131,6 +131,9 @@ export function applyDelta(s: ReplicaState, raw: unknown, raw_now: number): Appl
   // A peer that restarted or renewed holds nothing of ours under its new stream: resend it all.
   if (newStream) resetOut(session, raw_now);
   if (!trusted) s.stats.deltasUntrusted += 1;
+  // A delta from an incarnation's own stream proves it alive even when a gap keeps its
+  // watermark from being applied: silence, not loss, is what retires.
+  if (!straggler && s.reg.incs.has(d.inc)) s.lastHeard.set(d.inc, raw_now);
   // The node behind this stream now writes under a new incarnation: the previous one is dead
   // (a restart) or already retired (a renewal). Retire it now rather than after T_retire of
   // silence, so folds do not stall for T_retire on every restart. Written as replicated state.
@@ -159,15 +162,37 @@ export function applyDelta(s: ReplicaState, raw: unknown, raw_now: number): Appl
     }
     joinRecordPart(s, { id: rec.id, wm, retired: Math.min(rec.retired, limit) }, raw_now, d.inc);
   }
+  // A key first learned from a partial part lacks the tail the sender left out (it thought we
+  // held it: we collected the key since). Ask for it whole, in every ack, until it comes whole.
   const missing: string[] = [];
-  for (const part of d.keys) if (part.partial && !s.keys.has(part.key) && missing.length < MAX_MISSING) missing.push(part.key);
+  for (const part of d.keys) {
+    const owed = s.incomplete.get(part.key);
+    if (part.partial && (!s.keys.has(part.key) || owed?.has(d.node))) {
+      if (owed === undefined) s.incomplete.set(part.key, new Set([d.node]));
+      else owed.add(d.node);
+      if (missing.length < MAX_MISSING) missing.push(part.key);
+    } else if (!part.partial && owed !== undefined) {
+      owed.delete(d.node);
+      if (owed.size === 0) s.incomplete.delete(part.key);
+    }
+  }
   for (const part of now) joinKeyPart(s, part.key, part.state, d.inc);
   session.synced = true;
   // Retired by the mesh: continue at once under a fresh id (design notes, "retirement is final").
   if (s.ready) renewIfRetired(s, raw_now);
   return {
     ok: true,
-    ack: { kind: "ack", node: s.opts.node, inc: s.self, peerInc: d.inc, upTo: session.contigIn, t1: d.sentAt, t2: raw_now, missing },
+    ack: {
+      kind: "ack",
+      node: s.opts.node,
+      inc: s.self,
+      peerInc: d.inc,
+      upTo: session.contigIn,
+      gap: !trusted,
+      t1: d.sentAt,
+      t2: raw_now,
+      missing,
+    },
   };
 }
 

@@ -16,16 +16,21 @@ export interface PeerSession {
   contigIn: number;
   /** Whether any delta of this peer has been applied (first sync done). */
   synced: boolean;
+  /** The peer reported a gap: the next delta restarts from the last ack. */
+  resendNow: boolean;
 }
 
 export function newSession(now: number): PeerSession {
-  return { acked: 0, sent: 0, lastProgressAt: now, inInc: undefined, contigIn: 0, synced: false };
+  return { acked: 0, sent: 0, lastProgressAt: now, inInc: undefined, contigIn: 0, synced: false, resendNow: false };
 }
 
 /** Where the next delta to this peer starts. */
 export function nextFrom(s: PeerSession, now: number, resendAfterUs: number): number {
-  if (s.acked < s.sent && now - s.lastProgressAt >= resendAfterUs) {
+  // A reported gap resends early, but at most every quarter timeout (the resend is in flight).
+  const early = s.resendNow && now - s.lastProgressAt >= resendAfterUs / 4;
+  if (s.acked < s.sent && (early || now - s.lastProgressAt >= resendAfterUs)) {
     s.lastProgressAt = now;
+    s.resendNow = false;
     return s.acked;
   }
   return s.sent;

@@ -109,6 +109,8 @@ export interface ReplicaState {
   startedAt: number;
   ready: boolean;
   heldKeys: HeldKey[];
+  /** Keys first learned from a partial part, per node that still owes us its whole tail. */
+  readonly incomplete: Map<string, Set<string>>;
   heldRecords: HeldRecord[];
   readonly stats: ReplicaStats;
   readonly randomHex: () => string;

@@ -62,6 +62,7 @@ export class Replica {
       startedAt: nowUs,
       ready: peers.length === 0,
       heldKeys: [],
+      incomplete: new Map(),
       heldRecords: [],
       stats: newStats(),
       randomHex,
@@ -178,6 +179,7 @@ export class Replica {
     const session = this.s.sessions.get(ack.node);
     if (session === undefined || ack.peerInc !== this.s.self) return;
     onAck(session, ack.upTo, raw);
+    if (ack.gap === true && session.acked < session.sent) session.resendNow = true;
     // The peer dropped a key we sent only partly (it collected it as full): restamp it whole.
     for (const key of Array.isArray(ack.missing) ? ack.missing.slice(0, 256) : []) {
       const rec = this.s.keys.get(key);

@@ -87,6 +87,7 @@ export function collectKeys(s: ReplicaState, raw: number): void {
     if (full) {
       s.keys.delete(key);
       s.open.delete(key);
+      s.incomplete.delete(key);
       s.stats.keysCollected += 1;
     }
   }

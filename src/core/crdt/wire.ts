@@ -65,6 +65,8 @@ export interface Ack {
   /** NTP-style timestamps: the delta's sentAt, and the receiver's raw clock when it arrived. */
   readonly t1: number;
   readonly t2: number;
+  /** The acknowledged delta did not follow on from `upTo`: resend from there without waiting. */
+  readonly gap: boolean;
   /** Keys that arrived partial while unknown here: the sender resends them whole. */
   readonly missing: readonly string[];
 }
