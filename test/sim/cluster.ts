@@ -142,7 +142,9 @@ export class Cluster {
     const res = n.replica.applyDelta(delta, this.raw(n));
     if (!res.ok) {
       this.rejected += 1;
-      this.rejections.push(`${to}<-${(delta as { node: string }).node} at ${this.now}: ${res.error.field} ${res.error.message} ${process.env.SIM_DEBUG ? JSON.stringify(delta) : ""}`);
+      this.rejections.push(
+        `${to}<-${(delta as { node: string }).node} at ${this.now}: ${res.error.field} ${res.error.message} ${process.env.SIM_DEBUG ? JSON.stringify(delta) : ""}`,
+      );
       return;
     }
     const ack = res.ack;
