@@ -66,7 +66,7 @@ export interface Ack {
   readonly t1: number;
   readonly t2: number;
   /** The acknowledged delta did not follow on from `upTo`: resend from there without waiting. */
-  readonly gap: boolean;
+  readonly gap?: boolean;
   /** Keys that arrived partial while unknown here: the sender resends them whole. */
   readonly missing: readonly string[];
 }
