@@ -62,6 +62,11 @@ const meshSchema = z
     retireAfter: duration.default("5s"),
     /** A new process admits after its first sync with a peer, or after this long without one. */
     warmupTimeout: duration.default("2s"),
+    /**
+     * Forward what peers sent to the other peers. On (the default) the mesh converges even when
+     * some links are down; off saves traffic in a full mesh where every link is up.
+     */
+    relay: z.boolean().default(true),
     /** Keys a single peer may introduce per second before its stream is cut as a flood. */
     maxNewKeysPerPeerPerSecond: z.number().int().min(1).max(10_000_000).default(200_000),
     /** Largest replication message, in bytes. */

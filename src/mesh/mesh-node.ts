@@ -5,8 +5,8 @@
 import { randomBytes } from "node:crypto";
 import { Server } from "@grpc/grpc-js";
 import type { Logger } from "pino";
-import type { ResolvedMesh } from "../config/load.ts";
-import { Replica } from "../core/crdt/index.ts";
+import type { Policy, ResolvedMesh } from "../config/load.ts";
+import { DEFAULT_LIMITS, Replica } from "../core/crdt/index.ts";
 import type { Clock } from "../server/clock.ts";
 import { PeerDiscovery, type Resolve } from "./discovery.ts";
 import type { LocalIdentity } from "./handshake.ts";
@@ -35,7 +35,24 @@ export interface MeshNode {
   close(): Promise<void>;
 }
 
-export function createReplica(mesh: ResolvedMesh, nowUs: number): Replica {
+/**
+ * Peers' counts are bounded by content against the largest limit any policy allows (trap 11).
+ * Headroom of 10x lets a rolling config change raise a limit without the replicas that still
+ * run the old config cutting off the ones that run the new one.
+ */
+const POLICY_HEADROOM = 10;
+
+function policyMax(policies: ReadonlyMap<string, Policy>): { capacity: number; tokensPerSecond: number } {
+  let capacity = 1;
+  let tokensPerSecond = 0;
+  for (const p of policies.values()) {
+    capacity = Math.max(capacity, p.rate.capacity, p.inline?.maxCapacity ?? 0);
+    tokensPerSecond = Math.max(tokensPerSecond, (p.rate.refillTokens * 1e6) / p.rate.refillPeriodUs, p.inline?.maxRefillPerSecond ?? 0);
+  }
+  return { capacity: capacity * POLICY_HEADROOM, tokensPerSecond: tokensPerSecond * POLICY_HEADROOM };
+}
+
+export function createReplica(mesh: ResolvedMesh, policies: ReadonlyMap<string, Policy>, nowUs: number): Replica {
   return new Replica({
     node: mesh.node,
     // Readiness waits for a first sync when any peer may exist.
@@ -44,6 +61,8 @@ export function createReplica(mesh: ResolvedMesh, nowUs: number): Replica {
     randomHex: () => randomBytes(9).toString("hex"),
     retireAfterUs: mesh.retireAfterUs,
     warmupTimeoutUs: mesh.warmupTimeoutUs,
+    relay: mesh.relay,
+    limits: { ...DEFAULT_LIMITS, policyMax: policyMax(policies) },
   });
 }
 

@@ -130,6 +130,7 @@ export function ackToProto(a: CoreAck): MessageInitShape<typeof AckSchema> {
     sentAtUs: BigInt(a.t1),
     receivedAtUs: BigInt(a.t2),
     missingKeys: [...a.missing],
+    gap: a.gap === true,
   };
 }
 
@@ -144,5 +145,6 @@ export function ackFromProto(a: Ack, node: string): CoreAck {
     t1: num(a.sentAtUs),
     t2: num(a.receivedAtUs),
     missing: a.missingKeys,
+    gap: a.gap,
   };
 }

@@ -5,8 +5,8 @@ import type { ConsumeRequest, QueryRequest } from "../gen/tokenmesh/v1/rate_limi
 import type { Limiter, ValidDecision } from "../limiter/limiter.ts";
 import type { Metrics } from "../metrics/metrics.ts";
 import type { Clock } from "./clock.ts";
-import type { DecisionAnswers } from "./response-encoder.ts";
 import { RequestError, Status } from "./errors.ts";
+import type { DecisionAnswers } from "./response-encoder.ts";
 import { type RequestLimits, validateDecisions } from "./validate-request.ts";
 
 export interface RateLimiterDeps {
@@ -26,7 +26,12 @@ export function rateLimiterService(deps: RateLimiterDeps) {
   const { limiter, policies, limits, clock, metrics } = deps;
 
   function run(request: ConsumeRequest | QueryRequest, consume: boolean, includeReplicas = false): DecisionAnswers {
-    if (!deps.ready()) throw new RequestError(Status.UNAVAILABLE, "replica", "warming up: syncing with its peers before admitting (at most mesh.warmupTimeout); try another replica");
+    if (!deps.ready())
+      throw new RequestError(
+        Status.UNAVAILABLE,
+        "replica",
+        "warming up: syncing with its peers before admitting (at most mesh.warmupTimeout); try another replica",
+      );
     const validated = validateDecisions(request.decisions, policies, limits);
     if (!validated.ok) throw validated.error;
     const decisions: ValidDecision[] = validated.decisions;

@@ -57,7 +57,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   if (config.mesh === undefined) {
     backend = new BucketStore(config.limits.maxKeys);
   } else {
-    const replica = createReplica(config.mesh, clock());
+    const replica = createReplica(config.mesh, config.policies, clock());
     const replicaBackend = new ReplicaBackend(replica, config.limits.maxKeys, (inc) => mesh?.stats.nodeOfIncarnation.get(inc));
     mesh = await startMesh(
       {
@@ -83,7 +83,14 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   }).use(observeCalls(metrics, log));
   server.add(
     rateLimiterServerDefinition,
-    rateLimiterService({ limiter, policies: config.policies, limits: config.limits, clock, metrics, ready: () => mesh?.replica.ready ?? true }),
+    rateLimiterService({
+      limiter,
+      policies: config.policies,
+      limits: config.limits,
+      clock,
+      metrics,
+      ready: () => mesh?.replica.ready ?? true,
+    }),
   );
   server.add(HealthDefinition, HealthServiceImpl(health));
   server.add(ServerReflectionService, reflectionService([RateLimiter]));
