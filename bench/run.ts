@@ -42,7 +42,9 @@ async function main(): Promise<void> {
   if (!templateMatchesEncoder(BENCH_POLICY.name)) throw new Error("body template differs from protobuf-es encoding");
   const tools = detectTools({ install: options.install, forceNodeDriver: options.forceNodeDriver });
   for (const note of tools.notes) log(note);
-  const chosen = scenarios.filter((s) => options.only.length === 0 || options.only.includes(s.id));
+  const wanted = new Set(options.only);
+  for (const s of scenarios) if (wanted.has(s.id)) for (const n of s.needs ?? []) wanted.add(n);
+  const chosen = scenarios.filter((s) => wanted.size === 0 || wanted.has(s.id));
   const results = new Map<string, Measurement[]>();
   const ctx: ScenarioContext = { tools, settings: options.settings, results, log };
   const ran = new Map<string, readonly Row[]>();

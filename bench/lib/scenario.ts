@@ -45,6 +45,8 @@ export interface Scenario {
   readonly id: string;
   /** 1 unless the scenario's loads depend on phase-1 results. */
   readonly phase: 1 | 2 | 3;
+  /** Scenarios whose loads this one's loads are sized from: run too, even with --only. */
+  readonly needs?: readonly string[];
   /** Loads to run in the shared alternating rounds. */
   loads?(ctx: ScenarioContext): readonly LoadNeed[];
   /** A scenario that does not fit rounds (e.g. filling a million keys) runs itself. */

@@ -128,10 +128,10 @@ export function failedCalls(m: Measurement): number {
 
 /**
  * An open-loop driver that sent more than this share of its calls over 5 ms late was starved of
- * CPU itself: the run measured the machine, not the service. (One late burst is normal on a
- * shared machine; the worst lag alone would drop nearly every run.)
+ * CPU itself: the run measured the machine, not the service. On the shared 2-core machine ~1% is
+ * usual for both servers alike (the rounds alternate, so it weighs on both), hence 5%.
  */
-export const MAX_LATE_SENDS = 0.01;
+export const MAX_LATE_SENDS = 0.05;
 
 /** A run counts only if it served calls, at most 0.1% of them failed, and the driver kept up. */
 export function validRun(m: Measurement): boolean {

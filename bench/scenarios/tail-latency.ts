@@ -22,6 +22,7 @@ function halfLoad(ctx: ScenarioContext): number | undefined {
 export const tailLatency: Scenario = {
   id: "tail-latency",
   phase: 2,
+  needs: ["throughput"],
   loads(ctx) {
     const rate = halfLoad(ctx);
     if (rate === undefined) return [];
