@@ -15,6 +15,8 @@ interface Sample {
 
 export class ClockSync {
   private readonly samples = new Map<string, Sample[]>();
+  /** The median is read on every stamp and changes only with a sample: keep it. */
+  private cached: number | undefined;
 
   /** Records one exchange with `peer`: sent at t1 (ours), received at t2 (theirs), ack back at t4 (ours). */
   addSample(peer: string, t1: number, t2: number, t4: number): void {
@@ -24,6 +26,7 @@ export class ClockSync {
     list.push({ offset: Math.round(t2 - (t1 + t4) / 2), rtt });
     if (list.length > SAMPLES_PER_PEER) list.shift();
     this.samples.set(peer, list);
+    this.cached = undefined;
   }
 
   hasSamples(): boolean {
@@ -32,6 +35,11 @@ export class ClockSync {
 
   /** Microseconds to add to the raw clock. */
   correction(): number {
+    if (this.cached === undefined) this.cached = this.median();
+    return this.cached;
+  }
+
+  private median(): number {
     const offsets = [0];
     for (const list of this.samples.values()) {
       let best: Sample | undefined;

@@ -40,6 +40,7 @@ export function joinKeyPart(s: ReplicaState, key: string, part: KeyState, origin
   const sent = new Map<string, { c0: number; c1: number }>();
   for (const e of part.entries) sent.set(`${e.inc}@${e.slot}`, { c0: e.c0, c1: e.c1 });
   const ch = joinKeyInto(rec.state, part);
+  rec.walker = undefined;
   if (ch.meta || ch.entries.length > 0) {
     const seq = bump(s);
     for (const e of ch.entries) {

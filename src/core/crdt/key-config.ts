@@ -3,7 +3,7 @@
 // at `tEff` is clamped to the new capacity on every replica alike, because the switch is a
 // function of the state, not of one replica's current level.
 
-import { type LimitSpec, makeRate, type Rate, sameRate } from "../rate.ts";
+import { type LimitSpec, makeRate, type Rate } from "../rate.ts";
 
 export interface KeyConfig {
   /** Monotone version chosen by whoever edits the policy; larger wins. */
@@ -29,9 +29,25 @@ export function configText(c: KeyConfig): string {
   return `${c.version}/${c.tEff}/${c.rate.capacity}/${c.rate.refillTokens}/${c.rate.refillPeriodUs}`;
 }
 
-/** Total order: version, then content. Positive when `a` wins. */
+/** Whether the fields that make up `configText` are equal (the text need not be built). */
+function sameContent(a: KeyConfig, b: KeyConfig): boolean {
+  return (
+    a.tEff === b.tEff &&
+    a.rate.capacity === b.rate.capacity &&
+    a.rate.refillTokens === b.rate.refillTokens &&
+    a.rate.refillPeriodUs === b.rate.refillPeriodUs
+  );
+}
+
+/**
+ * Total order: version, then content. Positive when `a` wins. Called on every access, so the
+ * common cases (the same object, or equal content) answer without building text; only a tie
+ * of versions with different content compares the canonical text, which is the order itself.
+ */
 export function compareConfig(a: KeyConfig, b: KeyConfig): number {
+  if (a === b) return 0;
   if (a.version !== b.version) return a.version - b.version;
+  if (sameContent(a, b)) return 0;
   const ta = configText(a);
   const tb = configText(b);
   return ta < tb ? -1 : ta > tb ? 1 : 0;
@@ -41,8 +57,9 @@ export function maxConfig(a: KeyConfig, b: KeyConfig): KeyConfig {
   return compareConfig(a, b) >= 0 ? a : b;
 }
 
+/** Equal configs: equal canonical text (version and the four content fields). */
 export function sameConfig(a: KeyConfig, b: KeyConfig): boolean {
-  return a.version === b.version && a.tEff === b.tEff && sameRate(a.rate, b.rate) && configText(a) === configText(b);
+  return a === b || (a.version === b.version && sameContent(a, b));
 }
 
 /** Plain form for the wire and for canonical bytes. */

@@ -111,8 +111,34 @@ export function keyText(k: KeyState): string {
   return `cfg=${configText(k.config)};pre=${prefixText(k.prefix)};K=${sortedPairs(k.K)};E=${entries};H=${k.horizon}`;
 }
 
-/** FNV-1a over a string, folded to 48 bits so it stays an exact integer. */
+/**
+ * FNV-1a (64-bit) over a string, folded to 48 bits so it stays an exact integer. Every fold
+ * computes one, so it runs on four 16-bit limbs instead of BigInt (same value: the digest is
+ * replicated state and a tie-break, so it must not change; test/crdt/digest.test.ts checks it
+ * against the BigInt definition, `digestOfReference`).
+ */
 export function digestOf(text: string): number {
+  // offset basis 0xcbf29ce484222325, prime 0x100000001b3 = 2^40 + 0x1b3
+  let h0 = 0x2325;
+  let h1 = 0x8422;
+  let h2 = 0x9ce4;
+  let h3 = 0xcbf2;
+  for (let i = 0; i < text.length; i++) {
+    h0 ^= text.charCodeAt(i);
+    const t0 = h0 * 0x1b3;
+    const t1 = h1 * 0x1b3 + (t0 >>> 16);
+    const t2 = h2 * 0x1b3 + h0 * 0x100 + (t1 >>> 16);
+    const t3 = h3 * 0x1b3 + h1 * 0x100 + (t2 >>> 16);
+    h0 = t0 & 0xffff;
+    h1 = t1 & 0xffff;
+    h2 = t2 & 0xffff;
+    h3 = t3 & 0xffff;
+  }
+  return h3 * 0x1_0000_0000 + h2 * 0x1_0000 + h1;
+}
+
+/** The definition of `digestOf`, kept for tests. */
+export function digestOfReference(text: string): number {
   let h = 0xcbf29ce484222325n;
   const prime = 0x100000001b3n;
   const mask = (1n << 64n) - 1n;

@@ -7,6 +7,7 @@ import type { IncId } from "./incarnation.ts";
 import type { Entry, KeyState } from "./key-state.ts";
 import type { PeerSession } from "./peer-session.ts";
 import type { Registry, WireInc } from "./registry.ts";
+import type { Walker } from "./replay.ts";
 import { DEFAULT_LIMITS, type Limits } from "./validate.ts";
 
 export interface ReplicaOptions {
@@ -61,6 +62,8 @@ export interface KeyRecord {
   seq: number;
   /** Incarnation whose delta made that change (undefined: made here). */
   origin?: IncId | undefined;
+  /** Cached walk of `state` (level-cache.ts); undefined after any change it cannot follow. */
+  walker?: Walker | undefined;
 }
 
 export interface HeldKey {

@@ -5,17 +5,19 @@
 
 import type { BucketAccess, DecisionOutcome } from "../decision.ts";
 import { decide } from "../decision.ts";
+import type { Rate } from "../rate.ts";
 import { type ApplyResult, applyDelta, releaseHeld } from "./delta-in.ts";
 import { deltaFor } from "./delta-out.ts";
 import { birthOf, type IncId, makeIncarnationId } from "./incarnation.ts";
 import { compareConfig, type KeyConfig } from "./key-config.ts";
 import { findEntry, type KeyState, keyText, newKeyState } from "./key-state.ts";
+import { afterOwnDebit, cachedLevel, type LevelOut } from "./level-cache.ts";
 import { onAck, resetOut } from "./peer-session.ts";
 import { newRegistry, registryText } from "./registry.ts";
-import { levelAt } from "./replay.ts";
 import {
   bump,
   DEFAULT_OPTIONS,
+  type KeyRecord,
   newClock,
   newStats,
   type ReplicaOptions,
@@ -38,6 +40,11 @@ export interface ReplicaInit extends Partial<Omit<ReplicaOptions, "node" | "peer
 export class Replica {
   /** Exposed for tests, metrics and the simulator; the edge should not write to it. */
   readonly s: ReplicaState;
+  /** Scratch for cachedLevel (the hot path allocates only the access object). */
+  readonly #out: LevelOut = { level: 0, rate: undefined as unknown as Rate };
+  /** Birth of `#birthOf` (the current id), parsed once per id. */
+  #birthOf = "";
+  #birth = 0;
 
   constructor(init: ReplicaInit) {
     const { node, peers, nowUs, randomHex, ...rest } = init;
@@ -86,18 +93,19 @@ export class Replica {
     return stampAt(this.s, raw);
   }
 
-  private record(key: string, config: KeyConfig): KeyState {
+  private record(key: string, config: KeyConfig): KeyRecord {
     let rec = this.s.keys.get(key);
     if (rec === undefined) {
       rec = { state: newKeyState(config, this.s.reg.horizon), seq: bump(this.s) };
       this.s.keys.set(key, rec);
-    } else if (compareConfig(config, rec.state.config) > 0) {
+    } else if (config !== rec.state.config && compareConfig(config, rec.state.config) > 0) {
       // A newer policy from the edge: replicated with its own tEff (trap 10).
       rec.state.config = config;
       rec.seq = bump(this.s);
       rec.origin = undefined;
+      rec.walker = undefined;
     }
-    return rec.state;
+    return rec;
   }
 
   /** Level (units of the limit in force) of `key` now; a key never seen is full. */
@@ -105,24 +113,33 @@ export class Replica {
     const rec = this.s.keys.get(key);
     const t = stampAt(this.s, raw);
     if (rec === undefined) return { level: config.rate.capacityUnits, config };
-    const l = levelAt(rec.state, t);
-    return { level: l.level, config: compareConfig(rec.state.config, config) >= 0 ? rec.state.config : config };
+    const out = this.#out;
+    cachedLevel(rec, t, out);
+    return { level: out.level, config: compareConfig(rec.state.config, config) >= 0 ? rec.state.config : config };
   }
 
   /** A `BucketAccess` for core/decision.ts: level() at `raw`, debit() records this incarnation's consumption. */
   access(key: string, config: KeyConfig, cost: number, raw: number): BucketAccess {
+    const s = this.s;
     // Never write under an id the mesh has retired or forgotten (its data there would be late).
-    if (this.s.ready) this.renewIfRetired(raw);
-    const state = this.record(key, config);
-    const t = stampAt(this.s, raw);
-    const lv = levelAt(state, t);
-    const ready = this.s.ready;
-    return {
-      rate: lv.rate,
-      cost,
-      level: () => (ready ? lv.level : Math.min(0, lv.level)),
-      debit: (units: number) => this.debit(key, Math.ceil(units / lv.rate.unitsPerToken), t),
-    };
+    if (s.ready && !this.selfLive()) this.renewIfRetired(raw);
+    const rec = this.record(key, config);
+    const t = stampAt(s, raw);
+    const out = this.#out;
+    cachedLevel(rec, t, out);
+    return new KeyAccess(this, key, out.rate, cost, s.ready ? out.level : Math.min(0, out.level), t);
+  }
+
+  /** Whether this incarnation may still write (not retired, not forgotten); no id parsing per call. */
+  private selfLive(): boolean {
+    const s = this.s;
+    const me = s.reg.incs.get(s.self);
+    if (me === undefined || me.retired >= 0) return false;
+    if (this.#birthOf !== s.self) {
+      this.#birthOf = s.self;
+      this.#birth = birthOf(s.self);
+    }
+    return this.#birth >= s.reg.horizon;
   }
 
   /** Admit-or-deny `cost` tokens of `key` at `raw` (single-bucket convenience over decide()). */
@@ -134,8 +151,8 @@ export class Replica {
     return decide([this.access(key, config, 1, raw)], false);
   }
 
-  /** Records `tokens` consumed at stamp `t` as a running total under this incarnation. */
-  private debit(key: string, tokens: number, t: number): void {
+  /** Records `tokens` consumed at stamp `t` as a running total under this incarnation (the debit of an access). @internal */
+  debitAt(key: string, tokens: number, t: number): void {
     const s = this.s;
     const rec = s.keys.get(key);
     if (rec === undefined || tokens <= 0) return;
@@ -146,11 +163,14 @@ export class Replica {
     rec.origin = undefined;
     const entries = rec.state.entries;
     let e = s.open.get(key);
+    let inserted: number | undefined;
     if (e === undefined || e.c1 !== total || t - e.slot >= Math.max(1, s.opts.slotWidthUs)) {
       const at = findEntry(entries, t, s.self);
       if (at < 0) {
         e = { inc: s.self, slot: t, c0: total, c1: total, seq };
-        entries.splice(~at, 0, e);
+        inserted = ~at;
+        if (inserted === entries.length) entries.push(e);
+        else entries.splice(inserted, 0, e);
       } else {
         // Same stamp as an entry closed by a watermark at exactly t: still not "before" t.
         e = entries[at];
@@ -161,6 +181,7 @@ export class Replica {
     e.seq = seq;
     e.origin = undefined;
     s.open.set(key, e);
+    afterOwnDebit(rec, e, inserted);
   }
 
   /** The next delta for peer `node`, or undefined if it holds everything. */
@@ -275,5 +296,28 @@ export class Replica {
 
   keyState(key: string): Readonly<KeyState> | undefined {
     return this.s.keys.get(key)?.state;
+  }
+}
+
+/**
+ * One bucket of a decision (core/decision.ts). A class rather than an object of closures: one
+ * allocation per access, and no per-call function objects.
+ */
+class KeyAccess implements BucketAccess {
+  constructor(
+    private readonly replica: Replica,
+    private readonly key: string,
+    readonly rate: Rate,
+    readonly cost: number,
+    private readonly units: number,
+    private readonly t: number,
+  ) {}
+
+  level(): number {
+    return this.units;
+  }
+
+  debit(units: number): void {
+    this.replica.debitAt(this.key, Math.ceil(units / this.rate.unitsPerToken), this.t);
   }
 }

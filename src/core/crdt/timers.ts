@@ -68,6 +68,7 @@ export function foldAll(s: ReplicaState, raw: number): void {
     if (changed) {
       rec.seq = bump(s);
       rec.origin = undefined;
+      rec.walker = undefined;
     }
   }
 }
