@@ -1,6 +1,8 @@
 // `tokenmesh consume|query`: one decision against a running server, printed for a person or as
 // JSON for scripts. Exit code 0 when allowed, 1 when denied, 2 on errors.
 
+import { readFileSync } from "node:fs";
+import { ChannelCredentials } from "@grpc/grpc-js";
 import { type Client, ClientError, createChannel, createClient, Status } from "nice-grpc";
 import { RateLimiter } from "../gen/tokenmesh/v1/rate_limiter_pb.ts";
 import { niceDefinition } from "../grpc/service-definition.ts";
@@ -14,6 +16,14 @@ export interface ClientArgs {
   readonly timeoutMs: number;
   /** Query only: also show each replica's part in the bucket. */
   readonly replicas: boolean;
+  /** TLS to the server: the CA that signed its certificate, and optionally a client identity. */
+  readonly tls?: { readonly ca: string; readonly cert?: string; readonly key?: string };
+}
+
+function credentialsFor(tls: ClientArgs["tls"]): ChannelCredentials {
+  if (tls === undefined) return ChannelCredentials.createInsecure();
+  const read = (path: string | undefined) => (path === undefined ? null : readFileSync(path));
+  return ChannelCredentials.createSsl(readFileSync(tls.ca), read(tls.key), read(tls.cert));
 }
 
 const definition = niceDefinition(RateLimiter);
@@ -21,7 +31,13 @@ const definition = niceDefinition(RateLimiter);
 const usFormat = (us: bigint): string => (us === 0n ? "0" : us < 1000n ? `${us}us` : `${Number(us) / 1000}ms`);
 
 export async function runClientCommand(command: "consume" | "query", args: ClientArgs): Promise<number> {
-  const channel = createChannel(args.address);
+  let channel: ReturnType<typeof createChannel>;
+  try {
+    channel = createChannel(args.address, credentialsFor(args.tls));
+  } catch (err) {
+    process.stderr.write(`tokenmesh ${command}: cannot set up TLS: ${(err as Error).message}\n`);
+    return 2;
+  }
   const client: Client<typeof definition> = createClient(definition, channel);
   try {
     const request = {

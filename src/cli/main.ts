@@ -11,6 +11,8 @@ const USAGE = `usage:
   tokenmesh consume --address HOST:PORT --policy P --key K [--cost N] [--json] [--timeout-ms N]
   tokenmesh query   --address HOST:PORT --policy P --key K [--cost N] [--json] [--timeout-ms N] [--replicas]
 
+TLS to the server: --tls-ca FILE (its CA), plus --tls-cert FILE --tls-key FILE for mutual TLS.
+
 consume/query exit 0 when allowed, 1 when denied, 2 on error.
 `;
 
@@ -41,6 +43,9 @@ export async function main(argv: readonly string[]): Promise<number> {
         cost: { type: "string" },
         json: { type: "boolean", default: false },
         replicas: { type: "boolean", default: false },
+        "tls-ca": { type: "string" },
+        "tls-cert": { type: "string" },
+        "tls-key": { type: "string" },
         "timeout-ms": { type: "string", default: "2000" },
       },
       strict: true,
@@ -66,6 +71,15 @@ export async function main(argv: readonly string[]): Promise<number> {
       json: values.json === true,
       timeoutMs,
       replicas: values.replicas === true,
+      ...(typeof values["tls-ca"] === "string"
+        ? {
+            tls: {
+              ca: values["tls-ca"],
+              ...(typeof values["tls-cert"] === "string" ? { cert: values["tls-cert"] } : {}),
+              ...(typeof values["tls-key"] === "string" ? { key: values["tls-key"] } : {}),
+            },
+          }
+        : {}),
     });
   }
   return fail(`unknown command "${command}"`);

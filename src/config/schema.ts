@@ -93,6 +93,11 @@ const meshSchema = z
 export const configSchema = z.strictObject({
   /** Client-facing gRPC address. */
   listen: hostPort.default("127.0.0.1:50051"),
+  /**
+   * TLS for the client port (PEM files). With `clientCa`, clients must present a certificate it
+   * signed (mutual TLS). Absent: plaintext, for loopback and trusted networks only.
+   */
+  tls: z.strictObject({ cert: z.string().min(1), key: z.string().min(1), clientCa: z.string().min(1).optional() }).optional(),
   /** Prometheus /metrics over HTTP; null turns it off. */
   metricsListen: hostPort.nullable().default("127.0.0.1:9464"),
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),

@@ -1,7 +1,9 @@
 // Wires one tokenmesh process: the RateLimiter service, health, reflection and metrics. Nothing
 // happens at import time; `start()` binds the ports and `shutdown()` drains in-flight calls.
 
+import { readFileSync } from "node:fs";
 import type { Server as HttpServer } from "node:http";
+import { ServerCredentials } from "@grpc/grpc-js";
 import { createServer, type Server } from "nice-grpc";
 import { HealthDefinition, HealthServiceImpl, HealthState } from "nice-grpc-server-health";
 import { ServerReflectionService } from "nice-grpc-server-reflection";
@@ -42,6 +44,13 @@ export interface RunningServer {
   readonly mesh: MeshNode | undefined;
   /** Stops accepting calls, waits up to the grace period for in-flight ones, then closes. */
   shutdown(): Promise<void>;
+}
+
+/** Credentials for the client port: TLS (mutual when a client CA is given) or plaintext. */
+function clientCredentials(tls: ResolvedConfig["tls"]): ServerCredentials {
+  if (tls === undefined) return ServerCredentials.createInsecure();
+  const ca = tls.clientCa === undefined ? null : readFileSync(tls.clientCa);
+  return ServerCredentials.createSsl(ca, [{ cert_chain: readFileSync(tls.cert), private_key: readFileSync(tls.key) }], ca !== null);
 }
 
 function splitHostPort(address: string): { host: string; port: number } {
@@ -97,7 +106,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
 
   let port: number;
   try {
-    port = await server.listen(config.listen);
+    port = await server.listen(config.listen, clientCredentials(config.tls));
   } catch (err) {
     await mesh?.close();
     throw err;
