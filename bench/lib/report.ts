@@ -30,6 +30,9 @@ export function check(x: number | null, b: Bound): boolean | null {
   return b.op === ">=" ? x >= b.bound : x <= b.bound;
 }
 
+/** Fewer valid rounds than this give a figure but no verdict: one round cannot show drift. */
+export const MIN_ROUNDS = 3;
+
 /** A row comparing tokenmesh with a baseline: the bound applies to the ratio. */
 export function ratioRow(r: {
   name: string;
@@ -39,8 +42,11 @@ export function ratioRow(r: {
   baselineName: string;
   bound: Bound;
   note: string;
+  /** The fewest valid rounds behind either side; under MIN_ROUNDS the row gets no verdict. */
+  rounds?: number;
 }): Row {
   const ratio = r.value / r.baseline;
+  const tooFew = r.rounds !== undefined && r.rounds < MIN_ROUNDS;
   return {
     name: r.name,
     value: r.value,
@@ -49,8 +55,8 @@ export function ratioRow(r: {
     baselineName: r.baselineName,
     ratio,
     target: `${r.bound.op} ${r.bound.bound}x ${r.baselineName}`,
-    pass: check(ratio, r.bound),
-    note: r.note,
+    pass: tooFew ? null : check(ratio, r.bound),
+    note: tooFew ? `NO VERDICT: only ${r.rounds} valid round(s); ${r.note}` : r.note,
   };
 }
 

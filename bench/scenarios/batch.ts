@@ -38,6 +38,7 @@ export const batch: Scenario = {
         baseline: one.median,
         baselineName: "tokenmesh 1/call",
         bound: { op: ">=", bound: 30 },
+        rounds: Math.min(one.values.length, many.values.length),
         note: `1e6 x ${BATCH} / service CPU-us per call; ${cpu === undefined ? "" : `${cpu.median.toFixed(2)} us CPU per decision, `}served ${Math.round(served?.median ?? 0)} decisions/s at ${cpuShare(ctx.results, saturateId("tokenmesh", BATCH))}; ${many.note}; 4 connections x 8 streams`,
       }),
     ];

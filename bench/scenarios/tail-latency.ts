@@ -52,6 +52,7 @@ export const tailLatency: Scenario = {
         baseline: floor.median,
         baselineName: "floor",
         bound: { op: "<=", bound: 1.5 },
+        rounds: Math.min(tm.values.length, floor.values.length),
         note: `offered ${rate} calls/s (served ${Math.round(achieved?.median ?? 0)}), 4 connections, open loop, 1 ms send ticks (${late?.median.toFixed(2) ?? "?"}% of sends over 5 ms late${shed > 0 ? `, ${shed} calls SHED by the driver` : ""}); tokenmesh ${tm.note}; floor ${floor.note}`,
       }),
     ];

@@ -43,6 +43,7 @@ export const throughput: Scenario = {
           baseline: floor.median,
           baselineName: "floor",
           bound: { op: ">=", bound: 0.9 },
+          rounds: Math.min(tm.values.length, floor.values.length),
           note: `1e6 / service CPU-us per OK call, 4 connections x 32 streams; served ${Math.round(tmServed.median)} calls/s at ${cpuShare(ctx.results, tmId)} (floor ${Math.round(flServed.median)} at ${cpuShare(ctx.results, flId)}); tokenmesh ${tm.note}; floor ${floor.note}`,
         }),
       );

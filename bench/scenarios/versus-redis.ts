@@ -37,6 +37,7 @@ export const versusRedis: Scenario = {
           baseline: redisLat.median,
           baselineName: "redis",
           bound: { op: "<=", bound: 0.75 },
+          rounds: Math.min(tmLat.values.length, redisLat.values.length),
           note: `client-side, Node http2 driver (its own ~tens of us are in both); tokenmesh ${tmLat.note}; redis ${redisLat.note}`,
         }),
       );
@@ -52,6 +53,7 @@ export const versusRedis: Scenario = {
           baseline: redisCpu.median,
           baselineName: "redis",
           bound: { op: "<=", bound: 0.6 },
+          rounds: Math.min(tmCpu.values.length, redisCpu.values.length),
           note: `user+system CPU over the measured window / OK calls (one decision each); redis = its Node service + redis-server on the same core; tokenmesh ${tmCpu.note} (${cpuShare(ctx.results, saturateId("tokenmesh", 1))}); redis ${redisCpu.note} (${cpuShare(ctx.results, saturateId("redis", 1))})`,
         }),
       );
