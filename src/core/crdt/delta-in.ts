@@ -4,11 +4,12 @@
 // and relayed), and only then join. A rejected delta changes nothing and closes the stream.
 
 import type { IncId } from "./incarnation.ts";
+import { afterKeyChange, touchKey } from "./key-index.ts";
 import { joinKeyInto, normalizeKey } from "./key-join.ts";
-import type { KeyState } from "./key-state.ts";
+import { findEntry, type KeyState } from "./key-state.ts";
 import { newSession, onDelta, resetOut } from "./peer-session.ts";
 import { joinRecord, raiseHorizon, type WireInc } from "./registry.ts";
-import { bump, type ReplicaState, stampAt } from "./replica-state.ts";
+import { bump, newKeyRecord, type ReplicaState, stampAt } from "./replica-state.ts";
 import { renewIfRetired } from "./timers.ts";
 import { type DeltaError, type ParsedDelta, parseDelta } from "./validate.ts";
 import type { Ack } from "./wire.ts";
@@ -34,17 +35,20 @@ export function joinKeyPart(s: ReplicaState, key: string, part: KeyState, origin
       e.seq = seq;
       e.origin = origin;
     }
-    s.keys.set(key, { state: part, seq, origin: undefined });
+    const added = newKeyRecord(key, part, seq);
+    s.keys.set(key, added);
+    touchKey(s, added, seq);
+    afterKeyChange(s, added);
     return;
   }
-  const sent = new Map<string, { c0: number; c1: number }>();
-  for (const e of part.entries) sent.set(`${e.inc}@${e.slot}`, { c0: e.c0, c1: e.c1 });
   const ch = joinKeyInto(rec.state, part);
   rec.walker = undefined;
   if (ch.meta || ch.entries.length > 0) {
     const seq = bump(s);
     for (const e of ch.entries) {
-      const theirs = sent.get(`${e.inc}@${e.slot}`);
+      // What the peer sent for this (slot, inc): part.entries is sorted and the join left it alone.
+      const at = findEntry(part.entries, e.slot, e.inc);
+      const theirs = at >= 0 ? part.entries[at] : undefined;
       e.seq = seq;
       e.origin = theirs !== undefined && theirs.c0 === e.c0 && theirs.c1 === e.c1 ? origin : undefined;
     }
@@ -52,6 +56,8 @@ export function joinKeyPart(s: ReplicaState, key: string, part: KeyState, origin
       rec.seq = seq;
       rec.origin = undefined;
     }
+    touchKey(s, rec, seq);
+    afterKeyChange(s, rec);
   }
 }
 

@@ -3,9 +3,12 @@
 // referenced incarnations travel with their registry records, and a key travels with its prefix
 // and K, so a peer that receives a watermark also receives the folded data it covers. Nothing
 // goes back to the incarnation it came from; with `relay` off, only changes made here go out
-// (and then no foreign watermark either: it could cover foreign data left out).
+// (and then no foreign watermark either: it could cover foreign data left out). The keys looked
+// at are those changed after `from` (a change list, key-index.ts), not every key held.
 
 import type { IncId } from "./incarnation.ts";
+import { changedSince } from "./key-index.ts";
+import type { Entry } from "./key-state.ts";
 import { newSession, nextFrom } from "./peer-session.ts";
 import type { ReplicaState } from "./replica-state.ts";
 import { type Delta, IncTable, keyToWire, type WireKey, type WireRecord } from "./wire.ts";
@@ -24,9 +27,10 @@ export function deltaFor(s: ReplicaState, node: string, raw: number): Delta | un
   const send = (seq: number, origin: IncId | undefined): boolean => seq > from && (origin === undefined || (relay && origin !== peer));
   const table = new IncTable();
   const keys: WireKey[] = [];
-  for (const [key, rec] of s.keys) {
-    const changed = send(rec.seq, rec.origin) || rec.state.entries.some((e) => send(e.seq, e.origin));
-    if (changed) keys.push(keyToWire(key, rec.state, (e) => send(e.seq, e.origin), table));
+  // Only keys changed after `from` can hold anything to send (key-index.ts: change list).
+  const include = (e: Entry): boolean => send(e.seq, e.origin);
+  for (const rec of changedSince(s, from)) {
+    if (send(rec.seq, rec.origin) || rec.state.entries.some(include)) keys.push(keyToWire(rec.key, rec.state, include, table));
   }
   const records: WireRecord[] = [];
   const listed = new Set<IncId>();

@@ -7,17 +7,20 @@
 // is baked in here, once; the cap at C applies to it and never to the tail (trap 7).
 
 import { sameConfig } from "./key-config.ts";
-import type { KeyState, Prefix } from "./key-state.ts";
-import { digestOf, prefixText } from "./key-state.ts";
-import { walk } from "./replay.ts";
+import { type Entry, type KeyState, prefixDigest } from "./key-state.ts";
+import { Walker } from "./replay.ts";
 
 /** Folds `k` up to `target` in place. Returns false (and leaves `k` alone) if nothing moves. */
 export function foldKeyInto(k: KeyState, target: number): boolean {
   if (!(target > k.prefix.tau) || !Number.isFinite(target)) return false;
-  const w = walk(k, target, true);
+  // walk(k, target, true), inline: the running totals become the new F without a copy.
+  const w = new Walker(k);
+  const entries = k.entries;
+  while (w.consumed < entries.length && (entries[w.consumed] as Entry).slot < target) w.consume(entries[w.consumed] as Entry);
+  w.advance(target);
   let sumF = 0;
   for (const n of w.running.values()) sumF += n;
-  const base = {
+  const prefix = {
     tau: target,
     level: w.level,
     config: w.config,
@@ -27,10 +30,10 @@ export function foldKeyInto(k: KeyState, target: number): boolean {
     lateCharged: k.prefix.lateCharged + w.lateCharged,
     forgiven: k.prefix.forgiven + w.forgiven,
   };
-  const prefix: Prefix = { ...base, digest: digestOf(prefixText(base)) };
+  prefix.digest = prefixDigest(prefix);
   k.prefix = prefix;
-  k.entries = k.entries.slice(w.consumed);
-  k.K.clear();
+  k.entries = w.consumed === entries.length ? [] : entries.slice(w.consumed);
+  if (k.K.size > 0) k.K.clear();
   return true;
 }
 

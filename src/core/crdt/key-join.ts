@@ -81,8 +81,9 @@ export function joinKeyInto(into: KeyState, other: Readonly<KeyState>): JoinChan
     changes.meta = true;
   }
   // The effective K of each side is max(K, F); fold both sides' F into K before choosing.
-  const loserF: ReadonlyMap<string, number> = comparePrefix(other.prefix, into.prefix) > 0 ? into.prefix.F : other.prefix.F;
-  if (comparePrefix(other.prefix, into.prefix) > 0) {
+  const otherWins = comparePrefix(other.prefix, into.prefix) > 0;
+  const loserF: ReadonlyMap<string, number> = otherWins ? into.prefix.F : other.prefix.F;
+  if (otherWins) {
     into.prefix = copyPrefix(other.prefix);
     changes.meta = true;
   }

@@ -14,7 +14,7 @@
 
 import type { Rate } from "../rate.ts";
 import { compareEntryPos, type Entry } from "./key-state.ts";
-import { levelAt, Walker } from "./replay.ts";
+import { levelAt, levelWithoutTail, Walker } from "./replay.ts";
 import type { KeyRecord } from "./replica-state.ts";
 
 /** Where `cachedLevel` writes, so the hot path allocates nothing. */
@@ -28,6 +28,14 @@ export function cachedLevel(rec: KeyRecord, t: number, out: LevelOut): void {
   const k = rec.state;
   const end = Math.max(t, k.prefix.tau);
   let w = rec.walker;
+  if (w === undefined) {
+    const plain = levelWithoutTail(k, end);
+    if (plain !== undefined) {
+      out.level = plain;
+      out.rate = k.config.rate;
+      return;
+    }
+  }
   if (w === undefined || w.entries !== k.entries || end < w.at) {
     w = new Walker(k);
     rec.walker = w;

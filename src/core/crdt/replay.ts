@@ -219,6 +219,17 @@ export function walk(k: KeyState, end: number, fold: boolean): Walk {
   return { level: w.level, config: w.config, running: w.running, lateCharged: w.lateCharged, forgiven: w.forgiven, consumed };
 }
 
+/**
+ * `levelAt(k, end)` for a key with no tail, nothing late and no pending limit (a new key, or
+ * one just folded), without a walker: what the walk would do, refill from tau. Undefined when
+ * the key is not of that shape.
+ */
+export function levelWithoutTail(k: KeyState, end: number): number | undefined {
+  const p = k.prefix;
+  if (k.entries.length > 0 || k.K.size > 0 || k.config !== p.config) return undefined;
+  return refilled(p.config.rate, sat(p.level), end - p.tau);
+}
+
 /** Level of the key at `t` (units of the limit in force at t). Never below the prefix's time. */
 export function levelAt(k: KeyState, t: number): { level: number; rate: Rate } {
   const w = walk(k, Math.max(t, k.prefix.tau), false);

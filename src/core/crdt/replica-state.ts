@@ -4,6 +4,7 @@
 
 import { ClockSync } from "./clock-sync.ts";
 import type { IncId } from "./incarnation.ts";
+import type { Due } from "./key-index.ts";
 import type { Entry, KeyState } from "./key-state.ts";
 import type { PeerSession } from "./peer-session.ts";
 import type { Registry, WireInc } from "./registry.ts";
@@ -57,13 +58,35 @@ export const DEFAULT_OPTIONS: Omit<ReplicaOptions, "node" | "peers"> = {
 };
 
 export interface KeyRecord {
+  readonly key: string;
   state: KeyState;
   /** Local sequence of the last change to config, prefix, K or horizon. */
   seq: number;
   /** Incarnation whose delta made that change (undefined: made here). */
   origin?: IncId | undefined;
   /** Cached walk of `state` (level-cache.ts); undefined after any change it cannot follow. */
-  walker?: Walker | undefined;
+  walker: Walker | undefined;
+  /** Largest sequence of a change to the key or its entries, and its neighbours in that order (key-index.ts). */
+  changed: number;
+  before: KeyRecord | undefined;
+  after: KeyRecord | undefined;
+  /** Due time of this key's pending collection check, if one is queued. */
+  collectAt: number | undefined;
+}
+
+/** A record for `key`, not yet in the change list (touchKey puts it there). */
+export function newKeyRecord(key: string, state: KeyState, seq: number): KeyRecord {
+  return {
+    key,
+    state,
+    seq,
+    origin: undefined,
+    walker: undefined,
+    changed: 0,
+    before: undefined,
+    after: undefined,
+    collectAt: undefined,
+  };
 }
 
 export interface HeldKey {
@@ -115,6 +138,17 @@ export interface ReplicaState {
   /** Keys first learned from a partial part, per node that still owes us its whole tail. */
   readonly incomplete: Map<string, Set<string>>;
   heldRecords: HeldRecord[];
+  /** Key records in order of last change (key-index.ts). */
+  firstChanged: KeyRecord | undefined;
+  lastChanged: KeyRecord | undefined;
+  /** Keys that may have a tail as of the last fold pass, and keys changed since (key-index.ts). */
+  readonly tails: Set<KeyRecord>;
+  readonly touched: Set<KeyRecord>;
+  /** Floor and horizon of the last fold pass. */
+  foldFloor: number | undefined;
+  foldHorizon: number;
+  /** Collection checks by due stamp (a binary heap). */
+  readonly collect: Due[];
   readonly stats: ReplicaStats;
   readonly randomHex: () => string;
 }

@@ -10,6 +10,7 @@ import { type ApplyResult, applyDelta, releaseHeld } from "./delta-in.ts";
 import { deltaFor } from "./delta-out.ts";
 import { birthOf, type IncId, makeIncarnationId } from "./incarnation.ts";
 import { compareConfig, type KeyConfig } from "./key-config.ts";
+import { afterKeyChange, touchKey } from "./key-index.ts";
 import { findEntry, type KeyState, keyText, newKeyState } from "./key-state.ts";
 import { afterOwnDebit, cachedLevel, type LevelOut } from "./level-cache.ts";
 import { onAck, resetOut } from "./peer-session.ts";
@@ -19,6 +20,7 @@ import {
   DEFAULT_OPTIONS,
   type KeyRecord,
   newClock,
+  newKeyRecord,
   newStats,
   type ReplicaOptions,
   type ReplicaState,
@@ -71,6 +73,13 @@ export class Replica {
       heldKeys: [],
       incomplete: new Map(),
       heldRecords: [],
+      firstChanged: undefined,
+      lastChanged: undefined,
+      tails: new Set(),
+      touched: new Set(),
+      foldFloor: undefined,
+      foldHorizon: 0,
+      collect: [],
       stats: newStats(),
       randomHex,
     };
@@ -94,16 +103,21 @@ export class Replica {
   }
 
   private record(key: string, config: KeyConfig): KeyRecord {
-    let rec = this.s.keys.get(key);
+    const s = this.s;
+    let rec = s.keys.get(key);
     if (rec === undefined) {
-      rec = { state: newKeyState(config, this.s.reg.horizon), seq: bump(this.s) };
-      this.s.keys.set(key, rec);
+      rec = newKeyRecord(key, newKeyState(config, s.reg.horizon), bump(s));
+      s.keys.set(key, rec);
+      touchKey(s, rec, rec.seq);
+      afterKeyChange(s, rec);
     } else if (config !== rec.state.config && compareConfig(config, rec.state.config) > 0) {
       // A newer policy from the edge: replicated with its own tEff (trap 10).
       rec.state.config = config;
-      rec.seq = bump(this.s);
+      rec.seq = bump(s);
       rec.origin = undefined;
       rec.walker = undefined;
+      touchKey(s, rec, rec.seq);
+      afterKeyChange(s, rec);
     }
     return rec;
   }
@@ -171,6 +185,7 @@ export class Replica {
         inserted = ~at;
         if (inserted === entries.length) entries.push(e);
         else entries.splice(inserted, 0, e);
+        s.touched.add(rec);
       } else {
         // Same stamp as an entry closed by a watermark at exactly t: still not "before" t.
         e = entries[at];
@@ -181,6 +196,7 @@ export class Replica {
     e.seq = seq;
     e.origin = undefined;
     s.open.set(key, e);
+    touchKey(s, rec, seq);
     afterOwnDebit(rec, e, inserted);
   }
 
@@ -212,6 +228,7 @@ export class Replica {
         e.seq = seq;
         e.origin = undefined;
       }
+      touchKey(this.s, rec, seq);
     }
     if (Number.isSafeInteger(ack.t1) && Number.isSafeInteger(ack.t2)) this.s.clock.addSample(ack.node, ack.t1, ack.t2, raw);
     this.checkReady(raw);

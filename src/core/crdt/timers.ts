@@ -3,11 +3,13 @@
 
 import { birthOf, isForgotten, makeIncarnationId } from "./incarnation.ts";
 import { foldKeyInto, isCollectable } from "./key-fold.ts";
+import { hasTail, popDue, scheduleCollect, touchKey, unlinkKey } from "./key-index.ts";
 import { normalizeKey } from "./key-join.ts";
+import type { KeyState } from "./key-state.ts";
 import { resetOut } from "./peer-session.ts";
 import { liveFloor, nextHorizon, raiseHorizon } from "./registry.ts";
 import { levelAt } from "./replay.ts";
-import { bump, type ReplicaState, stampAt } from "./replica-state.ts";
+import { bump, type KeyRecord, type ReplicaState, stampAt } from "./replica-state.ts";
 
 /**
  * Writes a retirement record for every incarnation silent (no watermark rise) for T_retire.
@@ -42,56 +44,99 @@ export function raiseOwnHorizon(s: ReplicaState, raw: number): void {
   }
 }
 
-/** Folds every key with a tail up to the live floor; applies the horizon to keys behind it. */
+/**
+ * Folds every key with a tail up to the live floor; applies the horizon to keys behind it.
+ * Visits only keys that may have a tail (key-index.ts), and at an unchanged floor only those
+ * that changed since the last pass: the others were folded to this floor already. A horizon
+ * move (rare: a retirement older than forgetAfter) changes every key, and visits every key.
+ */
 export function foldAll(s: ReplicaState, raw: number): void {
   const floor = liveFloor(s.reg);
   stampAt(s, raw);
-  for (const rec of s.keys.values()) {
-    const k = rec.state;
-    let changed = false;
-    if (k.horizon < s.reg.horizon) {
-      k.horizon = s.reg.horizon;
-      normalizeKey(k);
+  if (s.reg.horizon > s.foldHorizon) {
+    s.foldHorizon = s.reg.horizon;
+    s.tails.clear();
+    s.touched.clear();
+    for (const rec of s.keys.values()) settleKey(s, rec, floor);
+  } else {
+    if (floor !== s.foldFloor) for (const rec of s.tails) settleKey(s, rec, floor);
+    for (const rec of s.touched) settleKey(s, rec, floor);
+    s.touched.clear();
+  }
+  s.foldFloor = floor;
+}
+
+/** One key of a fold pass; leaves it in `tails` if it still has a tail, else schedules collection. */
+function settleKey(s: ReplicaState, rec: KeyRecord, floor: number | undefined): void {
+  if (s.keys.get(rec.key) !== rec) {
+    s.tails.delete(rec);
+    return;
+  }
+  const k = rec.state;
+  let changed = false;
+  if (k.horizon < s.reg.horizon) {
+    k.horizon = s.reg.horizon;
+    normalizeKey(k);
+    changed = true;
+  }
+  if (floor !== undefined && floor > k.prefix.tau && hasTail(k)) {
+    // Own open slots are below our watermark only once closed, so this never folds an open slot.
+    const late = k.prefix.lateCharged;
+    const forgiven = k.prefix.forgiven;
+    if (foldKeyInto(k, floor)) {
+      s.stats.folds += 1;
+      s.stats.maxLateCharge = Math.max(s.stats.maxLateCharge, k.prefix.lateCharged - late);
+      s.stats.forgivenTotal += k.prefix.forgiven - forgiven;
       changed = true;
     }
-    if (floor !== undefined && floor > k.prefix.tau && (k.entries.length > 0 || k.K.size > 0)) {
-      // Own open slots are below our watermark only once closed, so this never folds an open slot.
-      const late = k.prefix.lateCharged;
-      const forgiven = k.prefix.forgiven;
-      if (foldKeyInto(k, floor)) {
-        s.stats.folds += 1;
-        s.stats.maxLateCharge = Math.max(s.stats.maxLateCharge, k.prefix.lateCharged - late);
-        s.stats.forgivenTotal += k.prefix.forgiven - forgiven;
-        changed = true;
-      }
-    }
-    if (changed) {
-      rec.seq = bump(s);
-      rec.origin = undefined;
-      rec.walker = undefined;
-    }
+  }
+  if (changed) {
+    rec.seq = bump(s);
+    rec.origin = undefined;
+    rec.walker = undefined;
+    touchKey(s, rec, rec.seq);
+  }
+  if (hasTail(k)) s.tails.add(rec);
+  else {
+    s.tails.delete(rec);
+    scheduleCollect(s, rec);
   }
 }
 
 /**
  * Drops keys that answer like a new bucket at the live floor (full, nothing late, empty tail).
  * Each replica does this on its own; nothing is lost because entries are self-describing and
- * this incarnation's running totals live in `counters`, which a drop never resets.
+ * this incarnation's running totals live in `counters`, which a drop never resets. Only keys
+ * whose scheduled check is due are looked at (key-index.ts); each is re-checked here.
  */
 export function collectKeys(s: ReplicaState, raw: number): void {
   const floor = liveFloor(s.reg);
   const t = Math.min(stampAt(s, raw), floor ?? 0);
-  for (const [key, rec] of s.keys) {
+  for (let rec = popDue(s, t); rec !== undefined; rec = popDue(s, t)) {
     const k = rec.state;
-    if (k.entries.length > 0 || k.K.size > 0) continue;
-    const full = isCollectable(k) || (t >= k.prefix.tau && levelAt(k, t).level >= k.config.rate.capacityUnits && k.config.tEff <= t);
-    if (full) {
-      s.keys.delete(key);
-      s.open.delete(key);
-      s.incomplete.delete(key);
+    if (hasTail(k)) continue; // scheduled again once a fold empties it
+    if (isFullAt(k, t)) {
+      dropRecord(s, rec);
       s.stats.keysCollected += 1;
-    }
+    } else scheduleCollect(s, rec, t + 1);
   }
+}
+
+/** collectKeys' test: a key with an empty tail that answers like a new bucket at `t`. */
+export function isFullAt(k: KeyState, t: number): boolean {
+  return isCollectable(k) || (t >= k.prefix.tau && levelAt(k, t).level >= k.config.rate.capacityUnits && k.config.tEff <= t);
+}
+
+/** Forgets a key here (collection or eviction); this incarnation's running total is kept. */
+export function dropRecord(s: ReplicaState, rec: KeyRecord): void {
+  s.keys.delete(rec.key);
+  s.open.delete(rec.key);
+  s.incomplete.delete(rec.key);
+  s.tails.delete(rec);
+  s.touched.delete(rec);
+  unlinkKey(s, rec);
+  rec.walker = undefined;
+  rec.collectAt = undefined;
 }
 
 /**
