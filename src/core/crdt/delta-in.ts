@@ -86,7 +86,9 @@ function quarantine(
       later.push({ key: part.key, state: st, at: st.prefix.tau });
       continue;
     }
-    const future = st.entries.filter((e) => e.slot > limit);
+    // Entries are sorted by slot: only the last can tell whether any is beyond the limit.
+    const last = st.entries[st.entries.length - 1];
+    const future = last !== undefined && last.slot > limit ? st.entries.filter((e) => e.slot > limit) : [];
     if (future.length > 0) {
       const at = Math.max(...future.map((e) => e.slot));
       later.push({ key: part.key, state: { ...st, K: new Map(st.K), entries: future }, at });

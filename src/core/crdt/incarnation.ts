@@ -29,9 +29,20 @@ export function isIncarnationId(value: unknown): value is IncId {
   return typeof value === "string" && ID_PATTERN.test(value);
 }
 
+// The same few ids are asked about over and over (every entry of a join or normalize): keep the
+// last answers rather than parse the hex each time.
+const recentIds: IncId[] = ["", "", "", ""];
+const recentBirths: number[] = [0, 0, 0, 0];
+let nextSlot = 0;
+
 /** Birth time in microseconds, read back from the id. */
 export function birthOf(id: IncId): number {
-  return Number.parseInt(id.slice(0, BIRTH_DIGITS), 16);
+  for (let i = 0; i < recentIds.length; i++) if (recentIds[i] === id) return recentBirths[i] as number;
+  const birth = Number.parseInt(id.slice(0, BIRTH_DIGITS), 16);
+  recentIds[nextSlot] = id;
+  recentBirths[nextSlot] = birth;
+  nextSlot = (nextSlot + 1) % recentIds.length;
+  return birth;
 }
 
 /** Whether a horizon has forgotten this incarnation. */

@@ -48,18 +48,20 @@ export function normalizeKey(into: KeyState): boolean {
     into.prefix = { ...p, F };
     changed = true;
   }
-  const kept: Entry[] = [];
-  for (const e of into.entries) {
-    if (isForgotten(e.inc, h)) {
+  // Most states have nothing to drop: copy the entries only from the first one that goes.
+  let kept: Entry[] | undefined;
+  const entries = into.entries;
+  const tau = into.prefix.tau;
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i] as Entry;
+    const forgotten = isForgotten(e.inc, h);
+    if (forgotten || e.slot < tau) {
+      if (!forgotten) maxInto(into.K, e.inc, e.c1);
       changed = true;
-    } else if (e.slot < into.prefix.tau) {
-      maxInto(into.K, e.inc, e.c1);
-      changed = true;
-    } else {
-      kept.push(e);
-    }
+      kept ??= entries.slice(0, i);
+    } else kept?.push(e);
   }
-  if (kept.length !== into.entries.length) into.entries = kept;
+  if (kept !== undefined) into.entries = kept;
   for (const [inc, n] of into.K) {
     if (isForgotten(inc, h) || n <= (into.prefix.F.get(inc) ?? 0)) {
       into.K.delete(inc);
@@ -67,6 +69,10 @@ export function normalizeKey(into: KeyState): boolean {
     }
   }
   return changed;
+}
+
+function raiseK(into: KeyState, inc: string, n: number): boolean {
+  return n > (into.prefix.F.get(inc) ?? 0) && maxInto(into.K, inc, n);
 }
 
 /** Joins `other` into `into` (mutating it), then normalizes. Reports what changed. */
@@ -89,11 +95,8 @@ export function joinKeyInto(into: KeyState, other: Readonly<KeyState>): JoinChan
   }
   // K is stored only above F: a row at or below the winner's F carries nothing (and adding it
   // only for normalize to drop it again would report a change and echo it around the mesh).
-  const raiseK = (inc: string, n: number): void => {
-    if (n > (into.prefix.F.get(inc) ?? 0) && maxInto(into.K, inc, n)) changes.meta = true;
-  };
-  for (const [inc, n] of loserF) raiseK(inc, n);
-  for (const [inc, n] of other.K) raiseK(inc, n);
+  for (const [inc, n] of loserF) if (raiseK(into, inc, n)) changes.meta = true;
+  for (const [inc, n] of other.K) if (raiseK(into, inc, n)) changes.meta = true;
 
   for (const e of other.entries) {
     const at = findEntry(into.entries, e.slot, e.inc);

@@ -10,7 +10,7 @@ import { type ApplyResult, applyDelta, releaseHeld } from "./delta-in.ts";
 import { deltaFor } from "./delta-out.ts";
 import { birthOf, type IncId, makeIncarnationId } from "./incarnation.ts";
 import { compareConfig, type KeyConfig } from "./key-config.ts";
-import { afterKeyChange, touchKey } from "./key-index.ts";
+import { afterKeyChange, hasTail, touchKey } from "./key-index.ts";
 import { findEntry, type KeyState, keyText, newKeyState } from "./key-state.ts";
 import { afterOwnDebit, cachedLevel, type LevelOut } from "./level-cache.ts";
 import { onAck, resetOut } from "./peer-session.ts";
@@ -27,7 +27,7 @@ import {
   type ReplicaStats,
   stampAt,
 } from "./replica-state.ts";
-import { collectKeys, foldAll, raiseOwnHorizon, renewIfRetired, retireSilent } from "./timers.ts";
+import { collectKeys, dropRecord, foldAll, isFullAt, raiseOwnHorizon, renewIfRetired, retireSilent } from "./timers.ts";
 import type { Ack, Delta } from "./wire.ts";
 
 export interface ReplicaInit extends Partial<Omit<ReplicaOptions, "node" | "peers">> {
@@ -313,6 +313,31 @@ export class Replica {
 
   keyState(key: string): Readonly<KeyState> | undefined {
     return this.s.keys.get(key)?.state;
+  }
+
+  /** Number of keys held (collected and dropped keys excluded). */
+  get keyCount(): number {
+    return this.s.keys.size;
+  }
+
+  /**
+   * Forgets `key` here: for an edge's LRU eviction. Like collection, it never resets this
+   * incarnation's running total for the key, so later consumption is still charged from where
+   * it left off, and a peer that sends the key again loses nothing (entries are self-describing).
+   *
+   * Returns "absent" if the key is not held; "full" if it answered like a new bucket (empty
+   * tail, level at capacity at `raw`): dropping it loses nothing, as collection would; else
+   * "unsafe": its debt, or tail data not folded yet, is forgotten here (count it, e.g.
+   * `evictions_unsafe_total`, and size the LRU so it does not happen).
+   */
+  dropKey(key: string, raw: number): "absent" | "full" | "unsafe" {
+    const s = this.s;
+    const rec = s.keys.get(key);
+    if (rec === undefined) return "absent";
+    // The collection test, at the stamping clock rather than the fold floor.
+    const full = !hasTail(rec.state) && isFullAt(rec.state, stampAt(s, raw));
+    dropRecord(s, rec);
+    return full ? "full" : "unsafe";
   }
 }
 

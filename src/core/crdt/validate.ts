@@ -66,6 +66,9 @@ class Bad {
 function fail(field: string, message: string): Bad {
   return new Bad({ field, message });
 }
+function isObj(v: unknown): v is Obj {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
 function obj(v: unknown, field: string): Obj | Bad {
   return typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Obj) : fail(field, "must be an object");
 }
@@ -88,89 +91,152 @@ function countBound(birth: number, slot: number, limits: Limits): number {
   return Math.min(2 ** 52, Math.ceil(bound));
 }
 
+// The parsers below run once per key part of every delta, so on success they build no
+// strings: a field's path (`keys[3].prefix.tau`) is only written into an error.
+
+function isInt(v: unknown, min: number, max: number): v is number {
+  return Number.isSafeInteger(v) && (v as number) >= min && (v as number) <= max;
+}
+
+/** The error `int` reports for `v` at `field`. */
+function intFail(v: unknown, field: string, min = 0, max = Number.MAX_SAFE_INTEGER): Bad {
+  return fail(field, `must be an integer in ${min}..${max}, got ${String(v)}`);
+}
+
+/**
+ * Parsed limits, shared by every key part that names the same one: parsing is paid once per
+ * distinct limit, and equal limits are one object, which the core's comparisons short-cut.
+ */
+const recentConfigs: KeyConfig[] = [];
+const RECENT_CONFIGS = 16;
+
+function configFromWire(w: Obj, ki: number, name: string): KeyConfig | Bad {
+  for (const c of recentConfigs) {
+    if (
+      c.version === w.version &&
+      c.tEff === w.tEff &&
+      c.rate.capacity === w.capacity &&
+      c.rate.refillTokens === w.refillTokens &&
+      c.rate.refillPeriodUs === w.refillPeriodUs
+    )
+      return c;
+  }
+  const made = fromWireConfig(w as unknown as WireConfig);
+  if (!made.ok) return fail(`keys[${ki}].${name}`, made.message);
+  if (recentConfigs.length >= RECENT_CONFIGS) recentConfigs.pop();
+  recentConfigs.unshift(made.config);
+  return made.config;
+}
+
+/** `[inc, count]` rows, each count within the content bound at `at`. */
+function countMap(
+  v: unknown,
+  ki: number,
+  name: string,
+  at: number,
+  incs: readonly IncId[],
+  births: readonly number[],
+  limits: Limits,
+): Map<IncId, number> | Bad {
+  if (!Array.isArray(v)) return fail(`keys[${ki}].${name}`, "must be an array");
+  if (v.length > limits.maxIncsPerDelta) return fail(`keys[${ki}].${name}`, `has ${v.length} items, limit ${limits.maxIncsPerDelta}`);
+  const m = new Map<IncId, number>();
+  for (let j = 0; j < v.length; j++) {
+    const row: unknown = v[j];
+    if (!Array.isArray(row) || row.length !== 2) return fail(`keys[${ki}].${name}[${j}]`, "must be [inc, count]");
+    const ix: unknown = row[0];
+    if (!isInt(ix, 0, incs.length - 1)) return intFail(ix, `keys[${ki}].${name}[${j}][0]`, 0, incs.length - 1);
+    const id = incs[ix] as IncId;
+    const n: unknown = row[1];
+    const bound = countBound(births[ix] as number, at, limits);
+    if (!isInt(n, 0, bound)) return intFail(n, `keys[${ki}].${name}[${j}][1]`, 0, bound);
+    if (m.has(id)) return fail(`keys[${ki}].${name}[${j}]`, "names an incarnation twice");
+    m.set(id, n);
+  }
+  return m;
+}
+
+const PREFIX_NUMBERS = ["sumF", "digest", "lateCharged", "forgiven"] as const;
+
 function parseKey(
   raw: unknown,
-  f: string,
+  ki: number,
   incs: readonly IncId[],
+  births: readonly number[],
   limits: Limits,
 ): { key: string; state: KeyState; partial: boolean } | Bad {
-  const o = obj(raw, f);
-  if (o instanceof Bad) return o;
+  if (!isObj(raw)) return obj(raw, `keys[${ki}]`) as Bad;
+  const o = raw;
   if (typeof o.key !== "string" || o.key.length === 0 || o.key.length > limits.maxKeyLength)
-    return fail(`${f}.key`, `must be a string of 1..${limits.maxKeyLength} characters`);
-  const cfgs: KeyConfig[] = [];
+    return fail(`keys[${ki}].key`, `must be a string of 1..${limits.maxKeyLength} characters`);
   const rawPrefix = typeof o.prefix === "object" && o.prefix !== null ? (o.prefix as Obj) : {};
-  for (const [name, w] of [
-    ["config", o.config],
-    ["prefix.config", rawPrefix.config],
-  ] as const) {
-    const wo = obj(w, `${f}.${name}`);
-    if (wo instanceof Bad) return wo;
-    const made = fromWireConfig(wo as unknown as WireConfig);
-    if (!made.ok) return fail(`${f}.${name}`, made.message);
-    cfgs.push(made.config);
+  const wc = o.config;
+  if (!isObj(wc)) return obj(wc, `keys[${ki}].config`) as Bad;
+  const config = configFromWire(wc, ki, "config");
+  if (config instanceof Bad) return config;
+  const wp = rawPrefix.config;
+  if (!isObj(wp)) return obj(wp, `keys[${ki}].prefix.config`) as Bad;
+  const pconfig = configFromWire(wp, ki, "prefix.config");
+  if (pconfig instanceof Bad) return pconfig;
+  const p = o.prefix;
+  if (!isObj(p)) return obj(p, `keys[${ki}].prefix`) as Bad;
+  const tau: unknown = p.tau;
+  if (!isInt(tau, 0, Number.MAX_SAFE_INTEGER)) return intFail(tau, `keys[${ki}].prefix.tau`);
+  const level: unknown = p.level;
+  if (!isInt(level, -(2 ** 52), pconfig.rate.capacityUnits))
+    return intFail(level, `keys[${ki}].prefix.level`, -(2 ** 52), pconfig.rate.capacityUnits);
+  for (const name of PREFIX_NUMBERS) {
+    const n: unknown = p[name];
+    if (!isInt(n, 0, Number.MAX_SAFE_INTEGER)) return intFail(n, `keys[${ki}].prefix.${name}`);
   }
-  const [config, pconfig] = cfgs as [KeyConfig, KeyConfig];
-  const p = obj(o.prefix, `${f}.prefix`);
-  if (p instanceof Bad) return p;
-  const tau = int(p.tau, `${f}.prefix.tau`);
-  if (tau instanceof Bad) return tau;
-  const level = int(p.level, `${f}.prefix.level`, -(2 ** 52), pconfig.rate.capacityUnits);
-  if (level instanceof Bad) return level;
-  const nums: number[] = [];
-  for (const name of ["sumF", "digest", "lateCharged", "forgiven"] as const) {
-    const n = int(p[name], `${f}.prefix.${name}`);
-    if (n instanceof Bad) return n;
-    nums.push(n);
-  }
-  const horizon = int(o.horizon, `${f}.horizon`);
-  if (horizon instanceof Bad) return horizon;
-  const countMap = (v: unknown, field: string, at: number): Map<IncId, number> | Bad => {
-    const a = arr(v, field, limits.maxIncsPerDelta);
-    if (a instanceof Bad) return a;
-    const m = new Map<IncId, number>();
-    for (const [j, row] of a.entries()) {
-      if (!Array.isArray(row) || row.length !== 2) return fail(`${field}[${j}]`, "must be [inc, count]");
-      const ix = int(row[0], `${field}[${j}][0]`, 0, incs.length - 1);
-      if (ix instanceof Bad) return ix;
-      const id = incs[ix] as IncId;
-      const n = int(row[1], `${field}[${j}][1]`, 0, countBound(birthOf(id), at, limits));
-      if (n instanceof Bad) return n;
-      if (m.has(id)) return fail(`${field}[${j}]`, "names an incarnation twice");
-      m.set(id, n);
-    }
-    return m;
-  };
-  const F = countMap(p.F, `${f}.prefix.F`, tau);
+  const horizon: unknown = o.horizon;
+  if (!isInt(horizon, 0, Number.MAX_SAFE_INTEGER)) return intFail(horizon, `keys[${ki}].horizon`);
+  const F = countMap(p.F, ki, "prefix.F", tau, incs, births, limits);
   if (F instanceof Bad) return F;
-  const K = countMap(o.K, `${f}.K`, tau);
+  const K = countMap(o.K, ki, "K", tau, incs, births, limits);
   if (K instanceof Bad) return K;
-  const rawEntries = arr(o.entries, `${f}.entries`, limits.maxEntriesPerKey);
-  if (rawEntries instanceof Bad) return rawEntries;
+  const rawEntries: unknown = o.entries;
+  if (!Array.isArray(rawEntries) || rawEntries.length > limits.maxEntriesPerKey)
+    return arr(rawEntries, `keys[${ki}].entries`, limits.maxEntriesPerKey) as Bad;
   const entries: Entry[] = [];
-  for (const [j, row] of rawEntries.entries()) {
-    const ef = `${f}.entries[${j}]`;
-    if (!Array.isArray(row) || row.length !== 4) return fail(ef, "must be [inc, slot, c0, c1]");
-    const ix = int(row[0], `${ef}[0]`, 0, incs.length - 1);
-    if (ix instanceof Bad) return ix;
+  let sorted = true;
+  for (let j = 0; j < rawEntries.length; j++) {
+    const row: unknown = rawEntries[j];
+    if (!Array.isArray(row) || row.length !== 4) return fail(`keys[${ki}].entries[${j}]`, "must be [inc, slot, c0, c1]");
+    const ix: unknown = row[0];
+    if (!isInt(ix, 0, incs.length - 1)) return intFail(ix, `keys[${ki}].entries[${j}][0]`, 0, incs.length - 1);
     const inc = incs[ix] as IncId;
-    const slot = int(row[1], `${ef}[1]`, birthOf(inc));
-    if (slot instanceof Bad) return slot;
-    const c1 = int(row[3], `${ef}[3]`, 1, countBound(birthOf(inc), slot, limits));
-    if (c1 instanceof Bad) return c1;
-    const c0 = int(row[2], `${ef}[2]`, 0, c1 - 1);
-    if (c0 instanceof Bad) return c0;
-    entries.push({ inc, slot, c0, c1, seq: 0 });
+    const birth = births[ix] as number;
+    const slot: unknown = row[1];
+    if (!isInt(slot, birth, Number.MAX_SAFE_INTEGER)) return intFail(slot, `keys[${ki}].entries[${j}][1]`, birth);
+    const c1: unknown = row[3];
+    const bound = countBound(birth, slot, limits);
+    if (!isInt(c1, 1, bound)) return intFail(c1, `keys[${ki}].entries[${j}][3]`, 1, bound);
+    const c0: unknown = row[2];
+    if (!isInt(c0, 0, c1 - 1)) return intFail(c0, `keys[${ki}].entries[${j}][2]`, 0, c1 - 1);
+    const e: Entry = { inc, slot, c0, c1, seq: 0 };
+    const prev = entries[entries.length - 1];
+    if (prev !== undefined && (prev.slot > slot || (prev.slot === slot && prev.inc >= inc))) sorted = false;
+    entries.push(e);
   }
-  entries.sort((a, b) => a.slot - b.slot || (a.inc < b.inc ? -1 : a.inc > b.inc ? 1 : 0));
+  // Senders emit entries in (slot, inc) order; sort only what arrives otherwise.
+  if (!sorted) entries.sort((a, b) => a.slot - b.slot || (a.inc < b.inc ? -1 : a.inc > b.inc ? 1 : 0));
   for (let j = 1; j < entries.length; j++) {
     const a = entries[j - 1] as Entry;
     const b = entries[j] as Entry;
-    if (a.slot === b.slot && a.inc === b.inc) return fail(`${f}.entries`, "repeats a (slot, incarnation)");
+    if (a.slot === b.slot && a.inc === b.inc) return fail(`keys[${ki}].entries`, "repeats a (slot, incarnation)");
   }
-  const [sumF, digest, lateCharged, forgiven] = nums as [number, number, number, number];
-  const prefix = { tau, level, config: pconfig, F, sumF, digest, lateCharged, forgiven };
-  if (typeof o.partial !== "boolean") return fail(`${f}.partial`, "must be a boolean");
+  const prefix = {
+    tau,
+    level,
+    config: pconfig,
+    F,
+    sumF: p.sumF as number,
+    digest: p.digest as number,
+    lateCharged: p.lateCharged as number,
+    forgiven: p.forgiven as number,
+  };
+  if (typeof o.partial !== "boolean") return fail(`keys[${ki}].partial`, "must be a boolean");
   return { key: o.key, state: { config, prefix, K, entries, horizon }, partial: o.partial };
 }
 
@@ -222,8 +288,9 @@ function parseInner(raw: unknown, limits: Limits): ParsedDelta | Bad {
   if (rawKeys instanceof Bad) return rawKeys;
   const keys: { key: string; state: KeyState; partial: boolean }[] = [];
   const names = new Set<string>();
-  for (const [j, rk] of rawKeys.entries()) {
-    const k = parseKey(rk, `keys[${j}]`, incs, limits);
+  const births = incs.map(birthOf);
+  for (let j = 0; j < rawKeys.length; j++) {
+    const k = parseKey(rawKeys[j], j, incs, births, limits);
     if (k instanceof Bad) return k;
     if (names.has(k.key)) return fail(`keys[${j}].key`, "repeats a key");
     names.add(k.key);
