@@ -33,7 +33,7 @@ export class ReplicaBackend implements BucketBackend {
   }
 
   get size(): number {
-    return this.replica.s.keys.size;
+    return this.replica.keyCount;
   }
 
   #config(rate: Rate): KeyConfig {
@@ -63,14 +63,8 @@ export class ReplicaBackend implements BucketBackend {
   }
 
   #drop(id: string): void {
-    const state = this.replica.keyState(id);
-    if (state === undefined) return;
-    const { level } = this.replica.level(id, state.config, this.#lastNowUs);
-    if (level >= state.config.rate.capacityUnits) this.evictions.safe++;
-    else this.evictions.unsafe++;
-    // The replica has no eviction call of its own yet; dropping the key from its map is what
-    // its own collection does for full keys (its running totals live apart, in `counters`).
-    this.replica.s.keys.delete(id);
-    this.replica.s.open.delete(id);
+    const verdict = this.replica.dropKey(id, this.#lastNowUs);
+    if (verdict === "full") this.evictions.safe++;
+    else if (verdict === "unsafe") this.evictions.unsafe++;
   }
 }
