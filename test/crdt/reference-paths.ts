@@ -12,7 +12,7 @@ import {
   liveFloor,
   type Replica,
 } from "../../src/core/crdt/index.ts";
-import { isFullAt } from "../../src/core/crdt/timers.ts";
+import { isCollectable } from "../../src/core/crdt/key-fold.ts";
 
 /** Level of `key` at the replica's stamp for `raw`, by a full walk of a copy of its state. */
 export function referenceLevel(r: Replica, key: string, config: KeyConfig, raw: number): number {
@@ -67,7 +67,9 @@ export function leftoverTickWork(r: Replica, raw: number): string[] {
     const tail = k.entries.length > 0 || k.K.size > 0;
     if (k.horizon < s.reg.horizon) found.push(`${key}: behind the horizon`);
     if (tail && floor !== undefined && floor > k.prefix.tau) found.push(`${key}: tail not folded to ${floor}`);
-    if (!tail && isFullAt(k, t)) found.push(`${key}: collectable at ${t}`);
+    // The collection test as first written (timers.ts isFullAt has a fast path).
+    const full = isCollectable(k) || (t >= k.prefix.tau && levelAt(k, t).level >= k.config.rate.capacityUnits && k.config.tEff <= t);
+    if (!tail && full) found.push(`${key}: collectable at ${t}`);
   }
   return found;
 }

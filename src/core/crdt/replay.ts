@@ -226,7 +226,7 @@ export function walk(k: KeyState, end: number, fold: boolean): Walk {
  */
 export function levelWithoutTail(k: KeyState, end: number): number | undefined {
   const p = k.prefix;
-  if (k.entries.length > 0 || k.K.size > 0 || k.config !== p.config) return undefined;
+  if (k.entries.length > 0 || k.K.size > 0 || !sameConfig(k.config, p.config)) return undefined;
   return refilled(p.config.rate, sat(p.level), end - p.tau);
 }
 

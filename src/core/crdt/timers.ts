@@ -8,7 +8,7 @@ import { normalizeKey } from "./key-join.ts";
 import type { KeyState } from "./key-state.ts";
 import { resetOut } from "./peer-session.ts";
 import { liveFloor, nextHorizon, raiseHorizon } from "./registry.ts";
-import { levelAt } from "./replay.ts";
+import { levelAt, levelWithoutTail } from "./replay.ts";
 import { bump, type KeyRecord, type ReplicaState, stampAt } from "./replica-state.ts";
 
 /**
@@ -124,7 +124,9 @@ export function collectKeys(s: ReplicaState, raw: number): void {
 
 /** collectKeys' test: a key with an empty tail that answers like a new bucket at `t`. */
 export function isFullAt(k: KeyState, t: number): boolean {
-  return isCollectable(k) || (t >= k.prefix.tau && levelAt(k, t).level >= k.config.rate.capacityUnits && k.config.tEff <= t);
+  if (isCollectable(k)) return true;
+  if (t < k.prefix.tau || k.config.tEff > t) return false;
+  return (levelWithoutTail(k, t) ?? levelAt(k, t).level) >= k.config.rate.capacityUnits;
 }
 
 /** Forgets a key here (collection or eviction); this incarnation's running total is kept. */

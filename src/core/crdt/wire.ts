@@ -5,7 +5,7 @@
 // (from, to] holds (.., to], which is what lets it trust the watermarks inside (trap 8).
 
 import type { IncId } from "./incarnation.ts";
-import { toWireConfig, type WireConfig } from "./key-config.ts";
+import { type KeyConfig, toWireConfig, type WireConfig } from "./key-config.ts";
 import type { Entry, KeyState } from "./key-state.ts";
 
 /** [incarnation index, slot, c0, c1] */
@@ -88,30 +88,51 @@ export class IncTable {
   }
 }
 
-function counts(m: ReadonlyMap<IncId, number>, t: IncTable): WireCount[] {
-  return [...m.entries()].map(([id, n]) => [t.of(id), n] as const);
+const NO_ROWS: readonly WireCount[] = [];
+
+function counts(m: ReadonlyMap<IncId, number>, t: IncTable): readonly WireCount[] {
+  if (m.size === 0) return NO_ROWS;
+  const rows: WireCount[] = [];
+  for (const [id, n] of m) rows.push([t.of(id), n]);
+  return rows;
+}
+
+/** Wire form of each limit, built once (limits are immutable and shared by many keys). */
+const wireConfigs = new WeakMap<KeyConfig, WireConfig>();
+
+function wireConfig(c: KeyConfig): WireConfig {
+  let w = wireConfigs.get(c);
+  if (w === undefined) {
+    w = toWireConfig(c);
+    wireConfigs.set(c, w);
+  }
+  return w;
 }
 
 /** Encodes a key with the entries `include` selects (those the peer may lack). */
 export function keyToWire(key: string, k: KeyState, include: (e: Entry) => boolean, t: IncTable): WireKey {
-  const chosen = k.entries.filter(include);
   const p = k.prefix;
+  // Ids are interned in the order F, K, entries (the indices are part of the message).
+  const F = counts(p.F, t);
+  const K = counts(k.K, t);
+  const entries: WireEntry[] = [];
+  for (const e of k.entries) if (include(e)) entries.push([t.of(e.inc), e.slot, e.c0, e.c1]);
   return {
     key,
-    config: toWireConfig(k.config),
+    config: wireConfig(k.config),
     prefix: {
       tau: p.tau,
       level: p.level,
-      config: toWireConfig(p.config),
-      F: counts(p.F, t),
+      config: wireConfig(p.config),
+      F,
       sumF: p.sumF,
       digest: p.digest,
       lateCharged: p.lateCharged,
       forgiven: p.forgiven,
     },
-    K: counts(k.K, t),
-    entries: chosen.map((e) => [t.of(e.inc), e.slot, e.c0, e.c1] as const),
+    K,
+    entries,
     horizon: k.horizon,
-    partial: chosen.length < k.entries.length,
+    partial: entries.length < k.entries.length,
   };
 }
