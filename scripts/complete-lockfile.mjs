@@ -12,7 +12,8 @@ const path = new URL("../package-lock.json", import.meta.url);
 const lock = JSON.parse(readFileSync(path, "utf8"));
 const packages = lock.packages;
 
-const PLATFORM = /(android|darwin|linux|win32|freebsd|openbsd|netbsd|sunos|aix)-(x64|arm64|aarch64|armv7|arm|ia32|ppc64|s390x|riscv64|x86_64)(-musl)?$/;
+const PLATFORM =
+  /(android|darwin|linux|win32|freebsd|openbsd|netbsd|sunos|aix)-(x64|arm64|aarch64|armv7|arm|ia32|ppc64|s390x|riscv64|x86_64)(-musl)?$/;
 const CPU = { aarch64: "arm64", x86_64: "x64", armv7: "arm" };
 
 function platformOf(name) {

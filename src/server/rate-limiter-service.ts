@@ -1,11 +1,11 @@
 // gRPC handlers of tokenmesh.v1.RateLimiter: validate, decide at the current time, answer.
 
 import type { Policy } from "../config/load.ts";
-import type { ConsumeRequest, QueryRequest } from "../gen/tokenmesh/v1/rate_limiter_pb.ts";
 import type { Limiter, ValidDecision } from "../limiter/limiter.ts";
 import type { Metrics } from "../metrics/metrics.ts";
 import type { Clock } from "./clock.ts";
-import { RequestError, Status } from "./errors.ts";
+import { invalidArgument, RequestError, Status } from "./errors.ts";
+import type { DecodedRequest } from "./request-decoder.ts";
 import type { DecisionAnswers } from "./response-encoder.ts";
 import { type RequestLimits, validateDecisions } from "./validate-request.ts";
 
@@ -25,13 +25,14 @@ export interface RateLimiterDeps {
 export function rateLimiterService(deps: RateLimiterDeps) {
   const { limiter, policies, limits, clock, metrics } = deps;
 
-  function run(request: ConsumeRequest | QueryRequest, consume: boolean, includeReplicas = false): DecisionAnswers {
+  function run(request: DecodedRequest, consume: boolean, includeReplicas = false): DecisionAnswers {
     if (!deps.ready())
       throw new RequestError(
         Status.UNAVAILABLE,
         "replica",
         "warming up: syncing with its peers before admitting (at most mesh.warmupTimeout); try another replica",
       );
+    if (request.malformed !== undefined) throw invalidArgument("request", `not a valid protobuf message: ${request.malformed}`);
     const validated = validateDecisions(request.decisions, policies, limits);
     if (!validated.ok) throw validated.error;
     const decisions: ValidDecision[] = validated.decisions;
@@ -52,10 +53,10 @@ export function rateLimiterService(deps: RateLimiterDeps) {
   }
 
   return {
-    async consume(request: ConsumeRequest) {
+    async consume(request: DecodedRequest) {
       return run(request, true);
     },
-    async query(request: QueryRequest) {
+    async query(request: DecodedRequest) {
       return run(request, false, request.includeReplicas);
     },
   };

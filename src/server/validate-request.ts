@@ -4,9 +4,9 @@
 
 import type { Policy } from "../config/load.ts";
 import { makeRate, type Rate } from "../core/rate.ts";
-import type { BucketRequest, Decision, InlineLimit } from "../gen/tokenmesh/v1/rate_limiter_pb.ts";
 import { type BucketTarget, bucketId, type ValidDecision } from "../limiter/limiter.ts";
 import { invalidArgument, RequestError } from "./errors.ts";
+import type { DecodedBucket as BucketRequest, DecodedDecision as Decision, DecodedLimit as InlineLimit } from "./request-decoder.ts";
 
 export interface RequestLimits {
   readonly maxDecisionsPerRequest: number;

@@ -123,6 +123,32 @@ const cases: { name: string; request: Request; code: Status; message: RegExp }[]
   },
 ];
 
+describe("bytes that are not a request", () => {
+  it("get INVALID_ARGUMENT naming the problem, and the server keeps serving", async () => {
+    const t = await startTestServer({ policies: { api: { capacity: 10, refill: 1, per: "1s" } } });
+    try {
+      // A raw grpc-js call sending a truncated message: field 1, length 100, then nothing.
+      const { Client, credentials } = await import("@grpc/grpc-js");
+      const raw = new Client(`127.0.0.1:${t.server.port}`, credentials.createInsecure());
+      const status = await new Promise<{ code: number; details: string }>((resolve) => {
+        raw.makeUnaryRequest(
+          "/tokenmesh.v1.RateLimiter/Consume",
+          (b: Buffer) => b,
+          (b: Buffer) => b,
+          Buffer.from([0x0a, 0x64]),
+          (err) => resolve({ code: err?.code ?? 0, details: err?.details ?? "" }),
+        );
+      });
+      raw.close();
+      expect(status).toEqual({ code: Status.INVALID_ARGUMENT, details: "request: not a valid protobuf message: premature end of input" });
+      const ok = await t.client.consume({ decisions: [{ buckets: [{ policy: "api", key: "after" }] }] });
+      expect(ok.results[0]?.allowed).toBe(true);
+    } finally {
+      await t.close();
+    }
+  });
+});
+
 describe("bad input over a real server", () => {
   let t: TestServer;
   beforeAll(async () => {
