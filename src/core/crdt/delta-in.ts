@@ -7,6 +7,7 @@ import type { IncId } from "./incarnation.ts";
 import { afterKeyChange, touchKey } from "./key-index.ts";
 import { joinKeyInto, normalizeKey } from "./key-join.ts";
 import { findEntry, type KeyState } from "./key-state.ts";
+import { afterJoin, lastReplayed } from "./level-cache.ts";
 import { newSession, onDelta, resetOut } from "./peer-session.ts";
 import { joinRecord, raiseHorizon, type WireInc } from "./registry.ts";
 import { bump, newKeyRecord, type ReplicaState, stampAt } from "./replica-state.ts";
@@ -41,8 +42,9 @@ export function joinKeyPart(s: ReplicaState, key: string, part: KeyState, origin
     afterKeyChange(s, added);
     return;
   }
+  const last = lastReplayed(rec);
   const ch = joinKeyInto(rec.state, part);
-  rec.walker = undefined;
+  afterJoin(rec, last, ch.meta, ch.entries);
   if (ch.meta || ch.entries.length > 0) {
     const seq = bump(s);
     for (const e of ch.entries) {

@@ -150,132 +150,23 @@ export function digestOf(text: string): number {
   return h3 * 0x1_0000_0000 + h2 * 0x1_0000 + h1;
 }
 
-/**
- * Characters of a prefix's text, written into a reused buffer and hashed in one loop (one
- * digest per fold: no string is built, and the hash state stays in locals).
- */
-class TextBuffer {
-  buf = new Uint16Array(256);
-  len = 0;
-
-  ch(c: number): void {
-    if (this.len === this.buf.length) {
-      const grown = new Uint16Array(this.buf.length * 2);
-      grown.set(this.buf);
-      this.buf = grown;
-    }
-    this.buf[this.len++] = c;
-  }
-
-  str(text: string): void {
-    for (let i = 0; i < text.length; i++) this.ch(text.charCodeAt(i));
-  }
-
-  /** The characters of `${n}`. */
-  num(n: number): void {
-    if (!Number.isSafeInteger(n)) {
-      this.str(String(n));
-      return;
-    }
-    let v = n;
-    if (v < 0) {
-      this.ch(45); // "-"
-      v = -v;
-    }
-    // Safe integers split into two parts below 1e8, so the digit loops run on small integers.
-    if (v >= 1e8) {
-      let hi = Math.floor(v / 1e8);
-      let lo = v - hi * 1e8;
-      if (lo < 0) {
-        hi -= 1;
-        lo += 1e8;
-      } else if (lo >= 1e8) {
-        hi += 1;
-        lo -= 1e8;
-      }
-      this.small(hi, 0);
-      this.small(lo, 8);
-    } else this.small(v, 0);
-  }
-
-  /** Digits of 0 <= v < 1e8, left-padded with zeros to `width`. */
-  private small(v: number, width: number): void {
-    let x = v | 0;
-    let digits = 1;
-    for (let p = 10; p <= x; p *= 10) digits += 1;
-    for (let pad = digits; pad < width; pad++) this.ch(48);
-    const start = this.len;
-    for (let i = 0; i < digits; i++) this.ch(48);
-    for (let i = start + digits - 1; i >= start; i--) {
-      const q = (x / 10) | 0;
-      this.buf[i] = 48 + x - q * 10;
-      x = q;
-    }
-  }
-
-  /** FNV-1a of the characters written, as `digestOf`. */
-  digest(): number {
-    const buf = this.buf;
-    let h0 = 0x2325;
-    let h1 = 0x8422;
-    let h2 = 0x9ce4;
-    let h3 = 0xcbf2;
-    for (let i = 0; i < this.len; i++) {
-      h0 ^= buf[i] as number;
-      const t0 = h0 * 0x1b3;
-      const t1 = h1 * 0x1b3 + (t0 >>> 16);
-      const t2 = h2 * 0x1b3 + h0 * 0x100 + (t1 >>> 16);
-      const t3 = h3 * 0x1b3 + h1 * 0x100 + (t2 >>> 16);
-      h0 = t0 & 0xffff;
-      h1 = t1 & 0xffff;
-      h2 = t2 & 0xffff;
-      h3 = t3 & 0xffff;
-    }
-    return h3 * 0x1_0000_0000 + h2 * 0x1_0000 + h1;
-  }
-}
-
-const TEXT = new TextBuffer();
+/** configText per limit (limits are immutable and shared by many keys). */
+const configTexts = new WeakMap<KeyConfig, string>();
 
 /**
- * `digestOf(prefixText(p))` without building the text (one per fold). Same characters in the
- * same order: tau|level|config|F sorted by id as id:n joined by ","|sumF|digest|late|forgiven.
+ * `digestOf(prefixText(p))`, one per fold: the same text, with the limit's part cached and F's
+ * usual single row written without sorting.
  */
 export function prefixDigest(p: Prefix): number {
-  const h = TEXT;
-  h.len = 0;
-  const bar = 124; // "|"
-  h.num(p.tau);
-  h.ch(bar);
-  h.num(p.level);
-  h.ch(bar);
-  const c = p.config;
-  h.num(c.version);
-  h.ch(47); // "/"
-  h.num(c.tEff);
-  h.ch(47);
-  h.num(c.rate.capacity);
-  h.ch(47);
-  h.num(c.rate.refillTokens);
-  h.ch(47);
-  h.num(c.rate.refillPeriodUs);
-  h.ch(bar);
-  let i = 0;
-  for (const id of p.F.size > 1 ? [...p.F.keys()].sort() : p.F.keys()) {
-    if (i++ > 0) h.ch(44); // ","
-    h.str(id);
-    h.ch(58); // ":"
-    h.num(p.F.get(id) as number);
+  let cfg = configTexts.get(p.config);
+  if (cfg === undefined) {
+    cfg = configText(p.config);
+    configTexts.set(p.config, cfg);
   }
-  h.ch(bar);
-  h.num(p.sumF);
-  h.ch(bar);
-  h.num(p.digest);
-  h.ch(bar);
-  h.num(p.lateCharged);
-  h.ch(bar);
-  h.num(p.forgiven);
-  return h.digest();
+  let F = "";
+  if (p.F.size === 1) for (const [id, n] of p.F) F = `${id}:${n}`;
+  else if (p.F.size > 1) F = sortedPairs(p.F);
+  return digestOf(`${p.tau}|${p.level}|${cfg}|${F}|${p.sumF}|${p.digest}|${p.lateCharged}|${p.forgiven}`);
 }
 
 /** The definition of `digestOf`, kept for tests. */

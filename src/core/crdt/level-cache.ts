@@ -4,17 +4,18 @@
 // Between changes of the state, a later time only walks further: the cache keeps the walker
 // positioned after the entries already replayed and resumes from there. It is exact, not an
 // approximation: the same Walker does the same arithmetic in the same order as `levelAt`, and
-// a property test (test/crdt/level-cache.test.ts) compares the two on protocol-generated runs.
+// test/crdt/optimized-paths.test.ts compares the two on protocol-generated runs.
 //
 // Valid while the prefix, K, config and the replayed entries are unchanged. The replica drops
-// it (`rec.walker = undefined`) on every other change: a join, a fold, a horizon move, a newer
-// config. Its own debit is the one change it follows in place: a new entry after the replayed
+// it (`rec.walker = undefined`) on every other change: a fold, a horizon move, a newer config,
+// a join that changed metadata or touched a replayed entry. A join that only adds or raises
+// entries after the replayed ones keeps it. Of its own debits, a new entry after the replayed
 // ones needs nothing, growth of the last replayed entry is re-charged (Walker.raiseLast), and
 // anything else drops it.
 
 import type { Rate } from "../rate.ts";
 import { compareEntryPos, type Entry } from "./key-state.ts";
-import { levelAt, levelWithoutTail, Walker } from "./replay.ts";
+import { levelWithoutTail, Walker } from "./replay.ts";
 import type { KeyRecord } from "./replica-state.ts";
 
 /** Where `cachedLevel` writes, so the hot path allocates nothing. */
@@ -60,7 +61,29 @@ export function afterOwnDebit(rec: KeyRecord, e: Entry, inserted: number | undef
   }
 }
 
-/** The reference the cache must agree with (tests). */
-export function uncachedLevel(rec: KeyRecord, t: number): { level: number; rate: Rate } {
-  return levelAt(rec.state, t);
+/** The last entry the cached walk replayed (captured before a join), or undefined. */
+export function lastReplayed(rec: KeyRecord): Entry | undefined {
+  const w = rec.walker;
+  return w === undefined || w.consumed === 0 ? undefined : w.entries[w.consumed - 1];
+}
+
+/**
+ * Keeps the cache across a join that changed no metadata (prefix, K, config, horizon) and
+ * only added or raised entries after `last`, the last one replayed before the join: the replay
+ * the cache rests on is then unchanged (entries are inserted in place, so its indices hold).
+ */
+export function afterJoin(rec: KeyRecord, last: Entry | undefined, meta: boolean, changed: readonly Entry[]): void {
+  const w = rec.walker;
+  if (w === undefined) return;
+  if (meta || w.entries !== rec.state.entries) {
+    rec.walker = undefined;
+    return;
+  }
+  if (last === undefined) return;
+  for (const e of changed) {
+    if (compareEntryPos(e, last) <= 0) {
+      rec.walker = undefined;
+      return;
+    }
+  }
 }
