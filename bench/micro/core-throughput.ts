@@ -163,6 +163,7 @@ function mustConfig(): KeyConfig {
 
 console.log("");
 console.log("flush cost (two replicas: tick, deltaFor, applyDelta, applyAck; 100 keys changed per flush) by keys held:");
+flushCost(1_000); // warm-up: compile the flush path before the rows
 for (const held of [1_000, 10_000, 100_000]) {
   gc();
   console.log(`${fmt(held).padStart(8)} held   ${flushCost(held).toFixed(1).padStart(9)} us per flush`);

@@ -3,8 +3,10 @@
 
 import fc from "fast-check";
 import { describe, it } from "vitest";
+import { foldKey, liveFloor } from "../../src/core/crdt/index.ts";
 import { digestOf, digestOfReference, type Prefix, prefixDigest, prefixText } from "../../src/core/crdt/key-state.ts";
 import { config } from "./mesh.ts";
+import { runScript, scriptArb } from "./protocol-states.ts";
 
 const edgeInts = fc.constantFrom(
   0,
@@ -52,6 +54,20 @@ describe("digest", () => {
         },
       ),
       { numRuns: 5_000 },
+    );
+  });
+
+  it("a fold's (lazy) digest is the digest of its prefix text with digest 0", () => {
+    fc.assert(
+      fc.property(scriptArb, fc.nat(), fc.nat(20_000), (script, i, ahead) => {
+        const { samples, replicas } = runScript(script, 3);
+        const s = samples[i % Math.max(1, samples.length)];
+        if (s === undefined) return true;
+        const target = Math.max(s.prefix.tau + 1, (liveFloor((replicas[0] as (typeof replicas)[0]).s.reg) ?? 0) + ahead);
+        const p = foldKey(s, target).prefix;
+        return p.digest === digestOfReference(prefixText({ ...p, digest: 0, F: p.F, tau: p.tau, level: p.level, config: p.config }));
+      }),
+      { numRuns: 300 },
     );
   });
 });

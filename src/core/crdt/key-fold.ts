@@ -7,7 +7,7 @@
 // is baked in here, once; the cap at C applies to it and never to the tail (trap 7).
 
 import { sameConfig } from "./key-config.ts";
-import { type Entry, type KeyState, prefixDigest } from "./key-state.ts";
+import { type Entry, FoldedPrefix, type KeyState, prefixWithF } from "./key-state.ts";
 import { Walker } from "./replay.ts";
 
 /** Folds `k` up to `target` in place. Returns false (and leaves `k` alone) if nothing moves. */
@@ -20,17 +20,15 @@ export function foldKeyInto(k: KeyState, target: number): boolean {
   w.advance(target);
   let sumF = 0;
   for (const n of w.running.values()) sumF += n;
-  const prefix = {
-    tau: target,
-    level: w.level,
-    config: w.config,
-    F: w.running,
+  const prefix = new FoldedPrefix(
+    target,
+    w.level,
+    w.config,
+    w.running,
     sumF,
-    digest: 0,
-    lateCharged: k.prefix.lateCharged + w.lateCharged,
-    forgiven: k.prefix.forgiven + w.forgiven,
-  };
-  prefix.digest = prefixDigest(prefix);
+    k.prefix.lateCharged + w.lateCharged,
+    k.prefix.forgiven + w.forgiven,
+  );
   k.prefix = prefix;
   k.entries = w.consumed === entries.length ? [] : entries.slice(w.consumed);
   if (k.K.size > 0) k.K.clear();
@@ -41,7 +39,7 @@ export function foldKeyInto(k: KeyState, target: number): boolean {
 export function foldKey(k: Readonly<KeyState>, target: number): KeyState {
   const out: KeyState = {
     ...k,
-    prefix: { ...k.prefix, F: new Map(k.prefix.F) },
+    prefix: prefixWithF(k.prefix, new Map(k.prefix.F)),
     K: new Map(k.K),
     entries: k.entries.map((e) => ({ ...e })),
   };

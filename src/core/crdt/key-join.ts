@@ -9,7 +9,7 @@
 
 import { isForgotten } from "./incarnation.ts";
 import { compareConfig, maxConfig } from "./key-config.ts";
-import { cloneKeyState, comparePrefix, type Entry, findEntry, type KeyState, type Prefix } from "./key-state.ts";
+import { cloneKeyState, comparePrefix, type Entry, findEntry, type KeyState, type Prefix, prefixWithF } from "./key-state.ts";
 
 export interface JoinChanges {
   /** Entries of `into` that were added or raised (the same objects now in `into.entries`). */
@@ -45,7 +45,7 @@ export function normalizeKey(into: KeyState): boolean {
     }
   }
   if (F !== undefined) {
-    into.prefix = { ...p, F };
+    into.prefix = prefixWithF(p, F);
     changed = true;
   }
   // Most states have nothing to drop: copy the entries only from the first one that goes.
@@ -118,7 +118,7 @@ export function joinKeyInto(into: KeyState, other: Readonly<KeyState>): JoinChan
 }
 
 function copyPrefix(p: Prefix): Prefix {
-  return { ...p, F: new Map(p.F) };
+  return prefixWithF(p, new Map(p.F));
 }
 
 /** Pure join for tests and tools: neither argument is touched. */

@@ -43,6 +43,45 @@ export interface Prefix {
   readonly forgiven: number;
 }
 
+/** `p` with another F (a plain copy: every field, the digest included, read once). */
+export function prefixWithF(p: Prefix, F: ReadonlyMap<IncId, number>): Prefix {
+  return {
+    tau: p.tau,
+    level: p.level,
+    config: p.config,
+    F,
+    sumF: p.sumF,
+    digest: p.digest,
+    lateCharged: p.lateCharged,
+    forgiven: p.forgiven,
+  };
+}
+
+/**
+ * A prefix written by a fold. Its digest is a tie-break, read only when two prefixes tie on
+ * tau, level and sumF, when it is sent, or when the state is printed; a replica folds every
+ * key with a tail on every flush, and most folded keys are collected before any of that, so
+ * the digest is computed on first read (same value as computing it at the fold).
+ */
+export class FoldedPrefix implements Prefix {
+  private cachedDigest = -1;
+
+  constructor(
+    readonly tau: number,
+    readonly level: number,
+    readonly config: KeyConfig,
+    readonly F: ReadonlyMap<IncId, number>,
+    readonly sumF: number,
+    readonly lateCharged: number,
+    readonly forgiven: number,
+  ) {}
+
+  get digest(): number {
+    if (this.cachedDigest < 0) this.cachedDigest = prefixDigest(this, 0);
+    return this.cachedDigest;
+  }
+}
+
 export interface KeyState {
   config: KeyConfig;
   prefix: Prefix;
@@ -70,7 +109,7 @@ export function newKeyState(config: KeyConfig, horizon = 0): KeyState {
 export function cloneKeyState(k: KeyState): KeyState {
   return {
     config: k.config,
-    prefix: { ...k.prefix, F: new Map(k.prefix.F) },
+    prefix: prefixWithF(k.prefix, new Map(k.prefix.F)),
     K: new Map(k.K),
     entries: k.entries.map((e) => ({ ...e })),
     horizon: k.horizon,
@@ -154,10 +193,10 @@ export function digestOf(text: string): number {
 const configTexts = new WeakMap<KeyConfig, string>();
 
 /**
- * `digestOf(prefixText(p))`, one per fold: the same text, with the limit's part cached and F's
- * usual single row written without sorting.
+ * `digestOf(prefixText(p))` with `digest` in place of `p.digest` (a fold hashes its prefix with
+ * digest 0): the same text, with the limit's part cached and F's usual single row unsorted.
  */
-export function prefixDigest(p: Prefix): number {
+export function prefixDigest(p: Prefix, digest: number = p.digest): number {
   let cfg = configTexts.get(p.config);
   if (cfg === undefined) {
     cfg = configText(p.config);
@@ -166,7 +205,7 @@ export function prefixDigest(p: Prefix): number {
   let F = "";
   if (p.F.size === 1) for (const [id, n] of p.F) F = `${id}:${n}`;
   else if (p.F.size > 1) F = sortedPairs(p.F);
-  return digestOf(`${p.tau}|${p.level}|${cfg}|${F}|${p.sumF}|${p.digest}|${p.lateCharged}|${p.forgiven}`);
+  return digestOf(`${p.tau}|${p.level}|${cfg}|${F}|${p.sumF}|${digest}|${p.lateCharged}|${p.forgiven}`);
 }
 
 /** The definition of `digestOf`, kept for tests. */
