@@ -95,53 +95,66 @@ export function scheduleCollect(s: ReplicaState, rec: KeyRecord, notBefore = 0):
   const due = Math.max(collectDue(rec.state), notBefore);
   if (rec.collectAt !== undefined && rec.collectAt <= due) return;
   rec.collectAt = due;
-  heapPush(s.collect, { at: due, rec });
+  heapPush(s.collect, due, rec);
 }
 
-export interface Due {
-  readonly at: number;
-  readonly rec: KeyRecord;
+/** A binary min-heap of (due, record) in two parallel arrays (no object per entry). */
+export interface DueHeap {
+  readonly at: number[];
+  readonly recs: KeyRecord[];
+}
+
+export function newDueHeap(): DueHeap {
+  return { at: [], recs: [] };
 }
 
 /** Pops the next entry due at or before `t` that is still current, or undefined. */
 export function popDue(s: ReplicaState, t: number): KeyRecord | undefined {
   const h = s.collect;
-  while (h.length > 0 && (h[0] as Due).at <= t) {
-    const { at, rec } = heapPop(h) as Due;
-    if (rec.collectAt !== at || s.keys.get(rec.key) !== rec) continue;
+  while (h.at.length > 0 && (h.at[0] as number) <= t) {
+    const at = h.at[0] as number;
+    const rec = h.recs[0] as KeyRecord;
+    heapPop(h);
+    if (rec.collectAt !== at || s.keys.get(rec.key) !== rec) continue; // superseded or dropped
     rec.collectAt = undefined;
     return rec;
   }
   return undefined;
 }
 
-function heapPush(h: Due[], d: Due): void {
-  h.push(d);
-  let i = h.length - 1;
+function heapPush(h: DueHeap, at: number, rec: KeyRecord): void {
+  let i = h.at.length;
+  h.at.push(at);
+  h.recs.push(rec);
   while (i > 0) {
     const parent = (i - 1) >> 1;
-    const p = h[parent] as Due;
-    if (p.at <= d.at) break;
-    h[i] = p;
+    const pat = h.at[parent] as number;
+    if (pat <= at) break;
+    h.at[i] = pat;
+    h.recs[i] = h.recs[parent] as KeyRecord;
     i = parent;
   }
-  h[i] = d;
+  h.at[i] = at;
+  h.recs[i] = rec;
 }
 
-function heapPop(h: Due[]): Due | undefined {
-  const top = h[0];
-  const last = h.pop();
-  if (top === undefined || last === undefined || h.length === 0) return top;
+function heapPop(h: DueHeap): void {
+  const lastAt = h.at.pop();
+  const lastRec = h.recs.pop();
+  const n = h.at.length;
+  if (lastAt === undefined || lastRec === undefined || n === 0) return;
   let i = 0;
   for (;;) {
     const l = 2 * i + 1;
-    if (l >= h.length) break;
+    if (l >= n) break;
     const r = l + 1;
-    const c = r < h.length && (h[r] as Due).at < (h[l] as Due).at ? r : l;
-    if ((h[c] as Due).at >= last.at) break;
-    h[i] = h[c] as Due;
+    const c = r < n && (h.at[r] as number) < (h.at[l] as number) ? r : l;
+    const cat = h.at[c] as number;
+    if (cat >= lastAt) break;
+    h.at[i] = cat;
+    h.recs[i] = h.recs[c] as KeyRecord;
     i = c;
   }
-  h[i] = last;
-  return top;
+  h.at[i] = lastAt;
+  h.recs[i] = lastRec;
 }

@@ -95,11 +95,23 @@ export interface KeyState {
 /** F of a prefix nothing was folded into. Prefixes never change their F in place, so it is shared. */
 const NO_COUNTS: ReadonlyMap<IncId, number> = new Map();
 
+/** The prefix of a new key per limit: prefixes are never changed in place, so it is shared. */
+const freshPrefixes = new WeakMap<KeyConfig, Prefix>();
+
+function freshPrefix(config: KeyConfig): Prefix {
+  let p = freshPrefixes.get(config);
+  if (p === undefined) {
+    p = { tau: 0, level: config.rate.capacityUnits, config, F: NO_COUNTS, sumF: 0, digest: 0, lateCharged: 0, forgiven: 0 };
+    freshPrefixes.set(config, p);
+  }
+  return p;
+}
+
 /** A key nobody has touched: full, nothing folded. */
 export function newKeyState(config: KeyConfig, horizon = 0): KeyState {
   return {
     config,
-    prefix: { tau: 0, level: config.rate.capacityUnits, config, F: NO_COUNTS, sumF: 0, digest: 0, lateCharged: 0, forgiven: 0 },
+    prefix: freshPrefix(config),
     K: new Map(),
     entries: [],
     horizon,
@@ -125,9 +137,10 @@ export function compareEntryPos(a: { slot: number; inc: IncId }, b: { slot: numb
 export function findEntry(entries: readonly Entry[], slot: number, inc: IncId): number {
   let lo = 0;
   let hi = entries.length - 1;
+  if (hi < 0) return ~0; // (no entries[-1]: an out-of-bounds read is a slow path in V8)
   // Appending after the last entry is the common case (own consumption at the newest stamp).
-  const last = entries[hi];
-  if (last === undefined || last.slot < slot || (last.slot === slot && last.inc < inc)) return ~entries.length;
+  const last = entries[hi] as Entry;
+  if (last.slot < slot || (last.slot === slot && last.inc < inc)) return ~entries.length;
   while (lo <= hi) {
     const mid = (lo + hi) >> 1;
     const e = entries[mid] as Entry;

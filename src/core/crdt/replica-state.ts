@@ -4,7 +4,7 @@
 
 import { ClockSync } from "./clock-sync.ts";
 import type { IncId } from "./incarnation.ts";
-import type { Due } from "./key-index.ts";
+import type { DueHeap } from "./key-index.ts";
 import type { Entry, KeyState } from "./key-state.ts";
 import type { PeerSession } from "./peer-session.ts";
 import type { Registry, WireInc } from "./registry.ts";
@@ -148,7 +148,7 @@ export interface ReplicaState {
   foldFloor: number | undefined;
   foldHorizon: number;
   /** Collection checks by due stamp (a binary heap). */
-  readonly collect: Due[];
+  readonly collect: DueHeap;
   readonly stats: ReplicaStats;
   readonly randomHex: () => string;
 }

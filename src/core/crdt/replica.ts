@@ -10,7 +10,7 @@ import { type ApplyResult, applyDelta, releaseHeld } from "./delta-in.ts";
 import { deltaFor } from "./delta-out.ts";
 import { birthOf, type IncId, makeIncarnationId } from "./incarnation.ts";
 import { compareConfig, type KeyConfig } from "./key-config.ts";
-import { afterKeyChange, hasTail, touchKey } from "./key-index.ts";
+import { afterKeyChange, hasTail, newDueHeap, touchKey } from "./key-index.ts";
 import { findEntry, type KeyState, keyText, newKeyState } from "./key-state.ts";
 import { afterOwnDebit, cachedLevel, type LevelOut } from "./level-cache.ts";
 import { onAck, resetOut } from "./peer-session.ts";
@@ -79,7 +79,7 @@ export class Replica {
       touched: new Set(),
       foldFloor: undefined,
       foldHorizon: 0,
-      collect: [],
+      collect: newDueHeap(),
       stats: newStats(),
       randomHex,
     };
