@@ -88,7 +88,9 @@ export class IncTable {
   }
 }
 
-const NO_ROWS: readonly WireCount[] = [];
+// Shared by every message that uses them, so frozen: a consumer that wrote into one would
+// otherwise change later messages.
+const NO_ROWS: readonly WireCount[] = Object.freeze([]);
 
 function counts(m: ReadonlyMap<IncId, number>, t: IncTable): readonly WireCount[] {
   if (m.size === 0) return NO_ROWS;
@@ -103,7 +105,7 @@ const wireConfigs = new WeakMap<KeyConfig, WireConfig>();
 function wireConfig(c: KeyConfig): WireConfig {
   let w = wireConfigs.get(c);
   if (w === undefined) {
-    w = toWireConfig(c);
+    w = Object.freeze(toWireConfig(c));
     wireConfigs.set(c, w);
   }
   return w;
