@@ -1,21 +1,89 @@
-// The replicated figures. Each is a row with `pass: null` until this module drives a 3-replica
-// mesh (`tokenmesh local-mesh`, load on all three replicas, the mesh's metrics for bytes and
-// lag), so the table shows what is still unmeasured instead of hiding it.
+// The replicated figures: a 3-replica mesh on loopback, load on all three replicas at once.
+//
+// Per round, each run on a fleet started fresh and stopped before the next starts (all replicas
+// of a fleet share the service core, the three drivers share the load core):
+//   mesh:saturate   3 replicas, relay on (the default): saturating 100-decision batches over
+//                   10k keys (throughput, bytes, lag at saturation)
+//   mesh:moderate   a fresh mesh, open loop at a quarter of what mesh:saturate served (lag)
+//   mesh:light      a fresh mesh at 1,500 decisions/s in all (full run only; lag)
+//   solo:saturate   3 replicas without a `mesh:` section, same load: the baseline
+//   no-relay:saturate  relay off, same load (bytes without forwarding)
+//   alone:saturate  3 replicas with a mesh section and no peers (full run only): the replicated
+//                   store without replication, to split the mesh's cost between store and peers
+// then once, on a fresh mesh, the accuracy run on one hot key (replication-accuracy.ts).
 
-import { notMeasured, type Row } from "../lib/report.ts";
-import type { Scenario } from "../lib/scenario.ts";
+import type { LoadSpec } from "../lib/load.ts";
+import { describeFleet, startFleet } from "../lib/mesh.ts";
+import { type FleetMeasurement, measureFleet } from "../lib/mesh-load.ts";
+import type { Row } from "../lib/report.ts";
+import type { Scenario, ScenarioContext } from "../lib/scenario.ts";
+import { measureAccuracy } from "./replication-accuracy.ts";
+import { replicationRows } from "./replication-rows.ts";
+import { decisions, FLEETS, type FleetName, LIGHT_DECISIONS, MODERATE_SHARE, moderate, REPLICAS, saturating } from "./replication-setup.ts";
 
-const WHY = "needs the mesh scenario (3-replica local mesh, load on all three); not written yet";
+/** Results by fleet and load, one entry per round that completed. */
+export type ReplicationResults = Map<string, FleetMeasurement[]>;
+
+export type LoadName = "saturate" | "moderate" | "light";
+
+export const resultId = (fleet: FleetName, load: LoadName): string => `${fleet}:${load}`;
+
+function describe(m: FleetMeasurement): string {
+  const made = decisions(m);
+  const cpu = m.replicas.reduce((s, r) => s + r.cpuS, 0);
+  const bytes = m.replicas.reduce((s, r) => s + [...r.scrape.bytesSent.values()].reduce((a, b) => a + b, 0), 0);
+  return `${Math.round(made / m.windowS)} decisions/s, ${Math.round(made / cpu)} per CPU-s (${((cpu / m.windowS) * 100).toFixed(0)}% core), ${Math.round(bytes / m.windowS / 1000)} kB/s replicated${m.failed > 0 ? `, ${m.failed} FAILED calls` : ""}`;
+}
+
+/** One fresh fleet, one load; the measurement is kept under `fleet:load`. */
+async function oneRun(
+  ctx: ScenarioContext,
+  round: number,
+  name: FleetName,
+  load: LoadName,
+  spec: LoadSpec,
+  results: ReplicationResults,
+): Promise<FleetMeasurement | undefined> {
+  let fleet: Awaited<ReturnType<typeof startFleet>> | undefined;
+  try {
+    fleet = await startFleet(ctx.tools, { ...FLEETS[name], cpuProfDir: ctx.settings.cpuProfDir });
+    // Saturating runs are scraped only at the window's ends (a scrape costs the replicas CPU);
+    // lag needs scrapes often enough that no replica reaches its 100k-sample cap.
+    const m = await measureFleet(ctx.tools, fleet, spec, load === "saturate" ? {} : { scrapeEveryMs: 250 });
+    const id = resultId(name, load);
+    results.set(id, [...(results.get(id) ?? []), m]);
+    ctx.log(`round ${round} replication ${id}: ${describe(m)}`);
+    return m;
+  } catch (err) {
+    ctx.log(
+      `round ${round} replication ${name}:${load} (${describeFleet(FLEETS[name])}): failed: ${err instanceof Error ? err.message : String(err)}`,
+    );
+    return undefined;
+  } finally {
+    await fleet?.stop();
+  }
+}
 
 export const replication: Scenario = {
   id: "replication",
   phase: 1,
-  async run(): Promise<readonly Row[]> {
-    return [
-      notMeasured("replication: throughput per replica, 3 replicas loaded", "calls/s", ">= 0.8x replica without peers", WHY),
-      notMeasured("replication: bytes on the wire per admitted decision, 10k keys", "bytes", "<= 24 bytes", WHY),
-      notMeasured("replication: lag p99, loopback", "ms", "<= flush interval + 5 ms", WHY),
-      notMeasured("accuracy: hot key, 3 replicas saturated, 30 s", "tokens", "within 2% of policy rate x 30 s", WHY),
-    ];
+  async run(ctx): Promise<readonly Row[]> {
+    const results: ReplicationResults = new Map();
+    const full = !ctx.settings.quick;
+    for (let round = 1; round <= ctx.settings.rounds; round++) {
+      const saturated = await oneRun(ctx, round, "mesh", "saturate", saturating(ctx), results);
+      // A fresh mesh for the lag runs: a saturated one is still draining its backlog.
+      if (saturated !== undefined) {
+        const perReplica = (MODERATE_SHARE * decisions(saturated)) / saturated.windowS / REPLICAS;
+        await oneRun(ctx, round, "mesh", "moderate", moderate(ctx, perReplica), results);
+      }
+      if (full) await oneRun(ctx, round, "mesh", "light", moderate(ctx, LIGHT_DECISIONS / REPLICAS), results);
+      await oneRun(ctx, round, "solo", "saturate", saturating(ctx), results);
+      await oneRun(ctx, round, "no-relay", "saturate", saturating(ctx), results);
+      // Mesh replicas without peers only explain the throughput row: full run only.
+      if (full) await oneRun(ctx, round, "alone", "saturate", saturating(ctx), results);
+    }
+    const accuracy = await measureAccuracy(ctx);
+    return replicationRows(ctx, results, accuracy);
   },
 };

@@ -1,0 +1,186 @@
+// One bounded load on every replica of a fleet at once: one Node driver process per replica
+// (all pinned to the load cores), a real gRPC client sampling each replica ~10 times a second,
+// and scrapes of every replica when the measured window opens (the last driver past its
+// warm-up) and closes (the first driver done), so the window is one where all are loaded.
+
+import { join } from "node:path";
+import type { DriverResult, DriverSpec } from "../driver/spec.ts";
+import { CONSUME_PATH } from "./bodies.ts";
+import type { LoadSpec } from "./load.ts";
+import type { Fleet, Replica } from "./mesh.ts";
+import { diffScrape, parseScrape, type ReplicaScrape } from "./mesh-metrics.ts";
+import { type WireSnapshot, wireBytes, wireSnapshot } from "./mesh-wire.ts";
+import { runToEnd } from "./processes.ts";
+import { type SampleTally, startSampler } from "./sampler.ts";
+import { BENCH_POLICY, parseConsumeCounts } from "./targets.ts";
+import type { Tools } from "./tools.ts";
+
+const REPO = new URL("../../", import.meta.url).pathname;
+
+export interface ReplicaWindow {
+  readonly name: string;
+  readonly cpuS: number;
+  /** Consume calls the replica answered OK and not OK over the window (its own count). */
+  readonly ok: number;
+  readonly errors: number;
+  /** Counters and lag histogram over the window. */
+  readonly scrape: ReplicaScrape;
+}
+
+export interface FleetMeasurement {
+  /** The load each replica got. */
+  readonly load: LoadSpec;
+  readonly windowS: number;
+  readonly replicas: readonly ReplicaWindow[];
+  /** TCP payload bytes on the replication connections over the window (NaN without `ss`). */
+  readonly wireBytes: number;
+  /** Counters over the whole run, from before the drivers started to after they all ended. */
+  readonly whole: readonly ReplicaScrape[];
+  /** Seconds from the first driver's first send to the last driver's end of sending. */
+  readonly loadSpanS: number;
+  readonly drivers: readonly DriverResult[];
+  readonly sampled: SampleTally;
+  /** Calls that failed by any check: drivers, servers, sampled client. */
+  readonly failed: number;
+  /** Share of open-loop sends over 5 ms late, worst driver. */
+  readonly lateSendFraction: number;
+}
+
+interface Snapshot {
+  readonly t: number;
+  readonly cpu: readonly number[];
+  readonly texts: Promise<readonly string[]>;
+  readonly wire: WireSnapshot;
+}
+
+/** One scrape; retried, since a kept-alive connection the server just closed resets once. */
+async function scrapeText(r: Replica): Promise<string> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const res = await fetch(r.metricsUrl);
+      if (!res.ok) throw new Error(`${r.metricsUrl}: HTTP ${res.status}`);
+      return await res.text();
+    } catch (err) {
+      if (attempt >= 3) throw err;
+    }
+  }
+}
+
+function snapshot(fleet: Fleet): Snapshot {
+  const ports = fleet.replicas.flatMap((r) => (r.peerPort === undefined ? [] : [r.peerPort]));
+  const texts = Promise.all(fleet.replicas.map(scrapeText));
+  texts.catch(() => {}); // awaited (and its error thrown) once the run is over
+  return { t: performance.now(), cpu: fleet.replicas.map((r) => r.cpuSeconds()), texts, wire: wireSnapshot(ports) };
+}
+
+export interface FleetLoadOptions {
+  /**
+   * Scrape every replica this often during the window too. A replica keeps at most 100,000 lag
+   * samples between scrapes (the rest are dropped), so a lag figure needs scrapes often enough
+   * that the cap is not reached; a throughput figure wants as few as possible.
+   */
+  readonly scrapeEveryMs?: number;
+  /** Policy of the sampling client's calls (keep them off a policy whose counts a row reads). */
+  readonly samplerPolicy?: string;
+}
+
+export async function measureFleet(tools: Tools, fleet: Fleet, load: LoadSpec, options: FleetLoadOptions = {}): Promise<FleetMeasurement> {
+  const n = fleet.replicas.length;
+  const start = snapshot(fleet);
+  let opened = 0;
+  let firstOpenT = Number.NaN;
+  let lastCloseT = Number.NaN;
+  let from: Snapshot | undefined;
+  let to: Snapshot | undefined;
+  let ticker: NodeJS.Timeout | undefined;
+  const scrapes: Promise<unknown>[] = [];
+  const open = (): void => {
+    if (opened++ === 0) firstOpenT = performance.now();
+    if (opened < n) return;
+    from = snapshot(fleet);
+    if (options.scrapeEveryMs !== undefined) {
+      ticker = setInterval(() => scrapes.push(Promise.all(fleet.replicas.map(scrapeText)).catch(() => undefined)), options.scrapeEveryMs);
+    }
+  };
+  const closed = new Set<number>();
+  // A driver whose last calls all end before its MEASURED timer fires exits without printing
+  // it: its exit closes its window instead (a few ms late at most).
+  const close = (driver: number): void => {
+    if (closed.has(driver)) return;
+    closed.add(driver);
+    lastCloseT = performance.now();
+    clearInterval(ticker);
+    to ??= snapshot(fleet);
+  };
+  const samplers = fleet.replicas.map((r) => startSampler(r.address, options.samplerPolicy ?? BENCH_POLICY.name, 100));
+  const bound = (load.warmupS + load.durationS) * 1000 + 30_000;
+  let drivers: DriverResult[];
+  try {
+    drivers = await Promise.all(
+      fleet.replicas.map(async (r, i) => {
+        const spec: DriverSpec = { ...load, address: r.address, path: CONSUME_PATH, seed: load.seed + i };
+        const args = ["--import", "tsx", join(REPO, "bench/driver/main.ts"), JSON.stringify(spec)];
+        const out = await runToEnd(tools, process.execPath, args, tools.loadCpus, bound, (line) => {
+          if (line === "MEASURING") open();
+          if (line === "MEASURED") close(i);
+        });
+        close(i);
+        const line = out.split("\n").find((l) => l.startsWith("RESULT "));
+        if (line === undefined) throw new Error(`node driver printed no result:\n${out.slice(-2000)}`);
+        return JSON.parse(line.slice(7)) as DriverResult;
+      }),
+    );
+  } finally {
+    clearInterval(ticker);
+  }
+  const tallies = await Promise.all(samplers.map((s) => s.stop()));
+  const end = snapshot(fleet);
+  if (from === undefined || to === undefined) throw new Error("the drivers never all reached their measured window");
+  await Promise.all(scrapes);
+  const [t0, t1, tStart, tEnd] = await Promise.all([from.texts, to.texts, start.texts, end.texts]);
+  const windowS = (to.t - from.t) / 1000;
+  if (windowS <= 0) throw new Error("the drivers' measured windows did not overlap (one ended before another started)");
+  const replicas = fleet.replicas.map((r, i) => {
+    const before = t0[i] as string;
+    const after = t1[i] as string;
+    const c0 = parseConsumeCounts(before);
+    const c1 = parseConsumeCounts(after);
+    return {
+      name: r.name,
+      cpuS: (to?.cpu[i] as number) - (from?.cpu[i] as number),
+      ok: c1.ok - c0.ok,
+      errors: c1.error - c0.error,
+      scrape: diffScrape(parseScrape(before), parseScrape(after)),
+    };
+  });
+  const whole = fleet.replicas.map((_, i) => diffScrape(parseScrape(tStart[i] as string), parseScrape(tEnd[i] as string)));
+  const serverErrors = fleet.replicas.reduce(
+    (s, _, i) => s + parseConsumeCounts(tEnd[i] as string).error - parseConsumeCounts(tStart[i] as string).error,
+    0,
+  );
+  const sampled: SampleTally = { ok: 0, failed: {} };
+  for (const t of tallies) {
+    sampled.ok += t.ok;
+    for (const [k, v] of Object.entries(t.failed)) sampled.failed[k] = (sampled.failed[k] ?? 0) + v;
+  }
+  const clientFailed = drivers.reduce((s, d) => s + Object.values(d.failures).reduce((a, b) => a + b, 0), 0);
+  const sampledFailed = Object.values(sampled.failed).reduce((a, b) => a + b, 0);
+  return {
+    load,
+    windowS,
+    replicas,
+    wireBytes: wireBytes(from.wire, to.wire),
+    whole,
+    loadSpanS: (lastCloseT - firstOpenT) / 1000,
+    drivers,
+    sampled,
+    failed: serverErrors + clientFailed + sampledFailed,
+    lateSendFraction: Math.max(...drivers.map((d) => d.lateSendFraction)),
+  };
+}
+
+/** Same bar as the single-target rows: served calls, at most 0.1% failed, the driver kept up. */
+export function validFleetRun(m: FleetMeasurement, maxLate = 0.05): boolean {
+  const ok = m.replicas.reduce((s, r) => s + r.ok, 0);
+  return ok > 0 && m.failed <= 0.001 * ok && m.lateSendFraction <= maxLate;
+}

@@ -1,0 +1,66 @@
+// What the replication scenario runs: the fleets it compares and the loads it puts on them.
+
+import type { LoadSpec } from "../lib/load.ts";
+import type { FleetOptions } from "../lib/mesh.ts";
+import type { FleetMeasurement } from "../lib/mesh-load.ts";
+import type { ScenarioContext } from "../lib/scenario.ts";
+import { BENCH_POLICY } from "../lib/targets.ts";
+import { base, TEN_K } from "./common.ts";
+
+/** mesh: 3 replicas, relay on; solo: no mesh section; no-relay; alone: mesh section, no peers. */
+export type FleetName = "mesh" | "solo" | "no-relay" | "alone";
+
+export const REPLICAS = 3;
+export const BATCH = 100;
+export const FLUSH_MS = 5;
+/** Per replica, like the single-replica batch row: big batches need few streams in flight. */
+const SHAPE = { connections: 4, streamsPerConnection: 8 } as const;
+/**
+ * The lag row's moderate load: this share of what the same mesh served saturated in the same
+ * round, so it stays "moderate" whatever the mesh's capacity is on the day.
+ */
+export const MODERATE_SHARE = 0.25;
+/** A light load (full run only), decisions per second over all replicas. */
+export const LIGHT_DECISIONS = 1500;
+
+const mesh = { relay: true, flushIntervalMs: FLUSH_MS } as const;
+
+export const FLEETS: Readonly<Record<FleetName, FleetOptions>> = {
+  mesh: { replicas: REPLICAS, mesh },
+  solo: { replicas: REPLICAS, mesh: null },
+  "no-relay": { replicas: REPLICAS, mesh: { ...mesh, relay: false } },
+  alone: { replicas: REPLICAS, mesh: { ...mesh, alone: true } },
+};
+
+export function saturating(ctx: ScenarioContext): LoadSpec {
+  return { ...base(ctx, ctx.settings.runS), ...SHAPE, ratePerSecond: null, keySpace: TEN_K, decisionsPerCall: BATCH };
+}
+
+/**
+ * The Node driver's open loop sends each call one period (1 / rate) after its slot and counts a
+ * send over 5 ms behind as late: at a low call rate every send looks late. The moderate run
+ * therefore keeps each driver at this many calls per second or more, with smaller calls.
+ */
+const MIN_OPEN_LOOP_CALLS = 500;
+
+/** Open loop at `decisionsPerSecond` per replica; calls of up to BATCH decisions. */
+export function moderate(ctx: ScenarioContext, decisionsPerSecond: number): LoadSpec {
+  const decisionsPerCall = Math.max(1, Math.min(BATCH, Math.floor(decisionsPerSecond / MIN_OPEN_LOOP_CALLS)));
+  return {
+    ...base(ctx, ctx.settings.runS),
+    // Open loop, like the tail-latency row: a fresh process stalls on JIT for a moment.
+    warmupS: Math.max(1, ctx.settings.warmupS),
+    connections: SHAPE.connections,
+    streamsPerConnection: 1,
+    ratePerSecond: Math.max(1, decisionsPerSecond / decisionsPerCall),
+    keySpace: TEN_K,
+    decisionsPerCall,
+  };
+}
+
+const counted = (m: FleetMeasurement, result: "allowed" | "denied"): number =>
+  m.replicas.reduce((s, r) => s + (r.scrape.decisions.get(`${BENCH_POLICY.name}/${result}`) ?? 0), 0);
+
+/** Decisions of the bench policy all replicas made over the window (their own counts). */
+export const decisions = (m: FleetMeasurement): number => counted(m, "allowed") + counted(m, "denied");
+export const admitted = (m: FleetMeasurement): number => counted(m, "allowed");
