@@ -9,7 +9,7 @@ import type { Delta, KeyConfig, Replica } from "../../src/core/crdt/index.ts";
 import { decide } from "../../src/core/decision.ts";
 import { Prng } from "../sim/prng.ts";
 import { config, Mesh } from "./mesh.ts";
-import { leftoverTickWork, referenceDeltaKeys, referenceLevel, sentDeltaKeys } from "./reference-paths.ts";
+import { changeListProblems, leftoverTickWork, referenceDeltaKeys, referenceLevel, sentDeltaKeys } from "./reference-paths.ts";
 
 const NAMES = ["a", "b", "c"];
 const KEYS = ["k0", "k1", "k2", "k3", "k4"];
@@ -87,6 +87,7 @@ function run(seed: number, steps: number): void {
     } else if (rng.chance(0.5)) {
       m.boot(name, skew(name));
     }
+    for (const n of NAMES) expect(changeListProblems(m.get(n)), where(`change list of ${n} after step ${step}`)).toEqual([]);
   }
 }
 

@@ -73,3 +73,25 @@ export function leftoverTickWork(r: Replica, raw: number): string[] {
   }
   return found;
 }
+
+/**
+ * The change list's invariant: every key held is in it, in order of last change, and no change
+ * to a key or its entries is newer than its place in the list (else a delta could miss it).
+ */
+export function changeListProblems(r: Replica): string[] {
+  const s = r.s;
+  const found: string[] = [];
+  const listed = new Set<string>();
+  let last = 0;
+  for (let rec = s.firstChanged; rec !== undefined; rec = rec.after) {
+    if (rec.changed < last) found.push(`${rec.key}: out of order`);
+    last = rec.changed;
+    if (s.keys.get(rec.key) === rec) listed.add(rec.key);
+  }
+  for (const [key, rec] of s.keys) {
+    if (!listed.has(key)) found.push(`${key}: not in the change list`);
+    const newest = Math.max(rec.seq, ...rec.state.entries.map((e) => e.seq));
+    if (newest > rec.changed) found.push(`${key}: changed at ${newest}, listed at ${rec.changed}`);
+  }
+  return found;
+}

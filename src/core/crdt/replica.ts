@@ -175,6 +175,7 @@ export class Replica {
     s.counters.set(key, total + tokens);
     rec.seq = seq;
     rec.origin = undefined;
+    touchKey(s, rec, seq); // before any return below: rec.seq moved
     const entries = rec.state.entries;
     let e = s.open.get(key);
     let inserted: number | undefined;
@@ -196,7 +197,6 @@ export class Replica {
     e.seq = seq;
     e.origin = undefined;
     s.open.set(key, e);
-    touchKey(s, rec, seq);
     afterOwnDebit(rec, e, inserted);
   }
 
