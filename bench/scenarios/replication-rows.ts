@@ -262,7 +262,7 @@ function deltaRows(results: Results): Row[] {
   return rows;
 }
 
-function accuracyRow(ctx: ScenarioContext, accuracy: Accuracy | string): Row {
+function accuracyRow(ctx: ScenarioContext, accuracy: Accuracy | string, control: Accuracy | string): Row {
   const seconds = accuracySeconds(ctx);
   const name = `accuracy: hot key, ${REPLICAS} replicas saturated, ${seconds} s${ctx.settings.quick ? " (quick; 30 s in the full run)" : ""}`;
   const target = `within ${ACCURACY * 100}% of C + r*T`;
@@ -278,10 +278,16 @@ function accuracyRow(ctx: ScenarioContext, accuracy: Accuracy | string): Row {
     ratio,
     target,
     pass: accuracy.valid ? Math.abs(ratio - 1) <= ACCURACY : null,
-    note: `${accuracy.valid ? "" : "NO VERDICT: too many failed calls; "}policy C = ${HOT_POLICY.capacity}, r = ${HOT_POLICY.refillPerSecond}/s, one key never used before, 1 decision per call from all ${REPLICAS} replicas (2 connections x 16 streams each), T = ${accuracy.spanS.toFixed(3)} s from the first send to the last; admitted ${accuracy.perReplica.join(" + ")} (replicas' own counts) of ${calls.toLocaleString("en-US")} decisions; ${(100 * (ratio - 1)).toFixed(2)}% off; one run`,
+    note: `${accuracy.valid ? "" : "NO VERDICT: too many failed calls; "}policy C = ${HOT_POLICY.capacity}, r = ${HOT_POLICY.refillPerSecond}/s, one key never used before, 1 decision per call from all ${REPLICAS} replicas (2 connections x 16 streams each), T = ${accuracy.spanS.toFixed(3)} s from the first send to the last; admitted ${accuracy.perReplica.join(" + ")} (replicas' own counts) of ${calls.toLocaleString("en-US")} decisions; ${(100 * (ratio - 1)).toFixed(2)}% off; worst call ${accuracy.worstCallMs.toFixed(0)} ms (C/r = ${(1000 * HOT_POLICY.capacity) / HOT_POLICY.refillPerSecond} ms: a stall of every replica longer than that loses refill); one run; method check, the same load on one standalone replica for ${typeof control === "string" ? "-" : `${control.seconds} s: ${control.admitted} admitted, ideal ${control.ideal.toFixed(0)}, ${(100 * (control.admitted / control.ideal - 1)).toFixed(2)}% off`}${typeof control === "string" ? `: ${control}` : ""}`,
   };
 }
 
-export function replicationRows(ctx: ScenarioContext, results: Results, accuracy: Accuracy | string): Row[] {
-  return [...throughputRows(results), ...bytesRows(results), ...lagRows(results), accuracyRow(ctx, accuracy), ...deltaRows(results)];
+export function replicationRows(ctx: ScenarioContext, results: Results, accuracy: Accuracy | string, control: Accuracy | string): Row[] {
+  return [
+    ...throughputRows(results),
+    ...bytesRows(results),
+    ...lagRows(results),
+    accuracyRow(ctx, accuracy, control),
+    ...deltaRows(results),
+  ];
 }

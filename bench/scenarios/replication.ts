@@ -17,7 +17,7 @@ import { describeFleet, startFleet } from "../lib/mesh.ts";
 import { type FleetMeasurement, measureFleet } from "../lib/mesh-load.ts";
 import type { Row } from "../lib/report.ts";
 import type { Scenario, ScenarioContext } from "../lib/scenario.ts";
-import { measureAccuracy } from "./replication-accuracy.ts";
+import { accuracySeconds, measureAccuracy } from "./replication-accuracy.ts";
 import { replicationRows } from "./replication-rows.ts";
 import { decisions, FLEETS, type FleetName, LIGHT_DECISIONS, MODERATE_SHARE, moderate, REPLICAS, saturating } from "./replication-setup.ts";
 
@@ -84,6 +84,8 @@ export const replication: Scenario = {
       if (full) await oneRun(ctx, round, "alone", "saturate", saturating(ctx), results);
     }
     const accuracy = await measureAccuracy(ctx);
-    return replicationRows(ctx, results, accuracy);
+    // The same hot-key load on one standalone replica: checks the counting and T, not the mesh.
+    const control = await measureAccuracy(ctx, { replicas: 1, mesh: null }, ctx.settings.quick ? 3 : 10);
+    return replicationRows(ctx, results, accuracy, control);
   },
 };
