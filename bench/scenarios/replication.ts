@@ -17,7 +17,7 @@ import { describeFleet, startFleet } from "../lib/mesh.ts";
 import { type FleetMeasurement, measureFleet } from "../lib/mesh-load.ts";
 import type { Row } from "../lib/report.ts";
 import type { Scenario, ScenarioContext } from "../lib/scenario.ts";
-import { accuracySeconds, measureAccuracy } from "./replication-accuracy.ts";
+import { measureAccuracy } from "./replication-accuracy.ts";
 import { replicationRows } from "./replication-rows.ts";
 import { decisions, FLEETS, type FleetName, LIGHT_DECISIONS, MODERATE_SHARE, moderate, REPLICAS, saturating } from "./replication-setup.ts";
 
