@@ -93,7 +93,7 @@ export interface KeyState {
 }
 
 /** F of a prefix nothing was folded into. Prefixes never change their F in place, so it is shared. */
-const NO_COUNTS: ReadonlyMap<IncId, number> = new Map();
+export const NO_COUNTS: ReadonlyMap<IncId, number> = new Map();
 
 /** The prefix of a new key per limit: prefixes are never changed in place, so it is shared. */
 const freshPrefixes = new WeakMap<KeyConfig, Prefix>();

@@ -7,7 +7,7 @@
 
 import { birthOf, type IncId, isIncarnationId } from "./incarnation.ts";
 import { fromWireConfig, type KeyConfig, type WireConfig } from "./key-config.ts";
-import type { Entry, KeyState } from "./key-state.ts";
+import { type Entry, type KeyState, NO_COUNTS } from "./key-state.ts";
 import type { WireInc } from "./registry.ts";
 
 export interface Limits {
@@ -191,7 +191,8 @@ function parseKey(
   }
   const horizon: unknown = o.horizon;
   if (!isInt(horizon, 0, Number.MAX_SAFE_INTEGER)) return intFail(horizon, `keys[${ki}].horizon`);
-  const F = countMap(p.F, ki, "prefix.F", tau, incs, births, limits);
+  // An empty F is the shared empty map (a prefix's F is never written in place; K is).
+  const F = Array.isArray(p.F) && p.F.length === 0 ? NO_COUNTS : countMap(p.F, ki, "prefix.F", tau, incs, births, limits);
   if (F instanceof Bad) return F;
   const K = countMap(o.K, ki, "K", tau, incs, births, limits);
   if (K instanceof Bad) return K;
