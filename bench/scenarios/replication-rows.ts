@@ -7,6 +7,7 @@ import { type LagHistogram, lagCount, lagQuantile, mergeLag, shareAtOrBelow, sum
 import { MIN_ROUNDS, notMeasured, type Row, ratioRow } from "../lib/report.ts";
 import type { ScenarioContext } from "../lib/scenario.ts";
 import { median, spread } from "../lib/stats.ts";
+import { MAX_LATE_SENDS } from "./common.ts";
 import type { Accuracy } from "./replication-accuracy.ts";
 import { accuracySeconds } from "./replication-accuracy.ts";
 import { admitted, BATCH, decisions, FLUSH_MS, MODERATE_SHARE, REPLICAS } from "./replication-setup.ts";
@@ -16,9 +17,17 @@ type Results = ReadonlyMap<string, readonly FleetMeasurement[]>;
 const LAG_BOUND_MS = FLUSH_MS + 5;
 const BYTES_BOUND = 24;
 const ACCURACY = 0.02;
+/** An exact limiter on this machine must land this close to C + r*T, or the run says nothing. */
+const CONTROL_TOLERANCE = 0.01;
 const LINKS = REPLICAS * (REPLICAS - 1);
 
-const valid = (results: Results, id: string): FleetMeasurement[] => (results.get(id) ?? []).filter((m) => validFleetRun(m));
+/**
+ * Rounds that count. A saturating run is dropped when its driver fell behind like any other; an
+ * open-loop lag run only for failed calls: its figure is measured between replicas, and a late
+ * driver only offered its calls less evenly (the row's note gives the late share).
+ */
+const valid = (results: Results, id: string): FleetMeasurement[] =>
+  (results.get(id) ?? []).filter((m) => validFleetRun(m, id.endsWith(":saturate") ? MAX_LATE_SENDS : 1));
 
 function why(results: Results, id: string): string {
   const all = results.get(id) ?? [];
@@ -138,14 +147,18 @@ function bytesRows(results: Results): Row[] {
       ),
     );
   }
-  const moderate = valid(results, "mesh:moderate");
-  if (moderate.length > 0) {
+  for (const [id, what] of [
+    ["mesh:moderate", "moderate load"],
+    ["mesh:light", "light load"],
+  ] as const) {
+    const runs = valid(results, id);
+    if (runs.length === 0) continue;
     rows.push(
       info(
-        "replication: bytes per admitted decision, moderate load",
+        `replication: bytes per admitted decision, ${what}`,
         "bytes",
-        moderate.map(payload),
-        `payload as above under the lag row's moderate load (relay on); idle, each link still carries one delta per flush (~140 bytes of watermarks and records: ~${Math.round((140 * LINKS * 1000) / FLUSH_MS / 1000)} kB/s for the mesh)`,
+        runs.map(payload),
+        `payload as above under the lag rows' ${what} (relay on); even idle, each link carries a delta per flush (~140 bytes of watermarks and records: ~${Math.round((140 * LINKS * 1000) / FLUSH_MS / 1000)} kB/s for the mesh)`,
       ),
     );
   }
@@ -185,7 +198,8 @@ function offered(runs: readonly FleetMeasurement[], how: string): string {
   const perCall = [...new Set(runs.map((m) => m.load.decisionsPerCall))].join("/");
   const served = median(runs.map((m) => decisions(m) / m.windowS));
   const cpuShare = median(runs.map((m) => cpu(m) / m.windowS));
-  return `open loop on a fresh mesh, ${how}: ${Math.round(all).toLocaleString("en-US")} decisions/s in all (median), over the ${REPLICAS} replicas, ${perCall} per call; served ${Math.round(served).toLocaleString("en-US")} at ${(cpuShare * 100).toFixed(0)}% core`;
+  const late = runs.map((m) => `${(m.lateSendFraction * 100).toFixed(0)}%`).join("/");
+  return `open loop on a fresh mesh, ${how}: ${Math.round(all).toLocaleString("en-US")} decisions/s in all (median), over the ${REPLICAS} replicas, ${perCall} per call; served ${Math.round(served).toLocaleString("en-US")} at ${(cpuShare * 100).toFixed(0)}% core; driver sends over 5 ms late ${late}`;
 }
 
 function lagRows(results: Results): Row[] {
@@ -268,6 +282,8 @@ function accuracyRow(ctx: ScenarioContext, accuracy: Accuracy | string, control:
   const target = `within ${ACCURACY * 100}% of C + r*T`;
   if (typeof accuracy === "string") return notMeasured(name, "tokens", target, accuracy);
   const ratio = accuracy.admitted / accuracy.ideal;
+  // Under-admission also comes from stalls: a bucket no replica is deciding on overflows.
+  const controlOk = typeof control !== "string" && control.valid && Math.abs(control.admitted / control.ideal - 1) <= CONTROL_TOLERANCE;
   const calls = accuracy.admitted + accuracy.denied;
   return {
     name,
@@ -277,8 +293,8 @@ function accuracyRow(ctx: ScenarioContext, accuracy: Accuracy | string, control:
     baselineName: "ideal C + r*T",
     ratio,
     target,
-    pass: accuracy.valid ? Math.abs(ratio - 1) <= ACCURACY : null,
-    note: `${accuracy.valid ? "" : "NO VERDICT: too many failed calls; "}policy C = ${HOT_POLICY.capacity}, r = ${HOT_POLICY.refillPerSecond}/s, one key never used before, 1 decision per call from all ${REPLICAS} replicas (2 connections x 16 streams each), T = ${accuracy.spanS.toFixed(3)} s from the first send to the last; admitted ${accuracy.perReplica.join(" + ")} (replicas' own counts) of ${calls.toLocaleString("en-US")} decisions; ${(100 * (ratio - 1)).toFixed(2)}% off; worst call ${accuracy.worstCallMs.toFixed(0)} ms (C/r = ${(1000 * HOT_POLICY.capacity) / HOT_POLICY.refillPerSecond} ms: a stall of every replica longer than that loses refill); one run; method check, the same load on one standalone replica for ${typeof control === "string" ? "-" : `${control.seconds} s: ${control.admitted} admitted, ideal ${control.ideal.toFixed(0)}, ${(100 * (control.admitted / control.ideal - 1)).toFixed(2)}% off`}${typeof control === "string" ? `: ${control}` : ""}`,
+    pass: accuracy.valid && controlOk ? Math.abs(ratio - 1) <= ACCURACY : null,
+    note: `${accuracy.valid ? "" : "NO VERDICT: too many failed calls; "}${controlOk ? "" : `NO VERDICT: the method check (one standalone replica) missed its ideal by over ${CONTROL_TOLERANCE * 100}%, so the machine, not the mesh, set the figure; `}policy C = ${HOT_POLICY.capacity}, r = ${HOT_POLICY.refillPerSecond}/s, one key never used before, 1 decision per call from all ${REPLICAS} replicas (2 connections x 16 streams each), T = ${accuracy.spanS.toFixed(3)} s from the first send to the last; admitted ${accuracy.perReplica.join(" + ")} (replicas' own counts) of ${calls.toLocaleString("en-US")} decisions; ${(100 * (ratio - 1)).toFixed(2)}% off; worst call ${accuracy.worstCallMs.toFixed(0)} ms (C/r = ${(1000 * HOT_POLICY.capacity) / HOT_POLICY.refillPerSecond} ms: a stall of every replica longer than that loses refill); one run; method check, the same load on one standalone replica for ${typeof control === "string" ? "-" : `${control.seconds} s: ${control.admitted} admitted, ideal ${control.ideal.toFixed(0)}, ${(100 * (control.admitted / control.ideal - 1)).toFixed(2)}% off`}${typeof control === "string" ? `: ${control}` : ""}`,
   };
 }
 

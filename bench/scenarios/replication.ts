@@ -83,9 +83,10 @@ export const replication: Scenario = {
       // Mesh replicas without peers only explain the throughput row: full run only.
       if (full) await oneRun(ctx, round, "alone", "saturate", saturating(ctx), results);
     }
-    const accuracy = await measureAccuracy(ctx);
-    // The same hot-key load on one standalone replica: checks the counting and T, not the mesh.
+    // The same hot-key load on one standalone replica first: it checks the counting, T and the
+    // machine (a stall of the service longer than C/r loses refill), not the mesh.
     const control = await measureAccuracy(ctx, { replicas: 1, mesh: null }, ctx.settings.quick ? 3 : 10);
+    const accuracy = await measureAccuracy(ctx);
     return replicationRows(ctx, results, accuracy, control);
   },
 };
