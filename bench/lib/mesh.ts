@@ -47,6 +47,8 @@ export interface Replica {
 export interface Fleet {
   readonly options: FleetOptions;
   readonly replicas: readonly Replica[];
+  /** Replicas that exited before `stop()`, with their exit codes: a crash, for the log. */
+  died(): readonly string[];
   stop(): Promise<void>;
 }
 
@@ -133,7 +135,11 @@ async function startOnce(tools: Tools, options: FleetOptions): Promise<Fleet> {
     }),
   );
   const children: Child[] = started.flatMap((s) => (s.status === "fulfilled" ? [s.value.child] : []));
+  let stopping = false;
+  const died: string[] = [];
+  for (const c of children) void c.exited.then((code) => (stopping ? undefined : died.push(`${c.name} (exit ${code})`)));
   const stop = async (): Promise<void> => {
+    stopping = true;
     await Promise.all(children.map((c) => c.stop()));
   };
   const failed = started.find((s): s is PromiseRejectedResult => s.status === "rejected");
@@ -158,7 +164,7 @@ async function startOnce(tools: Tools, options: FleetOptions): Promise<Fleet> {
     await stop();
     throw err;
   }
-  return { options, replicas, stop };
+  return { options, replicas, died: () => died, stop };
 }
 
 /** Starts the fleet and waits until it admits; retries on a taken peer port. */

@@ -55,8 +55,9 @@ async function oneRun(
     ctx.log(`round ${round} replication ${id}: ${describe(m)}`);
     return m;
   } catch (err) {
+    const died = fleet?.died() ?? [];
     ctx.log(
-      `round ${round} replication ${name}:${load} (${describeFleet(FLEETS[name])}): failed: ${err instanceof Error ? err.message : String(err)}`,
+      `round ${round} replication ${name}:${load} (${describeFleet(FLEETS[name])}): failed${died.length > 0 ? ` (replicas exited during the run: ${died.join(", ")})` : ""}: ${err instanceof Error ? err.message : String(err)}`,
     );
     return undefined;
   } finally {
