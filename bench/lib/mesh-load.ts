@@ -114,9 +114,10 @@ export async function measureFleet(tools: Tools, fleet: Fleet, load: LoadSpec, o
   };
   const samplers = fleet.replicas.map((r) => startSampler(r.address, options.samplerPolicy ?? BENCH_POLICY.name, 100));
   const bound = (load.warmupS + load.durationS) * 1000 + 30_000;
-  let drivers: DriverResult[];
+  // Every driver ends (or fails) before the run does: none may go on loading the next fleet.
+  let settled: PromiseSettledResult<DriverResult>[];
   try {
-    drivers = await Promise.all(
+    settled = await Promise.allSettled(
       fleet.replicas.map(async (r, i) => {
         const spec: DriverSpec = { ...load, address: r.address, path: CONSUME_PATH, seed: load.seed + i };
         const args = ["--import", "tsx", join(REPO, "bench/driver/main.ts"), JSON.stringify(spec)];
@@ -133,7 +134,11 @@ export async function measureFleet(tools: Tools, fleet: Fleet, load: LoadSpec, o
   } finally {
     clearInterval(ticker);
   }
+  // The samplers' timers would keep the bench alive: stop them whatever happened.
   const tallies = await Promise.all(samplers.map((s) => s.stop()));
+  const failedDriver = settled.find((d): d is PromiseRejectedResult => d.status === "rejected");
+  if (failedDriver !== undefined) throw failedDriver.reason;
+  const drivers = settled.map((d) => (d as PromiseFulfilledResult<DriverResult>).value);
   const end = snapshot(fleet);
   if (from === undefined || to === undefined) throw new Error("the drivers never all reached their measured window");
   await Promise.all(scrapes);
