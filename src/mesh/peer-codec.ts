@@ -9,7 +9,7 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { Ack as CoreAck, Delta as CoreDelta, WireKey } from "../core/crdt/index.ts";
 import type { WireConfig } from "../core/crdt/key-config.ts";
-import type { Ack, AckSchema, Delta, DeltaSchema, KeyDelta, KeyDeltaSchema, Limit, LimitSchema } from "../gen/tokenmesh/v1/peer_pb.ts";
+import type { Ack, AckSchema, Delta, DeltaSchema, KeyDelta, Limit, LimitSchema } from "../gen/tokenmesh/v1/peer_pb.ts";
 
 type LimitInit = MessageInitShape<typeof LimitSchema>;
 
@@ -39,32 +39,24 @@ export function deltaToProto(d: CoreDelta): MessageInitShape<typeof DeltaSchema>
     horizonUs: BigInt(d.horizon),
     incarnations: [...d.incs],
     records: d.records.map(([index, wm, retired]) => ({ index, watermarkUs: BigInt(wm), retiredUs: BigInt(retired) })),
-    keys: d.keys.map((k: WireKey) => keyToProto(k, base)),
-  };
-}
-
-function keyToProto(k: WireKey, base: number): MessageInitShape<typeof KeyDeltaSchema> {
-  const entries = flatten(k.entries.map(([inc, slot, c0, c1]) => [inc, slot - base, c0, c1]));
-  // A header-less part (compact deltas): no limit, prefix, known or horizon on the wire.
-  if (k.headerOmitted === true || k.config === undefined || k.prefix === undefined)
-    return { key: k.key, entries, partial: k.partial, headerOmitted: true };
-  return {
-    key: k.key,
-    limit: toLimit(k.config),
-    prefix: {
-      tauUs: BigInt(k.prefix.tau),
-      level: BigInt(k.prefix.level),
-      limit: toLimit(k.prefix.config),
-      folded: flatten(k.prefix.F),
-      foldedSum: BigInt(k.prefix.sumF),
-      digest: BigInt(k.prefix.digest),
-      lateCharged: BigInt(k.prefix.lateCharged),
-      forgiven: BigInt(k.prefix.forgiven),
-    },
-    known: flatten(k.K ?? []),
-    entries,
-    horizonUs: BigInt(k.horizon),
-    partial: k.partial,
+    keys: d.keys.map((k: WireKey) => ({
+      key: k.key,
+      limit: toLimit(k.config),
+      prefix: {
+        tauUs: BigInt(k.prefix.tau),
+        level: BigInt(k.prefix.level),
+        limit: toLimit(k.prefix.config),
+        folded: flatten(k.prefix.F),
+        foldedSum: BigInt(k.prefix.sumF),
+        digest: BigInt(k.prefix.digest),
+        lateCharged: BigInt(k.prefix.lateCharged),
+        forgiven: BigInt(k.prefix.forgiven),
+      },
+      known: flatten(k.K),
+      entries: flatten(k.entries.map(([inc, slot, c0, c1]) => [inc, slot - base, c0, c1])),
+      horizonUs: BigInt(k.horizon),
+      partial: k.partial,
+    })),
   };
 }
 
@@ -89,11 +81,6 @@ function rows(values: readonly bigint[], width: number, map: (row: number[]) => 
 }
 
 function keyFromProto(k: KeyDelta, base: number): unknown {
-  const entries = rows(k.entries, 4, (r) =>
-    r.length === 4 ? [r[0] as number, (r[1] as number) + base, r[2] as number, r[3] as number] : r,
-  );
-  // Header-less: the core ignores anything else a key part carries.
-  if (k.headerOmitted) return { key: k.key, entries, horizon: 0, partial: k.partial, headerOmitted: true };
   const p = k.prefix;
   return {
     key: k.key,
@@ -112,7 +99,7 @@ function keyFromProto(k: KeyDelta, base: number): unknown {
             forgiven: num(p.forgiven),
           },
     K: rows(k.known, 2),
-    entries,
+    entries: rows(k.entries, 4, (r) => (r.length === 4 ? [r[0] as number, (r[1] as number) + base, r[2] as number, r[3] as number] : r)),
     horizon: num(k.horizonUs),
     partial: k.partial,
   };

@@ -12,21 +12,11 @@ import { newSession, onDelta, resetOut } from "./peer-session.ts";
 import { joinRecord, raiseHorizon, type WireInc } from "./registry.ts";
 import { bump, newKeyRecord, type ReplicaState, stampAt } from "./replica-state.ts";
 import { renewIfRetired } from "./timers.ts";
-import { type DeltaError, parseDelta } from "./validate.ts";
+import { type DeltaError, type ParsedDelta, parseDelta } from "./validate.ts";
 import type { Ack } from "./wire.ts";
 
 /** Bound on the keys one ack asks to be resent whole. */
 const MAX_MISSING = 256;
-/** Acks that ask for a key whose header-less part was not applied (the ask may be lost). */
-const ASK_WHOLE_ACKS = 16;
-
-interface Part {
-  readonly key: string;
-  readonly state: KeyState;
-  readonly partial: boolean;
-  /** Arrived header-less: joined under this replica's own header for the key. */
-  readonly headerless: boolean;
-}
 
 export type ApplyResult = { ok: true; ack: Ack } | { ok: false; error: DeltaError };
 
@@ -87,12 +77,12 @@ export function joinRecordPart(s: ReplicaState, rec: WireInc, raw: number, origi
 
 /** Splits off what is stamped beyond the quarantine limit. */
 function quarantine(
-  parts: readonly Part[],
+  d: ParsedDelta,
   limit: number,
 ): { now: { key: string; state: KeyState }[]; later: { key: string; state: KeyState; at: number }[] } {
   const now: { key: string; state: KeyState }[] = [];
   const later: { key: string; state: KeyState; at: number }[] = [];
-  for (const part of parts) {
+  for (const part of d.keys) {
     const st = part.state;
     if (st.prefix.tau > limit) {
       later.push({ key: part.key, state: st, at: st.prefix.tau });
@@ -120,33 +110,14 @@ export function applyDelta(s: ReplicaState, raw: unknown, raw_now: number): Appl
     return parsed;
   }
   const d = parsed.value;
-  // Header-less parts (compact deltas): entries of a key held here join under its own header
-  // (joining a state with itself changes nothing, so only the entries count). A key not held
-  // here has no header to join them under, and none is invented: its entries are not applied,
-  // and the key is asked for whole (the sender restamps it: header and every entry).
-  const parts: Part[] = [];
-  const lacking: string[] = [];
-  for (const part of d.keys) {
-    if (!part.headerOmitted) {
-      parts.push({ key: part.key, state: part.state, partial: part.partial, headerless: false });
-      continue;
-    }
-    const rec = s.keys.get(part.key);
-    if (rec === undefined) lacking.push(part.key);
-    else {
-      const own = rec.state;
-      const state: KeyState = { config: own.config, prefix: own.prefix, K: new Map(), entries: part.entries, horizon: own.horizon };
-      parts.push({ key: part.key, state, partial: part.partial, headerless: true });
-    }
-  }
   let newKeys = 0;
-  for (const part of parts) if (!s.keys.has(part.key)) newKeys += 1;
+  for (const part of d.keys) if (!s.keys.has(part.key)) newKeys += 1;
   if (newKeys > s.opts.maxNewKeysPerDelta) {
     s.stats.deltasRejected += 1;
     return { ok: false, error: { field: "keys", message: `introduces ${newKeys} new keys, limit ${s.opts.maxNewKeysPerDelta}` } };
   }
   const limit = stampAt(s, raw_now) + s.opts.skewBoundUs + s.opts.maxDelayUs;
-  const { now, later } = quarantine(parts, limit);
+  const { now, later } = quarantine(d, limit);
   const heldCount = later.reduce((n, h) => n + h.state.entries.length + 1, 0);
   if (s.stats.heldNow + heldCount > s.opts.maxHeldEntries) {
     s.stats.deltasRejected += 1;
@@ -193,55 +164,28 @@ export function applyDelta(s: ReplicaState, raw: unknown, raw_now: number): Appl
   }
   s.stats.heldNow += heldCount;
   if (raiseHorizon(s.reg, Math.min(d.horizon, limit))) bump(s);
-  // Entries of a key not held here were not applied (header-less parts): the watermarks of this
-  // delta may cover them, so they are not applied either (the key is asked for whole, and the
-  // delta that brings it brings the watermarks again).
-  const wmTrusted = trusted && lacking.length === 0;
   for (const rec of d.records) {
     // Without the whole interval, a watermark may cover data we lack: keep the record, not its wm.
-    const wm = wmTrusted ? Math.min(rec.wm, limit) : 0;
+    const wm = trusted ? Math.min(rec.wm, limit) : 0;
     // Whatever is capped now is held and joined whole once the clock admits it.
-    if ((wmTrusted && rec.wm > limit) || rec.retired > limit) {
-      s.heldRecords.push({ rec: wmTrusted ? rec : { ...rec, wm: 0 }, releaseAt: Math.max(wmTrusted ? rec.wm : 0, rec.retired) });
+    if ((trusted && rec.wm > limit) || rec.retired > limit) {
+      s.heldRecords.push({ rec: trusted ? rec : { ...rec, wm: 0 }, releaseAt: Math.max(trusted ? rec.wm : 0, rec.retired) });
     }
     joinRecordPart(s, { id: rec.id, wm, retired: Math.min(rec.retired, limit) }, raw_now, d.inc);
   }
   // A key first learned from a partial part lacks the tail the sender left out (it thought we
   // held it: we collected the key since). Ask for it whole, in every ack, until it comes whole.
-  // A header-less part of a held key is no more whole than a partial one.
   const missing: string[] = [];
-  let asking = s.askWhole.get(d.node);
-  for (const part of parts) {
+  for (const part of d.keys) {
     const owed = s.incomplete.get(part.key);
-    const notWhole = part.partial || part.headerless;
-    if (notWhole && (!s.keys.has(part.key) || owed?.has(d.node))) {
+    if (part.partial && (!s.keys.has(part.key) || owed?.has(d.node))) {
       if (owed === undefined) s.incomplete.set(part.key, new Set([d.node]));
       else owed.add(d.node);
       if (missing.length < MAX_MISSING) missing.push(part.key);
-    } else if (!notWhole && owed !== undefined) {
+    } else if (!part.partial && owed !== undefined) {
       owed.delete(d.node);
       if (owed.size === 0) s.incomplete.delete(part.key);
     }
-    if (!part.headerless && asking?.delete(part.key) === true && asking.size === 0) {
-      s.askWhole.delete(d.node);
-      asking = undefined;
-    }
-  }
-  // Entries of a key not held here were not applied: ask for the key whole, in this ack and the
-  // next ones to that node (an ask can be lost while later acks acknowledge past it).
-  if (lacking.length > 0 && asking === undefined) {
-    asking = new Map();
-    s.askWhole.set(d.node, asking);
-  }
-  for (const key of lacking) asking?.set(key, ASK_WHOLE_ACKS);
-  if (asking !== undefined) {
-    for (const [key, left] of asking) {
-      if (missing.length >= MAX_MISSING) break;
-      if (!missing.includes(key)) missing.push(key);
-      if (left <= 1) asking.delete(key);
-      else asking.set(key, left - 1);
-    }
-    if (asking.size === 0) s.askWhole.delete(d.node);
   }
   for (const part of now) joinKeyPart(s, part.key, part.state, d.inc);
   session.synced = true;

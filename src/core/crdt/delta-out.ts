@@ -11,7 +11,7 @@ import { changedSince } from "./key-index.ts";
 import type { Entry } from "./key-state.ts";
 import { newSession, nextFrom } from "./peer-session.ts";
 import type { ReplicaState } from "./replica-state.ts";
-import { type Delta, IncTable, keyEntriesToWire, keyToWire, type WireKey, type WireRecord } from "./wire.ts";
+import { type Delta, IncTable, keyToWire, type WireKey, type WireRecord } from "./wire.ts";
 
 /** The next delta for `node`, or undefined when there is nothing it may lack. */
 export function deltaFor(s: ReplicaState, node: string, raw: number): Delta | undefined {
@@ -29,12 +29,8 @@ export function deltaFor(s: ReplicaState, node: string, raw: number): Delta | un
   const keys: WireKey[] = [];
   // Only keys changed after `from` can hold anything to send (key-index.ts: change list).
   const include = (e: Entry): boolean => send(e.seq, e.origin);
-  // `rec.seq` is the key's header sequence (config, prefix, K, horizon), distinct from its
-  // entries' sequences: a header unchanged since `from` goes out as entries only (compact
-  // deltas); a resend from an older `from` (the last ack, 0 after a reset) includes it again.
   for (const rec of changedSince(s, from)) {
-    if (send(rec.seq, rec.origin)) keys.push(keyToWire(rec.key, rec.state, include, table));
-    else if (rec.state.entries.some(include)) keys.push(keyEntriesToWire(rec.key, rec.state, include, table));
+    if (send(rec.seq, rec.origin) || rec.state.entries.some(include)) keys.push(keyToWire(rec.key, rec.state, include, table));
   }
   const records: WireRecord[] = [];
   const listed = new Set<IncId>();

@@ -137,13 +137,6 @@ export interface ReplicaState {
   heldKeys: HeldKey[];
   /** Keys first learned from a partial part, per node that still owes us its whole tail. */
   readonly incomplete: Map<string, Set<string>>;
-  /**
-   * Per node, keys whose header-less part arrived while the key was not held here (its entries
-   * were not applied): asked for whole in the next acks to that node until a whole part comes,
-   * at most ASK_WHOLE_ACKS times (the sender may have collected the key: then it is full there
-   * and nothing is owed).
-   */
-  readonly askWhole: Map<string, Map<string, number>>;
   heldRecords: HeldRecord[];
   /** Key records in order of last change (key-index.ts). */
   firstChanged: KeyRecord | undefined;

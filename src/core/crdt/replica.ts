@@ -72,7 +72,6 @@ export class Replica {
       ready: peers.length === 0,
       heldKeys: [],
       incomplete: new Map(),
-      askWhole: new Map(),
       heldRecords: [],
       firstChanged: undefined,
       lastChanged: undefined,
@@ -174,9 +173,9 @@ export class Replica {
     const seq = bump(s);
     const total = s.counters.get(key) ?? 0;
     s.counters.set(key, total + tokens);
-    // An entry change, not a header change: rec.seq (config, prefix, K, horizon) stays, so a
-    // peer that holds the header gets the entry alone (compact deltas).
-    touchKey(s, rec, seq); // before any return below: the key changed
+    rec.seq = seq;
+    rec.origin = undefined;
+    touchKey(s, rec, seq); // before any return below: rec.seq moved
     const entries = rec.state.entries;
     let e = s.open.get(key);
     let inserted: number | undefined;

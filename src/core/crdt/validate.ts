@@ -48,17 +48,8 @@ export interface ParsedDelta {
   readonly sentAt: number;
   readonly horizon: number;
   readonly records: readonly WireInc[];
-  readonly keys: readonly ParsedKey[];
+  readonly keys: readonly { key: string; state: KeyState; partial: boolean }[];
 }
-
-/**
- * A key part: whole (config, prefix, K, horizon and entries), or header-less (entries only; the
- * sender's header did not change since the interval start). Entries are bounded the same way in
- * both: counts by `policyMax` and the incarnation's age, indices within `incs`.
- */
-export type ParsedKey =
-  | { readonly key: string; readonly state: KeyState; readonly partial: boolean; readonly headerOmitted: false }
-  | { readonly key: string; readonly entries: Entry[]; readonly partial: boolean; readonly headerOmitted: true };
 
 export interface DeltaError {
   readonly field: string;
@@ -167,19 +158,17 @@ function countMap(
 
 const PREFIX_NUMBERS = ["sumF", "digest", "lateCharged", "forgiven"] as const;
 
-function parseKey(raw: unknown, ki: number, incs: readonly IncId[], births: readonly number[], limits: Limits): ParsedKey | Bad {
+function parseKey(
+  raw: unknown,
+  ki: number,
+  incs: readonly IncId[],
+  births: readonly number[],
+  limits: Limits,
+): { key: string; state: KeyState; partial: boolean } | Bad {
   if (!isObj(raw)) return obj(raw, `keys[${ki}]`) as Bad;
   const o = raw;
   if (typeof o.key !== "string" || o.key.length === 0 || o.key.length > limits.maxKeyLength)
     return fail(`keys[${ki}].key`, `must be a string of 1..${limits.maxKeyLength} characters`);
-  if (typeof o.partial !== "boolean") return fail(`keys[${ki}].partial`, "must be a boolean");
-  if (o.headerOmitted !== undefined && typeof o.headerOmitted !== "boolean") return fail(`keys[${ki}].headerOmitted`, "must be a boolean");
-  if (o.headerOmitted === true) {
-    // Config, prefix, K and horizon are the receiver's own; whatever else came is ignored.
-    const entries = parseEntries(o.entries, ki, incs, births, limits);
-    if (entries instanceof Bad) return entries;
-    return { key: o.key, entries, partial: o.partial, headerOmitted: true };
-  }
   const rawPrefix = typeof o.prefix === "object" && o.prefix !== null ? (o.prefix as Obj) : {};
   const wc = o.config;
   if (!isObj(wc)) return obj(wc, `keys[${ki}].config`) as Bad;
@@ -207,23 +196,7 @@ function parseKey(raw: unknown, ki: number, incs: readonly IncId[], births: read
   if (F instanceof Bad) return F;
   const K = countMap(o.K, ki, "K", tau, incs, births, limits);
   if (K instanceof Bad) return K;
-  const entries = parseEntries(o.entries, ki, incs, births, limits);
-  if (entries instanceof Bad) return entries;
-  const prefix = {
-    tau,
-    level,
-    config: pconfig,
-    F,
-    sumF: p.sumF as number,
-    digest: p.digest as number,
-    lateCharged: p.lateCharged as number,
-    forgiven: p.forgiven as number,
-  };
-  return { key: o.key, state: { config, prefix, K, entries, horizon }, partial: o.partial, headerOmitted: false };
-}
-
-/** Entries `[inc, slot, c0, c1]`, each count within the content bound at its slot, sorted, no repeats. */
-function parseEntries(rawEntries: unknown, ki: number, incs: readonly IncId[], births: readonly number[], limits: Limits): Entry[] | Bad {
+  const rawEntries: unknown = o.entries;
   if (!Array.isArray(rawEntries) || rawEntries.length > limits.maxEntriesPerKey)
     return arr(rawEntries, `keys[${ki}].entries`, limits.maxEntriesPerKey) as Bad;
   const entries: Entry[] = [];
@@ -254,7 +227,18 @@ function parseEntries(rawEntries: unknown, ki: number, incs: readonly IncId[], b
     const b = entries[j] as Entry;
     if (a.slot === b.slot && a.inc === b.inc) return fail(`keys[${ki}].entries`, "repeats a (slot, incarnation)");
   }
-  return entries;
+  const prefix = {
+    tau,
+    level,
+    config: pconfig,
+    F,
+    sumF: p.sumF as number,
+    digest: p.digest as number,
+    lateCharged: p.lateCharged as number,
+    forgiven: p.forgiven as number,
+  };
+  if (typeof o.partial !== "boolean") return fail(`keys[${ki}].partial`, "must be a boolean");
+  return { key: o.key, state: { config, prefix, K, entries, horizon }, partial: o.partial };
 }
 
 /** Parses and bounds a delta from a peer. */
@@ -303,7 +287,7 @@ function parseInner(raw: unknown, limits: Limits): ParsedDelta | Bad {
   }
   const rawKeys = arr(o.keys, "keys", limits.maxKeysPerDelta);
   if (rawKeys instanceof Bad) return rawKeys;
-  const keys: ParsedKey[] = [];
+  const keys: { key: string; state: KeyState; partial: boolean }[] = [];
   const names = new Set<string>();
   const births = incs.map(birthOf);
   for (let j = 0; j < rawKeys.length; j++) {

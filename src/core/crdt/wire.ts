@@ -28,18 +28,11 @@ export interface WirePrefix {
 
 export interface WireKey {
   readonly key: string;
-  /** Config, prefix and K: absent in a header-less part (`headerOmitted`). */
-  readonly config?: WireConfig | undefined;
-  readonly prefix?: WirePrefix | undefined;
-  readonly K?: readonly WireCount[] | undefined;
+  readonly config: WireConfig;
+  readonly prefix: WirePrefix;
+  readonly K: readonly WireCount[];
   readonly entries: readonly WireEntry[];
-  /** 0 in a header-less part (the receiver keeps its own). */
   readonly horizon: number;
-  /**
-   * Entries only: config, prefix, K and horizon did not change since the interval start, so the
-   * peer holds them (or asks for the key whole: it does not apply entries of a key it lacks).
-   */
-  readonly headerOmitted?: boolean | undefined;
   /** Some tail entries were left out (the peer acknowledged them): a receiver without the key asks again. */
   readonly partial: boolean;
 }
@@ -116,13 +109,6 @@ function wireConfig(c: KeyConfig): WireConfig {
     wireConfigs.set(c, w);
   }
   return w;
-}
-
-/** Encodes the entries `include` selects, without config, prefix, K or horizon (a header-less part). */
-export function keyEntriesToWire(key: string, k: KeyState, include: (e: Entry) => boolean, t: IncTable): WireKey {
-  const entries: WireEntry[] = [];
-  for (const e of k.entries) if (include(e)) entries.push([t.of(e.inc), e.slot, e.c0, e.c1]);
-  return { key, entries, horizon: 0, partial: entries.length < k.entries.length, headerOmitted: true };
 }
 
 /** Encodes a key with the entries `include` selects (those the peer may lack). */
