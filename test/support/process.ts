@@ -30,12 +30,20 @@ export interface Spawned {
   exited(timeoutMs?: number): Promise<number | string>;
 }
 
+/** Every process the tests start, killed when the test worker exits however it exits. */
+const children = new Set<ChildProcess>();
+process.once("exit", () => {
+  for (const c of children) if (c.exitCode === null) c.kill("SIGKILL");
+});
+
 export function spawnCli(args: readonly string[], env: NodeJS.ProcessEnv = {}): Spawned {
   const child = spawn(process.execPath, [CLI, ...args], {
     cwd: REPO_ROOT,
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
+  children.add(child);
+  child.once("exit", () => children.delete(child));
   let out = "";
   let err = "";
   child.stdout?.on("data", (d: Buffer) => {
