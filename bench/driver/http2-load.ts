@@ -121,7 +121,9 @@ export async function runLoad(spec: DriverSpec): Promise<DriverResult> {
         if (inFlight === 0) finish();
         return;
       }
-      const due = Math.floor(((performance.now() - t0) / 1000) * rate);
+      // Call k is due at t0 + k/rate: send every call whose time has come (k <= elapsed * rate),
+      // not one period after it (which made every send at low rates count as late).
+      const due = Math.floor(((performance.now() - t0) / 1000) * rate) + 1;
       while (scheduled < due && started < spec.maxRequests) {
         const at = t0 + (scheduled / rate) * 1000;
         scheduled++;
