@@ -8,6 +8,7 @@ import { type ProcessMesh, paceLoad, startProcessMesh } from "../support/mesh-pr
 const C = 20;
 const R = 50; // tokens per second
 const LOAD_S = 3;
+const SEED = 3301; // arrival gaps (printed with the figures)
 
 describe("a 3-process mesh under load", () => {
   let mesh: ProcessMesh;
@@ -25,11 +26,11 @@ describe("a 3-process mesh under load", () => {
   it("admits about one global bucket's worth across the three", async () => {
     const until = Date.now() + LOAD_S * 1000;
     // 150 requests/s offered per replica, 3x the refill in total.
-    const results = await Promise.all(mesh.replicas.map((r) => paceLoad(r.client, "hot", "k", 1000 / 150, until)));
+    const results = await Promise.all(mesh.replicas.map((r, i) => paceLoad(r.client, "hot", "k", 1000 / 150, until, SEED + i)));
     const admitted = results.reduce((a, r) => a + r.allowed, 0);
     const ideal = C + R * LOAD_S;
     const d = 0.1; // replication delay bound on loopback, generous
-    console.log(`3 replicas, ${LOAD_S}s: admitted ${admitted}, ideal ${ideal}, per replica ${results.map((r) => r.allowed).join("/")}`);
+    console.log(`3 replicas, ${LOAD_S}s (arrival seed ${SEED}): admitted ${admitted}, ideal ${ideal}, per replica ${results.map((r) => r.allowed).join("/")}`);
     expect(results.every((r) => r.errors === 0)).toBe(true);
     // Each other replica can over-admit at most what it could not see: C + r*d.
     expect(admitted).toBeLessThanOrEqual(ideal + 2 * (C + R * d));

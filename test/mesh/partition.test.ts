@@ -11,6 +11,7 @@ import { type ProcessMesh, paceLoad, startProcessMesh } from "../support/mesh-pr
 const C = 20;
 const R = 20;
 const SPLIT_MS = 4_000;
+const SEED = 2207; // arrival gaps (printed with the figures)
 
 const countIn = (times: readonly number[], from: number, to: number): number => times.filter((t) => t >= from && t < to).length;
 
@@ -35,7 +36,7 @@ describe("partition and heal", () => {
     const healAt = splitAt + SPLIT_MS;
     const end = healAt + 4_000;
     const every = 1000 / 60;
-    const loads = mesh.replicas.map((r) => paceLoad(r.client, "hot", "k", every, end));
+    const loads = mesh.replicas.map((r, i) => paceLoad(r.client, "hot", "k", every, end, SEED + i));
     await new Promise((r) => setTimeout(r, splitAt - Date.now()));
     mesh.partition([0], [1], true);
     // Different consumption on each side of a key that barely refills.
@@ -50,7 +51,7 @@ describe("partition and heal", () => {
     const splitIdeal = R * (SPLIT_MS / 1000);
     const price = R * (SPLIT_MS / 1000) + C;
     console.log(
-      `partition: admitted ${split} during the ${SPLIT_MS / 1000}s split (one bucket: ${splitIdeal}; price allowed for the extra side: ${price})`,
+      `partition (arrival seed ${SEED}): admitted ${split} during the ${SPLIT_MS / 1000}s split (one bucket: ${splitIdeal}; price allowed for the extra side: ${price})`,
     );
     expect(split).toBeLessThanOrEqual(splitIdeal + price + C);
 

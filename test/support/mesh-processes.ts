@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { type Channel, createChannel, createClient } from "nice-grpc";
 import { stringify } from "yaml";
 import { type FaultProxy, startFaultProxy } from "./fault-proxy.ts";
+import { Prng } from "../sim/prng.ts";
 import { freePort, type Spawned, spawnCli } from "./process.ts";
 import { type RateLimiterClient, rateLimiterDefinition } from "./server.ts";
 
@@ -168,14 +169,22 @@ export interface LoadResult {
   allowedAt: number[];
 }
 
-/** Consumes one token of `policy/key` through `client` every `everyMs` until `untilMs` (epoch ms). */
+/**
+ * Consumes one token of `policy/key` through `client` about every `everyMs` until `untilMs`
+ * (epoch ms). The gaps are exponential (a Poisson process drawn from `seed`), not fixed: with
+ * fixed gaps, replicas offered the same period keep the same phase against the refill, and the
+ * one whose requests always land just after another's never sees a token, which would read as a
+ * lock-out that is only the test's lock-step.
+ */
 export async function paceLoad(
   client: RateLimiterClient,
   policy: string,
   key: string,
   everyMs: number,
   untilMs: number,
+  seed: number,
 ): Promise<LoadResult> {
+  const gaps = new Prng(seed);
   const result: LoadResult = { allowed: 0, denied: 0, errors: 0, allowedAt: [] };
   let next = Date.now();
   while (Date.now() < untilMs) {
@@ -188,7 +197,7 @@ export async function paceLoad(
     } catch {
       result.errors++;
     }
-    next += everyMs;
+    next += -Math.log(1 - gaps.next()) * everyMs;
     const wait = next - Date.now();
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
   }
