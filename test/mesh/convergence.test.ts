@@ -30,7 +30,9 @@ describe("a 3-process mesh under load", () => {
     const admitted = results.reduce((a, r) => a + r.allowed, 0);
     const ideal = C + R * LOAD_S;
     const d = 0.1; // replication delay bound on loopback, generous
-    console.log(`3 replicas, ${LOAD_S}s (arrival seed ${SEED}): admitted ${admitted}, ideal ${ideal}, per replica ${results.map((r) => r.allowed).join("/")}`);
+    console.log(
+      `3 replicas, ${LOAD_S}s (arrival seed ${SEED}): admitted ${admitted}, ideal ${ideal}, per replica ${results.map((r) => r.allowed).join("/")}`,
+    );
     expect(results.every((r) => r.errors === 0)).toBe(true);
     // Each other replica can over-admit at most what it could not see: C + r*d.
     expect(admitted).toBeLessThanOrEqual(ideal + 2 * (C + R * d));

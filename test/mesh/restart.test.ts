@@ -41,7 +41,14 @@ describe("kill -9 and restart mid-load", () => {
     await mesh.kill(1);
     await mesh.restart(1);
     const restartedAt = Date.now();
-    const after = await paceLoad(mesh.replicas[1]?.client as NonNullable<(typeof mesh.replicas)[0]>["client"], "hot", "k", every, until, SEED + 3);
+    const after = await paceLoad(
+      mesh.replicas[1]?.client as NonNullable<(typeof mesh.replicas)[0]>["client"],
+      "hot",
+      "k",
+      every,
+      until,
+      SEED + 3,
+    );
     const results: LoadResult[] = [...(await Promise.all(survivors)), before, after];
     const elapsed = (Date.now() - start) / 1000;
     const admitted = results.reduce((a, r) => a + r.allowed, 0);
