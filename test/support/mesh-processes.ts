@@ -8,8 +8,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Channel, createChannel, createClient } from "nice-grpc";
 import { stringify } from "yaml";
-import { type FaultProxy, startFaultProxy } from "./fault-proxy.ts";
 import { Prng } from "../sim/prng.ts";
+import { type FaultProxy, startFaultProxy } from "./fault-proxy.ts";
 import { freePort, type Spawned, spawnCli } from "./process.ts";
 import { type RateLimiterClient, rateLimiterDefinition } from "./server.ts";
 
