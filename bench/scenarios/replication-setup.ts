@@ -37,15 +37,13 @@ export function saturating(ctx: ScenarioContext): LoadSpec {
 }
 
 /**
- * The Node driver's open loop sends each call one period (1 / rate) after its slot and counts a
- * send over 5 ms behind as late: at a low call rate every send looks late. The moderate run
- * therefore keeps each driver at this many calls per second or more, with smaller calls.
+ * Open loop at `decisionsPerSecond` per replica, in calls of BATCH decisions like the saturating
+ * run: a quarter of the decisions is then a quarter of the calls too (with small calls, a quarter
+ * of the decisions was more calls than the saturated run made, and the lag measured the
+ * replicas' overload, not replication).
  */
-const MIN_OPEN_LOOP_CALLS = 500;
-
-/** Open loop at `decisionsPerSecond` per replica; calls of up to BATCH decisions. */
 export function moderate(ctx: ScenarioContext, decisionsPerSecond: number): LoadSpec {
-  const decisionsPerCall = Math.max(1, Math.min(BATCH, Math.floor(decisionsPerSecond / MIN_OPEN_LOOP_CALLS)));
+  const decisionsPerCall = BATCH;
   return {
     ...base(ctx, ctx.settings.runS),
     // Open loop, like the tail-latency row: a fresh process stalls on JIT for a moment.

@@ -9,8 +9,8 @@ import type { Replica } from "../core/crdt/index.ts";
 import type { Clock } from "../server/clock.ts";
 import { checkHello, helloFor, type LocalIdentity, type PeerIdentity } from "./handshake.ts";
 import type { MeshStats, RejectReason } from "./mesh-stats.ts";
-import { ackToProto, deltaFromProto } from "./peer-codec.ts";
-import type { MergeRequest, MergeResponseInit, Sized } from "./peer-transport.ts";
+import { ackToProto } from "./peer-codec.ts";
+import type { InboundRequest, MergeResponseInit, Sized } from "./peer-transport.ts";
 
 export interface InboundDeps {
   readonly replica: Replica;
@@ -31,7 +31,7 @@ const CODE = {
   INVALID_ARGUMENT: Status.INVALID_ARGUMENT,
 } as const;
 
-export function handleInbound(call: ServerDuplexStream<Sized<MergeRequest>, MergeResponseInit>, deps: InboundDeps): void {
+export function handleInbound(call: ServerDuplexStream<Sized<InboundRequest>, MergeResponseInit>, deps: InboundDeps): void {
   const { replica, clock, stats, log } = deps;
   let peer: PeerIdentity | undefined;
   let closed = false;
@@ -53,9 +53,9 @@ export function handleInbound(call: ServerDuplexStream<Sized<MergeRequest>, Merg
     return typeof cn === "string" ? cn : "";
   };
 
-  call.on("data", (sized: Sized<MergeRequest>) => {
+  call.on("data", (sized: Sized<InboundRequest>) => {
     if (closed) return;
-    const body = sized.message.message;
+    const body = sized.message;
     if (peer === undefined) {
       if (body.case !== "hello")
         return refuse(Status.FAILED_PRECONDITION, "protocol", "the first message of a Merge stream must be a hello");
@@ -85,21 +85,21 @@ export function handleInbound(call: ServerDuplexStream<Sized<MergeRequest>, Merg
     const counters = stats.peer(peer.node);
     counters.deltasReceived++;
     counters.bytesReceived += sized.bytes;
-    const result = replica.applyDelta(deltaFromProto(body.value, peer.node), now);
+    const result = replica.applyDelta({ ...body.value, node: peer.node }, now);
     if (!result.ok) {
       const { field, message } = result.error;
       return refuse(Status.INVALID_ARGUMENT, "invalid_delta", `delta.${field}: ${message}`);
     }
     // A peer renewed after a retirement keeps its stream: learn its new incarnation here.
-    if (body.value.incarnation !== "" && !stats.nodeOfIncarnation.has(body.value.incarnation) && stats.nodeOfIncarnation.size < 10_000) {
-      stats.nodeOfIncarnation.set(body.value.incarnation, peer.node);
+    if (body.value.inc !== "" && !stats.nodeOfIncarnation.has(body.value.inc) && stats.nodeOfIncarnation.size < 10_000) {
+      stats.nodeOfIncarnation.set(body.value.inc, peer.node);
     }
-    const base = Number(body.value.sentAtUs);
     for (const k of body.value.keys) {
       deps.onKey(k.key);
+      // Entries are [incarnation, slot, c0, c1] with absolute slots (stamped by their writers).
       let newest = Number.NEGATIVE_INFINITY;
-      for (let i = 1; i < k.entries.length; i += 4) newest = Math.max(newest, Number(k.entries[i]));
-      if (newest !== Number.NEGATIVE_INFINITY) stats.lag(Math.max(0, now - (base + newest)) / 1e6);
+      for (const e of k.entries) newest = Math.max(newest, e[1] as number);
+      if (newest !== Number.NEGATIVE_INFINITY) stats.lag(Math.max(0, now - newest) / 1e6);
     }
     if (!call.write({ message: { case: "ack", value: ackToProto(result.ack) } })) {
       // The peer is not reading our acks: stop reading its deltas until it does.

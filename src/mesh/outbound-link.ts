@@ -10,9 +10,10 @@ import type { Replica } from "../core/crdt/index.ts";
 import type { MergeResponse } from "../gen/tokenmesh/v1/peer_pb.ts";
 import type { Clock } from "../server/clock.ts";
 import { encodeInChunks } from "./delta-chunks.ts";
+import { encodeDeltaRequest } from "./delta-wire.ts";
 import { checkHello, helloFor, type LocalIdentity, type PeerIdentity } from "./handshake.ts";
 import type { MeshStats } from "./mesh-stats.ts";
-import { ackFromProto, deltaToProto } from "./peer-codec.ts";
+import { ackFromProto } from "./peer-codec.ts";
 import { dialPeer, encodeMergeRequest, MERGE_PATH, mergeMethod, type Sized } from "./peer-transport.ts";
 import { prepareOutboundSession } from "./session-reset.ts";
 
@@ -126,9 +127,7 @@ export class OutboundLink {
     const delta = this.deps.replica.deltaFor(peer.node, now);
     if (delta === undefined) return;
     // Half the message cap leaves headroom; 5,000 keys is half the core's per-delta bound.
-    const chunks = encodeInChunks(delta, { maxBytes: this.deps.maxMessageBytes / 2, maxKeys: 5_000 }, (d) =>
-      encodeMergeRequest({ message: { case: "delta", value: deltaToProto(d) } }),
-    );
+    const chunks = encodeInChunks(delta, { maxBytes: this.deps.maxMessageBytes / 2, maxKeys: 5_000 }, encodeDeltaRequest);
     const counters = this.deps.stats.peer(peer.node);
     for (const bytes of chunks) {
       if (bytes.length > this.deps.maxMessageBytes) {

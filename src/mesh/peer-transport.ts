@@ -6,7 +6,15 @@
 import { readFileSync } from "node:fs";
 import { create, fromBinary, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
 import { ChannelCredentials, Client, ServerCredentials, type ServiceDefinition } from "@grpc/grpc-js";
-import { type MergeRequest, MergeRequestSchema, type MergeResponse, MergeResponseSchema, Peer } from "../gen/tokenmesh/v1/peer_pb.ts";
+import {
+  type Hello,
+  type MergeRequest,
+  MergeRequestSchema,
+  type MergeResponse,
+  MergeResponseSchema,
+  Peer,
+} from "../gen/tokenmesh/v1/peer_pb.ts";
+import { decodeDelta, findDelta, type ReceivedDelta } from "./delta-wire.ts";
 
 export type MergeRequestInit = MessageInitShape<typeof MergeRequestSchema>;
 export type MergeResponseInit = MessageInitShape<typeof MergeResponseSchema>;
@@ -21,13 +29,30 @@ export interface Sized<T> {
   readonly bytes: number;
 }
 
+/**
+ * A received MergeRequest's oneof. A delta comes straight from the bytes in the core's plain
+ * shape (delta-wire.ts: protobuf-es objects cost a replica under load half its CPU); a hello,
+ * once per stream, goes through protobuf-es.
+ */
+export type InboundRequest =
+  | { readonly case: "hello"; readonly value: Hello }
+  | { readonly case: "delta"; readonly value: ReceivedDelta }
+  | { readonly case: undefined; readonly value?: undefined };
+
+function decodeRequest(b: Buffer): InboundRequest {
+  const at = findDelta(b);
+  if (at !== undefined) return { case: "delta", value: decodeDelta(b, at.start, at.end) };
+  const m = fromBinary(MergeRequestSchema, b).message;
+  return m.case === "hello" ? m : { case: undefined };
+}
+
 /** Requests are serialized by the caller (so it can count bytes) and sent as raw bytes. */
 export const mergeMethod = {
   path: MERGE_PATH,
   requestStream: true,
   responseStream: true,
   requestSerialize: (v: Uint8Array): Buffer => asBuffer(v),
-  requestDeserialize: (b: Buffer): Sized<MergeRequest> => ({ message: fromBinary(MergeRequestSchema, b), bytes: b.length }),
+  requestDeserialize: (b: Buffer): Sized<InboundRequest> => ({ message: decodeRequest(b), bytes: b.length }),
   responseSerialize: (v: MergeResponseInit): Buffer => asBuffer(toBinary(MergeResponseSchema, create(MergeResponseSchema, v))),
   responseDeserialize: (b: Buffer): Sized<MergeResponse> => ({ message: fromBinary(MergeResponseSchema, b), bytes: b.length }),
 } as const;

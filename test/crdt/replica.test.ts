@@ -1,5 +1,6 @@
-// Behaviour of the replica object around the lattice: no echo to the sender, relay off in a
-// full mesh, warm-up, renewal after retirement, restart retiring the previous incarnation.
+// Behaviour of the replica object around the lattice: no echo to the sender (not even of a key
+// first learned from it), relay off in a full mesh, warm-up, renewal after retirement, restart
+// retiring the previous incarnation.
 
 import { describe, expect, it } from "vitest";
 import { Cluster } from "../sim/cluster.ts";
@@ -21,6 +22,22 @@ describe("replica", () => {
     const aInc = m.get("a").incarnation;
     const echoed = back?.keys.flatMap((k) => k.entries.filter((e) => back.incs[e[0]] === aInc)) ?? [];
     expect(echoed).toEqual([]);
+  });
+
+  it("does not send a key it first learned from a peer back to that peer, nor on with relay off", () => {
+    for (const relay of [true, false]) {
+      const m = new Mesh(["a", "b", "c"], { relay });
+      m.round(1_000);
+      m.get("a").consume("fresh", CFG, 2, m.now);
+      m.now += 5_000;
+      m.get("a").tick(m.now);
+      expect(m.deliver(m.delta("a", "b"), "b")).toBe(true);
+      expect(m.get("b").keyState("fresh")).toBeDefined();
+      const keysIn = (from: string, to: string): string[] => m.delta(from, to)?.keys.map((k) => k.key) ?? [];
+      expect(keysIn("b", "a")).not.toContain("fresh");
+      // Relay on: c hears of it from b as well (it may not be linked to a).
+      expect(keysIn("b", "c").includes("fresh")).toBe(relay);
+    }
   });
 
   it("with relay off, a full mesh still converges under loss, duplicates and reordering", () => {

@@ -74,7 +74,9 @@ export function fuzzOnce(seed: number, seconds = 6): FuzzOutcome {
     const levels = new Set(
       live.map((x) => {
         const st = x.replica?.keyState(k) as KeyState | undefined;
-        return st === undefined ? "none" : String(levelAt(st, T + 1_000).level);
+        if (st === undefined) return "full";
+        const level = levelAt(st, T + 1_000).level;
+        return level >= st.config.rate.capacityUnits ? "full" : String(level);
       }),
     );
     if (levels.size > 1) return { seed, ok: false, why: `key ${k}: levels ${[...levels].join(", ")}` };

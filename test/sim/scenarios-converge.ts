@@ -48,7 +48,9 @@ export function convergence(seed: number, scale: number): Row[] {
       const levels = new Set(
         live.map((n) => {
           const k = n.replica?.keyState(key);
-          return k === undefined ? "full" : String(levelAt(k, t).level);
+          if (k === undefined) return "full";
+          const level = levelAt(k, t).level;
+          return level >= k.config.rate.capacityUnits ? "full" : String(level);
         }),
       );
       if (levels.size > 1) mismatches += 1;

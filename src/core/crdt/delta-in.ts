@@ -27,7 +27,8 @@ export type ApplyResult = { ok: true; ack: Ack } | { ok: false; error: DeltaErro
  * and the change counts as local. Key metadata (prefix, K, config) is always sent on.
  */
 export function joinKeyPart(s: ReplicaState, key: string, part: KeyState, origin: IncId | undefined): void {
-  if (part.horizon < s.reg.horizon) part.horizon = s.reg.horizon;
+  const behind = part.horizon < s.reg.horizon;
+  if (behind) part.horizon = s.reg.horizon;
   const rec = s.keys.get(key);
   if (rec === undefined) {
     normalizeKey(part);
@@ -37,6 +38,11 @@ export function joinKeyPart(s: ReplicaState, key: string, part: KeyState, origin
       e.origin = origin;
     }
     const added = newKeyRecord(key, part, seq);
+    // A key first learned from this part is exactly what the peer sent (unless our horizon
+    // moved it on): attribute it to the sender, so that it is not sent back to it, nor on to
+    // others with relay off. As a local change it went to every peer: with keys collected
+    // between uses, every key another replica touched came back to it once more.
+    added.origin = behind ? undefined : origin;
     s.keys.set(key, added);
     touchKey(s, added, seq);
     afterKeyChange(s, added);

@@ -14,7 +14,7 @@ import { afterKeyChange, hasTail, newDueHeap, touchKey } from "./key-index.ts";
 import { findEntry, type KeyState, keyText, newKeyState } from "./key-state.ts";
 import { afterOwnDebit, cachedLevel, type LevelOut } from "./level-cache.ts";
 import { onAck, resetOut } from "./peer-session.ts";
-import { newRegistry, registryText } from "./registry.ts";
+import { liveFloor, newRegistry, registryText } from "./registry.ts";
 import {
   bump,
   DEFAULT_OPTIONS,
@@ -27,7 +27,7 @@ import {
   type ReplicaStats,
   stampAt,
 } from "./replica-state.ts";
-import { collectKeys, dropRecord, foldAll, isFullAt, raiseOwnHorizon, renewIfRetired, retireSilent } from "./timers.ts";
+import { collectKeys, dropRecord, foldAll, isFullAt, raiseOwnHorizon, renewIfRetired, retireSilent, wouldCollect } from "./timers.ts";
 import type { Ack, Delta } from "./wire.ts";
 
 export interface ReplicaInit extends Partial<Omit<ReplicaOptions, "node" | "peers">> {
@@ -299,10 +299,17 @@ export class Replica {
     return renewIfRetired(this.s, raw);
   }
 
-  /** Canonical text of the replicated state, keys in order, collectable keys left out. */
+  /**
+   * Canonical text of the replicated state, keys in order, full keys left out: those a tick at
+   * the live floor would fold to an empty tail and collect. Collection is each replica's own
+   * (timers.ts), and a key learned from a peer is not sent back to it, so one replica may still
+   * hold a key the others collected; it answers like a new bucket all the same.
+   */
   canonical(): string {
-    const keys = [...this.s.keys.keys()].sort();
-    return [registryText(this.s.reg), ...keys.map((k) => `${k}=${keyText((this.s.keys.get(k) as { state: KeyState }).state)}`)].join("\n");
+    const floor = liveFloor(this.s.reg);
+    const held = (key: string): KeyState => (this.s.keys.get(key) as { state: KeyState }).state;
+    const keys = [...this.s.keys.keys()].filter((key) => !wouldCollect(held(key), floor)).sort();
+    return [registryText(this.s.reg), ...keys.map((key) => `${key}=${keyText(held(key))}`)].join("\n");
   }
 
   /** Canonical size of one key's state in bytes (UTF-8 of its canonical text). */

@@ -2,7 +2,7 @@
 // retiring silent incarnations, raising the horizon, folding, collecting full keys.
 
 import { birthOf, isForgotten, makeIncarnationId } from "./incarnation.ts";
-import { foldKeyInto, isCollectable } from "./key-fold.ts";
+import { foldKey, foldKeyInto, isCollectable } from "./key-fold.ts";
 import { hasTail, popDue, scheduleCollect, touchKey, unlinkKey } from "./key-index.ts";
 import { normalizeKey } from "./key-join.ts";
 import type { KeyState } from "./key-state.ts";
@@ -127,6 +127,17 @@ export function isFullAt(k: KeyState, t: number): boolean {
   if (isCollectable(k)) return true;
   if (t < k.prefix.tau || k.config.tEff > t) return false;
   return (levelWithoutTail(k, t) ?? levelAt(k, t).level) >= k.config.rate.capacityUnits;
+}
+
+/**
+ * Whether a tick at the live floor would fold `k` to an empty tail and then collect it (on a
+ * copy: `k` is left alone). Only data before the floor is folded, so a key with later entries
+ * or with late data is kept.
+ */
+export function wouldCollect(k: KeyState, floor: number | undefined): boolean {
+  if (!hasTail(k)) return isFullAt(k, Math.max(k.prefix.tau, floor ?? k.prefix.tau));
+  if (floor === undefined || k.K.size > 0 || k.entries.some((e) => e.slot >= floor)) return false;
+  return isFullAt(foldKey(k, floor), floor);
 }
 
 /** Forgets a key here (collection or eviction); this incarnation's running total is kept. */

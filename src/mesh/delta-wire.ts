@@ -1,0 +1,606 @@
+// The Delta message of the Peer protocol, written and read by hand (proto/tokenmesh/v1/peer.proto,
+// protobuf wire format: https://protobuf.dev/programming-guides/encoding/).
+//
+// Why by hand: a mesh replica under load spent about half of its CPU in protobuf-es building,
+// writing, reading and collecting Delta messages (one KeyDelta, Prefix and two Limits per key,
+// with every integer a bigint), and the peer-codec.ts translation around them: more than the
+// decisions themselves. Here the core's plain delta goes straight to bytes, and bytes straight
+// to the plain shape the core validates (`parseDelta`), with JavaScript numbers throughout.
+//
+// It is the same encoding: the writer's bytes equal protobuf-es's for every delta the core
+// makes, and the reader gives what `deltaFromProto(fromBinary(..))` gives for any message
+// protobuf-es can write (test/mesh/delta-wire.test.ts checks both). Like any protobuf reader
+// it skips unknown fields (a newer peer's additions) and takes repeated numbers packed or not.
+// Bytes that are not a message (a truncated varint, a length past the end, a group, a known
+// field with the wrong wire type) throw, which fails the stream. The reader never judges
+// values: a count near 2^64 reaches the core as a number it rejects.
+
+import type { Delta as CoreDelta, WireKey } from "../core/crdt/index.ts";
+import type { WireConfig } from "../core/crdt/key-config.ts";
+
+const TWO_32 = 4_294_967_296;
+
+const VARINT = 0;
+const FIXED64 = 1;
+const LEN = 2;
+const FIXED32 = 5;
+
+/** A growing byte buffer with the few protobuf writes the Delta needs. */
+class Writer {
+  buf = new Uint8Array(16_384);
+  pos = 0;
+
+  private ensure(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < this.pos + n) size *= 2;
+    const next = new Uint8Array(size);
+    next.set(this.buf.subarray(0, this.pos));
+    this.buf = next;
+  }
+
+  /** A varint of the 64-bit value (hi, lo), both unsigned 32-bit halves. */
+  private varint64(lo: number, hi: number): void {
+    this.ensure(10);
+    const b = this.buf;
+    while (hi !== 0 || lo > 0x7f) {
+      b[this.pos++] = (lo & 0x7f) | 0x80;
+      lo = ((lo >>> 7) | (hi << 25)) >>> 0;
+      hi >>>= 7;
+    }
+    b[this.pos++] = lo;
+  }
+
+  /** uint32/uint64/int64 of an integer number (two's complement for a negative int64). */
+  int(n: number): void {
+    if (n >= 0 && n < 0x80) {
+      this.ensure(1);
+      this.buf[this.pos++] = n;
+      return;
+    }
+    this.varint64(n >>> 0, Math.floor(n / TWO_32) >>> 0);
+  }
+
+  /** sint64 (zigzag) of an integer number. */
+  sint(n: number): void {
+    if (n >= 0) {
+      const z = 2 * n;
+      this.varint64(z >>> 0, Math.floor(z / TWO_32) >>> 0);
+      return;
+    }
+    // -2n - 1, formed on the two halves so that it stays exact up to |n| = 2^53.
+    const m = -2 * n;
+    let lo = m >>> 0;
+    let hi = Math.floor(m / TWO_32) >>> 0;
+    if (lo === 0) {
+      lo = 0xffffffff;
+      hi = (hi - 1) >>> 0;
+    } else lo -= 1;
+    this.varint64(lo, hi);
+  }
+
+  tag(field: number, wireType: number): void {
+    this.int((field << 3) | wireType);
+  }
+
+  /** A scalar field of implicit presence: left out when zero, as protobuf-es does. */
+  intField(field: number, n: number): void {
+    if (n === 0) return;
+    this.tag(field, VARINT);
+    this.int(n);
+  }
+
+  sintField(field: number, n: number): void {
+    if (n === 0) return;
+    this.tag(field, VARINT);
+    this.sint(n);
+  }
+
+  boolField(field: number, v: boolean): void {
+    if (!v) return;
+    this.tag(field, VARINT);
+    this.int(1);
+  }
+
+  /** A string, even when empty (callers skip empty singular strings themselves). */
+  string(field: number, s: string): void {
+    this.tag(field, LEN);
+    const max = s.length * 3;
+    this.ensure(max + 5);
+    // Lengths below 128 take one byte; write the text after a one-byte length, then fix it.
+    const start = this.pos;
+    this.pos += 1;
+    const written = Buffer.from(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength).write(s, this.pos, "utf8");
+    this.pos += written;
+    this.closeLength(start);
+  }
+
+  /** Opens a length-delimited field; `end` closes it. Returns where its length goes. */
+  begin(field: number): number {
+    this.tag(field, LEN);
+    this.ensure(1);
+    const start = this.pos;
+    this.pos += 1;
+    return start;
+  }
+
+  end(start: number): void {
+    this.closeLength(start);
+  }
+
+  /** Writes the length of the bytes after `start + 1`, moving them if it needs more than a byte. */
+  private closeLength(start: number): void {
+    const len = this.pos - start - 1;
+    if (len < 0x80) {
+      this.buf[start] = len;
+      return;
+    }
+    let size = 1;
+    for (let v = len >>> 7; v !== 0; v >>>= 7) size++;
+    this.ensure(size - 1);
+    this.buf.copyWithin(start + size, start + 1, this.pos);
+    let v = len;
+    let p = start;
+    while (v > 0x7f) {
+      this.buf[p++] = (v & 0x7f) | 0x80;
+      v >>>= 7;
+    }
+    this.buf[p] = v;
+    this.pos += size - 1;
+  }
+
+  bytes(): Uint8Array {
+    return this.buf.slice(0, this.pos);
+  }
+}
+
+function writeLimit(w: Writer, field: number, c: WireConfig): void {
+  const at = w.begin(field);
+  w.intField(1, c.version);
+  w.intField(2, c.tEff);
+  w.intField(3, c.capacity);
+  w.intField(4, c.refillTokens);
+  w.intField(5, c.refillPeriodUs);
+  w.end(at);
+}
+
+function writePacked(w: Writer, field: number, rows: readonly (readonly number[])[]): void {
+  if (rows.length === 0) return;
+  const at = w.begin(field);
+  for (const row of rows) for (const n of row) w.int(n);
+  w.end(at);
+}
+
+function writeKey(w: Writer, k: WireKey, base: number): void {
+  const at = w.begin(8);
+  if (k.key !== "") w.string(1, k.key);
+  writeLimit(w, 2, k.config);
+  const p = k.prefix;
+  const pat = w.begin(3);
+  w.intField(1, p.tau);
+  w.sintField(2, p.level);
+  writeLimit(w, 3, p.config);
+  writePacked(w, 4, p.F);
+  w.intField(5, p.sumF);
+  w.intField(6, p.digest);
+  w.intField(7, p.lateCharged);
+  w.intField(8, p.forgiven);
+  w.end(pat);
+  writePacked(w, 4, k.K);
+  if (k.entries.length > 0) {
+    const eat = w.begin(5);
+    for (const [inc, slot, c0, c1] of k.entries) {
+      w.sint(inc);
+      w.sint(slot - base);
+      w.sint(c0);
+      w.sint(c1);
+    }
+    w.end(eat);
+  }
+  w.intField(6, k.horizon);
+  w.boolField(7, k.partial);
+  w.end(at);
+}
+
+/** A MergeRequest carrying `d` (slots relative to its send time), as protobuf-es would write it. */
+export function encodeDeltaRequest(d: CoreDelta): Uint8Array {
+  const w = new Writer();
+  const base = d.sentAt;
+  const at = w.begin(2);
+  if (d.inc !== "") w.string(1, d.inc);
+  w.intField(2, d.from);
+  w.intField(3, d.to);
+  w.intField(4, base);
+  w.intField(5, d.horizon);
+  for (const id of d.incs) w.string(6, id);
+  for (const [index, wm, retired] of d.records) {
+    const rat = w.begin(7);
+    w.intField(1, index);
+    w.intField(2, wm);
+    w.sintField(3, retired);
+    w.end(rat);
+  }
+  for (const k of d.keys) writeKey(w, k, base);
+  w.end(at);
+  return w.bytes();
+}
+
+/** Bytes that are not a Delta message. */
+export class WireFormatError extends Error {}
+
+/** Reads one message's fields between `pos` and `end`. */
+class Reader {
+  constructor(
+    readonly buf: Uint8Array,
+    public pos: number,
+    readonly end: number,
+  ) {}
+
+  get done(): boolean {
+    return this.pos >= this.end;
+  }
+
+  /** The low and high 32-bit halves of the next varint. */
+  private lo = 0;
+  private hi = 0;
+
+  private varint(): void {
+    const b = this.buf;
+    let lo = 0;
+    let hi = 0;
+    let shift = 0;
+    for (let i = 0; i < 10; i++) {
+      if (this.pos >= this.end) throw new WireFormatError("truncated varint");
+      const byte = b[this.pos++] as number;
+      if (shift < 28) lo |= (byte & 0x7f) << shift;
+      else if (shift === 28) {
+        lo |= (byte & 0x0f) << 28;
+        hi |= (byte & 0x7f) >>> 4;
+      } else hi |= (byte & 0x7f) << (shift - 32);
+      if (byte < 0x80) {
+        this.lo = lo >>> 0;
+        this.hi = hi >>> 0;
+        return;
+      }
+      shift += 7;
+    }
+    throw new WireFormatError("varint longer than 10 bytes");
+  }
+
+  uint(): number {
+    this.varint();
+    return this.hi * TWO_32 + this.lo;
+  }
+
+  /** int64: two's complement. */
+  int(): number {
+    this.varint();
+    if ((this.hi & 0x80000000) === 0) return this.hi * TWO_32 + this.lo;
+    return -((~this.hi >>> 0) * TWO_32 + (~this.lo >>> 0) + 1);
+  }
+
+  uint32(): number {
+    this.varint();
+    return this.lo;
+  }
+
+  sint(): number {
+    this.varint();
+    const negative = (this.lo & 1) === 1;
+    const lo = ((this.lo >>> 1) | ((this.hi & 1) << 31)) >>> 0;
+    const magnitude = (this.hi >>> 1) * TWO_32 + lo;
+    return negative ? -magnitude - 1 : magnitude;
+  }
+
+  bool(): boolean {
+    this.varint();
+    return this.lo !== 0 || this.hi !== 0;
+  }
+
+  /** The next field's number and wire type, as [field, wireType]. */
+  tag(): [number, number] {
+    const t = this.uint32();
+    const field = t >>> 3;
+    if (field === 0) throw new WireFormatError("field number 0");
+    return [field, t & 7];
+  }
+
+  /** A length-delimited field's body: a sub-reader over it. */
+  sub(): Reader {
+    const len = this.uint();
+    if (len > this.end - this.pos) throw new WireFormatError("length past the end of the message");
+    const r = new Reader(this.buf, this.pos, this.pos + len);
+    this.pos += len;
+    return r;
+  }
+
+  string(): string {
+    const r = this.sub();
+    return Buffer.from(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength).toString("utf8", r.pos, r.end);
+  }
+
+  skip(wireType: number): void {
+    switch (wireType) {
+      case VARINT:
+        this.varint();
+        return;
+      case FIXED64:
+        this.advance(8);
+        return;
+      case LEN:
+        this.sub();
+        return;
+      case FIXED32:
+        this.advance(4);
+        return;
+      default:
+        throw new WireFormatError(`wire type ${wireType} (groups are not used by this protocol)`);
+    }
+  }
+
+  private advance(n: number): void {
+    if (n > this.end - this.pos) throw new WireFormatError("fixed-width field past the end of the message");
+    this.pos += n;
+  }
+}
+
+function expect(wireType: number, wanted: number, what: string): void {
+  if (wireType !== wanted) throw new WireFormatError(`${what}: wire type ${wireType}, expected ${wanted}`);
+}
+
+/** Repeated numbers, packed (one LEN field) or one per field. */
+function readRepeated(r: Reader, wireType: number, out: number[], read: (r: Reader) => number, what: string): void {
+  if (wireType === LEN) {
+    const s = r.sub();
+    while (!s.done) out.push(read(s));
+    return;
+  }
+  expect(wireType, VARINT, what);
+  out.push(read(r));
+}
+
+const readUint = (r: Reader): number => r.uint();
+const readSint = (r: Reader): number => r.sint();
+
+function readLimit(r: Reader): unknown {
+  const out = { version: 0, tEff: 0, capacity: 0, refillTokens: 0, refillPeriodUs: 0 };
+  while (!r.done) {
+    const [field, wt] = r.tag();
+    if (field >= 1 && field <= 5) {
+      expect(wt, VARINT, "Limit");
+      if (field === 1) out.version = r.uint();
+      else if (field === 2) out.tEff = r.int();
+      else if (field === 3) out.capacity = r.uint();
+      else if (field === 4) out.refillTokens = r.uint();
+      else out.refillPeriodUs = r.uint();
+    } else r.skip(wt);
+  }
+  return out;
+}
+
+/** Groups a flat list into rows of `width`; a ragged tail stays a short row for the core to reject. */
+function rows(values: readonly number[], width: number): number[][] {
+  const out: number[][] = [];
+  for (let i = 0; i < values.length; i += width) out.push(values.slice(i, i + width));
+  return out;
+}
+
+function readPrefix(r: Reader): unknown {
+  let tau = 0;
+  let level = 0;
+  let config: unknown;
+  const folded: number[] = [];
+  let sumF = 0;
+  let digest = 0;
+  let lateCharged = 0;
+  let forgiven = 0;
+  while (!r.done) {
+    const [field, wt] = r.tag();
+    switch (field) {
+      case 1:
+        expect(wt, VARINT, "Prefix.tau_us");
+        tau = r.int();
+        break;
+      case 2:
+        expect(wt, VARINT, "Prefix.level");
+        level = r.sint();
+        break;
+      case 3:
+        expect(wt, LEN, "Prefix.limit");
+        config = readLimit(r.sub());
+        break;
+      case 4:
+        readRepeated(r, wt, folded, readUint, "Prefix.folded");
+        break;
+      case 5:
+        expect(wt, VARINT, "Prefix.folded_sum");
+        sumF = r.uint();
+        break;
+      case 6:
+        expect(wt, VARINT, "Prefix.digest");
+        digest = r.uint();
+        break;
+      case 7:
+        expect(wt, VARINT, "Prefix.late_charged");
+        lateCharged = r.uint();
+        break;
+      case 8:
+        expect(wt, VARINT, "Prefix.forgiven");
+        forgiven = r.uint();
+        break;
+      default:
+        r.skip(wt);
+    }
+  }
+  return { tau, level, config, F: rows(folded, 2), sumF, digest, lateCharged, forgiven };
+}
+
+/** A key of a received delta, as the core parses it; entries carry absolute slots. */
+export interface ReceivedKey {
+  readonly key: string;
+  readonly config: unknown;
+  readonly prefix: unknown;
+  readonly K: number[][];
+  readonly entries: number[][];
+  readonly horizon: number;
+  readonly partial: boolean;
+}
+
+function readKey(r: Reader, base: number): ReceivedKey {
+  let key = "";
+  let config: unknown;
+  let prefix: unknown;
+  const known: number[] = [];
+  const flat: number[] = [];
+  let horizon = 0;
+  let partial = false;
+  while (!r.done) {
+    const [field, wt] = r.tag();
+    switch (field) {
+      case 1:
+        expect(wt, LEN, "KeyDelta.key");
+        key = r.string();
+        break;
+      case 2:
+        expect(wt, LEN, "KeyDelta.limit");
+        config = readLimit(r.sub());
+        break;
+      case 3:
+        expect(wt, LEN, "KeyDelta.prefix");
+        prefix = readPrefix(r.sub());
+        break;
+      case 4:
+        readRepeated(r, wt, known, readUint, "KeyDelta.known");
+        break;
+      case 5:
+        readRepeated(r, wt, flat, readSint, "KeyDelta.entries");
+        break;
+      case 6:
+        expect(wt, VARINT, "KeyDelta.horizon_us");
+        horizon = r.int();
+        break;
+      case 7:
+        expect(wt, VARINT, "KeyDelta.partial");
+        partial = r.bool();
+        break;
+      default:
+        // 8 (header_omitted) is reserved and never set; any other number is a newer peer's field.
+        r.skip(wt);
+    }
+  }
+  const entries = rows(flat, 4);
+  for (const e of entries) if (e.length === 4) e[1] = (e[1] as number) + base;
+  return { key, config, prefix, K: rows(known, 2), entries, horizon, partial };
+}
+
+/** A received delta in the shape the core's `applyDelta` validates, less the sender's name. */
+export interface ReceivedDelta {
+  readonly kind: "delta";
+  readonly inc: string;
+  readonly from: number;
+  readonly to: number;
+  readonly sentAt: number;
+  readonly horizon: number;
+  readonly incs: string[];
+  readonly records: number[][];
+  readonly keys: ReceivedKey[];
+}
+
+function readRecord(r: Reader): number[] {
+  let index = 0;
+  let wm = 0;
+  let retired = 0;
+  while (!r.done) {
+    const [field, wt] = r.tag();
+    if (field === 1) {
+      expect(wt, VARINT, "IncarnationRecord.index");
+      index = r.uint32();
+    } else if (field === 2) {
+      expect(wt, VARINT, "IncarnationRecord.watermark_us");
+      wm = r.int();
+    } else if (field === 3) {
+      expect(wt, VARINT, "IncarnationRecord.retired_us");
+      retired = r.sint();
+    } else r.skip(wt);
+  }
+  return [index, wm, retired];
+}
+
+/**
+ * The body of a Delta message. Its keys are read after the header fields whatever their order
+ * on the wire, because their slots are relative to `sent_at_us`.
+ */
+export function decodeDelta(bytes: Uint8Array, start = 0, end = bytes.length): ReceivedDelta {
+  const r = new Reader(bytes, start, end);
+  let inc = "";
+  let from = 0;
+  let to = 0;
+  let sentAt = 0;
+  let horizon = 0;
+  const incs: string[] = [];
+  const records: number[][] = [];
+  const keyBodies: Reader[] = [];
+  while (!r.done) {
+    const [field, wt] = r.tag();
+    switch (field) {
+      case 1:
+        expect(wt, LEN, "Delta.incarnation");
+        inc = r.string();
+        break;
+      case 2:
+        expect(wt, VARINT, "Delta.from_seq");
+        from = r.uint();
+        break;
+      case 3:
+        expect(wt, VARINT, "Delta.to_seq");
+        to = r.uint();
+        break;
+      case 4:
+        expect(wt, VARINT, "Delta.sent_at_us");
+        sentAt = r.int();
+        break;
+      case 5:
+        expect(wt, VARINT, "Delta.horizon_us");
+        horizon = r.int();
+        break;
+      case 6:
+        expect(wt, LEN, "Delta.incarnations");
+        incs.push(r.string());
+        break;
+      case 7:
+        expect(wt, LEN, "Delta.records");
+        records.push(readRecord(r.sub()));
+        break;
+      case 8:
+        expect(wt, LEN, "Delta.keys");
+        keyBodies.push(r.sub());
+        break;
+      default:
+        r.skip(wt);
+    }
+  }
+  const keys = keyBodies.map((body) => readKey(body, sentAt));
+  return { kind: "delta", inc, from, to, sentAt, horizon, incs, records, keys };
+}
+
+/**
+ * Where the Delta of a MergeRequest lies, or undefined when the request is not a delta (a hello,
+ * or nothing). Throws when the oneof appears more than once: an encoder never writes that, and
+ * merging two deltas field by field is not something a peer may ask of us.
+ */
+export function findDelta(bytes: Uint8Array): { start: number; end: number } | undefined {
+  const r = new Reader(bytes, 0, bytes.length);
+  let found: { start: number; end: number } | undefined;
+  let bodies = 0;
+  while (!r.done) {
+    const [field, wt] = r.tag();
+    if (field === 1 || field === 2) {
+      expect(wt, LEN, "MergeRequest.message");
+      bodies++;
+      if (bodies > 1) throw new WireFormatError("MergeRequest: more than one message in the oneof");
+      const body = r.sub();
+      if (field === 2) found = { start: body.pos, end: body.end };
+    } else r.skip(wt);
+  }
+  return found;
+}
