@@ -66,7 +66,8 @@ export function leftoverTickWork(r: Replica, raw: number): string[] {
     const k = rec.state;
     const tail = k.entries.length > 0 || k.K.size > 0;
     if (k.horizon < s.reg.horizon) found.push(`${key}: behind the horizon`);
-    if (tail && floor !== undefined && floor > k.prefix.tau) found.push(`${key}: tail not folded to ${floor}`);
+    const foldable = k.K.size > 0 || k.entries.some((e) => floor !== undefined && e.slot < floor);
+    if (foldable && floor !== undefined && floor > k.prefix.tau) found.push(`${key}: tail not folded to ${floor}`);
     // The collection test as first written (timers.ts isFullAt has a fast path).
     const full = isCollectable(k) || (t >= k.prefix.tau && levelAt(k, t).level >= k.config.rate.capacityUnits && k.config.tEff <= t);
     if (!tail && full) found.push(`${key}: collectable at ${t}`);

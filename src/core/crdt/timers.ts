@@ -79,7 +79,11 @@ function settleKey(s: ReplicaState, rec: KeyRecord, floor: number | undefined): 
     normalizeKey(k);
     changed = true;
   }
-  if (floor !== undefined && floor > k.prefix.tau && hasTail(k)) {
+  // Only a fold that moves data (entries before the floor, or late counts) is made: one that
+  // would only move tau past a tail still ahead of the floor changes how the state is written,
+  // not what it answers, yet it counts as a change, goes to every peer, and two replicas that
+  // did it at different floors then trade prefixes that differ in nothing but tau.
+  if (floor !== undefined && floor > k.prefix.tau && (k.K.size > 0 || (k.entries[0]?.slot ?? floor) < floor)) {
     // Own open slots are below our watermark only once closed, so this never folds an open slot.
     const late = k.prefix.lateCharged;
     const forgiven = k.prefix.forgiven;
