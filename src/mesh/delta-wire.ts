@@ -3,156 +3,25 @@
 //
 // Why by hand: a mesh replica under load spent about half of its CPU in protobuf-es building,
 // writing, reading and collecting Delta messages (one KeyDelta, Prefix and two Limits per key,
-// with every integer a bigint), and the peer-codec.ts translation around them: more than the
+// with every integer a bigint), and the translation around them: more than the
 // decisions themselves. Here the core's plain delta goes straight to bytes, and bytes straight
 // to the plain shape the core validates (`parseDelta`), with JavaScript numbers throughout.
 //
 // It is the same encoding: the writer's bytes equal protobuf-es's for every delta the core
-// makes, and the reader gives what `deltaFromProto(fromBinary(..))` gives for any message
+// makes, and the reader gives what the protobuf-es path (test/support/delta-proto.ts) gives for any message
 // protobuf-es can write (test/mesh/delta-wire.test.ts checks both). Like any protobuf reader
 // it skips unknown fields (a newer peer's additions) and takes repeated numbers packed or not.
 // Bytes that are not a message (a truncated varint, a length past the end, a group, a known
-// field with the wrong wire type) throw, which fails the stream. The reader never judges
-// values: a count near 2^64 reaches the core as a number it rejects.
+// field with the wrong wire type) throw a WireFormatError, which the transport turns into
+// INVALID_ARGUMENT on that stream. The reader never judges values: a count near 2^64 reaches
+// the core as a number it rejects. The byte-level reader and writer are src/wire/'s.
 
 import type { Delta as CoreDelta, WireKey } from "../core/crdt/index.ts";
 import type { WireConfig } from "../core/crdt/key-config.ts";
+import { LEN, ProtoReader as Reader, VARINT, WireFormatError } from "../wire/proto-reader.ts";
+import { ProtoWriter as Writer } from "../wire/proto-writer.ts";
 
-const TWO_32 = 4_294_967_296;
-
-const VARINT = 0;
-const FIXED64 = 1;
-const LEN = 2;
-const FIXED32 = 5;
-
-/** A growing byte buffer with the few protobuf writes the Delta needs. */
-class Writer {
-  buf = new Uint8Array(16_384);
-  pos = 0;
-
-  private ensure(n: number): void {
-    if (this.pos + n <= this.buf.length) return;
-    let size = this.buf.length * 2;
-    while (size < this.pos + n) size *= 2;
-    const next = new Uint8Array(size);
-    next.set(this.buf.subarray(0, this.pos));
-    this.buf = next;
-  }
-
-  /** A varint of the 64-bit value (hi, lo), both unsigned 32-bit halves. */
-  private varint64(lo: number, hi: number): void {
-    this.ensure(10);
-    const b = this.buf;
-    while (hi !== 0 || lo > 0x7f) {
-      b[this.pos++] = (lo & 0x7f) | 0x80;
-      lo = ((lo >>> 7) | (hi << 25)) >>> 0;
-      hi >>>= 7;
-    }
-    b[this.pos++] = lo;
-  }
-
-  /** uint32/uint64/int64 of an integer number (two's complement for a negative int64). */
-  int(n: number): void {
-    if (n >= 0 && n < 0x80) {
-      this.ensure(1);
-      this.buf[this.pos++] = n;
-      return;
-    }
-    this.varint64(n >>> 0, Math.floor(n / TWO_32) >>> 0);
-  }
-
-  /** sint64 (zigzag) of an integer number. */
-  sint(n: number): void {
-    if (n >= 0) {
-      const z = 2 * n;
-      this.varint64(z >>> 0, Math.floor(z / TWO_32) >>> 0);
-      return;
-    }
-    // -2n - 1, formed on the two halves so that it stays exact up to |n| = 2^53.
-    const m = -2 * n;
-    let lo = m >>> 0;
-    let hi = Math.floor(m / TWO_32) >>> 0;
-    if (lo === 0) {
-      lo = 0xffffffff;
-      hi = (hi - 1) >>> 0;
-    } else lo -= 1;
-    this.varint64(lo, hi);
-  }
-
-  tag(field: number, wireType: number): void {
-    this.int((field << 3) | wireType);
-  }
-
-  /** A scalar field of implicit presence: left out when zero, as protobuf-es does. */
-  intField(field: number, n: number): void {
-    if (n === 0) return;
-    this.tag(field, VARINT);
-    this.int(n);
-  }
-
-  sintField(field: number, n: number): void {
-    if (n === 0) return;
-    this.tag(field, VARINT);
-    this.sint(n);
-  }
-
-  boolField(field: number, v: boolean): void {
-    if (!v) return;
-    this.tag(field, VARINT);
-    this.int(1);
-  }
-
-  /** A string, even when empty (callers skip empty singular strings themselves). */
-  string(field: number, s: string): void {
-    this.tag(field, LEN);
-    const max = s.length * 3;
-    this.ensure(max + 5);
-    // Lengths below 128 take one byte; write the text after a one-byte length, then fix it.
-    const start = this.pos;
-    this.pos += 1;
-    const written = Buffer.from(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength).write(s, this.pos, "utf8");
-    this.pos += written;
-    this.closeLength(start);
-  }
-
-  /** Opens a length-delimited field; `end` closes it. Returns where its length goes. */
-  begin(field: number): number {
-    this.tag(field, LEN);
-    this.ensure(1);
-    const start = this.pos;
-    this.pos += 1;
-    return start;
-  }
-
-  end(start: number): void {
-    this.closeLength(start);
-  }
-
-  /** Writes the length of the bytes after `start + 1`, moving them if it needs more than a byte. */
-  private closeLength(start: number): void {
-    const len = this.pos - start - 1;
-    if (len < 0x80) {
-      this.buf[start] = len;
-      return;
-    }
-    let size = 1;
-    for (let v = len >>> 7; v !== 0; v >>>= 7) size++;
-    this.ensure(size - 1);
-    this.buf.copyWithin(start + size, start + 1, this.pos);
-    let v = len;
-    let p = start;
-    while (v > 0x7f) {
-      this.buf[p++] = (v & 0x7f) | 0x80;
-      v >>>= 7;
-    }
-    this.buf[p] = v;
-    this.pos += size - 1;
-  }
-
-  bytes(): Uint8Array {
-    return this.buf.slice(0, this.pos);
-  }
-}
+export { WireFormatError };
 
 function writeLimit(w: Writer, field: number, c: WireConfig): void {
   const at = w.begin(field);
@@ -223,125 +92,6 @@ export function encodeDeltaRequest(d: CoreDelta): Uint8Array {
   for (const k of d.keys) writeKey(w, k, base);
   w.end(at);
   return w.bytes();
-}
-
-/** Bytes that are not a Delta message. */
-export class WireFormatError extends Error {}
-
-/** Reads one message's fields between `pos` and `end`. */
-class Reader {
-  constructor(
-    readonly buf: Uint8Array,
-    public pos: number,
-    readonly end: number,
-  ) {}
-
-  get done(): boolean {
-    return this.pos >= this.end;
-  }
-
-  /** The low and high 32-bit halves of the next varint. */
-  private lo = 0;
-  private hi = 0;
-
-  private varint(): void {
-    const b = this.buf;
-    let lo = 0;
-    let hi = 0;
-    let shift = 0;
-    for (let i = 0; i < 10; i++) {
-      if (this.pos >= this.end) throw new WireFormatError("truncated varint");
-      const byte = b[this.pos++] as number;
-      if (shift < 28) lo |= (byte & 0x7f) << shift;
-      else if (shift === 28) {
-        lo |= (byte & 0x0f) << 28;
-        hi |= (byte & 0x7f) >>> 4;
-      } else hi |= (byte & 0x7f) << (shift - 32);
-      if (byte < 0x80) {
-        this.lo = lo >>> 0;
-        this.hi = hi >>> 0;
-        return;
-      }
-      shift += 7;
-    }
-    throw new WireFormatError("varint longer than 10 bytes");
-  }
-
-  uint(): number {
-    this.varint();
-    return this.hi * TWO_32 + this.lo;
-  }
-
-  /** int64: two's complement. */
-  int(): number {
-    this.varint();
-    if ((this.hi & 0x80000000) === 0) return this.hi * TWO_32 + this.lo;
-    return -((~this.hi >>> 0) * TWO_32 + (~this.lo >>> 0) + 1);
-  }
-
-  uint32(): number {
-    this.varint();
-    return this.lo;
-  }
-
-  sint(): number {
-    this.varint();
-    const negative = (this.lo & 1) === 1;
-    const lo = ((this.lo >>> 1) | ((this.hi & 1) << 31)) >>> 0;
-    const magnitude = (this.hi >>> 1) * TWO_32 + lo;
-    return negative ? -magnitude - 1 : magnitude;
-  }
-
-  bool(): boolean {
-    this.varint();
-    return this.lo !== 0 || this.hi !== 0;
-  }
-
-  /** The next field's number and wire type, as [field, wireType]. */
-  tag(): [number, number] {
-    const t = this.uint32();
-    const field = t >>> 3;
-    if (field === 0) throw new WireFormatError("field number 0");
-    return [field, t & 7];
-  }
-
-  /** A length-delimited field's body: a sub-reader over it. */
-  sub(): Reader {
-    const len = this.uint();
-    if (len > this.end - this.pos) throw new WireFormatError("length past the end of the message");
-    const r = new Reader(this.buf, this.pos, this.pos + len);
-    this.pos += len;
-    return r;
-  }
-
-  string(): string {
-    const r = this.sub();
-    return Buffer.from(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength).toString("utf8", r.pos, r.end);
-  }
-
-  skip(wireType: number): void {
-    switch (wireType) {
-      case VARINT:
-        this.varint();
-        return;
-      case FIXED64:
-        this.advance(8);
-        return;
-      case LEN:
-        this.sub();
-        return;
-      case FIXED32:
-        this.advance(4);
-        return;
-      default:
-        throw new WireFormatError(`wire type ${wireType} (groups are not used by this protocol)`);
-    }
-  }
-
-  private advance(n: number): void {
-    if (n > this.end - this.pos) throw new WireFormatError("fixed-width field past the end of the message");
-    this.pos += n;
-  }
 }
 
 function expect(wireType: number, wanted: number, what: string): void {

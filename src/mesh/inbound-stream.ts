@@ -56,6 +56,8 @@ export function handleInbound(call: ServerDuplexStream<Sized<InboundRequest>, Me
   call.on("data", (sized: Sized<InboundRequest>) => {
     if (closed) return;
     const body = sized.message;
+    if (body.case === "malformed")
+      return refuse(Status.INVALID_ARGUMENT, "invalid_delta", `merge request: not a valid protobuf message: ${body.value}`);
     if (peer === undefined) {
       if (body.case !== "hello")
         return refuse(Status.FAILED_PRECONDITION, "protocol", "the first message of a Merge stream must be a hello");

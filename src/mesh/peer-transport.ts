@@ -37,13 +37,23 @@ export interface Sized<T> {
 export type InboundRequest =
   | { readonly case: "hello"; readonly value: Hello }
   | { readonly case: "delta"; readonly value: ReceivedDelta }
+  | { readonly case: "malformed"; readonly value: string }
   | { readonly case: undefined; readonly value?: undefined };
 
+/**
+ * Never throws: bytes that are not a MergeRequest come through as "malformed" with the reason,
+ * so the stream handler refuses them with INVALID_ARGUMENT and counts them (a throw here would
+ * make grpc-js end the stream with INTERNAL, uncounted).
+ */
 function decodeRequest(b: Buffer): InboundRequest {
-  const at = findDelta(b);
-  if (at !== undefined) return { case: "delta", value: decodeDelta(b, at.start, at.end) };
-  const m = fromBinary(MergeRequestSchema, b).message;
-  return m.case === "hello" ? m : { case: undefined };
+  try {
+    const at = findDelta(b);
+    if (at !== undefined) return { case: "delta", value: decodeDelta(b, at.start, at.end) };
+    const m = fromBinary(MergeRequestSchema, b).message;
+    return m.case === "hello" ? m : { case: undefined };
+  } catch (err) {
+    return { case: "malformed", value: (err as Error).message };
+  }
 }
 
 /** Requests are serialized by the caller (so it can count bytes) and sent as raw bytes. */

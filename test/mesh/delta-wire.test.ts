@@ -10,9 +10,9 @@ import type { Delta, WireKey } from "../../src/core/crdt/index.ts";
 import type { WireConfig } from "../../src/core/crdt/key-config.ts";
 import { MergeRequestSchema } from "../../src/gen/tokenmesh/v1/peer_pb.ts";
 import { decodeDelta, encodeDeltaRequest, findDelta, WireFormatError } from "../../src/mesh/delta-wire.ts";
-import { deltaFromProto, deltaToProto } from "../../src/mesh/peer-codec.ts";
 import { encodeMergeRequest } from "../../src/mesh/peer-transport.ts";
 import { config, Mesh } from "../crdt/mesh.ts";
+import { deltaFromProto, deltaToProto } from "../support/delta-proto.ts";
 
 const MAX = Number.MAX_SAFE_INTEGER;
 const unsigned = fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 300 }), fc.integer({ min: 0, max: MAX }));
