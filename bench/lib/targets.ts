@@ -70,8 +70,8 @@ export function parseConsumeCounts(metrics: string): { ok: number; error: number
   const re = /^tokenmesh_request_duration_seconds_count\{([^}]*)\} (\S+)$/gm;
   for (const m of metrics.matchAll(re)) {
     const labels = m[1] ?? "";
-    if (!labels.includes('method="/tokenmesh.v1.RateLimiter/Consume"')) continue;
-    if (labels.includes('code="OK"')) ok += Number(m[2]);
+    if (!labels.includes('grpc_service="tokenmesh.v1.RateLimiter"') || !labels.includes('grpc_method="Consume"')) continue;
+    if (labels.includes('grpc_code="OK"')) ok += Number(m[2]);
     else error += Number(m[2]);
   }
   return { ok, error };

@@ -1,7 +1,7 @@
 // `tokenmesh serve --config FILE`: runs one replica until SIGTERM/SIGINT, then drains and exits 0.
 
-import { pino } from "pino";
 import { ConfigError, loadConfigFile } from "../config/load.ts";
+import { createLogger } from "../log/logger.ts";
 import { startServer } from "../server/tokenmesh-server.ts";
 
 export async function serve(configPath: string): Promise<number> {
@@ -15,7 +15,7 @@ export async function serve(configPath: string): Promise<number> {
     }
     throw err;
   }
-  const log = pino({ level: config.logLevel, base: { service: "tokenmesh" } });
+  const log = createLogger({ node: config.node, level: config.logLevel });
   let running: Awaited<ReturnType<typeof startServer>>;
   try {
     running = await startServer({ config, log });

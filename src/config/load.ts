@@ -2,6 +2,7 @@
 // result is a frozen, fully-defaulted config with each policy's exact rate precomputed.
 
 import { readFile } from "node:fs/promises";
+import { hostname } from "node:os";
 import { parse as parseYaml } from "yaml";
 import { makeRate, type Rate } from "../core/rate.ts";
 import { parseDurationUs } from "./duration.ts";
@@ -21,7 +22,9 @@ export interface ResolvedMesh extends Omit<MeshConfig, "flushInterval" | "retire
   readonly dns?: { readonly name: string; readonly port: number; readonly everyMs: number };
 }
 
-export interface ResolvedConfig extends Omit<Config, "policies" | "shutdownGrace" | "mesh"> {
+export interface ResolvedConfig extends Omit<Config, "policies" | "shutdownGrace" | "mesh" | "node"> {
+  /** The name on every log and audit line: `node`, else `mesh.node`, else the host name. */
+  readonly node: string;
   readonly policies: ReadonlyMap<string, Policy>;
   readonly shutdownGraceMs: number;
   readonly mesh?: ResolvedMesh;
@@ -77,7 +80,10 @@ export function resolveConfig(raw: unknown, source: string, env: NodeJS.ProcessE
     const problems = parsed.error.issues.map((i) => `${i.path.length > 0 ? i.path.join(".") : "(top level)"}: ${i.message}`);
     throw new ConfigError(source, problems);
   }
-  const { policies, shutdownGrace, mesh, ...rest } = parsed.data;
+  const { policies, shutdownGrace, mesh, node, ...rest } = parsed.data;
+  if (node !== undefined && mesh !== undefined && node !== mesh.node) {
+    throw new ConfigError(source, [`node: must equal mesh.node ("${mesh.node}") when both are set`]);
+  }
   const resolved = new Map<string, Policy>();
   for (const [name, p] of Object.entries(policies)) {
     const rate = makeRate({ capacity: p.capacity, refillTokens: p.refill, refillPeriodUs: parseDurationUs(p.per) as number });
@@ -86,6 +92,7 @@ export function resolveConfig(raw: unknown, source: string, env: NodeJS.ProcessE
   }
   return {
     ...rest,
+    node: node ?? mesh?.node ?? hostname(),
     policies: resolved,
     shutdownGraceMs: us(shutdownGrace) / 1000,
     ...(mesh === undefined ? {} : { mesh: resolveMesh(mesh) }),

@@ -33,10 +33,29 @@ const policySchema = z
     if (!rate.ok) ctx.addIssue({ code: "custom", message: rate.message, path: [rate.field === "refillPeriodUs" ? "per" : "capacity"] });
   });
 
+const nodeName = z.string().regex(/^[A-Za-z0-9._-]{1,128}$/, "node names are 1-128 of A-Z a-z 0-9 . _ -");
+
+const fraction = z.number().min(0).max(1);
+
+/** The audit log of decisions: absent means off. */
+const auditSchema = z.strictObject({
+  /** "stdout" (interleaved with the log, tagged `log: "audit"`), or a file path appended to. */
+  destination: z.string().min(1).default("stdout"),
+  /** Fractions of decisions written, by outcome: every denial by default, 1 in 100 allowed. */
+  sample: z
+    .strictObject({
+      allowed: fraction.default(0.01),
+      denied: fraction.default(1),
+    })
+    .prefault({}),
+  /** `hash`: the first 16 hex digits of the key's SHA-256 (default); `plain`: the key as sent. */
+  key: z.enum(["hash", "plain"]).default("hash"),
+});
+
 const meshSchema = z
   .strictObject({
     /** Stable, unique name of this replica (with TLS: its certificate's common name). */
-    node: z.string().regex(/^[A-Za-z0-9._-]{1,128}$/, "node names are 1-128 of A-Z a-z 0-9 . _ -"),
+    node: nodeName,
     /** Replicas of different clusters refuse each other. */
     cluster: z.string().min(1).max(128).default("tokenmesh"),
     region: z.string().min(1).max(128).default("local"),
@@ -91,6 +110,8 @@ const meshSchema = z
   });
 
 export const configSchema = z.strictObject({
+  /** This replica's name on log and audit lines: default mesh.node, else the host name. */
+  node: nodeName.optional(),
   /** Client-facing gRPC address. */
   listen: hostPort.default("127.0.0.1:50051"),
   /**
@@ -101,6 +122,7 @@ export const configSchema = z.strictObject({
   /** Prometheus /metrics over HTTP; null turns it off. */
   metricsListen: hostPort.nullable().default("127.0.0.1:9464"),
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  audit: auditSchema.optional(),
   limits: z
     .strictObject({
       /** Buckets held in memory; least recently used beyond it are evicted. */
@@ -130,3 +152,4 @@ export type ConfigInput = z.input<typeof configSchema>;
 export type Config = z.output<typeof configSchema>;
 export type PolicyConfig = Config["policies"][string];
 export type MeshConfig = NonNullable<Config["mesh"]>;
+export type AuditConfig = NonNullable<Config["audit"]>;

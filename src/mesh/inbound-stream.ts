@@ -113,6 +113,7 @@ export function handleInbound(call: ServerDuplexStream<Sized<InboundRequest>, Me
     closed = true;
   });
   call.on("end", () => {
+    log.debug({ peer: peer?.node ?? call.getPeer() }, "peer stream ended");
     if (!closed) {
       closed = true;
       call.end();

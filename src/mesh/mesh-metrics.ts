@@ -1,21 +1,25 @@
 // Prometheus metrics of the mesh, read from the edge's counters and the core's statistics when
-// scraped: peers connected, deltas and bytes per peer, rejected peer messages, quarantined
-// data, replication lag, and the core's retirements, renewals and folds.
+// scraped: peers connected and expected, deltas and bytes per peer, rejected peer messages,
+// quarantined data, replication lag, and the core's retirements, renewals and folds.
 
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
-import type { Replica } from "../core/crdt/index.ts";
-import type { MeshStats } from "./mesh-stats.ts";
+import type { MeshNode } from "./mesh-node.ts";
+import { REJECT_REASONS } from "./mesh-stats.ts";
 
-/** Registers a counter whose value is read from `read()` at scrape time. */
+/**
+ * Registers a counter whose value is read from `read()` at scrape time. The `initial` label sets
+ * are exported at 0 before anything happened, so alerts on `increase()` see the first event.
+ */
 function derivedCounter<L extends string>(
   registry: Registry,
   name: string,
   help: string,
   labelNames: readonly L[],
   read: () => Iterable<[Record<L, string>, number]>,
+  initial: readonly Record<L, string>[] = [],
 ): void {
   const last = new Map<string, number>();
-  new Counter({
+  const counter = new Counter({
     name,
     help,
     labelNames,
@@ -29,9 +33,11 @@ function derivedCounter<L extends string>(
       }
     },
   });
+  for (const labels of initial) counter.inc(labels as Partial<Record<L, string>>, 0);
 }
 
-export function registerMeshMetrics(registry: Registry, stats: MeshStats, replica: Replica): void {
+export function registerMeshMetrics(registry: Registry, mesh: MeshNode): void {
+  const { stats, replica } = mesh;
   new Gauge({
     name: "tokenmesh_peers_connected",
     help: "Peers with an open outbound Merge stream past the handshake.",
@@ -41,11 +47,13 @@ export function registerMeshMetrics(registry: Registry, stats: MeshStats, replic
     },
   });
   new Gauge({
-    name: "tokenmesh_ready",
-    help: "1 once this incarnation has synced with a peer (or its warm-up timed out) and admits.",
+    name: "tokenmesh_peers_expected",
+    help: "Peer addresses this replica dials (static and discovered by DNS), not counting itself; above peers_connected means a peer is down.",
     registers: [registry],
     collect() {
-      this.set(replica.ready ? 1 : 0);
+      let n = 0;
+      for (const link of mesh.links()) if (!link.isSelf) n++;
+      this.set(n);
     },
   });
   const perPeer = (field: "deltasSent" | "bytesSent" | "deltasReceived" | "bytesReceived") =>
@@ -65,11 +73,12 @@ export function registerMeshMetrics(registry: Registry, stats: MeshStats, replic
   derivedCounter(
     registry,
     "tokenmesh_peer_rejected_total",
-    "Peer streams cut off, by reason (handshake, invalid_delta, protocol, key_flood).",
+    `Peer streams cut off, by reason (${REJECT_REASONS.join(", ")}).`,
     ["reason"],
     function* () {
       for (const [reason, n] of stats.rejected) yield [{ reason }, n];
     },
+    REJECT_REASONS.map((reason) => ({ reason })),
   );
   const core: [string, string, () => number][] = [
     [

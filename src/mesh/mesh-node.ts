@@ -149,7 +149,7 @@ export async function startMesh(options: MeshOptions, replica: Replica): Promise
     replica.tick(now);
     for (const link of links.values()) link.flush(now);
   }, flushMs);
-  log.info({ node: mesh.node, peerPort, peers: [...links.keys()], secure: credentials.secure }, "mesh started");
+  log.info({ peerPort, peers: [...links.keys()], secure: credentials.secure }, "mesh started");
 
   return {
     replica,

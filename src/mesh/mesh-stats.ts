@@ -9,7 +9,12 @@ export interface PeerCounters {
   acksReceived: number;
 }
 
-export type RejectReason = "handshake" | "invalid_delta" | "protocol" | "key_flood";
+/**
+ * Why a peer stream was cut off. Listed once so the metric exports every reason at 0 from the
+ * start: an alert on `increase(...)` needs a series that exists before the first rejection.
+ */
+export const REJECT_REASONS = ["handshake", "invalid_delta", "protocol", "key_flood"] as const;
+export type RejectReason = (typeof REJECT_REASONS)[number];
 
 export class MeshStats {
   readonly peers = new Map<string, PeerCounters>();

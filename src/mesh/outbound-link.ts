@@ -65,6 +65,7 @@ export class OutboundLink {
     if (this.#closed || this.isSelf) return;
     const { deps } = this;
     this.#client ??= dialPeer(this.address, deps.credentials, deps.maxMessageBytes);
+    deps.log.debug({ address: this.address, attempt: this.#attempt }, "dialing peer");
     const stream: Stream = this.#client.makeBidiStreamRequest(MERGE_PATH, mergeMethod.requestSerialize, mergeMethod.responseDeserialize);
     this.#stream = stream;
     this.#inFlight = 0;
@@ -163,14 +164,18 @@ export class OutboundLink {
     this.#stream = undefined;
     if (this.#peer !== undefined) {
       this.deps.stats.connected.delete(this.#peer.node);
-      this.deps.log.info({ peer: this.#peer.node, reason }, "peer disconnected");
+      // Losing a connected peer is what an operator must see; our own shutdown is not.
+      if (this.#closed) this.deps.log.debug({ peer: this.#peer.node, reason }, "peer link closed");
+      else this.deps.log.warn({ peer: this.#peer.node, address: this.address, reason }, "peer lost");
     }
     this.#peer = undefined;
     if (this.#closed || this.isSelf) return;
     const { baseMs, maxMs } = this.deps.backoff;
     const cap = Math.min(maxMs, baseMs * 2 ** Math.min(this.#attempt, 16));
     this.#attempt++;
-    this.#timer = setTimeout(() => this.#connect(), Math.max(baseMs / 2, this.deps.random() * cap));
+    const delayMs = Math.max(baseMs / 2, this.deps.random() * cap);
+    this.deps.log.debug({ address: this.address, reason, attempt: this.#attempt, delayMs: Math.round(delayMs) }, "peer redial scheduled");
+    this.#timer = setTimeout(() => this.#connect(), delayMs);
   }
 
   close(): void {

@@ -7,7 +7,12 @@ import { ServerError, Status } from "nice-grpc";
 export { Status };
 
 export class RequestError extends ServerError {
-  constructor(code: Status, field: string, problem: string) {
+  constructor(
+    code: Status,
+    /** The request field at fault (`decisions[0].buckets[1].key`), kept apart for debug logs. */
+    readonly field: string,
+    readonly problem: string,
+  ) {
     super(code, `${field}: ${problem}`);
     this.name = "RequestError";
   }

@@ -1,18 +1,28 @@
-// Server middleware: times every call, and turns errors the caller did not cause into INTERNAL
-// with a generic message (the detail goes to the log, never to the caller).
+// Server middleware: times every call, logs refused requests at debug (the field and the reason,
+// for an operator chasing one client's errors), and turns errors the caller did not cause into
+// INTERNAL with a generic message (the detail goes to the log, never to the caller).
 
 import { isAbortError } from "abort-controller-x";
 import { type CallContext, ServerError, type ServerMiddlewareCall, Status } from "nice-grpc";
 import type { Logger } from "pino";
-import type { Metrics } from "../metrics/metrics.ts";
+import type { GrpcLabels, Metrics } from "../metrics/metrics.ts";
+import { RequestError } from "./errors.ts";
+
+/** `/tokenmesh.v1.RateLimiter/Consume` as `{ grpc_service: "tokenmesh.v1.RateLimiter", grpc_method: "Consume" }`. */
+export function grpcLabels(path: string): GrpcLabels {
+  const at = path.lastIndexOf("/");
+  return { grpc_service: path.slice(1, at), grpc_method: path.slice(at + 1) };
+}
 
 export function observeCalls(metrics: Metrics, log: Logger) {
+  // Only registered methods reach the middleware, so this stays as small as the API.
+  const labelsOf = new Map<string, GrpcLabels>();
   return async function* observe<Request, Response>(
     call: ServerMiddlewareCall<Request, Response>,
     context: CallContext,
     // biome-ignore lint/suspicious/noConfusingVoidType: nice-grpc's middleware signature returns `Response | void`
   ): AsyncGenerator<Response, Response | void, undefined> {
-    const method = call.method.path;
+    const path = call.method.path;
     const started = performance.now();
     let code = Status.OK;
     try {
@@ -20,6 +30,10 @@ export function observeCalls(metrics: Metrics, log: Logger) {
     } catch (err) {
       if (err instanceof ServerError) {
         code = err.code;
+        if (log.isLevelEnabled("debug")) {
+          const why = err instanceof RequestError ? { field: err.field, reason: err.problem } : { reason: err.details };
+          log.debug({ method: path, code: Status[code], ...why, peer: context.peer }, "request refused");
+        }
         throw err;
       }
       if (isAbortError(err)) {
@@ -27,10 +41,15 @@ export function observeCalls(metrics: Metrics, log: Logger) {
         throw err;
       }
       code = Status.INTERNAL;
-      log.error({ err, method }, "handler failed");
+      log.error({ err, method: path }, "handler failed");
       throw new ServerError(Status.INTERNAL, "internal error; the server log has the detail");
     } finally {
-      metrics.requestSeconds.observe({ method, code: Status[code] }, (performance.now() - started) / 1000);
+      let labels = labelsOf.get(path);
+      if (labels === undefined) {
+        labels = grpcLabels(path);
+        labelsOf.set(path, labels);
+      }
+      metrics.requestSeconds.observe({ ...labels, grpc_code: Status[code] }, (performance.now() - started) / 1000);
     }
   };
 }

@@ -2,6 +2,7 @@
 
 import type { Policy } from "../config/load.ts";
 import type { Limiter, ValidDecision } from "../limiter/limiter.ts";
+import type { DecisionAudit } from "../log/decision-audit.ts";
 import type { Metrics } from "../metrics/metrics.ts";
 import type { Clock } from "./clock.ts";
 import { invalidArgument, RequestError, Status } from "./errors.ts";
@@ -20,10 +21,12 @@ export interface RateLimiterDeps {
    * answering before it would hand out a fresh capacity per key after every restart.
    */
   readonly ready: () => boolean;
+  /** Present when the config turns the audit log on. */
+  readonly audit?: DecisionAudit;
 }
 
 export function rateLimiterService(deps: RateLimiterDeps) {
-  const { limiter, policies, limits, clock, metrics } = deps;
+  const { limiter, policies, limits, clock, metrics, audit } = deps;
 
   function run(request: DecodedRequest, consume: boolean, includeReplicas = false): DecisionAnswers {
     if (!deps.ready())
@@ -47,6 +50,7 @@ export function rateLimiterService(deps: RateLimiterDeps) {
       for (let i = 0; i < outcomes.length; i++) {
         const allowed = (outcomes[i] as (typeof outcomes)[number]).allowed;
         for (const target of decisions[i] as ValidDecision) metrics.countDecision(target.policy, allowed);
+        audit?.record(decisions[i] as ValidDecision, allowed);
       }
     }
     return { decisions, outcomes };

@@ -12,10 +12,12 @@ import type { ResolvedConfig } from "../config/load.ts";
 import { RateLimiter } from "../gen/tokenmesh/v1/rate_limiter_pb.ts";
 import { BucketStore } from "../limiter/bucket-store.ts";
 import { type BucketBackend, Limiter } from "../limiter/limiter.ts";
+import { DecisionAudit } from "../log/decision-audit.ts";
 import type { Resolve } from "../mesh/discovery.ts";
 import { registerMeshMetrics } from "../mesh/mesh-metrics.ts";
 import { createReplica, type MeshNode, startMesh } from "../mesh/mesh-node.ts";
 import { ReplicaBackend } from "../mesh/replica-backend.ts";
+import { resolveBuildInfo } from "../metrics/build-info.ts";
 import { startMetricsEndpoint } from "../metrics/http-endpoint.ts";
 import { Metrics } from "../metrics/metrics.ts";
 import { type Clock, systemClock } from "./clock.ts";
@@ -61,6 +63,8 @@ function splitHostPort(address: string): { host: string; port: number } {
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const { config, log } = options;
   const clock = options.clock ?? systemClock();
+  // Opened first: an audit path that cannot be written stops start-up before any port is bound.
+  const audit = config.audit === undefined ? undefined : new DecisionAudit(config.audit, { node: config.node, log, random: Math.random });
   let mesh: MeshNode | undefined;
   let backend: BucketBackend;
   if (config.mesh === undefined) {
@@ -82,8 +86,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     backend = replicaBackend;
   }
   const limiter = new Limiter(backend);
-  const metrics = new Metrics({ keysHeld: () => limiter.store.size, evictions: () => limiter.store.evictions });
-  if (mesh !== undefined) registerMeshMetrics(metrics.registry, mesh.stats, mesh.replica);
+  const metrics = new Metrics(
+    { keysHeld: () => limiter.store.size, evictions: () => limiter.store.evictions, ready: () => mesh?.replica.ready ?? true },
+    { policies: config.policies.keys(), build: resolveBuildInfo() },
+  );
+  metrics.knowMethods(RateLimiter.methods.map((m) => ({ grpc_service: RateLimiter.typeName, grpc_method: m.name })));
+  if (mesh !== undefined) registerMeshMetrics(metrics.registry, mesh);
   const health = HealthState();
 
   const server: Server = createServer({
@@ -99,6 +107,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       clock,
       metrics,
       ready: () => mesh?.replica.ready ?? true,
+      ...(audit === undefined ? {} : { audit }),
     }),
   );
   server.add(HealthDefinition, HealthServiceImpl(health));
@@ -146,7 +155,6 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       address: `${listenHost}:${port}`,
       metricsPort,
       peerPort: mesh?.peerPort,
-      node: config.mesh?.node,
       policies: [...config.policies.keys()],
     },
     "tokenmesh serving",
@@ -167,6 +175,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         clearTimeout(grace);
       }
       await mesh?.close();
+      await audit?.close();
       if (metricsServer !== undefined) {
         const m = metricsServer;
         const closed = new Promise<void>((resolve) => m.close(() => resolve()));

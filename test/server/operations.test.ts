@@ -56,10 +56,9 @@ describe("operations surface", () => {
     expect(text).toContain('tokenmesh_decisions_total{policy="api",result="allowed"} 2');
     expect(text).toContain('tokenmesh_decisions_total{policy="api",result="denied"} 1');
     expect(text).toMatch(/^tokenmesh_keys 1$/m);
-    expect(text).toContain('tokenmesh_request_duration_seconds_count{method="/tokenmesh.v1.RateLimiter/Consume",code="OK"} 3');
-    expect(text).toContain(
-      'tokenmesh_request_duration_seconds_count{method="/tokenmesh.v1.RateLimiter/Consume",code="INVALID_ARGUMENT"} 1',
-    );
+    const consume = 'grpc_service="tokenmesh.v1.RateLimiter",grpc_method="Consume"';
+    expect(text).toContain(`tokenmesh_request_duration_seconds_count{${consume},grpc_code="OK"} 3`);
+    expect(text).toContain(`tokenmesh_request_duration_seconds_count{${consume},grpc_code="INVALID_ARGUMENT"} 1`);
     // A second scrape does not double-count.
     const again = await t.server.metrics.registry.metrics();
     expect(again).toContain('tokenmesh_decisions_total{policy="api",result="allowed"} 2');

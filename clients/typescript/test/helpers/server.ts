@@ -30,7 +30,11 @@ export async function startTestServer(listen = "127.0.0.1:0", limits: Record<str
       const metric = await running.metrics.registry.getSingleMetricAsString("tokenmesh_request_duration_seconds");
       let total = 0;
       for (const line of metric.split("\n")) {
-        if (line.startsWith("tokenmesh_request_duration_seconds_count") && line.includes(`/tokenmesh.v1.RateLimiter/${method}"`)) {
+        if (
+          line.startsWith("tokenmesh_request_duration_seconds_count") &&
+          line.includes('grpc_service="tokenmesh.v1.RateLimiter"') &&
+          line.includes(`grpc_method="${method}"`)
+        ) {
           total += Number(line.slice(line.lastIndexOf(" ") + 1));
         }
       }
