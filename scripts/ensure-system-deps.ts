@@ -20,6 +20,8 @@ const NEEDS: readonly Need[] = [
   { pkg: "protobuf-compiler-grpc", check: ["sh", "-c", "command -v grpc_python_plugin"] },
   // Test certificates for mutual TLS between replicas.
   { pkg: "openssl", check: ["openssl", "version"] },
+  // `promtool check/test rules` on the shipped alert rules, and a real Prometheus scraping a mesh.
+  { pkg: "prometheus", check: ["sh", "-c", "command -v promtool && command -v prometheus"] },
 ];
 
 const works = (cmd: readonly string[]): boolean => spawnSync(cmd[0] as string, cmd.slice(1), { stdio: "ignore" }).status === 0;

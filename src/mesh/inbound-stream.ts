@@ -66,6 +66,7 @@ export function handleInbound(call: ServerDuplexStream<Sized<InboundRequest>, Me
       if (!verdict.ok) return refuse(CODE[verdict.code], "handshake", verdict.message);
       peer = verdict.peer;
       stats.nodeOfIncarnation.set(peer.incarnation, peer.node);
+      stats.peer(peer.node);
       call.write({ message: { case: "hello", value: helloFor(local) } });
       log.info({ peer: peer.node, region: peer.region, incarnation: peer.incarnation }, "peer stream accepted");
       return;

@@ -105,6 +105,7 @@ export class OutboundLink {
       prepareOutboundSession(deps.replica, peer.node, deps.lastIncarnation.get(peer.node) === peer.incarnation, now);
       deps.lastIncarnation.set(peer.node, peer.incarnation);
       deps.stats.connected.add(peer.node);
+      deps.stats.peer(peer.node); // its traffic counters exist (at 0) from the connection on
       deps.log.info({ peer: peer.node, address: this.address, region: peer.region }, "peer connected");
       this.flush(now);
       return;

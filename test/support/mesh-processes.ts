@@ -44,6 +44,8 @@ export interface ProcessMeshSpec {
   readonly policies: Record<string, unknown>;
   readonly proxied?: boolean;
   readonly mesh?: Record<string, unknown>;
+  /** Top-level config fields for every replica (logLevel, audit, ...). */
+  readonly config?: Record<string, unknown>;
 }
 
 /**
@@ -85,6 +87,7 @@ async function startOnce(spec: ProcessMeshSpec): Promise<ProcessMesh> {
         listen: `127.0.0.1:${port}`,
         metricsListen: `127.0.0.1:${metricsPort}`,
         logLevel: "info",
+        ...spec.config,
         mesh: { node: name, cluster: "test", peerListen: `127.0.0.1:${peerPorts[i]}`, peers, insecure: true, ...spec.mesh },
         policies: spec.policies,
       }),
