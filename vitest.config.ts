@@ -3,7 +3,13 @@ import { defineConfig } from "vitest/config";
 // Tests that measure admission rates of real replica processes over wall-clock time; they run
 // on their own, one file at a time, so the rest of the suite does not starve them of CPU on a
 // 2-core machine (they assert timing bounds from the design notes).
-const TIMING = ["test/mesh/convergence.test.ts", "test/mesh/restart.test.ts", "test/mesh/partition.test.ts"];
+const TIMING = [
+  "test/mesh/convergence.test.ts",
+  "test/mesh/restart.test.ts",
+  "test/mesh/partition.test.ts",
+  // A real Prometheus scraping a live mesh every second and evaluating alert rules against it.
+  "test/observability/live-prometheus.test.ts",
+];
 
 export default defineConfig({
   test: {
