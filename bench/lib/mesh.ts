@@ -60,6 +60,7 @@ function configText(name: string, mesh: MeshSettings | null, peerPorts: readonly
   const lines = [
     "listen: 127.0.0.1:0",
     "metricsListen: 127.0.0.1:0",
+    "httpListen: null",
     "logLevel: info", // the start-up line carries the bound ports; nothing is logged per call
     "limits: { maxKeys: 2000000, maxDecisionsPerRequest: 1000 }",
     "policies:",

@@ -88,6 +88,7 @@ export async function startTokenmesh(tools: Tools, options: TargetOptions = {}):
     [
       "listen: 127.0.0.1:0",
       "metricsListen: 127.0.0.1:0",
+      "httpListen: null",
       "logLevel: info", // start-up line carries the bound ports; nothing is logged per call
       "limits: { maxKeys: 2000000, maxDecisionsPerRequest: 1000 }",
       `policies: { ${p.name}: { capacity: ${p.capacity}, refill: ${p.refillTokens}, per: ${p.refillPeriodMs}ms } }`,

@@ -1,12 +1,15 @@
 // Reads, overrides from the environment, and validates the config file. I/O lives here; the
 // result is a frozen, fully-defaulted config with each policy's exact rate precomputed.
 
+import { readdirSync, readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { hostname } from "node:os";
+import { dirname, join, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { makeRate, type Rate } from "../core/rate.ts";
 import { parseDurationUs } from "./duration.ts";
-import { type Config, configSchema, type MeshConfig } from "./schema.ts";
+import { buildRateLimitDomains, type DomainSource, NO_DOMAINS, type RateLimitDomains } from "./rate-limit-config.ts";
+import { type Config, configSchema, type EnvoyConfig, type MeshConfig } from "./schema.ts";
 
 export interface Policy {
   readonly name: string;
@@ -22,12 +25,33 @@ export interface ResolvedMesh extends Omit<MeshConfig, "flushInterval" | "retire
   readonly dns?: { readonly name: string; readonly port: number; readonly everyMs: number };
 }
 
-export interface ResolvedConfig extends Omit<Config, "policies" | "shutdownGrace" | "mesh" | "node"> {
+/**
+ * The limits in force: what every request is validated against, whichever door it came in by.
+ * Immutable: a config reload builds a new snapshot and swaps it whole, so a request sees one
+ * consistent set from validation to answer.
+ */
+export interface PolicySnapshot {
+  readonly policies: ReadonlyMap<string, Policy>;
+  /** Envoy rate limit service domains (envoyproxy/ratelimit's format). */
+  readonly rateLimitDomains: RateLimitDomains;
+}
+
+export interface ResolvedEnvoy {
+  readonly domains: RateLimitDomains;
+  readonly responseHeaders: boolean;
+}
+
+export interface ResolvedConfig extends Omit<Config, "policies" | "shutdownGrace" | "mesh" | "node" | "envoy"> {
   /** The name on every log and audit line: `node`, else `mesh.node`, else the host name. */
   readonly node: string;
   readonly policies: ReadonlyMap<string, Policy>;
   readonly shutdownGraceMs: number;
   readonly mesh?: ResolvedMesh;
+  readonly envoy: ResolvedEnvoy;
+}
+
+export function policySnapshot(config: ResolvedConfig): PolicySnapshot {
+  return { policies: config.policies, rateLimitDomains: config.envoy.domains };
 }
 
 const us = (duration: string): number => parseDurationUs(duration) as number;
@@ -57,6 +81,7 @@ export class ConfigError extends Error {
 export const ENV_OVERRIDES = {
   TOKENMESH_LISTEN: "listen",
   TOKENMESH_METRICS_LISTEN: "metricsListen",
+  TOKENMESH_HTTP_LISTEN: "httpListen",
   TOKENMESH_LOG_LEVEL: "logLevel",
 } as const;
 
@@ -65,13 +90,52 @@ function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): Record<
   for (const [variable, field] of Object.entries(ENV_OVERRIDES)) {
     const value = env[variable];
     if (value === undefined || value === "") continue;
-    out[field] = field === "metricsListen" && value === "off" ? null : value;
+    out[field] = (field === "metricsListen" || field === "httpListen") && value === "off" ? null : value;
   }
   return out;
 }
 
-/** Validates an already-parsed document (exported for tests and embedded defaults). */
-export function resolveConfig(raw: unknown, source: string, env: NodeJS.ProcessEnv = {}): ResolvedConfig {
+/** Reads envoy.configDirectory's *.yaml / *.yml files (sorted by name), one domain per file. */
+function readDomainDirectory(directory: string): { sources: DomainSource[]; problems: string[] } {
+  const sources: DomainSource[] = [];
+  const problems: string[] = [];
+  let names: string[];
+  try {
+    names = readdirSync(directory)
+      .filter((n) => /\.ya?ml$/.test(n))
+      .sort();
+  } catch (err) {
+    return { sources, problems: [`envoy.configDirectory: cannot read ${directory}: ${(err as Error).message}`] };
+  }
+  for (const name of names) {
+    const file = join(directory, name);
+    try {
+      sources.push({ source: file, raw: parseYaml(readFileSync(file, "utf8")) });
+    } catch (err) {
+      problems.push(`${file}: not valid YAML: ${(err as Error).message}`);
+    }
+  }
+  return { sources, problems };
+}
+
+function resolveEnvoy(envoy: EnvoyConfig | undefined, baseDir: string): { envoy: ResolvedEnvoy } | { problems: string[] } {
+  if (envoy === undefined) return { envoy: { domains: NO_DOMAINS, responseHeaders: false } };
+  const sources: DomainSource[] = envoy.domains.map((raw, i) => ({ source: `envoy.domains[${i}]`, raw }));
+  if (envoy.configDirectory !== undefined) {
+    const read = readDomainDirectory(resolve(baseDir, envoy.configDirectory));
+    if (read.problems.length > 0) return { problems: read.problems };
+    sources.push(...read.sources);
+  }
+  const built = buildRateLimitDomains(sources);
+  if (!built.ok) return { problems: built.problems };
+  return { envoy: { domains: built.domains, responseHeaders: envoy.responseHeaders } };
+}
+
+/**
+ * Validates an already-parsed document (exported for tests and embedded defaults). A relative
+ * envoy.configDirectory is resolved against `baseDir`: the config file's directory.
+ */
+export function resolveConfig(raw: unknown, source: string, env: NodeJS.ProcessEnv = {}, baseDir = process.cwd()): ResolvedConfig {
   if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
     throw new ConfigError(source, ["the file must hold a mapping (YAML) or an object (JSON)"]);
   }
@@ -80,10 +144,12 @@ export function resolveConfig(raw: unknown, source: string, env: NodeJS.ProcessE
     const problems = parsed.error.issues.map((i) => `${i.path.length > 0 ? i.path.join(".") : "(top level)"}: ${i.message}`);
     throw new ConfigError(source, problems);
   }
-  const { policies, shutdownGrace, mesh, node, ...rest } = parsed.data;
+  const { policies, shutdownGrace, mesh, node, envoy, ...rest } = parsed.data;
   if (node !== undefined && mesh !== undefined && node !== mesh.node) {
     throw new ConfigError(source, [`node: must equal mesh.node ("${mesh.node}") when both are set`]);
   }
+  const resolvedEnvoy = resolveEnvoy(envoy, baseDir);
+  if ("problems" in resolvedEnvoy) throw new ConfigError(source, resolvedEnvoy.problems);
   const resolved = new Map<string, Policy>();
   for (const [name, p] of Object.entries(policies)) {
     const rate = makeRate({ capacity: p.capacity, refillTokens: p.refill, refillPeriodUs: parseDurationUs(p.per) as number });
@@ -95,6 +161,7 @@ export function resolveConfig(raw: unknown, source: string, env: NodeJS.ProcessE
     node: node ?? mesh?.node ?? hostname(),
     policies: resolved,
     shutdownGraceMs: us(shutdownGrace) / 1000,
+    envoy: resolvedEnvoy.envoy,
     ...(mesh === undefined ? {} : { mesh: resolveMesh(mesh) }),
   };
 }
@@ -112,5 +179,5 @@ export async function loadConfigFile(path: string, env: NodeJS.ProcessEnv = proc
   } catch (err) {
     throw new ConfigError(path, [`not valid YAML/JSON: ${(err as Error).message}`]);
   }
-  return resolveConfig(raw, path, env);
+  return resolveConfig(raw, path, env, dirname(resolve(path)));
 }

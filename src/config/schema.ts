@@ -119,6 +119,8 @@ export const configSchema = z.strictObject({
    * signed (mutual TLS). Absent: plaintext, for loopback and trusted networks only.
    */
   tls: z.strictObject({ cert: z.string().min(1), key: z.string().min(1), clientCa: z.string().min(1).optional() }).optional(),
+  /** HTTP/JSON: Connect (Consume, Query), /v1/check, /health and /ready; null turns it off. */
+  httpListen: hostPort.nullable().default("127.0.0.1:8080"),
   /** Prometheus /metrics over HTTP; null turns it off. */
   metricsListen: hostPort.nullable().default("127.0.0.1:9464"),
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
@@ -131,6 +133,8 @@ export const configSchema = z.strictObject({
       maxBucketsPerDecision: z.number().int().min(1).max(16).default(16),
       maxKeyBytes: z.number().int().min(1).max(4096).default(256),
       maxPolicyNameBytes: z.number().int().min(1).max(256).default(64),
+      /** Descriptors in one Envoy ShouldRateLimit request. */
+      maxDescriptorsPerRequest: z.number().int().min(1).max(1_000).default(64),
       maxMessageBytes: z
         .number()
         .int()
@@ -141,6 +145,20 @@ export const configSchema = z.strictObject({
     .prefault({}),
   /** How long SIGTERM waits for in-flight calls before closing connections. */
   shutdownGrace: duration.default("10s"),
+  /**
+   * Envoy's rate limit service (envoy.service.ratelimit.v3) on the client port: domains in
+   * envoyproxy/ratelimit's format, inline and/or from a directory of its YAML files.
+   */
+  envoy: z
+    .strictObject({
+      /** A directory of ratelimit config files (*.yaml, *.yml), relative to this config file. */
+      configDirectory: z.string().min(1).optional(),
+      /** The same documents inline: each one `{ domain, descriptors }`. */
+      domains: z.array(z.unknown()).max(10_000).default([]),
+      /** Add RateLimit and RateLimit-Policy to the headers Envoy sets on the response. */
+      responseHeaders: z.boolean().default(false),
+    })
+    .optional(),
   /** Replication: absent for a standalone replica. */
   mesh: meshSchema.optional(),
   policies: z
@@ -153,3 +171,4 @@ export type Config = z.output<typeof configSchema>;
 export type PolicyConfig = Config["policies"][string];
 export type MeshConfig = NonNullable<Config["mesh"]>;
 export type AuditConfig = NonNullable<Config["audit"]>;
+export type EnvoyConfig = NonNullable<Config["envoy"]>;

@@ -8,8 +8,12 @@ import { createServer, type Server } from "nice-grpc";
 import { HealthDefinition, HealthServiceImpl, HealthState } from "nice-grpc-server-health";
 import { ServerReflectionService } from "nice-grpc-server-reflection";
 import type { Logger } from "pino";
-import type { ResolvedConfig } from "../config/load.ts";
+import { type Policy, policySnapshot, type ResolvedConfig } from "../config/load.ts";
+import { domainRates } from "../config/rate-limit-config.ts";
+import { rateLimitService, rateLimitServiceDefinition } from "../envoy/rls-service.ts";
+import { RateLimitService } from "../gen/envoy/service/ratelimit/v3/rls_pb.ts";
 import { RateLimiter } from "../gen/tokenmesh/v1/rate_limiter_pb.ts";
+import { closeHttp, createHttpDoor, listenHttp } from "../http/http-server.ts";
 import { BucketStore } from "../limiter/bucket-store.ts";
 import { type BucketBackend, Limiter } from "../limiter/limiter.ts";
 import { DecisionAudit } from "../log/decision-audit.ts";
@@ -21,6 +25,7 @@ import { resolveBuildInfo } from "../metrics/build-info.ts";
 import { startMetricsEndpoint } from "../metrics/http-endpoint.ts";
 import { Metrics } from "../metrics/metrics.ts";
 import { type Clock, systemClock } from "./clock.ts";
+import { DecisionService } from "./decision-service.ts";
 import { observeCalls } from "./middleware.ts";
 import { rateLimiterServerDefinition } from "./rate-limiter-definition.ts";
 import { rateLimiterService } from "./rate-limiter-service.ts";
@@ -40,10 +45,14 @@ export interface RunningServer {
   /** Client port actually bound (useful with port 0). */
   readonly port: number;
   readonly metricsPort: number | undefined;
+  /** HTTP/JSON port actually bound, when httpListen is set. */
+  readonly httpPort: number | undefined;
   readonly limiter: Limiter;
   readonly metrics: Metrics;
   /** Present when the config has a mesh section. */
   readonly mesh: MeshNode | undefined;
+  /** The one decision path every door uses. */
+  readonly decisions: DecisionService;
   /** Stops accepting calls, waits up to the grace period for in-flight ones, then closes. */
   shutdown(): Promise<void>;
 }
@@ -53,6 +62,16 @@ function clientCredentials(tls: ResolvedConfig["tls"]): ServerCredentials {
   if (tls === undefined) return ServerCredentials.createInsecure();
   const ca = tls.clientCa === undefined ? null : readFileSync(tls.clientCa);
   return ServerCredentials.createSsl(ca, [{ cert_chain: readFileSync(tls.cert), private_key: readFileSync(tls.key) }], ca !== null);
+}
+
+/**
+ * Every limit a request can name, for the mesh's bound on peers' counts: the policies and the
+ * Envoy domains' buckets (named here by their rule label; only the rates matter).
+ */
+function everyLimit(config: ResolvedConfig): ReadonlyMap<string, Policy> {
+  const all = new Map(config.policies);
+  for (const [i, rate] of domainRates(config.envoy.domains).entries()) all.set(`rls#${i}`, { name: `rls#${i}`, rate });
+  return all;
 }
 
 function splitHostPort(address: string): { host: string; port: number } {
@@ -70,7 +89,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   if (config.mesh === undefined) {
     backend = new BucketStore(config.limits.maxKeys);
   } else {
-    const replica = createReplica(config.mesh, config.policies, clock());
+    const replica = createReplica(config.mesh, everyLimit(config), clock());
     const replicaBackend = new ReplicaBackend(replica, config.limits.maxKeys, (inc) => mesh?.stats.nodeOfIncarnation.get(inc));
     mesh = await startMesh(
       {
@@ -98,20 +117,23 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     "grpc.max_receive_message_length": config.limits.maxMessageBytes,
     "grpc.max_send_message_length": config.limits.maxMessageBytes,
   }).use(observeCalls(metrics, log));
-  server.add(
-    rateLimiterServerDefinition,
-    rateLimiterService({
-      limiter,
-      policies: config.policies,
-      limits: config.limits,
-      clock,
-      metrics,
-      ready: () => mesh?.replica.ready ?? true,
-      ...(audit === undefined ? {} : { audit }),
-    }),
-  );
+  // One snapshot for now; a config reload would swap it here and every door would follow.
+  const snapshot = policySnapshot(config);
+  const decisions = new DecisionService({
+    limiter,
+    policies: () => snapshot,
+    limits: config.limits,
+    clock,
+    metrics,
+    log,
+    warmingUp: () => mesh !== undefined && !mesh.replica.ready,
+    ...(audit === undefined ? {} : { audit }),
+  });
+  server.add(rateLimiterServerDefinition, rateLimiterService(decisions));
+  server.add(rateLimitServiceDefinition, rateLimitService(decisions, { responseHeaders: config.envoy.responseHeaders }));
   server.add(HealthDefinition, HealthServiceImpl(health));
-  server.add(ServerReflectionService, reflectionService([RateLimiter]));
+  server.add(ServerReflectionService, reflectionService([RateLimiter, RateLimitService]));
+  const served = [RateLimiter.typeName, RateLimitService.typeName];
 
   let port: number;
   try {
@@ -121,18 +143,36 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     throw err;
   }
   health.setStatus("healthy");
-  // A warming mesh replica reports NOT_SERVING for the RateLimiter until it admits.
+  // A warming mesh replica reports NOT_SERVING for both rate limit services until it admits.
   let warmup: NodeJS.Timeout | undefined;
   const announceReady = (): boolean => {
-    if (mesh !== undefined && !mesh.replica.ready) return false;
-    health.setStatus("healthy", RateLimiter.typeName);
+    if (!decisions.readiness().ready) return false;
+    for (const name of served) health.setStatus("healthy", name);
     return true;
   };
   if (!announceReady()) {
-    health.setStatus("unhealthy", RateLimiter.typeName);
+    for (const name of served) health.setStatus("unhealthy", name);
     warmup = setInterval(() => {
       if (announceReady()) clearInterval(warmup);
     }, 20);
+  }
+
+  const stopEarly = async (): Promise<void> => {
+    clearInterval(warmup);
+    await server.shutdown();
+    await mesh?.close();
+  };
+  let httpServer: HttpServer | undefined;
+  let httpPort: number | undefined;
+  if (config.httpListen !== null) {
+    const { host, port: hport } = splitHostPort(config.httpListen);
+    httpServer = createHttpDoor({ decisions, log, maxMessageBytes: config.limits.maxMessageBytes });
+    try {
+      httpPort = await listenHttp(httpServer, host, hport);
+    } catch (err) {
+      await stopEarly();
+      throw err;
+    }
   }
 
   let metricsServer: HttpServer | undefined;
@@ -142,8 +182,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     try {
       metricsServer = await startMetricsEndpoint(metrics.registry, host, mport);
     } catch (err) {
-      await server.shutdown();
-      await mesh?.close();
+      if (httpServer !== undefined) await closeHttp(httpServer);
+      await stopEarly();
       throw err;
     }
     const bound = metricsServer.address();
@@ -154,6 +194,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     {
       address: `${listenHost}:${port}`,
       metricsPort,
+      httpPort,
       peerPort: mesh?.peerPort,
       policies: [...config.policies.keys()],
     },
@@ -164,13 +205,17 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const shutdown = (): Promise<void> => {
     stopping ??= (async () => {
       clearInterval(warmup);
+      decisions.drain();
       health.setStatus("unhealthy");
+      for (const name of served) health.setStatus("unhealthy", name);
+      const http = httpServer;
       const grace = setTimeout(() => {
         log.warn({ graceMs: config.shutdownGraceMs }, "grace period over: closing remaining calls");
         server.forceShutdown();
+        http?.closeAllConnections();
       }, config.shutdownGraceMs);
       try {
-        await server.shutdown();
+        await Promise.all([server.shutdown(), http === undefined ? undefined : closeHttp(http)]);
       } finally {
         clearTimeout(grace);
       }
@@ -187,5 +232,5 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     return stopping;
   };
 
-  return { port, metricsPort, limiter, metrics, mesh, shutdown };
+  return { port, metricsPort, httpPort, limiter, metrics, mesh, decisions, shutdown };
 }

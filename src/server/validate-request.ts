@@ -6,7 +6,22 @@ import type { Policy } from "../config/load.ts";
 import { makeRate, type Rate } from "../core/rate.ts";
 import { type BucketTarget, bucketId, type ValidDecision } from "../limiter/limiter.ts";
 import { invalidArgument, RequestError } from "./errors.ts";
-import type { DecodedBucket as BucketRequest, DecodedDecision as Decision, DecodedLimit as InlineLimit } from "./request-decoder.ts";
+import type { DecodedLimit as InlineLimit } from "./request-decoder.ts";
+
+/** A bucket as any door names it: the gRPC decoder's output and protobuf-es messages both fit. */
+export interface PlainBucket {
+  readonly policy: string;
+  readonly key: string;
+  readonly cost?: number | undefined;
+  readonly limit?: InlineLimit | undefined;
+}
+
+export interface PlainDecision {
+  readonly buckets: readonly PlainBucket[];
+}
+
+type BucketRequest = PlainBucket;
+type Decision = PlainDecision;
 
 export interface RequestLimits {
   readonly maxDecisionsPerRequest: number;

@@ -29,7 +29,7 @@ describe("tokenmesh serve / consume / query", () => {
     address = `127.0.0.1:${port}`;
     const config = writeConfig(
       "ok.yaml",
-      `listen: 127.0.0.1:1\nmetricsListen: 127.0.0.1:${metricsPort}\npolicies:\n  login: { capacity: 2, refill: 1, per: 10s }\n`,
+      `listen: 127.0.0.1:1\nmetricsListen: 127.0.0.1:${metricsPort}\nhttpListen: null\npolicies:\n  login: { capacity: 2, refill: 1, per: 10s }\n`,
     );
     // TOKENMESH_LISTEN overrides the file's (unusable) port 1.
     server = spawnCli(["serve", "--config", config], { TOKENMESH_LISTEN: address, TOKENMESH_LOG_LEVEL: "info" });

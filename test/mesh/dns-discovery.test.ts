@@ -44,6 +44,7 @@ describe("a mesh discovered through DNS", () => {
         {
           listen: "127.0.0.1:0",
           metricsListen: null,
+          httpListen: null,
           logLevel: "silent",
           mesh: {
             node: `d${i}`,

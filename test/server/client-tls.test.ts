@@ -17,7 +17,14 @@ const request = { decisions: [{ buckets: [{ policy: "api", key: "tls" }] }] };
 
 async function serve(tls: Record<string, string>): Promise<RunningServer> {
   const config = resolveConfig(
-    { listen: "127.0.0.1:0", metricsListen: null, logLevel: "silent", tls, policies: { api: { capacity: 100, refill: 1, per: "1s" } } },
+    {
+      listen: "127.0.0.1:0",
+      metricsListen: null,
+      httpListen: null,
+      logLevel: "silent",
+      tls,
+      policies: { api: { capacity: 100, refill: 1, per: "1s" } },
+    },
     "tls",
   );
   return startServer({ config, log: pino({ level: "silent" }) });

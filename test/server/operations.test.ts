@@ -19,10 +19,11 @@ describe("operations surface", () => {
     await t.close();
   });
 
-  it("answers grpc.health.v1 for the server and for tokenmesh.v1.RateLimiter", async () => {
+  it("answers grpc.health.v1 for the server, tokenmesh.v1.RateLimiter and Envoy's RateLimitService", async () => {
     const health = createClient(HealthDefinition, t.channel);
     expect((await health.check({ service: "" })).status).toBe(1); // SERVING
     expect((await health.check({ service: "tokenmesh.v1.RateLimiter" })).status).toBe(1);
+    expect((await health.check({ service: "envoy.service.ratelimit.v3.RateLimitService" })).status).toBe(1);
   });
 
   it("lists services and serves descriptors through reflection", async () => {
@@ -31,21 +32,31 @@ describe("operations surface", () => {
     list.setListServices("*");
     const bySymbol = new reflectionPb.ServerReflectionRequest();
     bySymbol.setFileContainingSymbol("tokenmesh.v1.RateLimiter");
+    const envoySymbol = new reflectionPb.ServerReflectionRequest();
+    envoySymbol.setFileContainingSymbol("envoy.service.ratelimit.v3.RateLimitService");
     const answers = [];
     async function* requests() {
       yield list;
       yield bySymbol;
+      yield envoySymbol;
     }
     for await (const response of reflection.serverReflectionInfo(requests())) answers.push(response);
     const names = answers[0]
       ?.getListServicesResponse()
       ?.getServiceList()
       .map((s) => s.getName());
-    expect(names).toEqual(["tokenmesh.v1.RateLimiter"]);
+    expect(names).toEqual(["tokenmesh.v1.RateLimiter", "envoy.service.ratelimit.v3.RateLimitService"]);
     const files = answers[1]?.getFileDescriptorResponse()?.getFileDescriptorProtoList_asU8() ?? [];
     const descriptors = files.map((bytes) => fromBinary(FileDescriptorProtoSchema, bytes));
     const own = descriptors.find((d) => d.name === "tokenmesh/v1/rate_limiter.proto");
     expect(own?.service[0]?.method.map((m) => m.name)).toEqual(["Consume", "Query"]);
+    // Envoy's file comes with its imports, so a reflection client can build every message.
+    const envoyFiles = (answers[2]?.getFileDescriptorResponse()?.getFileDescriptorProtoList_asU8() ?? []).map((bytes) =>
+      fromBinary(FileDescriptorProtoSchema, bytes),
+    );
+    const rls = envoyFiles.find((d) => d.name === "envoy/service/ratelimit/v3/rls.proto");
+    expect(rls?.service[0]?.method.map((m) => m.name)).toEqual(["ShouldRateLimit"]);
+    expect(envoyFiles.map((d) => d.name)).toContain("envoy/extensions/common/ratelimit/v3/ratelimit.proto");
   });
 
   it("counts decisions per policy and result, keys held, and request latency", async () => {

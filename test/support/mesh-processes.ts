@@ -18,6 +18,8 @@ export interface ProcessReplica {
   readonly config: string;
   readonly address: string;
   readonly metricsPort: number;
+  /** The HTTP/JSON port (httpListen). */
+  readonly httpPort: number;
   process: Spawned;
   readonly client: RateLimiterClient;
   readonly channel: Channel;
@@ -79,6 +81,7 @@ async function startOnce(spec: ProcessMeshSpec): Promise<ProcessMesh> {
     const name = `p${i + 1}`;
     const port = await freePort();
     const metricsPort = await freePort();
+    const httpPort = await freePort();
     const peers = peerPorts.flatMap((p, j) => (j === i ? [] : [`127.0.0.1:${proxies[i]?.[j]?.port ?? p}`]));
     const config = join(dir, `${name}.yaml`);
     writeFileSync(
@@ -86,6 +89,7 @@ async function startOnce(spec: ProcessMeshSpec): Promise<ProcessMesh> {
       stringify({
         listen: `127.0.0.1:${port}`,
         metricsListen: `127.0.0.1:${metricsPort}`,
+        httpListen: `127.0.0.1:${httpPort}`,
         logLevel: "info",
         ...spec.config,
         mesh: { node: name, cluster: "test", peerListen: `127.0.0.1:${peerPorts[i]}`, peers, insecure: true, ...spec.mesh },
@@ -98,6 +102,7 @@ async function startOnce(spec: ProcessMeshSpec): Promise<ProcessMesh> {
       config,
       address: `127.0.0.1:${port}`,
       metricsPort,
+      httpPort,
       process: spawnCli(["serve", "--config", config]),
       channel,
       client: createClient(rateLimiterDefinition, channel),

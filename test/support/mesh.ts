@@ -63,7 +63,10 @@ async function startOnce(spec: MeshSpec): Promise<InProcessMesh> {
       ...(tls === undefined ? { insecure: true } : { tls }),
       ...spec.mesh?.(i, addresses),
     };
-    const config = resolveConfig({ listen: "127.0.0.1:0", metricsListen: null, logLevel: "silent", mesh, policies: spec.policies }, name);
+    const config = resolveConfig(
+      { listen: "127.0.0.1:0", metricsListen: null, httpListen: null, logLevel: "silent", mesh, policies: spec.policies },
+      name,
+    );
     let server: RunningServer;
     try {
       const versions = spec.versions?.(i);

@@ -27,7 +27,10 @@ export async function startTestServer(
   config: Omit<ConfigInput, "listen" | "metricsListen" | "logLevel"> & Partial<ConfigInput>,
 ): Promise<TestServer> {
   let now = START_US;
-  const resolved = resolveConfig({ listen: "127.0.0.1:0", metricsListen: null, logLevel: "silent", ...config }, "test");
+  const resolved = resolveConfig(
+    { listen: "127.0.0.1:0", metricsListen: null, httpListen: "127.0.0.1:0", logLevel: "silent", ...config },
+    "test",
+  );
   const server = await startServer({ config: resolved, log: pino({ level: "silent" }), clock: () => now });
   const channel = createChannel(`127.0.0.1:${server.port}`);
   const client = createClient(rateLimiterDefinition, channel);

@@ -28,6 +28,7 @@ from tokenmesh_client import Bucket, Limiter, TokenmeshError  # noqa: E402
 REPO = HERE.parents[2]
 CONFIG = """listen: 127.0.0.1:{port}
 metricsListen: null
+httpListen: null
 logLevel: warn
 policies:
   api: {{capacity: 5, refill: 1, per: 1s}}

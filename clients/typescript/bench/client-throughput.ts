@@ -64,7 +64,7 @@ async function main(): Promise<void> {
   const config = join(dir, "config.yaml");
   await writeFile(
     config,
-    `listen: 127.0.0.1:${port}\nmetricsListen: 127.0.0.1:${metricsPort}\nlogLevel: warn\npolicies:\n  bench:\n    capacity: 1000000000\n    refill: 1000000000\n    per: 1s\n`,
+    `listen: 127.0.0.1:${port}\nmetricsListen: 127.0.0.1:${metricsPort}\nhttpListen: null\nlogLevel: warn\npolicies:\n  bench:\n    capacity: 1000000000\n    refill: 1000000000\n    per: 1s\n`,
   );
   const child = spawn(process.execPath, [join(repoRoot, "bin/tokenmesh.mjs"), "serve", "--config", config], { stdio: "inherit" });
   const address = `127.0.0.1:${port}`;

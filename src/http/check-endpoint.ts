@@ -1,0 +1,87 @@
+// GET /v1/check?policy=P&key=K[&cost=N]: one Consume for scripts, proxies and gateway plugins.
+// 200 when allowed, 429 when denied (with Retry-After), both with RateLimit and RateLimit-Policy
+// headers and a small JSON body. Bad input is 400 with the decision service's message, the field
+// named as the query names it (`key: must be 1..256 bytes ...`).
+
+import type { ServerResponse } from "node:http";
+import type { Logger } from "pino";
+import type { ValidDecision } from "../limiter/limiter.ts";
+import type { DecisionService } from "../server/decision-service.ts";
+import { invalidArgument, RequestError, Status } from "../server/errors.ts";
+import { rateLimitHeaders, secondsUp } from "../server/ratelimit-headers.ts";
+
+const PARAMETERS = new Set(["policy", "key", "cost"]);
+/** The validator names fields by their place in a ConsumeRequest; the query names them alone. */
+const BUCKET_FIELD = "decisions[0].buckets[0].";
+
+/** HTTP status for a decision-service error code (the Connect protocol's mapping). */
+export function httpStatusOf(code: Status): number {
+  if (code === Status.INVALID_ARGUMENT) return 400;
+  if (code === Status.UNAVAILABLE) return 503;
+  if (code === Status.RESOURCE_EXHAUSTED) return 429;
+  return 500;
+}
+
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = `${JSON.stringify(body)}\n`;
+  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text), ...headers }).end(text);
+}
+
+export function sendError(res: ServerResponse, error: RequestError): void {
+  sendJson(res, httpStatusOf(error.code), { code: Status[error.code].toLowerCase(), message: error.details });
+}
+
+function parseCheck(query: URLSearchParams): { policy: string; key: string; cost: number | undefined } | RequestError {
+  for (const name of query.keys()) {
+    if (!PARAMETERS.has(name)) return invalidArgument(name, "unknown query parameter (expected policy, key and optionally cost)");
+  }
+  for (const name of PARAMETERS) if (query.getAll(name).length > 1) return invalidArgument(name, "given more than once");
+  const costText = query.get("cost");
+  let cost: number | undefined;
+  if (costText !== null) {
+    cost = /^\d{1,10}$/.test(costText) ? Number(costText) : Number.NaN;
+    if (!(cost <= 4_294_967_295)) return invalidArgument("cost", `must be a whole number in 1..4294967295, got "${costText.slice(0, 32)}"`);
+  }
+  return { policy: query.get("policy") ?? "", key: query.get("key") ?? "", cost };
+}
+
+export function serveCheck(decisions: DecisionService, query: URLSearchParams, res: ServerResponse, log: Logger): void {
+  const parsed = parseCheck(query);
+  if (parsed instanceof RequestError) return sendError(res, parsed);
+  let answers: ReturnType<DecisionService["consume"]>;
+  try {
+    answers = decisions.consume({ decisions: [{ buckets: [parsed] }] });
+  } catch (err) {
+    if (!(err instanceof RequestError)) {
+      log.error({ err }, "check failed");
+      return sendJson(res, 500, { code: "internal", message: "internal error; the server log has the detail" });
+    }
+    const message = err.details.startsWith(BUCKET_FIELD) ? err.details.slice(BUCKET_FIELD.length) : err.details;
+    return sendJson(res, httpStatusOf(err.code), { code: Status[err.code].toLowerCase(), message });
+  }
+  const outcome = answers.outcomes[0] as (typeof answers.outcomes)[number];
+  const bucket = outcome.buckets[0] as (typeof outcome.buckets)[number];
+  const rate = ((answers.decisions[0] as ValidDecision)[0] as ValidDecision[number]).rate;
+  const headers: Record<string, string> = {
+    ...rateLimitHeaders({
+      name: parsed.policy,
+      quota: rate.capacity,
+      windowSeconds: secondsUp(rate.fillTimeUs),
+      remaining: bucket.remaining,
+      resetSeconds: secondsUp(outcome.allowed ? bucket.resetAfterUs : outcome.retryAfterUs),
+    }),
+  };
+  if (!outcome.allowed) headers["retry-after"] = String(Math.max(1, secondsUp(outcome.retryAfterUs)));
+  sendJson(
+    res,
+    outcome.allowed ? 200 : 429,
+    {
+      allowed: outcome.allowed,
+      remaining: bucket.remaining,
+      retryAfterMs: Math.ceil(outcome.retryAfterUs / 1000),
+      resetAfterMs: Math.ceil(bucket.resetAfterUs / 1000),
+      limit: { capacity: rate.capacity, refillTokens: rate.refillTokens, refillPeriodMs: Math.ceil(rate.refillPeriodUs / 1000) },
+    },
+    headers,
+  );
+}

@@ -1,0 +1,75 @@
+// tokenmesh.v1.RateLimiter over the Connect protocol (@connectrpc/connect): Consume and Query as
+// JSON (protobuf JSON mapping) or binary at POST /tokenmesh.v1.RateLimiter/{Consume,Query}.
+// The generated request messages are plain decisions already; answers are turned back into the
+// generated response messages. Errors keep the decision service's code and message (Connect's
+// codes are gRPC's: invalid_argument is HTTP 400, unavailable 503).
+
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
+import type { Logger } from "pino";
+import type { DecisionOutcome } from "../core/decision.ts";
+import { type DecisionResultSchema, RateLimiter } from "../gen/tokenmesh/v1/rate_limiter_pb.ts";
+import type { ValidDecision } from "../limiter/limiter.ts";
+import type { DecisionService } from "../server/decision-service.ts";
+import { RequestError } from "../server/errors.ts";
+import type { DecisionAnswers } from "../server/response-encoder.ts";
+
+/** ConsumeResponse and QueryResponse share this shape. */
+type ResponseInit = { results: MessageInitShape<typeof DecisionResultSchema>[] };
+
+function responseOf(answers: DecisionAnswers): ResponseInit {
+  const { decisions, outcomes, shares } = answers;
+  return {
+    results: outcomes.map((o: DecisionOutcome, i) => ({
+      allowed: o.allowed,
+      retryAfterUs: BigInt(o.retryAfterUs),
+      buckets: o.buckets.map((r, j) => {
+        const rate = ((decisions[i] as ValidDecision)[j] as ValidDecision[number]).rate;
+        return {
+          remaining: BigInt(r.remaining),
+          retryAfterUs: BigInt(r.retryAfterUs),
+          resetAfterUs: BigInt(r.resetAfterUs),
+          capacity: BigInt(rate.capacity),
+          refillTokens: BigInt(rate.refillTokens),
+          refillPeriodMs: BigInt(Math.ceil(rate.refillPeriodUs / 1000)),
+          replicas: (shares?.[i]?.[j] ?? []).map((s) => ({
+            node: s.node,
+            incarnation: s.incarnation,
+            consumed: BigInt(s.consumed),
+            lagUs: BigInt(s.lagUs),
+            retired: s.retired,
+            local: s.local,
+          })),
+        };
+      }),
+    })),
+  };
+}
+
+/** A caller's mistake keeps its code and text; anything else is logged and answered `internal`. */
+export function connectErrorOf(err: unknown, log: Logger, method: string): ConnectError {
+  if (err instanceof RequestError) return new ConnectError(err.details, err.code as number as Code);
+  log.error({ err, method }, "handler failed");
+  return new ConnectError("internal error; the server log has the detail", Code.Internal);
+}
+
+export function connectRateLimiter(decisions: DecisionService, log: Logger) {
+  return (router: ConnectRouter): void => {
+    router.service(RateLimiter, {
+      consume(request) {
+        try {
+          return responseOf(decisions.consume(request));
+        } catch (err) {
+          throw connectErrorOf(err, log, "Consume");
+        }
+      },
+      query(request) {
+        try {
+          return responseOf(decisions.query(request, request.includeReplicas));
+        } catch (err) {
+          throw connectErrorOf(err, log, "Query");
+        }
+      },
+    });
+  };
+}

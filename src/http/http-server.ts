@@ -1,0 +1,82 @@
+// The HTTP/JSON door (`httpListen`): Connect's handler for tokenmesh.v1.RateLimiter, and
+// /v1/check, /health and /ready for scripts, proxies, Docker HEALTHCHECK and Kubernetes probes.
+// Bodies are read only by Connect, which refuses one above limits.maxMessageBytes before it is
+// read whole (by its Content-Length, or as soon as the stream passes the limit).
+
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import type { Logger } from "pino";
+import type { DecisionService } from "../server/decision-service.ts";
+import { sendJson, serveCheck } from "./check-endpoint.ts";
+import { connectRateLimiter } from "./connect-rate-limiter.ts";
+
+export interface HttpDoorOptions {
+  readonly decisions: DecisionService;
+  readonly log: Logger;
+  readonly maxMessageBytes: number;
+}
+
+const ROUTES: Record<string, string> = { "/v1/check": "GET", "/health": "GET", "/ready": "GET" };
+
+function hasBody(req: IncomingMessage): boolean {
+  const length = req.headers["content-length"];
+  return (length !== undefined && length !== "0") || req.headers["transfer-encoding"] !== undefined;
+}
+
+function serveRoutes(options: HttpDoorOptions) {
+  const { decisions, log } = options;
+  return (req: IncomingMessage, res: ServerResponse): void => {
+    const url = new URL(req.url ?? "/", "http://tokenmesh");
+    const method = ROUTES[url.pathname];
+    // A body these routes never read is not drained: the connection closes after the answer.
+    if (hasBody(req)) res.shouldKeepAlive = false;
+    if (method === undefined) {
+      return sendJson(res, 404, {
+        code: "not_found",
+        message: `no route ${url.pathname.slice(0, 128)}: try GET /v1/check, /health, /ready or POST /tokenmesh.v1.RateLimiter/Consume`,
+      });
+    }
+    if (req.method !== method && !(req.method === "HEAD" && method === "GET")) {
+      return sendJson(res, 405, { code: "method_not_allowed", message: `${url.pathname} answers ${method} only` }, { allow: method });
+    }
+    if (url.pathname === "/health") return sendJson(res, 200, { status: "ok" });
+    if (url.pathname === "/ready") {
+      const r = decisions.readiness();
+      return r.ready ? sendJson(res, 200, { status: "ready" }) : sendJson(res, 503, { status: "not ready", reason: r.reason });
+    }
+    serveCheck(decisions, url.searchParams, res, log);
+  };
+}
+
+export function createHttpDoor(options: HttpDoorOptions): Server {
+  const routes = serveRoutes(options);
+  const handler = connectNodeAdapter({
+    routes: connectRateLimiter(options.decisions, options.log),
+    // Only an HTTP/1.1 server is created here, so the request is always an IncomingMessage.
+    fallback: (req, res) => routes(req as IncomingMessage, res as ServerResponse),
+    readMaxBytes: options.maxMessageBytes,
+    writeMaxBytes: options.maxMessageBytes,
+    // Defaults shown: `"allowed": false` and `"remaining": "0"` are answers, not noise.
+    jsonOptions: { alwaysEmitImplicit: true },
+  });
+  return createServer(handler);
+}
+
+export async function listenHttp(server: Server, host: string, port: number): Promise<number> {
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const bound = server.address();
+  return typeof bound === "object" && bound !== null ? bound.port : port;
+}
+
+/** Stops accepting, lets in-flight requests finish, then drops idle keep-alive connections. */
+export async function closeHttp(server: Server): Promise<void> {
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeIdleConnections();
+  await closed;
+}
