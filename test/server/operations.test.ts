@@ -34,11 +34,14 @@ describe("operations surface", () => {
     bySymbol.setFileContainingSymbol("tokenmesh.v1.RateLimiter");
     const envoySymbol = new reflectionPb.ServerReflectionRequest();
     envoySymbol.setFileContainingSymbol("envoy.service.ratelimit.v3.RateLimitService");
-    const answers = [];
+    const envoyImport = new reflectionPb.ServerReflectionRequest();
+    envoyImport.setFileByFilename("envoy/extensions/common/ratelimit/v3/ratelimit.proto");
+    const answers: InstanceType<typeof reflectionPb.ServerReflectionResponse>[] = [];
     async function* requests() {
       yield list;
       yield bySymbol;
       yield envoySymbol;
+      yield envoyImport;
     }
     for await (const response of reflection.serverReflectionInfo(requests())) answers.push(response);
     const names = answers[0]
@@ -50,13 +53,15 @@ describe("operations surface", () => {
     const descriptors = files.map((bytes) => fromBinary(FileDescriptorProtoSchema, bytes));
     const own = descriptors.find((d) => d.name === "tokenmesh/v1/rate_limiter.proto");
     expect(own?.service[0]?.method.map((m) => m.name)).toEqual(["Consume", "Query"]);
-    // Envoy's file comes with its imports, so a reflection client can build every message.
-    const envoyFiles = (answers[2]?.getFileDescriptorResponse()?.getFileDescriptorProtoList_asU8() ?? []).map((bytes) =>
-      fromBinary(FileDescriptorProtoSchema, bytes),
-    );
-    const rls = envoyFiles.find((d) => d.name === "envoy/service/ratelimit/v3/rls.proto");
+    // Envoy's file, and its imports by name, so a reflection client can build every message.
+    const filesOf = (i: number) =>
+      (answers[i]?.getFileDescriptorResponse()?.getFileDescriptorProtoList_asU8() ?? []).map((bytes) =>
+        fromBinary(FileDescriptorProtoSchema, bytes),
+      );
+    const rls = filesOf(2).find((d) => d.name === "envoy/service/ratelimit/v3/rls.proto");
     expect(rls?.service[0]?.method.map((m) => m.name)).toEqual(["ShouldRateLimit"]);
-    expect(envoyFiles.map((d) => d.name)).toContain("envoy/extensions/common/ratelimit/v3/ratelimit.proto");
+    expect(rls?.dependency).toContain("envoy/extensions/common/ratelimit/v3/ratelimit.proto");
+    expect(filesOf(3).map((d) => d.messageType.map((m) => m.name)).flat()).toContain("RateLimitDescriptor");
   });
 
   it("counts decisions per policy and result, keys held, and request latency", async () => {
