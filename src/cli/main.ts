@@ -4,16 +4,19 @@ import { parseArgs } from "node:util";
 import { runClientCommand } from "./client-commands.ts";
 import { runLocalMesh } from "./local-mesh.ts";
 import { serve } from "./serve.ts";
+import { runShouldRateLimit } from "./should-rate-limit.ts";
 
 const USAGE = `usage:
   tokenmesh serve --config FILE
   tokenmesh local-mesh CONFIG...      one serve process per config (npm start: the 3-replica mesh)
   tokenmesh consume --address HOST:PORT --policy P --key K [--cost N] [--json] [--timeout-ms N]
   tokenmesh query   --address HOST:PORT --policy P --key K [--cost N] [--json] [--timeout-ms N] [--replicas]
+  tokenmesh should-rate-limit --address HOST:PORT --domain D --descriptor KEY=VALUE[,KEY=VALUE...] ... [--hits N] [--json]
+                                      one Envoy ShouldRateLimit call (one --descriptor per descriptor)
 
 TLS to the server: --tls-ca FILE (its CA), plus --tls-cert FILE --tls-key FILE for mutual TLS.
 
-consume/query exit 0 when allowed, 1 when denied, 2 on error.
+consume/query/should-rate-limit exit 0 when allowed, 1 when denied, 2 on error.
 `;
 
 function fail(message: string): number {
@@ -31,7 +34,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     if (rest.length === 0) return fail("local-mesh needs one or more config files");
     return runLocalMesh(rest);
   }
-  let values: Record<string, string | boolean | undefined>;
+  let values: Record<string, string | boolean | string[] | undefined>;
   try {
     values = parseArgs({
       args: [...rest],
@@ -47,6 +50,9 @@ export async function main(argv: readonly string[]): Promise<number> {
         "tls-cert": { type: "string" },
         "tls-key": { type: "string" },
         "timeout-ms": { type: "string", default: "2000" },
+        domain: { type: "string" },
+        descriptor: { type: "string", multiple: true },
+        hits: { type: "string" },
       },
       strict: true,
     }).values;
@@ -56,6 +62,22 @@ export async function main(argv: readonly string[]): Promise<number> {
   if (command === "serve") {
     if (typeof values.config !== "string") return fail("serve needs --config FILE");
     return serve(values.config);
+  }
+  if (command === "should-rate-limit") {
+    const descriptors = Array.isArray(values.descriptor) ? values.descriptor : [];
+    if (typeof values.domain !== "string" || descriptors.length === 0) return fail("should-rate-limit needs --domain and --descriptor");
+    const hits = values.hits === undefined ? undefined : Number(values.hits);
+    if (hits !== undefined && !(Number.isSafeInteger(hits) && hits >= 0)) return fail(`--hits must be a whole number, got ${values.hits}`);
+    const timeoutMs = Number(values["timeout-ms"]);
+    if (!(timeoutMs > 0)) return fail(`--timeout-ms must be positive, got ${values["timeout-ms"]}`);
+    return runShouldRateLimit({
+      address: String(values.address),
+      domain: values.domain,
+      descriptors,
+      hits,
+      json: values.json === true,
+      timeoutMs,
+    });
   }
   if (command === "consume" || command === "query") {
     if (typeof values.policy !== "string" || typeof values.key !== "string") return fail(`${command} needs --policy and --key`);

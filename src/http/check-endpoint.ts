@@ -47,17 +47,22 @@ function parseCheck(query: URLSearchParams): { policy: string; key: string; cost
 
 export function serveCheck(decisions: DecisionService, query: URLSearchParams, res: ServerResponse, log: Logger): void {
   const parsed = parseCheck(query);
-  if (parsed instanceof RequestError) return sendError(res, parsed);
+  if (parsed instanceof RequestError) {
+    sendError(res, parsed);
+    return;
+  }
   let answers: ReturnType<DecisionService["consume"]>;
   try {
     answers = decisions.consume({ decisions: [{ buckets: [parsed] }] });
   } catch (err) {
     if (!(err instanceof RequestError)) {
       log.error({ err }, "check failed");
-      return sendJson(res, 500, { code: "internal", message: "internal error; the server log has the detail" });
+      sendJson(res, 500, { code: "internal", message: "internal error; the server log has the detail" });
+      return;
     }
     const message = err.details.startsWith(BUCKET_FIELD) ? err.details.slice(BUCKET_FIELD.length) : err.details;
-    return sendJson(res, httpStatusOf(err.code), { code: Status[err.code].toLowerCase(), message });
+    sendJson(res, httpStatusOf(err.code), { code: Status[err.code].toLowerCase(), message });
+    return;
   }
   const outcome = answers.outcomes[0] as (typeof answers.outcomes)[number];
   const bucket = outcome.buckets[0] as (typeof outcome.buckets)[number];

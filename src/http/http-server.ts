@@ -31,18 +31,25 @@ function serveRoutes(options: HttpDoorOptions) {
     // A body these routes never read is not drained: the connection closes after the answer.
     if (hasBody(req)) res.shouldKeepAlive = false;
     if (method === undefined) {
-      return sendJson(res, 404, {
+      sendJson(res, 404, {
         code: "not_found",
         message: `no route ${url.pathname.slice(0, 128)}: try GET /v1/check, /health, /ready or POST /tokenmesh.v1.RateLimiter/Consume`,
       });
+      return;
     }
     if (req.method !== method && !(req.method === "HEAD" && method === "GET")) {
-      return sendJson(res, 405, { code: "method_not_allowed", message: `${url.pathname} answers ${method} only` }, { allow: method });
+      sendJson(res, 405, { code: "method_not_allowed", message: `${url.pathname} answers ${method} only` }, { allow: method });
+      return;
     }
-    if (url.pathname === "/health") return sendJson(res, 200, { status: "ok" });
+    if (url.pathname === "/health") {
+      sendJson(res, 200, { status: "ok" });
+      return;
+    }
     if (url.pathname === "/ready") {
       const r = decisions.readiness();
-      return r.ready ? sendJson(res, 200, { status: "ready" }) : sendJson(res, 503, { status: "not ready", reason: r.reason });
+      if (r.ready) sendJson(res, 200, { status: "ready" });
+      else sendJson(res, 503, { status: "not ready", reason: r.reason });
+      return;
     }
     serveCheck(decisions, url.searchParams, res, log);
   };

@@ -2,8 +2,8 @@
 // pairs, asked over gRPC by a client built from Envoy's own rls.proto against a real server on
 // loopback (with a test clock, so refills are exact). The configs are YAML in ratelimit's format.
 
-import { parse } from "yaml";
 import { afterEach, describe, expect, it } from "vitest";
+import { parse } from "yaml";
 import { type EnvoyClient, type EnvoyResponse, envoyClient } from "../support/envoy-client.ts";
 import { startTestServer, type TestServer } from "../support/server.ts";
 
@@ -359,7 +359,17 @@ describe("envoyproxy/ratelimit README examples", () => {
     const domain = parse(examples[5]?.yaml ?? "") as { domain: string };
     t = await startTestServer({ policies: { api: { capacity: 1, refill: 1, per: "1s" } }, envoy: { domains: [domain] } });
     client = envoyClient(`127.0.0.1:${t.server.port}`);
-    const userA = { domain: "example6", descriptors: [{ entries: [{ key: "service", value: "s" }, { key: "user", value: "user-a" }] }] };
+    const userA = {
+      domain: "example6",
+      descriptors: [
+        {
+          entries: [
+            { key: "service", value: "s" },
+            { key: "user", value: "user-a" },
+          ],
+        },
+      ],
+    };
     const first = await client.shouldRateLimit({ ...userA, hits_addend: 5 });
     // 5 of 10 per second used: full again in half a second.
     expect(first.statuses[0]?.duration_until_reset).toEqual({ seconds: 0, nanos: 500_000_000 });
@@ -371,7 +381,10 @@ describe("envoyproxy/ratelimit README examples", () => {
 
   it("adds RateLimit and RateLimit-Policy headers when envoy.responseHeaders is on", async () => {
     const domain = parse(examples[1]?.yaml ?? "") as { domain: string };
-    t = await startTestServer({ policies: { api: { capacity: 1, refill: 1, per: "1s" } }, envoy: { domains: [domain], responseHeaders: true } });
+    t = await startTestServer({
+      policies: { api: { capacity: 1, refill: 1, per: "1s" } },
+      envoy: { domains: [domain], responseHeaders: true },
+    });
     client = envoyClient(`127.0.0.1:${t.server.port}`);
     const r = await client.shouldRateLimit({
       domain: "messaging",

@@ -61,7 +61,7 @@ describe("operations surface", () => {
     const rls = filesOf(2).find((d) => d.name === "envoy/service/ratelimit/v3/rls.proto");
     expect(rls?.service[0]?.method.map((m) => m.name)).toEqual(["ShouldRateLimit"]);
     expect(rls?.dependency).toContain("envoy/extensions/common/ratelimit/v3/ratelimit.proto");
-    expect(filesOf(3).map((d) => d.messageType.map((m) => m.name)).flat()).toContain("RateLimitDescriptor");
+    expect(filesOf(3).flatMap((d) => d.messageType.map((m) => m.name))).toContain("RateLimitDescriptor");
   });
 
   it("counts decisions per policy and result, keys held, and request latency", async () => {

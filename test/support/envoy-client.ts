@@ -61,8 +61,13 @@ export function envoyClient(address: string): EnvoyClient {
       }
       const path = "/envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit";
       const decode = (ns.RateLimitService as ServiceClientConstructor).service.ShouldRateLimit?.responseDeserialize;
-      client.makeUnaryRequest(path, serialize, (b: Buffer) => decode?.(b) as EnvoyResponse, request, { deadline }, (err, value) =>
-        err === null && value !== undefined ? resolve(value) : reject(err),
+      client.makeUnaryRequest(
+        path,
+        serialize,
+        (b: Buffer) => decode?.(b) as EnvoyResponse,
+        request,
+        { deadline },
+        (err, value) => (err === null && value !== undefined ? resolve(value) : reject(err)),
       );
     });
   return {

@@ -21,7 +21,10 @@ export const TEST_POLICIES = {
 } as const;
 
 export async function startTestServer(listen = "127.0.0.1:0", limits: Record<string, number> = {}): Promise<TestServer> {
-  const config = resolveConfig({ listen, metricsListen: null, httpListen: null, logLevel: "silent", policies: TEST_POLICIES, limits }, "test");
+  const config = resolveConfig(
+    { listen, metricsListen: null, httpListen: null, logLevel: "silent", policies: TEST_POLICIES, limits },
+    "test",
+  );
   const running = await startServer({ config, log: pino({ level: "silent" }) });
   return {
     address: `127.0.0.1:${running.port}`,
