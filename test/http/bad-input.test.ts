@@ -1,0 +1,176 @@
+// Bad input over HTTP: the same field-naming message as over gRPC, with the status the protocol
+// defines (Connect: invalid_argument is 400), no stack trace, no state changed, and bodies over
+// the limit refused before they are read whole. Table-driven over a real server.
+
+import { connect } from "node:net";
+import { ClientError } from "nice-grpc";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startTestServer, type TestServer } from "../support/server.ts";
+
+let t: TestServer;
+let base: string;
+
+beforeAll(async () => {
+  t = await startTestServer({
+    policies: { api: { capacity: 10, refill: 1, per: "1s" }, login: { capacity: 5, refill: 1, per: "10s" } },
+    limits: { maxMessageBytes: 65_536 },
+  });
+  base = `http://127.0.0.1:${t.server.httpPort}`;
+});
+afterAll(async () => {
+  await t.close();
+});
+
+const ok = { policy: "api", key: "alice" };
+const one = (bucket: Record<string, unknown>) => ({ decisions: [{ buckets: [bucket] }] });
+
+/** Requests that are valid JSON but bad decisions: the gRPC door must say exactly the same. */
+const decisionCases: { name: string; body: Record<string, unknown>; message: string }[] = [
+  { name: "no decisions", body: {}, message: "decisions: must hold 1..1000 decisions, got 0" },
+  { name: "no buckets", body: { decisions: [{}] }, message: "decisions[0].buckets: must hold 1..16 buckets, got 0" },
+  {
+    name: "empty key",
+    body: one({ policy: "api", key: "" }),
+    message: "decisions[0].buckets[0].key: must be 1..256 bytes of UTF-8, got 0",
+  },
+  {
+    name: "unknown policy",
+    body: one({ policy: "nope", key: "a" }),
+    message: 'decisions[0].buckets[0].policy: unknown policy "nope" (known: api, login)',
+  },
+  { name: "cost 0", body: one({ ...ok, cost: 0 }), message: "decisions[0].buckets[0].cost: must be at least 1 (omit it for 1), got 0" },
+  {
+    name: "cost above capacity",
+    body: one({ ...ok, cost: 11 }),
+    message: "decisions[0].buckets[0].cost: 11 exceeds the bucket's capacity of 10, so it could never be allowed",
+  },
+  {
+    name: "inline limit where the policy allows none",
+    body: one({ ...ok, limit: { capacity: "5", refillTokens: "1", refillPeriodMs: "1000" } }),
+    message: 'decisions[0].buckets[0].limit: policy "api" does not accept inline limits (set policies.api.inline in the server config)',
+  },
+  {
+    name: "one bucket twice",
+    body: { decisions: [{ buckets: [ok, ok] }] },
+    message: "decisions[0].buckets[1]: names the same bucket as buckets[0]; put the total cost on one entry",
+  },
+];
+
+describe("Connect Consume: bad decisions", () => {
+  for (const c of decisionCases) {
+    it(`${c.name}: 400 invalid_argument, the gRPC door's message`, async () => {
+      const r = await fetch(`${base}/tokenmesh.v1.RateLimiter/Consume`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(c.body),
+      });
+      expect(r.status).toBe(400);
+      expect(await r.json()).toEqual({ code: "invalid_argument", message: c.message });
+      const grpc = await t.client.consume(c.body as Parameters<typeof t.client.consume>[0]).catch((e: unknown) => e);
+      expect(grpc).toBeInstanceOf(ClientError);
+      expect((grpc as ClientError).details).toBe(c.message);
+    });
+  }
+
+  it("changed no bucket", async () => {
+    const q = await t.client.query({ decisions: [{ buckets: [ok] }] });
+    expect(q.results[0]?.buckets[0]?.remaining).toBe(10n);
+  });
+});
+
+describe("Connect Consume: bodies that are not a request", () => {
+  const bodies: { name: string; body: string; message: RegExp }[] = [
+    { name: "not JSON", body: "{decisions", message: /^cannot decode message tokenmesh\.v1\.ConsumeRequest from JSON/ },
+    // Unknown fields are skipped (protobuf's rule, so newer clients work), which leaves none here.
+    { name: "an unknown field only", body: '{"decision": []}', message: /^decisions: must hold 1\.\.1000 decisions, got 0$/ },
+    {
+      name: "a string for a number",
+      body: '{"decisions":[{"buckets":[{"policy":"api","key":"a","cost":"x"}]}]}',
+      message: /cannot decode/,
+    },
+  ];
+  for (const c of bodies) {
+    it(`${c.name}: 400 invalid_argument, no stack trace`, async () => {
+      const r = await fetch(`${base}/tokenmesh.v1.RateLimiter/Consume`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: c.body,
+      });
+      expect(r.status).toBe(400);
+      const body = (await r.json()) as { code: string; message: string };
+      expect(body.code).toBe("invalid_argument");
+      expect(body.message).toMatch(c.message);
+      expect(JSON.stringify(body)).not.toMatch(/\n\s+at /);
+    });
+  }
+
+  it("refuses a body over limits.maxMessageBytes from its Content-Length, before reading it", async () => {
+    // Announce 10 MB, send nothing more: the answer must come without the body.
+    const answer = await new Promise<string>((resolve, reject) => {
+      const socket = connect(t.server.httpPort as number, "127.0.0.1");
+      let text = "";
+      socket.on("data", (d) => {
+        text += d.toString();
+        if (text.includes("\r\n\r\n") && text.includes("}")) {
+          socket.destroy();
+          resolve(text);
+        }
+      });
+      socket.on("error", reject);
+      socket.setTimeout(5_000, () => reject(new Error("no answer without the body")));
+      socket.write(
+        "POST /tokenmesh.v1.RateLimiter/Consume HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 10000000\r\n\r\n{",
+      );
+    });
+    expect(answer).toMatch(/^HTTP\/1\.1 429 /);
+    expect(answer).toMatch(/"code":"resource_exhausted"/);
+    expect(answer).toMatch(/65536/);
+  });
+
+  it("refuses a chunked body once it passes the limit", async () => {
+    const big = JSON.stringify({ decisions: Array.from({ length: 3000 }, (_, i) => ({ buckets: [{ policy: "api", key: `k${i}` }] })) });
+    expect(big.length).toBeGreaterThan(65_536);
+    const stream = new ReadableStream({
+      start(controller) {
+        controller.enqueue(new TextEncoder().encode(big));
+        controller.close();
+      },
+    });
+    const r = await fetch(`${base}/tokenmesh.v1.RateLimiter/Consume`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: stream,
+      duplex: "half",
+    } as RequestInit);
+    expect(r.status).toBe(429);
+    expect(((await r.json()) as { code: string }).code).toBe("resource_exhausted");
+    expect((await fetch(`${base}/health`)).status).toBe(200);
+  });
+});
+
+describe("GET /v1/check: bad queries name the parameter", () => {
+  const cases: { query: string; message: string }[] = [
+    { query: "key=a", message: "policy: is required" },
+    { query: "policy=api", message: "key: must be 1..256 bytes of UTF-8, got 0" },
+    { query: "policy=nope&key=a", message: 'policy: unknown policy "nope" (known: api, login)' },
+    { query: `policy=api&key=${"x".repeat(257)}`, message: "key: must be 1..256 bytes of UTF-8, got 257" },
+    { query: "policy=api&key=a&cost=0", message: "cost: must be at least 1 (omit it for 1), got 0" },
+    { query: "policy=api&key=a&cost=11", message: "cost: 11 exceeds the bucket's capacity of 10, so it could never be allowed" },
+    { query: "policy=api&key=a&cost=-1", message: 'cost: must be a whole number in 1..4294967295, got "-1"' },
+    { query: "policy=api&key=a&cost=1.5", message: 'cost: must be a whole number in 1..4294967295, got "1.5"' },
+    { query: "policy=api&key=a&cots=2", message: "cots: unknown query parameter (expected policy, key and optionally cost)" },
+    { query: "policy=api&key=a&key=b", message: "key: given more than once" },
+  ];
+  for (const c of cases) {
+    it(`?${c.query.slice(0, 40)}: 400 "${c.message.slice(0, 40)}"`, async () => {
+      const r = await fetch(`${base}/v1/check?${c.query}`);
+      expect(r.status).toBe(400);
+      expect(await r.json()).toEqual({ code: "invalid_argument", message: c.message });
+    });
+  }
+
+  it("changed no bucket", async () => {
+    const r = await fetch(`${base}/v1/check?policy=api&key=a`);
+    expect(await r.json()).toMatchObject({ allowed: true, remaining: 9 });
+  });
+});
