@@ -2,10 +2,11 @@
 
 import type { Scenario } from "../lib/scenario.ts";
 import { batch } from "./batch.ts";
+import { doors } from "./doors.ts";
 import { memoryAndKeys } from "./memory-and-keys.ts";
 import { replication } from "./replication.ts";
 import { tailLatency } from "./tail-latency.ts";
 import { throughput } from "./throughput.ts";
 import { versusRedis } from "./versus-redis.ts";
 
-export const scenarios: readonly Scenario[] = [throughput, versusRedis, batch, tailLatency, memoryAndKeys, replication];
+export const scenarios: readonly Scenario[] = [throughput, versusRedis, batch, tailLatency, memoryAndKeys, replication, doors];
