@@ -11,7 +11,7 @@ const USAGE = `usage:
   tokenmesh local-mesh CONFIG...      one serve process per config (npm start: the 3-replica mesh)
   tokenmesh consume --address HOST:PORT --policy P --key K [--cost N] [--json] [--timeout-ms N]
   tokenmesh query   --address HOST:PORT --policy P --key K [--cost N] [--json] [--timeout-ms N] [--replicas]
-  tokenmesh should-rate-limit --address HOST:PORT --domain D --descriptor KEY=VALUE[,KEY=VALUE...] ... [--hits N] [--json]
+  tokenmesh should-rate-limit --address HOST:PORT --domain D --descriptor KEY=VALUE[,KEY=VALUE...] ... [--hits N] [--repeat N] [--json]
                                       one Envoy ShouldRateLimit call (one --descriptor per descriptor)
 
 TLS to the server: --tls-ca FILE (its CA), plus --tls-cert FILE --tls-key FILE for mutual TLS.
@@ -53,6 +53,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         domain: { type: "string" },
         descriptor: { type: "string", multiple: true },
         hits: { type: "string" },
+        repeat: { type: "string", default: "1" },
       },
       strict: true,
     }).values;
@@ -70,7 +71,10 @@ export async function main(argv: readonly string[]): Promise<number> {
     if (hits !== undefined && !(Number.isSafeInteger(hits) && hits >= 0)) return fail(`--hits must be a whole number, got ${values.hits}`);
     const timeoutMs = Number(values["timeout-ms"]);
     if (!(timeoutMs > 0)) return fail(`--timeout-ms must be positive, got ${values["timeout-ms"]}`);
+    const repeat = Number(values.repeat);
+    if (!(Number.isSafeInteger(repeat) && repeat >= 1 && repeat <= 1000)) return fail(`--repeat must be 1..1000, got ${values.repeat}`);
     return runShouldRateLimit({
+      repeat,
       address: String(values.address),
       domain: values.domain,
       descriptors,

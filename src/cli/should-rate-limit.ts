@@ -18,6 +18,8 @@ export interface ShouldRateLimitArgs {
   readonly hits: number | undefined;
   readonly json: boolean;
   readonly timeoutMs: number;
+  /** Calls to make back to back (a CLI start takes longer than a 5-per-second refill). */
+  readonly repeat: number;
 }
 
 /** `a=1,b=2` as descriptor entries, or an error naming the bad part. */
@@ -44,8 +46,23 @@ export async function runShouldRateLimit(args: ShouldRateLimitArgs): Promise<num
     descriptors.push({ entries });
   }
   const channel = createChannel(args.address, ChannelCredentials.createInsecure());
+  const client = createClient(definition, channel);
+  let code = 0;
   try {
-    const client = createClient(definition, channel);
+    for (let i = 0; i < args.repeat && code < 2; i++) code = await callOnce(client, { domain: args.domain, descriptors }, args);
+    return code;
+  } finally {
+    channel.close();
+  }
+}
+
+async function callOnce(
+  client: ReturnType<typeof createClient<typeof definition>>,
+  request: { domain: string; descriptors: { entries: { key: string; value: string }[] }[] },
+  args: ShouldRateLimitArgs,
+): Promise<number> {
+  const { descriptors } = request;
+  try {
     const response = await client.shouldRateLimit(
       { domain: args.domain, descriptors, hitsAddend: args.hits ?? 0 },
       { signal: AbortSignal.timeout(args.timeoutMs) },
@@ -82,7 +99,5 @@ export async function runShouldRateLimit(args: ShouldRateLimitArgs): Promise<num
     const message = err instanceof ClientError ? `${Status[err.code]}: ${err.details}` : String(err);
     process.stderr.write(`tokenmesh should-rate-limit: ${message}\n`);
     return 2;
-  } finally {
-    channel.close();
   }
 }
