@@ -37,14 +37,28 @@ function plan(r: DescriptorRequest): DescriptorPlan {
 /** Runs a plan against one store at one time, as the decision service does. */
 function run(store: BucketStore, p: DescriptorPlan, now = 0) {
   const outcomes = p.decisions.map((dec) =>
-    dec.targets.length === 0 ? undefined : decide(dec.targets.map((t) => store.access(t.id, t.rate, t.cost, now)), dec.consume),
+    dec.targets.length === 0
+      ? undefined
+      : decide(
+          dec.targets.map((t) => store.access(t.id, t.rate, t.cost, now)),
+          dec.consume,
+        ),
   );
   return answerDescriptors(p, outcomes);
 }
 
 describe("planDescriptors", () => {
   it("puts every enforced descriptor in one decision and adds the hits of two on one bucket", () => {
-    const p = plan(request([["user", "a"], ["user", "b"], ["user", "a"]], 1));
+    const p = plan(
+      request(
+        [
+          ["user", "a"],
+          ["user", "b"],
+          ["user", "a"],
+        ],
+        1,
+      ),
+    );
     expect(p.decisions).toHaveLength(1);
     expect(p.decisions[0]?.targets.map((t) => t.cost)).toEqual([2, 1]);
     const store = new BucketStore(100);
@@ -56,7 +70,15 @@ describe("planDescriptors", () => {
   it("takes nothing from any descriptor when one is over limit", () => {
     const store = new BucketStore(100);
     run(store, plan(request([["user", "a"]], 3)));
-    const answer = run(store, plan(request([["user", "b"], ["user", "a"]])));
+    const answer = run(
+      store,
+      plan(
+        request([
+          ["user", "b"],
+          ["user", "a"],
+        ]),
+      ),
+    );
     expect(answer.overLimit).toBe(true);
     expect(answer.statuses.map((s) => [s.overLimit, s.remaining])).toEqual([
       [false, 3],
@@ -67,7 +89,15 @@ describe("planDescriptors", () => {
 
   it("decides shadow-mode descriptors apart: they never deny the rest", () => {
     const store = new BucketStore(100);
-    const p = plan(request([["soft", "x"], ["user", "a"]], 2));
+    const p = plan(
+      request(
+        [
+          ["soft", "x"],
+          ["user", "a"],
+        ],
+        2,
+      ),
+    );
     expect(p.decisions.map((x) => [x.shadow, x.targets.length])).toEqual([
       [false, 1],
       [true, 1],
@@ -82,7 +112,12 @@ describe("planDescriptors", () => {
   });
 
   it("makes a zero limit's request only read the others", () => {
-    const p = plan(request([["never", "x"], ["user", "a"]]));
+    const p = plan(
+      request([
+        ["never", "x"],
+        ["user", "a"],
+      ]),
+    );
     expect(p.decisions[0]?.consume).toBe(false);
     const store = new BucketStore(100);
     expect(run(store, p).overLimit).toBe(true);
@@ -101,9 +136,20 @@ describe("planDescriptors", () => {
     const two = (x: string, y: string): DescriptorRequest => ({
       domain: "d",
       hitsAddend: 1,
-      descriptors: [{ entries: [{ key: "a", value: x }, { key: "b", value: y }], hitsAddend: undefined, limitOverride: false }],
+      descriptors: [
+        {
+          entries: [
+            { key: "a", value: x },
+            { key: "b", value: y },
+          ],
+          hitsAddend: undefined,
+          limitOverride: false,
+        },
+      ],
     });
-    const ids = [two("x,y", "z"), two("x", "y,z")].map((r) => (planDescriptors(r, nested, LIMITS) as DescriptorPlan).decisions[0]?.targets[0]?.id);
+    const ids = [two("x,y", "z"), two("x", "y,z")].map(
+      (r) => (planDescriptors(r, nested, LIMITS) as DescriptorPlan).decisions[0]?.targets[0]?.id,
+    );
     expect(ids[0]).not.toBe(ids[1]);
   });
 });

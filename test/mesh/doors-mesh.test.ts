@@ -14,8 +14,12 @@ beforeAll(async () => {
   mesh = await startProcessMesh({
     size: 3,
     policies: { login: { capacity: 3, refill: 1, per: "1h" }, marker: { capacity: 1000, refill: 1, per: "1h" } },
-    envoy: {
-      domains: [{ domain: "example", descriptors: [{ key: "generic_key", value: "demo", rate_limit: { unit: "hour", requests_per_unit: 5 } }] }],
+    config: {
+      envoy: {
+        domains: [
+          { domain: "example", descriptors: [{ key: "generic_key", value: "demo", rate_limit: { unit: "hour", requests_per_unit: 5 } }] },
+        ],
+      },
     },
   });
   await mesh.fullyConnected();
@@ -57,7 +61,11 @@ describe("doors on a 3-replica mesh", () => {
     await replicated(1, 2, seen1);
     const third = await envoy[2]?.shouldRateLimit(request);
     expect(third?.overall_code).toBe("OVER_LIMIT");
-    expect(third?.statuses[0]).toMatchObject({ code: "OVER_LIMIT", limit_remaining: 0, current_limit: { requests_per_unit: 5, unit: "HOUR" } });
+    expect(third?.statuses[0]).toMatchObject({
+      code: "OVER_LIMIT",
+      limit_remaining: 0,
+      current_limit: { requests_per_unit: 5, unit: "HOUR" },
+    });
   });
 
   it("HTTP: /v1/check and Connect Consume on different replicas share one bucket", async () => {

@@ -111,6 +111,7 @@ describe("the audit log of a running server", () => {
       {
         listen: "127.0.0.1:0",
         metricsListen: null,
+        httpListen: null,
         audit: { destination: join(notADir, "audit.log") },
         policies: { api: { capacity: 1, refill: 1, per: "1s" } },
       },

@@ -20,7 +20,7 @@ const started: Spawned[] = [];
 async function serve(name: string, config: Record<string, unknown>): Promise<{ process: Spawned; address: string }> {
   const address = `127.0.0.1:${await freePort()}`;
   const path = join(dir, `${name}.yaml`);
-  writeFileSync(path, stringify({ listen: address, metricsListen: null, ...config }));
+  writeFileSync(path, stringify({ listen: address, metricsListen: null, httpListen: null, ...config }));
   const process = spawnCli(["serve", "--config", path]);
   started.push(process);
   await process.waitFor("tokenmesh serving");
