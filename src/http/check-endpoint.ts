@@ -9,6 +9,7 @@ import type { ValidDecision } from "../limiter/limiter.ts";
 import type { DecisionService } from "../server/decision-service.ts";
 import { invalidArgument, RequestError, Status } from "../server/errors.ts";
 import { rateLimitHeaders, secondsUp } from "../server/ratelimit-headers.ts";
+import { logRefused } from "./connect-rate-limiter.ts";
 
 const PARAMETERS = new Set(["policy", "key", "cost"]);
 /** The validator names fields by their place in a ConsumeRequest; the query names them alone. */
@@ -48,6 +49,7 @@ function parseCheck(query: URLSearchParams): { policy: string; key: string; cost
 export function serveCheck(decisions: DecisionService, query: URLSearchParams, res: ServerResponse, log: Logger): void {
   const parsed = parseCheck(query);
   if (parsed instanceof RequestError) {
+    logRefused(log, "GET /v1/check", parsed);
     sendError(res, parsed);
     return;
   }
@@ -60,6 +62,7 @@ export function serveCheck(decisions: DecisionService, query: URLSearchParams, r
       sendJson(res, 500, { code: "internal", message: "internal error; the server log has the detail" });
       return;
     }
+    logRefused(log, "GET /v1/check", err);
     const message = err.details.startsWith(BUCKET_FIELD) ? err.details.slice(BUCKET_FIELD.length) : err.details;
     sendJson(res, httpStatusOf(err.code), { code: Status[err.code].toLowerCase(), message });
     return;

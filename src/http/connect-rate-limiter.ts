@@ -11,7 +11,7 @@ import type { DecisionOutcome } from "../core/decision.ts";
 import { type DecisionResultSchema, RateLimiter } from "../gen/tokenmesh/v1/rate_limiter_pb.ts";
 import type { ValidDecision } from "../limiter/limiter.ts";
 import type { DecisionService } from "../server/decision-service.ts";
-import { RequestError } from "../server/errors.ts";
+import { RequestError, Status } from "../server/errors.ts";
 import type { DecisionAnswers } from "../server/response-encoder.ts";
 
 /** ConsumeResponse and QueryResponse share this shape. */
@@ -46,9 +46,17 @@ function responseOf(answers: DecisionAnswers): ResponseInit {
   };
 }
 
+/** The gRPC middleware's "request refused" line, for the HTTP door. */
+export function logRefused(log: Logger, method: string, err: RequestError): void {
+  if (log.isLevelEnabled("debug")) log.debug({ method, code: Status[err.code], field: err.field, reason: err.problem }, "request refused");
+}
+
 /** A caller's mistake keeps its code and text; anything else is logged and answered `internal`. */
 export function connectErrorOf(err: unknown, log: Logger, method: string): ConnectError {
-  if (err instanceof RequestError) return new ConnectError(err.details, err.code as number as Code);
+  if (err instanceof RequestError) {
+    logRefused(log, `/tokenmesh.v1.RateLimiter/${method}`, err);
+    return new ConnectError(err.details, err.code as number as Code);
+  }
   log.error({ err, method }, "handler failed");
   return new ConnectError("internal error; the server log has the detail", Code.Internal);
 }

@@ -1,10 +1,10 @@
 // The one decision path behind every door (gRPC, Envoy's RateLimitService, HTTP/JSON): readiness,
 // validation against the policies in force, all-or-nothing limiting at one time, metrics and
-// logging. It takes plain decisions and returns plain results; the adapters only translate
+// the audit log. It takes plain decisions and returns plain results; the adapters only translate
 // their wire formats, so a request gets the same checks and the same error text whichever door
-// it came in by.
+// it came in by. Refused requests are logged at debug where they are answered: by the gRPC
+// middleware (both gRPC services) and by the HTTP door, in the same shape.
 
-import type { Logger } from "pino";
 import { Counter } from "prom-client";
 import type { PolicySnapshot } from "../config/load.ts";
 import type { DecisionOutcome } from "../core/decision.ts";
@@ -42,7 +42,6 @@ export interface DecisionServiceDeps {
   readonly limits: RequestLimits & DescriptorLimits;
   readonly clock: Clock;
   readonly metrics: Metrics;
-  readonly log: Logger;
   /**
    * True while a new mesh incarnation warms up (first sync with a peer, or the warm-up timeout):
    * answering before it would hand out a fresh capacity per key after every restart.
@@ -95,7 +94,7 @@ export class DecisionService {
     this.#admit();
     const { limiter, clock, metrics, limits } = this.#deps;
     const plan = planDescriptors(request, this.#deps.policies().rateLimitDomains, limits);
-    if (plan instanceof RequestError) throw this.#rejected(plan, "rls");
+    if (plan instanceof RequestError) throw plan;
     const now = clock();
     const outcomes: (DecisionOutcome | undefined)[] = plan.decisions.map((d) =>
       d.targets.length === 0 ? undefined : (limiter.run([d.targets], now, d.consume)[0] as DecisionOutcome),
@@ -115,19 +114,14 @@ export class DecisionService {
     if (this.#deps.warmingUp()) throw new RequestError(Status.UNAVAILABLE, "replica", WARMING_UP);
   }
 
-  #rejected(error: RequestError, door: string): RequestError {
-    this.#deps.log.debug({ door, error: error.details }, "request rejected");
-    return error;
-  }
-
   #decide(request: DecisionRequest, consume: boolean, includeReplicas: boolean): DecisionAnswers {
     this.#admit();
     const { limiter, limits, clock, metrics } = this.#deps;
     if (request.malformed !== undefined) {
-      throw this.#rejected(invalidArgument("request", `not a valid protobuf message: ${request.malformed}`), "decisions");
+      throw invalidArgument("request", `not a valid protobuf message: ${request.malformed}`);
     }
     const validated = validateDecisions(request.decisions, this.#deps.policies().policies, limits);
-    if (!validated.ok) throw this.#rejected(validated.error, "decisions");
+    if (!validated.ok) throw validated.error;
     const decisions: ValidDecision[] = validated.decisions;
     const now = clock();
     const outcomes = limiter.run(decisions, now, consume);

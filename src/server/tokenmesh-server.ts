@@ -125,7 +125,6 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     limits: config.limits,
     clock,
     metrics,
-    log,
     warmingUp: () => mesh !== undefined && !mesh.replica.ready,
     ...(audit === undefined ? {} : { audit }),
   });

@@ -2,6 +2,9 @@
 // and readiness probes, the /v1/check convenience, and Consume/Query over the Connect protocol,
 // sharing buckets with the gRPC door.
 
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestServer, type TestServer } from "../support/server.ts";
 
@@ -147,5 +150,29 @@ describe("routes", () => {
     } finally {
       await warming.close();
     }
+  });
+
+  it("writes HTTP consumption to the audit log like gRPC's", async () => {
+    const file = join(mkdtempSync(join(tmpdir(), "tokenmesh-http-audit-")), "audit.log");
+    const audited = await startTestServer({
+      policies: { api: { capacity: 1, refill: 1, per: "1h" } },
+      audit: { destination: file, sample: { allowed: 1, denied: 1 }, key: "plain" },
+    });
+    const at = `http://127.0.0.1:${audited.server.httpPort}`;
+    await fetch(`${at}/v1/check?policy=api&key=erin`);
+    await fetch(`${at}/tokenmesh.v1.RateLimiter/Consume`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ decisions: [{ buckets: [{ policy: "api", key: "erin" }] }] }),
+    });
+    await audited.close();
+    const lines = readFileSync(file, "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { policy: string; key: string; outcome: string });
+    expect(lines.map((l) => [l.policy, l.key, l.outcome])).toEqual([
+      ["api", "erin", "allowed"],
+      ["api", "erin", "denied"],
+    ]);
   });
 });
