@@ -1,96 +1,28 @@
-"""The Python client (grpc C-core) against a real tokenmesh server (grpc-js).
+"""The synchronous client (grpc C-core) against a real tokenmesh server (grpc-js).
 
-The server comes from TOKENMESH_ADDRESS when the TypeScript test harness started one (that is how
-`npm test` runs this file); otherwise the test starts `node bin/tokenmesh.mjs serve` itself, so
-`python3 -m unittest discover -s clients/python/tests` also works alone.
-The policies match clients/typescript/test/helpers/server.ts: api = 5 tokens, 1 per second;
+The servers come from tokenmesh_server.py; the policies: api = 5 tokens, 1 per second;
 slow = 2 tokens, 1 per minute.
 """
 
-import os
-import socket
-import subprocess
-import sys
-import tempfile
+from __future__ import annotations
+
 import threading
 import time
 import unittest
-import uuid
-from pathlib import Path
+from typing import List
 
-HERE = Path(__file__).resolve().parent
-sys.path[:0] = [str(HERE.parent / "src"), str(HERE.parent / "gen")]
+import grpc
+from tokenmesh_server import SilentServer, address, dead_address, unique
 
-import grpc  # noqa: E402  (a missing python3-grpcio must fail the run, never skip it)
-
-from tokenmesh_client import Bucket, Limiter, TokenmeshError  # noqa: E402
-
-REPO = HERE.parents[2]
-CONFIG = """listen: 127.0.0.1:{port}
-metricsListen: null
-httpListen: null
-logLevel: warn
-policies:
-  api: {{capacity: 5, refill: 1, per: 1s}}
-  slow: {{capacity: 2, refill: 1, per: 1m}}
-  big: {{capacity: 1000000000, refill: 1000000000, per: 1s}}
-"""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+from tokenmesh_client import Bucket, Limiter, TokenmeshError
 
 
 class Server:
     address = ""
-    process = None
-    tmp = None
 
 
 def setUpModule() -> None:
-    if os.environ.get("TOKENMESH_ADDRESS"):
-        Server.address = os.environ["TOKENMESH_ADDRESS"]
-        return
-    port = free_port()
-    Server.tmp = tempfile.TemporaryDirectory()
-    config = Path(Server.tmp.name) / "config.yaml"
-    config.write_text(CONFIG.format(port=port))
-    Server.process = subprocess.Popen(["node", str(REPO / "bin/tokenmesh.mjs"), "serve", "--config", str(config)])
-    Server.address = f"127.0.0.1:{port}"
-    channel = grpc.insecure_channel(Server.address)
-    grpc.channel_ready_future(channel).result(timeout=20)
-    channel.close()
-
-
-def tearDownModule() -> None:
-    if Server.process is not None:
-        Server.process.terminate()
-        Server.process.wait(timeout=15)
-    if Server.tmp is not None:
-        Server.tmp.cleanup()
-
-
-class SilentServer:
-    """Accepts TCP connections and never answers: calls to it can only end by their deadline."""
-
-    def __enter__(self) -> str:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        return f"127.0.0.1:{self.sock.getsockname()[1]}"
-
-    def __exit__(self, *exc: object) -> None:
-        self.sock.close()
-
-
-def dead_address() -> str:
-    return f"127.0.0.1:{free_port()}"
+    Server.address = address()
 
 
 class ConsumeTest(unittest.TestCase):
@@ -134,7 +66,7 @@ class ConsumeTest(unittest.TestCase):
 
     def test_concurrent_threads_share_one_limiter(self) -> None:
         key = unique("threads")
-        allowed = []
+        allowed: List[bool] = []
         with Limiter(Server.address, deadline_s=5) as limiter:
             threads = [threading.Thread(target=lambda: allowed.append(limiter.consume("slow", key).allowed)) for _ in range(20)]
             for t in threads:
@@ -171,11 +103,45 @@ class FailureTest(unittest.TestCase):
             self.assertEqual(limiter.consume("api", key).remaining, 3)
             self.assertEqual(limiter.stats["failovers"], 1)  # then it stuck to the live address
 
-    def test_options_are_checked(self) -> None:
-        with self.assertRaises(TypeError):
-            Limiter()
-        with self.assertRaises(TypeError):
-            Limiter(Server.address, fail_mode="maybe")
+    def test_query_fails_over_and_retries_only_where_it_is_safe(self) -> None:
+        key = unique("query")
+        with Limiter(addresses=[dead_address(), Server.address], deadline_s=5) as limiter:
+            self.assertEqual(limiter.query("api", key).remaining, 5)
+            self.assertEqual(limiter.stats["rpcs"], 3)  # two attempts at the dead address, then the live one
+            self.assertEqual(limiter.stats["failovers"], 1)
+
+
+class LocalChecksTest(unittest.TestCase):
+    def test_options_are_checked_with_the_option_named(self) -> None:
+        cases = [
+            ({}, "exactly one of address or addresses"),
+            ({"address": "a:1", "addresses": ["b:1"]}, "exactly one of address or addresses"),
+            ({"addresses": []}, "addresses must not be empty"),
+            ({"address": ""}, "non-empty 'host:port'"),
+            ({"address": "a:1", "deadline_s": 0}, r"deadline_s must be a number in \(0, 3600\], got 0"),
+            ({"address": "a:1", "fail_mode": "maybe"}, "fail_mode must be 'open' or 'closed', got 'maybe'"),
+            ({"address": "a:1", "query_attempts": 0}, r"query_attempts must be an integer in 1\.\.10, got 0"),
+        ]
+        for options, message in cases:
+            with self.subTest(options=options), self.assertRaisesRegex(TypeError, message):
+                Limiter(**options)  # type: ignore[arg-type]
+
+    def test_malformed_calls_are_refused_before_any_rpc(self) -> None:
+        cases = [
+            (lambda limiter: limiter.consume("", "k"), "request.policy: must be a non-empty string"),
+            (lambda limiter: limiter.consume("api", ""), "request.key: must be a non-empty string"),
+            (lambda limiter: limiter.consume("api", "k", cost=0), r"request.cost: must be an integer in 1\.\.4294967295, got 0"),
+            (lambda limiter: limiter.consume_many([]), r"buckets: must hold 1\.\.16 buckets, got 0"),
+            (lambda limiter: limiter.consume_many([("api", "k"), ("api", "k")]), r"buckets\[1\]: names the same bucket twice"),
+            (lambda limiter: limiter.consume_many([("api", "k"), 7]), r"buckets\[1\]: must be a Bucket or a \(policy, key\[, cost\]\) tuple"),
+        ]
+        with Limiter(dead_address()) as limiter:
+            for call, message in cases:
+                with self.subTest(message=message):
+                    with self.assertRaisesRegex(TokenmeshError, message) as caught:
+                        call(limiter)
+                    self.assertEqual(caught.exception.code, grpc.StatusCode.INVALID_ARGUMENT)
+            self.assertEqual(limiter.stats["rpcs"], 0)
 
 
 if __name__ == "__main__":
