@@ -15,6 +15,17 @@ const NEEDS: readonly Need[] = [
   // python3-* packages serve /usr/bin/python3 (a pyenv or venv python3 on PATH would not see them).
   { pkg: "python3-grpcio", check: ["/usr/bin/python3", "-c", "import grpc"] },
   { pkg: "python3-protobuf", check: ["/usr/bin/python3", "-c", "import google.protobuf"] },
+  // The ASGI middleware's tests: real FastAPI and Starlette apps served by uvicorn, called with httpx.
+  { pkg: "python3-starlette", check: ["/usr/bin/python3", "-c", "import starlette"] },
+  { pkg: "python3-fastapi", check: ["/usr/bin/python3", "-c", "import fastapi"] },
+  { pkg: "python3-uvicorn", check: ["/usr/bin/python3", "-c", "import uvicorn"] },
+  { pkg: "python3-httpx", check: ["/usr/bin/python3", "-c", "import httpx"] },
+  // The Python client's type check, and the offline `pip install` into a throwaway venv
+  // (setuptools and wheel are the build backend, ensurepip comes with python3-venv).
+  { pkg: "python3-mypy", check: ["/usr/bin/python3", "-m", "mypy", "--version"] },
+  { pkg: "python3-venv", check: ["/usr/bin/python3", "-c", "import ensurepip"] },
+  { pkg: "python3-setuptools", check: ["/usr/bin/python3", "-c", "import setuptools"] },
+  { pkg: "python3-wheel", check: ["/usr/bin/python3", "-c", "import wheel"] },
   // buf generate's Python plugins (protoc's built-in python and grpc_python_plugin).
   { pkg: "protobuf-compiler", check: ["protoc", "--version"] },
   { pkg: "protobuf-compiler-grpc", check: ["sh", "-c", "command -v grpc_python_plugin"] },

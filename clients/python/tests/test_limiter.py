@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 import time
 import unittest
-from typing import List
+from typing import Callable, List, Tuple
 
 import grpc
 from tokenmesh_server import SilentServer, address, dead_address, unique
@@ -36,7 +36,9 @@ class ConsumeTest(unittest.TestCase):
             self.assertEqual(denied.source, "server")
             self.assertTrue(0 < denied.retry_after_ms <= 1000, denied)
             status = denied.buckets[0]
-            self.assertEqual((status.policy, status.key, status.capacity, status.refill_tokens, status.refill_period_ms), ("api", key, 5, 1, 1000))
+            self.assertEqual(
+                (status.policy, status.key, status.capacity, status.refill_tokens, status.refill_period_ms), ("api", key, 5, 1, 1000)
+            )
 
     def test_cost_and_query_do_not_overcharge(self) -> None:
         key = unique("py")
@@ -127,13 +129,16 @@ class LocalChecksTest(unittest.TestCase):
                 Limiter(**options)  # type: ignore[arg-type]
 
     def test_malformed_calls_are_refused_before_any_rpc(self) -> None:
-        cases = [
+        cases: List[Tuple[Callable[[Limiter], object], str]] = [
             (lambda limiter: limiter.consume("", "k"), "request.policy: must be a non-empty string"),
             (lambda limiter: limiter.consume("api", ""), "request.key: must be a non-empty string"),
             (lambda limiter: limiter.consume("api", "k", cost=0), r"request.cost: must be an integer in 1\.\.4294967295, got 0"),
             (lambda limiter: limiter.consume_many([]), r"buckets: must hold 1\.\.16 buckets, got 0"),
             (lambda limiter: limiter.consume_many([("api", "k"), ("api", "k")]), r"buckets\[1\]: names the same bucket twice"),
-            (lambda limiter: limiter.consume_many([("api", "k"), 7]), r"buckets\[1\]: must be a Bucket or a \(policy, key\[, cost\]\) tuple"),
+            (
+                lambda limiter: limiter.consume_many([("api", "k"), 7]),  # type: ignore[list-item]
+                r"buckets\[1\]: must be a Bucket or a \(policy, key\[, cost\]\) tuple",
+            ),
         ]
         with Limiter(dead_address()) as limiter:
             for call, message in cases:

@@ -14,12 +14,14 @@ The policies match clients/typescript/test/helpers/server.ts, plus one that take
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import os
 import socket
 import subprocess
 import sys
 import tempfile
+import unittest
 import urllib.request
 import uuid
 from pathlib import Path
@@ -73,6 +75,14 @@ class SilentServer:
         self.sock.close()
 
 
+class AsyncTestCase(unittest.IsolatedAsyncioTestCase):
+    """Runs with asyncio's debug mode (never-awaited coroutines are reported) but without its
+    slow-callback warnings, which a busy 2-core machine triggers for nothing."""
+
+    async def asyncSetUp(self) -> None:
+        asyncio.get_running_loop().slow_callback_duration = 10.0
+
+
 _started: Dict[str, Tuple[str, Optional[str]]] = {}
 _processes: List[subprocess.Popen[bytes]] = []
 
@@ -116,7 +126,8 @@ def server_rpcs(method: str) -> int:
     url = os.environ.get("TOKENMESH_METRICS_URL") if os.environ.get("TOKENMESH_ADDRESS") else _start("main", 1000)[1]
     if url is None:
         raise RuntimeError("TOKENMESH_ADDRESS is set but TOKENMESH_METRICS_URL is not")
-    with urllib.request.urlopen(url, timeout=10) as response:
+    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback, never a proxy
+    with direct.open(url, timeout=10) as response:
         text = response.read().decode()
     total = 0.0
     for line in text.splitlines():

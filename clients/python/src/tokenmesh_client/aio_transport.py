@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any, Awaitable, Callable, List, Optional, Protocol, Sequence, TypeVar
+from typing import Awaitable, Callable, List, Optional, Protocol, Sequence, TypeVar
 
 import grpc
 import grpc.aio
@@ -59,11 +59,7 @@ class AioTransport:
         if self._loop is None:
             self._loop = loop
             for a in self.addresses:
-                channel = (
-                    grpc.aio.secure_channel(a, self._credentials)
-                    if self._credentials is not None
-                    else grpc.aio.insecure_channel(a)
-                )
+                channel = grpc.aio.secure_channel(a, self._credentials) if self._credentials is not None else grpc.aio.insecure_channel(a)
                 self._channels.append(channel)
                 self._stubs.append(stubs.RateLimiterStub(channel))
         elif self._loop is not loop:
@@ -92,7 +88,7 @@ class AioTransport:
         targets = self._ready_stubs()
         n = len(targets)
         start = self._preferred
-        last: Optional[Any] = None
+        last: Optional[grpc.RpcError] = None
         for step in range(n):
             index = (start + step) % n
             if step > 0:

@@ -71,5 +71,8 @@ class OutageReporter:
             down_since, self._down_since = self._down_since, None
             calls, self._answered_since_log = self._answered_since_log, 0
         if down_since is not None:
-            log.info("tokenmesh reachable again after %.0f ms (%d calls answered by the fail mode since the last line)",
-                     (self._clock() - down_since) * 1000, calls)
+            log.info(
+                "tokenmesh reachable again after %.0f ms (%d calls answered by the fail mode since the last line)",
+                (self._clock() - down_since) * 1000,
+                calls,
+            )

@@ -58,4 +58,3 @@ def checked_decision(buckets: Iterable[BucketLike]) -> Tuple[Bucket, ...]:
         seen.add((b.policy, b.key))
         out.append(b)
     return tuple(out)
-
