@@ -151,11 +151,11 @@ class AsyncLimiter:
             if service_could_not_answer(err):
                 answer = self._outage.answer(err, len(items), self.addresses)
                 return [answer] * len(items)
-            return [refused(err)] * len(items)
+            return [refused(err) for _ in items]  # one exception per caller: each gets its own traceback
         self._outage.recovered()
         if len(response.results) != len(items):
-            error = TokenmeshError(grpc.StatusCode.INTERNAL, f"server answered {len(response.results)} of {len(items)} decisions")
-            return [error] * len(items)
+            wrong = f"server answered {len(response.results)} of {len(items)} decisions"
+            return [TokenmeshError(grpc.StatusCode.INTERNAL, wrong) for _ in items]
         return [from_wire(item, result) for item, result in zip(items, response.results)]
 
     async def _isolate_invalid(self, method: Method, items: Sequence[Item], err: grpc.RpcError) -> List[Settled[Decision]]:
