@@ -7,8 +7,8 @@
      batched (the default) and, as the baseline in the same run, unbatched (batch=False); and the
      synchronous Limiter from one thread, for scale.
 
-Run from the repository root (a load run: take the heavy lock on a shared machine):
-  flock /tmp/tokenmesh-heavy.lock /usr/bin/python3 clients/python/bench/throughput.py [--callers 1000] [--seconds 5]
+Run from the repository root (a load run: nothing else heavy should share the machine):
+  /usr/bin/python3 clients/python/bench/throughput.py [--callers 1000] [--seconds 5]
 Prints a table and, last, one line of JSON.
 """
 
