@@ -36,6 +36,7 @@ REPO = HERE.parents[2]
 CAPPED_MAX_DECISIONS = 50
 CONFIG = """listen: 127.0.0.1:{port}
 metricsListen: {metrics}
+httpListen: null
 logLevel: warn
 limits: {{maxDecisionsPerRequest: {cap}}}
 policies:

@@ -25,7 +25,14 @@ const POLICIES = {
 
 async function start(metrics: boolean, limits: Record<string, number> = {}): Promise<RunningServer> {
   const config = resolveConfig(
-    { listen: "127.0.0.1:0", metricsListen: metrics ? "127.0.0.1:0" : null, logLevel: "silent", policies: POLICIES, limits },
+    {
+      listen: "127.0.0.1:0",
+      metricsListen: metrics ? "127.0.0.1:0" : null,
+      httpListen: null,
+      logLevel: "silent",
+      policies: POLICIES,
+      limits,
+    },
     "python-client-test",
   );
   return startServer({ config, log: pino({ level: "silent" }) });
