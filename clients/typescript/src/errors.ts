@@ -1,7 +1,7 @@
 // The one error type the client throws: a gRPC status code, a message that names the field or
 // the failing address, and the underlying error as `cause`.
 
-import { Status } from "nice-grpc";
+import { Status } from "nice-grpc-common";
 
 export { Status };
 

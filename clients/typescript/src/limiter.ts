@@ -2,15 +2,17 @@
 // cache underneath. A call is checked locally, answered from the deny cache if its bucket was
 // just denied, and otherwise joins a batch that goes out as one Consume (or Query) RPC.
 
-import { ClientError, Status } from "nice-grpc";
+import { Status } from "nice-grpc-common";
 import { Batcher, type Settled } from "./batcher.js";
 import { DenyCache } from "./deny-cache.js";
 import { TokenmeshError } from "./errors.js";
 import { type LimiterOptions, resolveOptions } from "./options.js";
 import { OutageReporter, serviceCouldNotAnswer } from "./outage.js";
 import { Transport } from "./transport.js";
-import { type BucketRequest, bucketsOf, type Decision, type DecisionRequest, fromWireResult, toWireDecision } from "./types.js";
+import { type BucketRequest, bucketsOf, type Decision, type DecisionRequest, fromWireResult } from "./types.js";
 import { checkDecision } from "./validate.js";
+import { decodeDecisionResponse, encodeDecisionRequest, type WireResult } from "./wire/decision-codec.js";
+import { RpcError } from "./wire/grpc-connection.js";
 
 export interface LimiterStats {
   /** consume() and query() calls made. */
@@ -51,35 +53,42 @@ export function createLimiter(options: LimiterOptions): Limiter {
   let closed = false;
 
   async function send(method: Method, items: readonly Item[]): Promise<Settled<Decision>[]> {
-    const deadline = new Date(Date.now() + o.deadlineMs);
+    const deadlineAt = performance.now() + o.deadlineMs;
+    let results: WireResult[];
     try {
-      const request = { decisions: items.map(toWireDecision) };
-      const response = method === "consume" ? await transport.consume(request, deadline) : await transport.query(request, deadline);
+      const body = encodeDecisionRequest(items);
+      const bytes = method === "consume" ? await transport.consume(body, deadlineAt) : await transport.query(body, deadlineAt);
       outage.recovered();
-      if (response.results.length !== items.length) {
-        const error = new TokenmeshError(Status.INTERNAL, `server answered ${response.results.length} of ${items.length} decisions`);
-        return items.map(() => ({ ok: false, error }));
-      }
-      return items.map((buckets, i) => ({ ok: true, value: fromWireResult(buckets, response.results[i]!) }));
+      results = decodeDecisionResponse(bytes);
     } catch (err) {
-      if (err instanceof ClientError && err.code === Status.INVALID_ARGUMENT && items.length > 1) return isolateInvalid(method, items, err);
-      if (serviceCouldNotAnswer(err)) {
-        const answer = outage.answer(err, items.length, o.addresses);
-        return items.map(() => ({ ok: true, value: answer }));
-      }
-      const error =
-        err instanceof ClientError
-          ? new TokenmeshError(err.code, err.details.replace(BAD_DECISION, "decision"), { cause: err })
-          : new TokenmeshError(Status.INTERNAL, String(err), { cause: err });
+      return failed(method, items, err);
+    }
+    if (results.length !== items.length) {
+      const error = new TokenmeshError(Status.INTERNAL, `server answered ${results.length} of ${items.length} decisions`);
       return items.map(() => ({ ok: false, error }));
     }
+    return items.map((buckets, i) => ({ ok: true, value: fromWireResult(buckets, results[i] as WireResult) }));
+  }
+
+  /** What the callers of a failed batch get: an isolated resend, the fail mode, or the error. */
+  function failed(method: Method, items: readonly Item[], err: unknown): Settled<Decision>[] | Promise<Settled<Decision>[]> {
+    if (err instanceof RpcError && err.code === Status.INVALID_ARGUMENT && items.length > 1) return isolateInvalid(method, items, err);
+    if (serviceCouldNotAnswer(err)) {
+      const answer = outage.answer(err, items.length, o.addresses);
+      return items.map(() => ({ ok: true, value: answer }));
+    }
+    const error =
+      err instanceof RpcError
+        ? new TokenmeshError(err.code, err.details.replace(BAD_DECISION, "decision"), { cause: err })
+        : new TokenmeshError(Status.INTERNAL, `the service's answer could not be read: ${String(err)}`, { cause: err });
+    return items.map(() => ({ ok: false, error }));
   }
 
   // The service validates a whole request before touching any bucket, so a refused batch took
   // no token and resending its good decisions cannot double-charge. A batch above the server's
   // cap is resent in chunks it accepts, and later batches are capped to fit. Otherwise the error
   // names the first bad decision: fail that one, resend the rest; if it names none, resend each alone.
-  async function isolateInvalid(method: Method, items: readonly Item[], err: ClientError): Promise<Settled<Decision>[]> {
+  async function isolateInvalid(method: Method, items: readonly Item[], err: RpcError): Promise<Settled<Decision>[]> {
     const cap = Number(SERVER_CAP.exec(err.details)?.[1] ?? 0);
     if (cap >= 1 && cap < items.length) {
       if (batchers[method].maxSize > cap) {

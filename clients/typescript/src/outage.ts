@@ -5,9 +5,10 @@
 // the service could not answer (unavailable, deadline, overload, internal) get the fail mode, so
 // an outage costs at most one deadline per batch and never a hang.
 
-import { ClientError, Status } from "nice-grpc";
+import { Status } from "nice-grpc-common";
 import type { Logger } from "./options.js";
 import { type Decision, summarize } from "./types.js";
+import { RpcError } from "./wire/grpc-connection.js";
 
 const CALLER_ERRORS: ReadonlySet<Status> = new Set([
   Status.INVALID_ARGUMENT,
@@ -21,8 +22,8 @@ const CALLER_ERRORS: ReadonlySet<Status> = new Set([
 ]);
 
 /** True when the fail mode should answer instead of an error. */
-export function serviceCouldNotAnswer(err: unknown): err is ClientError {
-  return err instanceof ClientError && !CALLER_ERRORS.has(err.code);
+export function serviceCouldNotAnswer(err: unknown): err is RpcError {
+  return err instanceof RpcError && !CALLER_ERRORS.has(err.code);
 }
 
 /** While an outage lasts, a reminder goes to the log at most this often. */
@@ -43,7 +44,7 @@ export class OutageReporter {
   ) {}
 
   /** The answer for `count` calls whose RPC failed with `err`; logs the first and then periodically. */
-  answer(err: ClientError, count: number, addresses: readonly string[]): Decision {
+  answer(err: RpcError, count: number, addresses: readonly string[]): Decision {
     if (this.mode === "open") this.failOpen += count;
     else this.failClosed += count;
     this.#answeredSinceLog += count;

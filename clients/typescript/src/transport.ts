@@ -1,25 +1,17 @@
-// Channels to one or more addresses, with the deadline and retry middlewares, and failover.
+// Connections to one or more addresses, failover between them, and the retries that are safe.
 //
 // Retries are limited to what cannot double-charge. Consume is not idempotent: if a first attempt
 // reached the server, resending it takes the tokens twice. So Consume moves to the next address
-// only when grpc-js failed the call before it had a connection to send it on (the load balancer's
-// pick failed: "No connection established", or the channel was closed before the call started);
-// a DEADLINE_EXCEEDED or a connection dropped mid-call may have been processed and is not
-// retried. Query takes no token, so it is retried by nice-grpc's retry middleware on UNAVAILABLE
-// and fails over on any UNAVAILABLE. Both share one absolute deadline across all attempts.
+// only when the call was never sent (no connection could be established, the connection was
+// closed before the call started, or the server refused the stream before processing it); a
+// DEADLINE_EXCEEDED or a connection dropped mid-call may have been processed and is not retried.
+// Query takes no token, so it is retried on UNAVAILABLE (with a short exponential backoff) and
+// fails over on any UNAVAILABLE. All attempts of a call share one absolute deadline.
 
-import type { MessageInitShape } from "@bufbuild/protobuf";
-import { type Channel, ChannelCredentials, type Client, ClientError, createChannel, createClientFactory, Status } from "nice-grpc";
-import { type DeadlineOptions, deadlineMiddleware } from "nice-grpc-client-middleware-deadline";
-import { type RetryOptions, retryMiddleware } from "nice-grpc-client-middleware-retry";
-import type { ConsumeResponse, DecisionSchema, QueryResponse } from "./gen/tokenmesh/v1/rate_limiter_pb.js";
-import { type RateLimiterDefinition, rateLimiterDefinition } from "./grpc/service-definition.js";
+import { Status } from "nice-grpc-common";
+import { GrpcConnection, RpcError, type TlsOptions } from "./wire/grpc-connection.js";
 
-export type TlsOptions = {
-  readonly rootCerts?: Buffer;
-  readonly privateKey?: Buffer;
-  readonly certChain?: Buffer;
-};
+export type { TlsOptions };
 
 export interface TransportOptions {
   readonly addresses: readonly string[];
@@ -29,28 +21,22 @@ export interface TransportOptions {
   readonly queryRetryBaseDelayMs: number;
 }
 
-/** Consume and Query requests share this shape. */
-export interface WireRequest {
-  readonly decisions: MessageInitShape<typeof DecisionSchema>[];
-}
+const CONSUME_PATH = "/tokenmesh.v1.RateLimiter/Consume";
+const QUERY_PATH = "/tokenmesh.v1.RateLimiter/Query";
 
-type RateLimiterClient = Client<RateLimiterDefinition, DeadlineOptions & RetryOptions>;
-
-/** True when grpc-js failed the call without ever sending it, so resending cannot double-charge. */
+/** True when the call cannot have reached a server, so resending cannot double-charge. */
 export function neverSent(err: unknown): boolean {
-  if (!(err instanceof ClientError) || err.code !== Status.UNAVAILABLE) return false;
-  return /No connection established|Channel closed before call started|Name resolution failed/.test(err.details);
+  return err instanceof RpcError && err.neverSent;
 }
 
-function credentialsFor(tls: boolean | TlsOptions): ChannelCredentials {
-  if (tls === false) return ChannelCredentials.createInsecure();
-  if (tls === true) return ChannelCredentials.createSsl();
-  return ChannelCredentials.createSsl(tls.rootCerts ?? null, tls.privateKey ?? null, tls.certChain ?? null);
-}
+const unavailable = (err: unknown): boolean => err instanceof RpcError && err.code === Status.UNAVAILABLE;
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 export class Transport {
-  readonly #channels: Channel[];
-  readonly #clients: RateLimiterClient[];
+  readonly #connections: GrpcConnection[];
+  readonly #queryAttempts: number;
+  readonly #retryBaseDelayMs: number;
   /** Index of the address that answered last: calls start there (sticky, not load-balanced). */
   #preferred = 0;
   readonly addresses: readonly string[];
@@ -59,53 +45,66 @@ export class Transport {
 
   constructor(options: TransportOptions) {
     this.addresses = options.addresses;
-    const credentials = credentialsFor(options.tls);
-    // The last middleware added is the outermost: the deadline wraps the retries, so its abort
-    // signal also cuts a retry backoff short (nice-grpc-client-middleware-retry README, "Deadlines").
-    const factory = createClientFactory().use(retryMiddleware).use(deadlineMiddleware);
-    const definition = rateLimiterDefinition();
-    this.#channels = options.addresses.map((a) => createChannel(a, credentials));
-    this.#clients = this.#channels.map((channel) =>
-      factory.create(definition, channel, {
-        consume: { retry: false },
-        query: {
-          retry: true,
-          retryMaxAttempts: options.queryAttempts - 1, // the middleware counts retries after the first attempt
-          retryBaseDelayMs: options.queryRetryBaseDelayMs,
-          retryableStatuses: [Status.UNAVAILABLE],
-        },
-      }),
-    );
+    this.#connections = options.addresses.map((a) => new GrpcConnection(a, options.tls));
+    this.#queryAttempts = options.queryAttempts;
+    this.#retryBaseDelayMs = options.queryRetryBaseDelayMs;
   }
 
-  consume(request: WireRequest, deadline: Date): Promise<ConsumeResponse> {
-    return this.#withFailover((client) => client.consume(request, { deadline }), neverSent);
+  /** `body` is a framed ConsumeRequest; `deadlineAt` is `performance.now()` time. */
+  consume(body: Buffer, deadlineAt: number): Promise<Buffer> {
+    return this.#withFailover((c) => c.unary(CONSUME_PATH, body, deadlineAt), neverSent);
   }
 
-  query(request: WireRequest, deadline: Date): Promise<QueryResponse> {
-    const unavailable = (err: unknown) => err instanceof ClientError && err.code === Status.UNAVAILABLE;
-    return this.#withFailover((client) => client.query(request, { deadline }), unavailable);
+  query(body: Buffer, deadlineAt: number): Promise<Buffer> {
+    return this.#withFailover((c) => this.#retried(c, body, deadlineAt), unavailable);
   }
 
   close(): void {
-    for (const channel of this.#channels) channel.close();
+    for (const c of this.#connections) c.close();
   }
 
-  async #withFailover<R>(call: (client: RateLimiterClient) => Promise<R>, mayFailOver: (err: unknown) => boolean): Promise<R> {
-    const n = this.#clients.length;
+  async #retried(connection: GrpcConnection, body: Buffer, deadlineAt: number): Promise<Buffer> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await connection.unary(QUERY_PATH, body, deadlineAt);
+      } catch (err) {
+        const delay = this.#retryBaseDelayMs * 2 ** (attempt - 1);
+        if (!unavailable(err) || attempt >= this.#queryAttempts || performance.now() + delay >= deadlineAt) throw err;
+        await sleep(delay);
+      }
+    }
+  }
+
+  #withFailover(call: (c: GrpcConnection) => Promise<Buffer>, mayFailOver: (err: unknown) => boolean): Promise<Buffer> {
     const start = this.#preferred;
-    let lastError: unknown;
-    for (let attempt = 0; attempt < n; attempt++) {
+    this.rpcs++;
+    const first = this.#connections[start] as GrpcConnection;
+    // One address answering is the common case: no async frame of our own around it.
+    if (this.#connections.length === 1) return call(first);
+    return call(first).then(
+      (response) => response,
+      (err: unknown) => this.#failOver(call, mayFailOver, start, err),
+    );
+  }
+
+  async #failOver(
+    call: (c: GrpcConnection) => Promise<Buffer>,
+    mayFailOver: (err: unknown) => boolean,
+    start: number,
+    firstError: unknown,
+  ): Promise<Buffer> {
+    const n = this.#connections.length;
+    let lastError = firstError;
+    for (let attempt = 1; attempt < n; attempt++) {
+      if (!mayFailOver(lastError)) throw lastError;
       const index = (start + attempt) % n;
-      const client = this.#clients[index] as RateLimiterClient;
-      if (attempt > 0) this.failovers++;
+      this.failovers++;
       this.rpcs++;
       try {
-        const response = await call(client);
+        const response = await call(this.#connections[index] as GrpcConnection);
         this.#preferred = index;
         return response;
       } catch (err) {
-        if (!mayFailOver(err)) throw err;
         lastError = err;
       }
     }

@@ -1,9 +1,8 @@
-// The public request and answer shapes, and their mapping to and from the wire messages. Wire
-// durations are uint64 microseconds (bigint); answers use whole milliseconds, rounded up so a
-// caller that waits `retryAfterMs` is never early.
+// The public request and answer shapes, and the mapping from the decoded wire answer. Wire
+// durations are uint64 microseconds; answers use whole milliseconds, rounded up so a caller that
+// waits `retryAfterMs` is never early.
 
-import type { MessageInitShape } from "@bufbuild/protobuf";
-import type { DecisionResult, DecisionSchema } from "./gen/tokenmesh/v1/rate_limiter_pb.js";
+import type { WireResult } from "./wire/decision-codec.js";
 
 /** A limit sent with the request instead of the policy's (only where the policy allows it). */
 export interface InlineLimit {
@@ -55,37 +54,19 @@ export interface Decision {
 
 export const bucketsOf = (request: DecisionRequest): readonly BucketRequest[] => ("buckets" in request ? request.buckets : [request]);
 
-const usToMs = (us: bigint): number => Number((us + 999n) / 1000n);
+/** Whole milliseconds, rounded up. */
+const usToMs = (us: number): number => Math.ceil(us / 1000);
 
-export function toWireDecision(buckets: readonly BucketRequest[]): MessageInitShape<typeof DecisionSchema> {
-  return {
-    buckets: buckets.map((b) => ({
-      policy: b.policy,
-      key: b.key,
-      ...(b.cost === undefined ? {} : { cost: b.cost }),
-      ...(b.limit === undefined
-        ? {}
-        : {
-            limit: {
-              capacity: BigInt(b.limit.capacity),
-              refillTokens: BigInt(b.limit.refillTokens),
-              refillPeriodMs: BigInt(b.limit.refillPeriodMs),
-            },
-          }),
-    })),
-  };
-}
-
-export function fromWireResult(requested: readonly BucketRequest[], result: DecisionResult): Decision {
+export function fromWireResult(requested: readonly BucketRequest[], result: WireResult): Decision {
   const buckets = result.buckets.map((s, i): BucketStatus => {
     const asked = requested[i];
     return {
       policy: asked?.policy ?? "",
       key: asked?.key ?? "",
-      remaining: Number(s.remaining),
+      remaining: s.remaining,
       retryAfterMs: usToMs(s.retryAfterUs),
       resetAfterMs: usToMs(s.resetAfterUs),
-      limit: { capacity: Number(s.capacity), refillTokens: Number(s.refillTokens), refillPeriodMs: Number(s.refillPeriodMs) },
+      limit: { capacity: s.capacity, refillTokens: s.refillTokens, refillPeriodMs: s.refillPeriodMs },
     };
   });
   return summarize(result.allowed, usToMs(result.retryAfterUs), buckets, "server");

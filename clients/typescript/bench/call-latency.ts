@@ -1,0 +1,194 @@
+// Where a decision's time goes at one call in flight: the same sequential Consume made through
+// each layer of the client stack, against one tokenmesh replica in its own process, so the cost
+// of each layer is the difference between two neighbouring rows.
+//
+//   bare http2      node:http2 with a pre-encoded body (no gRPC library at all)
+//   grpc-js         @grpc/grpc-js makeUnaryRequest with the protobuf-es codecs
+//   health          grpc.health.v1 Check through nice-grpc: the issue's "bare health check"
+//   nice-grpc       createClient (per-call AbortController, Metadata, async wrappers)
+//   limiter         createLimiter with batching off, then with the default batching (the
+//                   published client: on nice-grpc before issue 13, on node:http2 since)
+//
+// Variants run in alternating rounds (A B C ... A B C) and each row is the median over rounds.
+// Pin it to the other core than the server for figures like the bench's:
+//   taskset -c 1 npx tsx clients/typescript/bench/call-latency.ts [--calls 2000] [--rounds 3]
+// The server is pinned to CPU 0 when `taskset` exists.
+
+import { spawn } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import http2 from "node:http2";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import * as grpc from "@grpc/grpc-js";
+import { createChannel, createClient } from "nice-grpc";
+import { HealthDefinition } from "nice-grpc-server-health";
+import { ConsumeRequestSchema, ConsumeResponseSchema, RateLimiter } from "../../../src/gen/tokenmesh/v1/rate_limiter_pb.ts";
+import { niceDefinition } from "../../../src/grpc/service-definition.ts";
+import { createLimiter } from "../src/index.ts";
+
+const { values } = parseArgs({
+  options: { calls: { type: "string", default: "2000" }, rounds: { type: "string", default: "3" }, only: { type: "string" } },
+});
+const calls = Number(values.calls);
+const rounds = Number(values.rounds);
+const repoRoot = resolve(import.meta.dirname, "../../..");
+const PATH = "/tokenmesh.v1.RateLimiter/Consume";
+
+const keyOf = (i: number): string => `k${String((i * 7919) % 10_000).padStart(7, "0")}`;
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const address = server.address();
+  await new Promise<void>((r) => server.close(() => r()));
+  return typeof address === "object" && address !== null ? address.port : 0;
+}
+
+type Call = (i: number) => Promise<unknown>;
+interface Variant {
+  readonly name: string;
+  open(address: string): Promise<{ call: Call; close(): void | Promise<void> }>;
+}
+
+function frame(message: Uint8Array): Buffer {
+  const out = Buffer.allocUnsafe(5 + message.length);
+  out[0] = 0;
+  out.writeUInt32BE(message.length, 1);
+  out.set(message, 5);
+  return out;
+}
+
+const requestBytes = (i: number): Uint8Array =>
+  toBinary(ConsumeRequestSchema, create(ConsumeRequestSchema, { decisions: [{ buckets: [{ policy: "bench", key: keyOf(i) }] }] }));
+
+const variants: readonly Variant[] = [
+  {
+    name: "bare http2",
+    async open(address) {
+      const session = http2.connect(`http://${address}`);
+      await new Promise<void>((r, j) => session.once("connect", () => r()).once("error", j));
+      const headers = { ":method": "POST", ":path": PATH, "content-type": "application/grpc", te: "trailers" };
+      const call: Call = (i) =>
+        new Promise((r, j) => {
+          const stream = session.request(headers);
+          const chunks: Buffer[] = [];
+          stream.on("data", (c: Buffer) => chunks.push(c));
+          stream.on("trailers", (t) => (t["grpc-status"] === "0" ? undefined : j(new Error(`grpc-status ${String(t["grpc-status"])}`))));
+          stream.on("end", () => r(Buffer.concat(chunks)));
+          stream.on("error", j);
+          stream.end(frame(requestBytes(i)));
+        });
+      return { call, close: () => void session.close() };
+    },
+  },
+  {
+    name: "grpc-js",
+    async open(address) {
+      const client = new grpc.Client(address, grpc.credentials.createInsecure());
+      const call: Call = (i) =>
+        new Promise((r, j) =>
+          client.makeUnaryRequest(
+            PATH,
+            (bytes: Uint8Array) => Buffer.from(bytes),
+            (b: Buffer) => fromBinary(ConsumeResponseSchema, b),
+            requestBytes(i),
+            (err, value) => (err ? j(err) : r(value)),
+          ),
+        );
+      return { call, close: () => client.close() };
+    },
+  },
+  {
+    name: "health (nice-grpc)",
+    async open(address) {
+      const channel = createChannel(address);
+      const client = createClient(HealthDefinition, channel);
+      return { call: () => client.check({ service: "" }), close: () => channel.close() };
+    },
+  },
+  {
+    name: "nice-grpc",
+    async open(address) {
+      const channel = createChannel(address);
+      const client = createClient(niceDefinition(RateLimiter), channel);
+      const call: Call = (i) => client.consume({ decisions: [{ buckets: [{ policy: "bench", key: keyOf(i) }] }] });
+      return { call, close: () => channel.close() };
+    },
+  },
+  {
+    name: "limiter, batch: false",
+    async open(address) {
+      const limiter = createLimiter({ address, batch: false, deadlineMs: 5000 });
+      return { call: (i) => limiter.consume({ policy: "bench", key: keyOf(i) }), close: () => limiter.close() };
+    },
+  },
+  {
+    name: "limiter, default",
+    async open(address) {
+      const limiter = createLimiter({ address, deadlineMs: 5000 });
+      return { call: (i) => limiter.consume({ policy: "bench", key: keyOf(i) }), close: () => limiter.close() };
+    },
+  },
+];
+
+const median = (xs: readonly number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 === 1 ? (s[s.length >> 1] as number) : ((s[s.length / 2 - 1] as number) + (s[s.length / 2] as number)) / 2;
+};
+const percentile = (sorted: Float64Array, p: number): number =>
+  sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] as number;
+
+async function measure(v: Variant, address: string): Promise<{ p50: number; p99: number; cpuUs: number }> {
+  const opened = await v.open(address);
+  for (let i = 0; i < 200; i++) await opened.call(i); // connect, JIT
+  const lat = new Float64Array(calls);
+  const cpu0 = process.cpuUsage();
+  for (let i = 0; i < calls; i++) {
+    const t = performance.now();
+    await opened.call(i);
+    lat[i] = (performance.now() - t) * 1000;
+  }
+  const cpu = process.cpuUsage(cpu0);
+  await opened.close();
+  lat.sort();
+  return { p50: percentile(lat, 50), p99: percentile(lat, 99), cpuUs: (cpu.user + cpu.system) / calls };
+}
+
+async function main(): Promise<void> {
+  const port = await freePort();
+  const dir = await mkdtemp(join(tmpdir(), "tokenmesh-call-latency-"));
+  const config = join(dir, "config.yaml");
+  await writeFile(
+    config,
+    `listen: 127.0.0.1:${port}\nmetricsListen: null\nlogLevel: info\npolicies:\n  bench: { capacity: 1000000000, refill: 1000000000, per: 1s }\n`,
+  );
+  const serverArgs = [join(repoRoot, "bin/tokenmesh.mjs"), "serve", "--config", config];
+  const child = spawn("taskset", ["-c", "0", process.execPath, ...serverArgs], { stdio: ["ignore", "pipe", "inherit"] });
+  await new Promise<void>((r, j) => {
+    child.stdout.on("data", (d: Buffer) => (d.toString().includes("tokenmesh serving") ? r() : undefined));
+    child.once("exit", (code) => j(new Error(`server exited ${code}`)));
+  });
+  const address = `127.0.0.1:${port}`;
+  const chosen = values.only === undefined ? variants : variants.filter((v) => values.only?.split(",").includes(v.name));
+  const got = new Map<string, { p50: number; p99: number; cpuUs: number }[]>();
+  try {
+    for (let r = 0; r < rounds; r++) {
+      for (const v of chosen) got.set(v.name, [...(got.get(v.name) ?? []), await measure(v, address)]);
+    }
+  } finally {
+    child.kill("SIGTERM");
+    await rm(dir, { recursive: true, force: true });
+  }
+  console.log(`${calls} sequential calls per variant, ${rounds} rounds, medians (us); client CPU per call in us`);
+  console.log("| variant | p50 | p99 | client CPU/call |\n|---|---|---|---|");
+  for (const v of chosen) {
+    const ms = got.get(v.name) ?? [];
+    const f = (pick: (m: { p50: number; p99: number; cpuUs: number }) => number): string => median(ms.map(pick)).toFixed(0);
+    console.log(`| ${v.name} | ${f((m) => m.p50)} | ${f((m) => m.p99)} | ${f((m) => m.cpuUs)} |`);
+  }
+}
+
+await main();
