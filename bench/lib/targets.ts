@@ -144,17 +144,23 @@ export function freePort(): Promise<number> {
   });
 }
 
-export async function startRedis(tools: Tools, options: TargetOptions = {}): Promise<Target> {
+/** A redis-server in memory only, pinned to the service core; resolves once it accepts connections. */
+export async function startRedisStore(tools: Tools): Promise<{ child: Child; port: number }> {
   if (tools.redisServer === null) throw new Error("redis-server is not installed");
   const port = await freePort();
-  const { child: store } = await spawnReady(tools, {
+  const { child } = await spawnReady(tools, {
     name: "redis-server",
     command: tools.redisServer,
-    // In memory only, like the limiter it is compared with; same core as the service.
+    // In memory only, like the limiters it is compared with; same core as the service.
     args: ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--loglevel", "notice"],
     cpus: tools.serverCpus,
     ready: (line) => (line.includes("Ready to accept connections") ? true : undefined),
   });
+  return { child, port };
+}
+
+export async function startRedis(tools: Tools, options: TargetOptions = {}): Promise<Target> {
+  const { child: store, port } = await startRedisStore(tools);
   const policies = JSON.stringify({ [BENCH_POLICY.name]: BENCH_POLICY });
   try {
     const { child, info } = await spawnReady(tools, {

@@ -7,6 +7,8 @@ import { availableParallelism } from "node:os";
 export interface Tools {
   readonly h2load: string | null;
   readonly redisServer: string | null;
+  /** HTTP/1.1 load for the user-level scenario (Debian `wrk`). */
+  readonly wrk: string | null;
   readonly taskset: string | null;
   /** Cores for the service under test (its redis-server included) and for the load generator. */
   readonly serverCpus: string | undefined;
@@ -52,11 +54,13 @@ export function detectTools(options: { install: boolean; forceNodeDriver: boolea
   const notes: string[] = [];
   const h2load = options.forceNodeDriver ? null : findOrInstall("h2load", "nghttp2-client", notes, options.install);
   const redisServer = findOrInstall("redis-server", "redis-server", notes, options.install);
+  const wrk = findOrInstall("wrk", "wrk", notes, options.install);
   const taskset = which("taskset");
   const cores = availableParallelism();
   const pin = taskset !== null && cores >= 2;
   notes.push(`load: ${h2load !== null ? `h2load (${h2load}) for fixed-body runs, ` : ""}Node http2 driver for key spaces`);
   if (redisServer === null) notes.push("redis-server missing: the redis rows are not measured");
+  if (wrk === null) notes.push("wrk missing: the user-level rows are not measured");
   notes.push(
     pin
       ? `cores: ${cores}; service on CPU 0, load on CPU 1 (taskset)`
@@ -65,6 +69,7 @@ export function detectTools(options: { install: boolean; forceNodeDriver: boolea
   return {
     h2load,
     redisServer,
+    wrk,
     taskset,
     serverCpus: pin ? "0" : undefined,
     loadCpus: pin ? `1-${cores - 1}` : undefined,

@@ -7,6 +7,7 @@ import { memoryAndKeys } from "./memory-and-keys.ts";
 import { replication } from "./replication.ts";
 import { tailLatency } from "./tail-latency.ts";
 import { throughput } from "./throughput.ts";
+import { userLevel } from "./user-level.ts";
 import { versusRedis } from "./versus-redis.ts";
 
-export const scenarios: readonly Scenario[] = [throughput, versusRedis, batch, tailLatency, memoryAndKeys, replication, doors];
+export const scenarios: readonly Scenario[] = [throughput, versusRedis, batch, tailLatency, memoryAndKeys, replication, doors, userLevel];

@@ -52,8 +52,8 @@ export function createLimiter(options: LimiterOptions): Limiter {
   let calls = 0;
   let closed = false;
 
-  async function send(method: Method, items: readonly Item[]): Promise<Settled<Decision>[]> {
-    const deadlineAt = performance.now() + o.deadlineMs;
+  /** `deadlineAt` (`performance.now()` time) counts from when the batch opened: waiting to be sent is part of a call's deadline. */
+  async function send(method: Method, items: readonly Item[], deadlineAt: number): Promise<Settled<Decision>[]> {
     let results: WireResult[];
     try {
       const body = encodeDecisionRequest(items);
@@ -61,7 +61,7 @@ export function createLimiter(options: LimiterOptions): Limiter {
       outage.recovered();
       results = decodeDecisionResponse(bytes);
     } catch (err) {
-      return failed(method, items, err);
+      return failed(method, items, err, deadlineAt);
     }
     if (results.length !== items.length) {
       const error = new TokenmeshError(Status.INTERNAL, `server answered ${results.length} of ${items.length} decisions`);
@@ -71,8 +71,14 @@ export function createLimiter(options: LimiterOptions): Limiter {
   }
 
   /** What the callers of a failed batch get: an isolated resend, the fail mode, or the error. */
-  function failed(method: Method, items: readonly Item[], err: unknown): Settled<Decision>[] | Promise<Settled<Decision>[]> {
-    if (err instanceof RpcError && err.code === Status.INVALID_ARGUMENT && items.length > 1) return isolateInvalid(method, items, err);
+  function failed(
+    method: Method,
+    items: readonly Item[],
+    err: unknown,
+    deadlineAt: number,
+  ): Settled<Decision>[] | Promise<Settled<Decision>[]> {
+    if (err instanceof RpcError && err.code === Status.INVALID_ARGUMENT && items.length > 1)
+      return isolateInvalid(method, items, err, deadlineAt);
     if (serviceCouldNotAnswer(err)) {
       const answer = outage.answer(err, items.length, o.addresses);
       return items.map(() => ({ ok: true, value: answer }));
@@ -88,7 +94,7 @@ export function createLimiter(options: LimiterOptions): Limiter {
   // no token and resending its good decisions cannot double-charge. A batch above the server's
   // cap is resent in chunks it accepts, and later batches are capped to fit. Otherwise the error
   // names the first bad decision: fail that one, resend the rest; if it names none, resend each alone.
-  async function isolateInvalid(method: Method, items: readonly Item[], err: RpcError): Promise<Settled<Decision>[]> {
+  async function isolateInvalid(method: Method, items: readonly Item[], err: RpcError, deadlineAt: number): Promise<Settled<Decision>[]> {
     const cap = Number(SERVER_CAP.exec(err.details)?.[1] ?? 0);
     if (cap >= 1 && cap < items.length) {
       if (batchers[method].maxSize > cap) {
@@ -101,13 +107,13 @@ export function createLimiter(options: LimiterOptions): Limiter {
       }
       const chunks: Item[][] = [];
       for (let i = 0; i < items.length; i += cap) chunks.push(items.slice(i, i + cap));
-      return (await Promise.all(chunks.map((chunk) => send(method, chunk)))).flat();
+      return (await Promise.all(chunks.map((chunk) => send(method, chunk, deadlineAt)))).flat();
     }
     const match = BAD_DECISION.exec(err.details);
     const bad = match === null ? -1 : Number(match[1]);
-    if (bad < 0 || bad >= items.length) return (await Promise.all(items.map((item) => send(method, [item])))).flat();
+    if (bad < 0 || bad >= items.length) return (await Promise.all(items.map((item) => send(method, [item], deadlineAt)))).flat();
     const error = new TokenmeshError(err.code, err.details.replace(BAD_DECISION, "decision"), { cause: err });
-    const rest = await send(method, [...items.slice(0, bad), ...items.slice(bad + 1)]);
+    const rest = await send(method, [...items.slice(0, bad), ...items.slice(bad + 1)], deadlineAt);
     return [...rest.slice(0, bad), { ok: false, error }, ...rest.slice(bad)];
   }
 
@@ -116,7 +122,7 @@ export function createLimiter(options: LimiterOptions): Limiter {
       windowMs: o.batch.windowMs,
       maxSize: o.batch.maxSize,
       scheduler: o.scheduler,
-      send: (items) => send(method, items),
+      send: (items, openedAt) => send(method, items, openedAt + o.deadlineMs),
     });
   const batchers = { consume: batcher("consume"), query: batcher("query") };
 

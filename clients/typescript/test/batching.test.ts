@@ -61,6 +61,30 @@ describe("batching", () => {
     await limiter.close();
   });
 
+  it("sends a lone call on the same tick: no timer, no event-loop turn", async () => {
+    const limiter = createLimiter({ address: server.address });
+    await limiter.consume({ policy: "big", key: "lone-warm" }); // connected
+    const rpcs = limiter.stats().rpcs;
+    const call = limiter.consume({ policy: "big", key: "lone" });
+    await Promise.resolve(); // one microtask: the batch has left
+    expect(limiter.stats().rpcs).toBe(rpcs + 1);
+    expect((await call).source).toBe("server");
+    await limiter.close();
+  });
+
+  it("gathers the calls made while a batch is in flight and sends them together when it is answered", async () => {
+    const limiter = createLimiter({ address: server.address });
+    await limiter.consume({ policy: "big", key: "nagle-warm" });
+    const before = await server.rpcs("Consume");
+    const first = limiter.consume({ policy: "big", key: "nagle-0" });
+    await Promise.resolve(); // the first call is on the wire; its answer needs the event loop
+    const behind = Array.from({ length: 5 }, (_, i) => limiter.consume({ policy: "big", key: `nagle-${i + 1}` }));
+    const answers = await Promise.all([first, ...behind]);
+    expect(answers.every((d) => d.allowed && d.source === "server")).toBe(true);
+    expect((await server.rpcs("Consume")) - before).toBe(2); // the first alone, then the five together
+    await limiter.close();
+  });
+
   it("sends a batch as soon as it reaches maxSize, without waiting for the window", async () => {
     const manual = manualScheduler();
     const limiter = createLimiter({ address: server.address, scheduler: manual.scheduler, batch: { maxSize: 3 } });

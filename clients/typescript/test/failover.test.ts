@@ -71,6 +71,20 @@ describe("an unreachable service", () => {
     await limiter.close();
   });
 
+  it("counts a call's deadline from when it was made, also while it waits behind a batch in flight", async () => {
+    const limiter = createLimiter({ address: silentAddress, deadlineMs: 300, failMode: "closed", logger: recordingLogger() });
+    const started = performance.now();
+    const first = limiter.consume({ policy: "api", key: "stuck" });
+    await new Promise((resolve) => setTimeout(resolve, 100)); // the first batch hangs on the wire
+    const behind = limiter.consume({ policy: "api", key: "behind" });
+    const [a, b] = await Promise.all([first, behind]);
+    const elapsed = performance.now() - started;
+    expect([a.source, b.source]).toEqual(["fail-closed", "fail-closed"]);
+    // The second call waited for the first batch (300 ms) and then had no deadline left.
+    expect(elapsed).toBeLessThan(550);
+    await limiter.close();
+  });
+
   it("fails over from a refused address to a live one without charging twice, and sticks to it", async () => {
     const logger = recordingLogger();
     const limiter = createLimiter({ addresses: [await deadAddress(), server.address], deadlineMs: 1000, logger });
