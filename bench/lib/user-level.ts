@@ -154,6 +154,7 @@ function latencyRun(tools: Tools, spec: Http1LatencySpec, onWindow: (edge: "open
 }
 
 export interface UserLevelTiming {
+  /** Seconds of each warm-up: at 50 connections, then at one (per-call paths are JIT-compiled by their call count). */
   readonly warmupS: number;
   readonly latencyS: number;
   readonly throughputS: number;
@@ -169,7 +170,15 @@ export async function measureSetup(tools: Tools, setup: RunningSetup, timing: Us
   let lowEnd = { cpu: 0, t: 0 };
   const lat = await latencyRun(
     tools,
-    { port: setup.appPort, path: "/api", header: "x-api-key", keys: KEYS, seed: timing.seed, warmupS: 0.3, durationS: timing.latencyS },
+    {
+      port: setup.appPort,
+      path: "/api",
+      header: "x-api-key",
+      keys: KEYS,
+      seed: timing.seed,
+      warmupS: timing.warmupS,
+      durationS: timing.latencyS,
+    },
     (edge) => {
       const point = { cpu: cpuOf(setup.pids), t: performance.now() };
       if (edge === "open") low = point;

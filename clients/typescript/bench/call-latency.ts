@@ -9,12 +9,15 @@
 //   limiter         createLimiter with batching off, then with the default batching (the
 //                   published client: on nice-grpc before issue 13, on node:http2 since)
 //
-// Variants run in alternating rounds (A B C ... A B C) and each row is the median over rounds.
-// Pin it to the other core than the server for figures like the bench's:
+// Variants run in alternating rounds (A B C ... A B C) and each row is the median over rounds,
+// with the client's and the server's CPU per call (from process.cpuUsage and /proc). Pin it to
+// the other core than the server for figures like the bench's:
 //   taskset -c 1 npx tsx clients/typescript/bench/call-latency.ts [--calls 2000] [--rounds 3]
-// The server is pinned to CPU 0 when `taskset` exists.
+//     [--server tokenmesh|floor]   (floor: bench/baselines/floor-server.ts, plain grpc-js)
+// The server is pinned to CPU 0 with taskset.
 
 import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import http2 from "node:http2";
 import { createServer } from "node:net";
@@ -30,7 +33,12 @@ import { niceDefinition } from "../../../src/grpc/service-definition.ts";
 import { createLimiter } from "../src/index.ts";
 
 const { values } = parseArgs({
-  options: { calls: { type: "string", default: "2000" }, rounds: { type: "string", default: "3" }, only: { type: "string" } },
+  options: {
+    calls: { type: "string", default: "2000" },
+    rounds: { type: "string", default: "3" },
+    only: { type: "string" },
+    server: { type: "string", default: "tokenmesh" },
+  },
 });
 const calls = Number(values.calls);
 const rounds = Number(values.rounds);
@@ -141,20 +149,36 @@ const median = (xs: readonly number[]): number => {
 const percentile = (sorted: Float64Array, p: number): number =>
   sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] as number;
 
-async function measure(v: Variant, address: string): Promise<{ p50: number; p99: number; cpuUs: number }> {
+interface Figures {
+  p50: number;
+  p99: number;
+  cpuUs: number;
+  serverCpuUs: number;
+}
+
+/** CPU seconds (user + system) of a process so far, from /proc (ticks of 10 ms). */
+function cpuSecondsOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+async function measure(v: Variant, address: string, serverPid: number): Promise<Figures> {
   const opened = await v.open(address);
   for (let i = 0; i < 200; i++) await opened.call(i); // connect, JIT
   const lat = new Float64Array(calls);
   const cpu0 = process.cpuUsage();
+  const server0 = cpuSecondsOf(serverPid);
   for (let i = 0; i < calls; i++) {
     const t = performance.now();
     await opened.call(i);
     lat[i] = (performance.now() - t) * 1000;
   }
   const cpu = process.cpuUsage(cpu0);
+  const serverCpuUs = ((cpuSecondsOf(serverPid) - server0) * 1e6) / calls;
   await opened.close();
   lat.sort();
-  return { p50: percentile(lat, 50), p99: percentile(lat, 99), cpuUs: (cpu.user + cpu.system) / calls };
+  return { p50: percentile(lat, 50), p99: percentile(lat, 99), cpuUs: (cpu.user + cpu.system) / calls, serverCpuUs };
 }
 
 async function main(): Promise<void> {
@@ -165,29 +189,39 @@ async function main(): Promise<void> {
     config,
     `listen: 127.0.0.1:${port}\nmetricsListen: null\nlogLevel: info\npolicies:\n  bench: { capacity: 1000000000, refill: 1000000000, per: 1s }\n`,
   );
-  const serverArgs = [join(repoRoot, "bin/tokenmesh.mjs"), "serve", "--config", config];
-  const child = spawn("taskset", ["-c", "0", process.execPath, ...serverArgs], { stdio: ["ignore", "pipe", "inherit"] });
-  await new Promise<void>((r, j) => {
-    child.stdout.on("data", (d: Buffer) => (d.toString().includes("tokenmesh serving") ? r() : undefined));
+  const floor = values.server === "floor";
+  if (!floor && values.server !== "tokenmesh") throw new TypeError(`--server must be tokenmesh or floor, got ${values.server}`);
+  const serverArgs = floor
+    ? ["--import", "tsx", join(repoRoot, "bench/baselines/floor-server.ts")]
+    : [join(repoRoot, "bin/tokenmesh.mjs"), "serve", "--config", config];
+  const child = spawn("taskset", ["-c", "0", process.execPath, ...serverArgs], { cwd: repoRoot, stdio: ["ignore", "pipe", "inherit"] });
+  const address = await new Promise<string>((r, j) => {
+    child.stdout.on("data", (d: Buffer) => {
+      const text = d.toString();
+      if (text.includes("tokenmesh serving")) r(`127.0.0.1:${port}`);
+      const ready = /READY (\{.*\})/.exec(text);
+      if (ready !== null) r(`127.0.0.1:${(JSON.parse(ready[1] as string) as { port: number }).port}`);
+    });
     child.once("exit", (code) => j(new Error(`server exited ${code}`)));
   });
-  const address = `127.0.0.1:${port}`;
-  const chosen = values.only === undefined ? variants : variants.filter((v) => values.only?.split(",").includes(v.name));
-  const got = new Map<string, { p50: number; p99: number; cpuUs: number }[]>();
+  // The floor serves only RateLimiter (no health service).
+  const offered = floor ? variants.filter((v) => !v.name.startsWith("health")) : variants;
+  const chosen = values.only === undefined ? offered : offered.filter((v) => values.only?.split(",").includes(v.name));
+  const got = new Map<string, Figures[]>();
   try {
     for (let r = 0; r < rounds; r++) {
-      for (const v of chosen) got.set(v.name, [...(got.get(v.name) ?? []), await measure(v, address)]);
+      for (const v of chosen) got.set(v.name, [...(got.get(v.name) ?? []), await measure(v, address, child.pid as number)]);
     }
   } finally {
     child.kill("SIGTERM");
     await rm(dir, { recursive: true, force: true });
   }
-  console.log(`${calls} sequential calls per variant, ${rounds} rounds, medians (us); client CPU per call in us`);
-  console.log("| variant | p50 | p99 | client CPU/call |\n|---|---|---|---|");
+  console.log(`${calls} sequential calls per variant against ${values.server}, ${rounds} rounds, medians (us)`);
+  console.log("| variant | p50 | p99 | client CPU/call | server CPU/call |\n|---|---|---|---|---|");
   for (const v of chosen) {
     const ms = got.get(v.name) ?? [];
-    const f = (pick: (m: { p50: number; p99: number; cpuUs: number }) => number): string => median(ms.map(pick)).toFixed(0);
-    console.log(`| ${v.name} | ${f((m) => m.p50)} | ${f((m) => m.p99)} | ${f((m) => m.cpuUs)} |`);
+    const f = (pick: (m: Figures) => number): string => median(ms.map(pick)).toFixed(0);
+    console.log(`| ${v.name} | ${f((m) => m.p50)} | ${f((m) => m.p99)} | ${f((m) => m.cpuUs)} | ${f((m) => m.serverCpuUs)} |`);
   }
 }
 

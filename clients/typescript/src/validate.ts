@@ -35,6 +35,7 @@ export function checkDecision(buckets: readonly BucketRequest[]): TokenmeshError
       `must hold 1..${MAX_BUCKETS_PER_DECISION} buckets, got ${Array.isArray(buckets) ? buckets.length : typeof buckets}`,
     );
   }
+  if (buckets.length === 1) return checkBucket(buckets[0] as BucketRequest, "request"); // the common case: nothing to de-duplicate
   const seen = new Set<string>();
   for (let i = 0; i < buckets.length; i++) {
     const b = buckets[i] as BucketRequest;

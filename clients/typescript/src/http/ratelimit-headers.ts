@@ -22,7 +22,10 @@ export interface RateLimitHeaderFields {
 const seconds = (ms: number): number => Math.max(0, Math.ceil(ms / 1000));
 
 /** An sf-String: printable ASCII with `"` and `\` escaped (RFC 9651, section 4.1.6). */
+const PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
+
 function sfString(s: string): string {
+  if (PLAIN.test(s)) return `"${s}"`;
   return `"${s.replace(/[^\x20-\x7e]/g, "?").replace(/["\\]/g, (c) => `\\${c}`)}"`;
 }
 

@@ -16,7 +16,7 @@
 //                  5: refill_tokens, 6: refill_period_ms (uint64), 7: replicas (skipped here)
 
 import type { BucketRequest } from "../types.js";
-import { ProtoReader } from "./proto-reader.js";
+import { fieldOf, ProtoReader, wireOf } from "./proto-reader.js";
 
 export interface WireBucketStatus {
   readonly remaining: number;
@@ -141,9 +141,10 @@ export function encodeDecisionRequest(items: readonly (readonly BucketRequest[])
 function readStatus(r: ProtoReader): WireBucketStatus {
   const v = [0, 0, 0, 0, 0, 0];
   while (!r.done) {
-    const [field, wire] = r.tag();
-    if (wire === VARINT && field >= 1 && field <= 6) v[field - 1] = r.uint();
-    else r.skip(wire);
+    const tag = r.tag();
+    const field = fieldOf(tag);
+    if (wireOf(tag) === VARINT && field >= 1 && field <= 6) v[field - 1] = r.uint();
+    else r.skip(wireOf(tag));
   }
   const [remaining, retryAfterUs, resetAfterUs, capacity, refillTokens, refillPeriodMs] = v as [
     number,
@@ -161,11 +162,11 @@ function readResult(r: ProtoReader): WireResult {
   let retryAfterUs = 0;
   const buckets: WireBucketStatus[] = [];
   while (!r.done) {
-    const [field, wire] = r.tag();
-    if (wire === VARINT && field === 1) allowed = r.uint() !== 0;
-    else if (wire === VARINT && field === 2) retryAfterUs = r.uint();
-    else if (wire === LEN && field === 3) buckets.push(readStatus(r.sub()));
-    else r.skip(wire);
+    const tag = r.tag();
+    if (tag === (1 << 3) + VARINT) allowed = r.uint() !== 0;
+    else if (tag === (2 << 3) + VARINT) retryAfterUs = r.uint();
+    else if (tag === (3 << 3) + LEN) buckets.push(readStatus(r.sub()));
+    else r.skip(wireOf(tag));
   }
   return { allowed, retryAfterUs, buckets };
 }
@@ -175,9 +176,9 @@ export function decodeDecisionResponse(bytes: Uint8Array): WireResult[] {
   const r = new ProtoReader(bytes, 0, bytes.length);
   const results: WireResult[] = [];
   while (!r.done) {
-    const [field, wire] = r.tag();
-    if (wire === LEN && field === 1) results.push(readResult(r.sub()));
-    else r.skip(wire);
+    const tag = r.tag();
+    if (tag === (1 << 3) + LEN) results.push(readResult(r.sub()));
+    else r.skip(wireOf(tag));
   }
   return results;
 }

@@ -15,6 +15,9 @@ export class WireFormatError extends Error {
 
 const TRUNCATED = "premature end of input";
 
+export const fieldOf = (tag: number): number => Math.floor(tag / 8);
+export const wireOf = (tag: number): number => tag % 8;
+
 export class ProtoReader {
   constructor(
     readonly buf: Uint8Array,
@@ -41,12 +44,14 @@ export class ProtoReader {
     throw new WireFormatError("varint longer than 10 bytes");
   }
 
-  /** The next field's number and wire type, as [field, wireType]. */
-  tag(): [number, number] {
+  /**
+   * The next tag: field number * 8 + wire type (read them with `fieldOf` and `wireOf`; a number,
+   * not a pair, so a hot decode loop allocates nothing per field).
+   */
+  tag(): number {
     const t = this.uint();
-    const field = Math.floor(t / 8);
-    if (field === 0) throw new WireFormatError("field number 0");
-    return [field, t % 8];
+    if (t < 8) throw new WireFormatError("field number 0");
+    return t;
   }
 
   /** A length-delimited field's body: a sub-reader over it. */
