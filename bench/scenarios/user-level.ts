@@ -162,9 +162,9 @@ export const userLevel: Scenario = {
     }
     const setups = ctx.settings.quick ? QUICK_SETUPS : SETUPS;
     const timing = {
-      warmupS: ctx.settings.quick ? 1 : 2,
+      warmupS: ctx.settings.quick ? 0.5 : 2,
       latencyS: ctx.settings.lowLoadS,
-      throughputS: ctx.settings.quick ? 2 : 8,
+      throughputS: ctx.settings.quick ? 1 : 8,
       seed: ctx.settings.seed,
     };
     const rounds = new Map<SetupName, (UserLevelMeasurement | undefined)[]>();
