@@ -187,7 +187,7 @@ async function main(): Promise<void> {
   const config = join(dir, "config.yaml");
   await writeFile(
     config,
-    `listen: 127.0.0.1:${port}\nmetricsListen: null\nlogLevel: info\npolicies:\n  bench: { capacity: 1000000000, refill: 1000000000, per: 1s }\n`,
+    `listen: 127.0.0.1:${port}\nmetricsListen: null\nhttpListen: null\nlogLevel: info\npolicies:\n  bench: { capacity: 1000000000, refill: 1000000000, per: 1s }\n`,
   );
   const floor = values.server === "floor";
   if (!floor && values.server !== "tokenmesh") throw new TypeError(`--server must be tokenmesh or floor, got ${values.server}`);
