@@ -7,20 +7,24 @@ import { type Client, ClientError, createChannel, createClient, Status } from "n
 import { RateLimiter } from "../gen/tokenmesh/v1/rate_limiter_pb.ts";
 import { niceDefinition } from "../grpc/service-definition.ts";
 
-export interface ClientArgs {
+/** Where a client command finds the server, and how long it waits. */
+export interface ServerConnection {
   readonly address: string;
-  readonly policy: string;
-  readonly key: string;
-  readonly cost: number | undefined;
-  readonly json: boolean;
   readonly timeoutMs: number;
-  /** Query only: also show each replica's part in the bucket. */
-  readonly replicas: boolean;
   /** TLS to the server: the CA that signed its certificate, and optionally a client identity. */
   readonly tls?: { readonly ca: string; readonly cert?: string; readonly key?: string };
 }
 
-function credentialsFor(tls: ClientArgs["tls"]): ChannelCredentials {
+export interface ClientArgs extends ServerConnection {
+  readonly policy: string;
+  readonly key: string;
+  readonly cost: number | undefined;
+  readonly json: boolean;
+  /** Query only: also show each replica's part in the bucket. */
+  readonly replicas: boolean;
+}
+
+export function credentialsFor(tls: ClientArgs["tls"]): ChannelCredentials {
   if (tls === undefined) return ChannelCredentials.createInsecure();
   const read = (path: string | undefined) => (path === undefined ? null : readFileSync(path));
   return ChannelCredentials.createSsl(readFileSync(tls.ca), read(tls.key), read(tls.cert));

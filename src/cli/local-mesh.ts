@@ -5,11 +5,12 @@
 import { spawn } from "node:child_process";
 import { basename } from "node:path";
 import { createInterface } from "node:readline";
-import { fileURLToPath } from "node:url";
-
-const CLI = fileURLToPath(new URL("../../bin/tokenmesh.mjs", import.meta.url));
 
 export async function runLocalMesh(configs: readonly string[]): Promise<number> {
+  // The entry script that started this process (bin/tokenmesh.mjs): each replica then runs the
+  // same code as this one, the build when there is one, the sources otherwise.
+  const CLI = process.argv[1];
+  if (CLI === undefined) throw new Error("local-mesh runs from the tokenmesh command line");
   const children = configs.map((config) => {
     const name = basename(config).replace(/\.(ya?ml|json)$/, "");
     const child = spawn(process.execPath, [CLI, "serve", "--config", config], { stdio: ["ignore", "pipe", "pipe"] });

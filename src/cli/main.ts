@@ -1,112 +1,120 @@
-// Command-line entry: `tokenmesh serve | consume | query`.
+// Command-line entry: `tokenmesh serve | local-mesh | consume | query | should-rate-limit | health`.
+//
+// Each command's module is imported only when that command runs: a `consume` from a shell loop
+// must not pay for loading the server, pino and prom-client (see bench/scenarios/start-up.ts).
 
-import { parseArgs } from "node:util";
-import { runClientCommand } from "./client-commands.ts";
-import { runLocalMesh } from "./local-mesh.ts";
-import { serve } from "./serve.ts";
-import { runShouldRateLimit } from "./should-rate-limit.ts";
+import packageJson from "../../package.json" with { type: "json" };
+import { addressProblem, COMMAND_TABLE, COMMANDS, type CommandName, parseCommand, USAGE, wholeNumber } from "./command-line.ts";
 
-const USAGE = `usage:
-  tokenmesh serve --config FILE
-  tokenmesh local-mesh CONFIG...      one serve process per config (npm start: the 3-replica mesh)
-  tokenmesh consume --address HOST:PORT --policy P --key K [--cost N] [--json] [--timeout-ms N]
-  tokenmesh query   --address HOST:PORT --policy P --key K [--cost N] [--json] [--timeout-ms N] [--replicas]
-  tokenmesh should-rate-limit --address HOST:PORT --domain D --descriptor KEY=VALUE[,KEY=VALUE...] ... [--hits N] [--repeat N] [--json]
-                                      one Envoy ShouldRateLimit call (one --descriptor per descriptor)
+type Values = Readonly<Record<string, string | boolean | string[] | undefined>>;
 
-TLS to the server: --tls-ca FILE (its CA), plus --tls-cert FILE --tls-key FILE for mutual TLS.
-
-consume/query/should-rate-limit exit 0 when allowed, 1 when denied, 2 on error.
-`;
-
-function fail(message: string): number {
-  process.stderr.write(`tokenmesh: ${message}\n\n${USAGE}`);
+function fail(message: string, usage: string): number {
+  process.stderr.write(`tokenmesh: ${message}\n\n${usage}\n`);
   return 2;
 }
 
+const isCommand = (s: string): s is CommandName => (COMMANDS as readonly string[]).includes(s);
+
+const text = (values: Values, name: string): string | undefined => {
+  const v = values[name];
+  return typeof v === "string" ? v : undefined;
+};
+
+/** TLS options shared by the client commands, or an error message. */
+function clientTls(values: Values): { tls?: { ca: string; cert?: string; key?: string } } | string {
+  const ca = text(values, "tls-ca");
+  const cert = text(values, "tls-cert");
+  const key = text(values, "tls-key");
+  if (ca === undefined) return cert === undefined && key === undefined ? {} : "--tls-cert and --tls-key need --tls-ca (the server's CA)";
+  if ((cert === undefined) !== (key === undefined)) return "--tls-cert and --tls-key go together";
+  return { tls: { ca, ...(cert === undefined ? {} : { cert }), ...(key === undefined ? {} : { key }) } };
+}
+
+/** Options every client command shares: where the server is, how long to wait, TLS. */
+function connection(values: Values): { address: string; timeoutMs: number; tls?: { ca: string; cert?: string; key?: string } } | string {
+  const address = text(values, "address") ?? "127.0.0.1:50051";
+  const problem = addressProblem(address);
+  if (problem !== undefined) return problem;
+  const timeoutMs = wholeNumber("timeout-ms", text(values, "timeout-ms") ?? "", 1);
+  if (typeof timeoutMs === "string") return timeoutMs;
+  const tls = clientTls(values);
+  if (typeof tls === "string") return tls;
+  return { address, timeoutMs, ...tls };
+}
+
+async function run(command: CommandName, values: Values, positionals: readonly string[]): Promise<number> {
+  const usage = COMMAND_TABLE[command].usage;
+  switch (command) {
+    case "serve": {
+      const config = text(values, "config");
+      if (config === undefined) return fail("serve needs --config FILE", usage);
+      const { serve } = await import("./serve.ts");
+      return serve(config);
+    }
+    case "local-mesh": {
+      if (positionals.length === 0) return fail("local-mesh needs one or more config files", usage);
+      const { runLocalMesh } = await import("./local-mesh.ts");
+      return runLocalMesh(positionals);
+    }
+    case "health": {
+      const conn = connection(values);
+      if (typeof conn === "string") return fail(conn, usage);
+      const { runHealthCheck } = await import("./health-command.ts");
+      return runHealthCheck({ ...conn, service: text(values, "service") ?? "" });
+    }
+    case "should-rate-limit": {
+      const domain = text(values, "domain");
+      const descriptors = Array.isArray(values.descriptor) ? values.descriptor : [];
+      if (domain === undefined || descriptors.length === 0) return fail("should-rate-limit needs --domain and --descriptor", usage);
+      const address = text(values, "address") ?? "127.0.0.1:50051";
+      const problem = addressProblem(address);
+      if (problem !== undefined) return fail(problem, usage);
+      const timeoutMs = wholeNumber("timeout-ms", text(values, "timeout-ms") ?? "", 1);
+      if (typeof timeoutMs === "string") return fail(timeoutMs, usage);
+      const rawHits = text(values, "hits");
+      const hits = rawHits === undefined ? undefined : wholeNumber("hits", rawHits, 0);
+      if (typeof hits === "string") return fail(hits, usage);
+      const repeat = wholeNumber("repeat", text(values, "repeat") ?? "", 1);
+      if (typeof repeat === "string" || repeat > 1000) return fail(`--repeat must be 1..1000, got ${text(values, "repeat")}`, usage);
+      const { runShouldRateLimit } = await import("./should-rate-limit.ts");
+      return runShouldRateLimit({ address, domain, descriptors, hits, json: values.json === true, timeoutMs, repeat });
+    }
+    case "consume":
+    case "query": {
+      const policy = text(values, "policy");
+      const key = text(values, "key");
+      if (policy === undefined || key === undefined) return fail(`${command} needs --policy and --key`, usage);
+      const conn = connection(values);
+      if (typeof conn === "string") return fail(conn, usage);
+      const rawCost = text(values, "cost");
+      const cost = rawCost === undefined ? undefined : wholeNumber("cost", rawCost, 0);
+      if (typeof cost === "string") return fail(cost, usage);
+      const { runClientCommand } = await import("./client-commands.ts");
+      return runClientCommand(command, { ...conn, policy, key, cost, json: values.json === true, replicas: values.replicas === true });
+    }
+  }
+}
+
 export async function main(argv: readonly string[]): Promise<number> {
-  const [command, ...rest] = argv;
-  if (command === undefined || command === "help" || command === "--help" || command === "-h") {
+  const [first, ...rest] = argv;
+  if (first === undefined) return fail("which command?", USAGE);
+  if (first === "--help" || first === "-h" || first === "help") {
     process.stdout.write(USAGE);
-    return command === undefined ? 2 : 0;
+    return 0;
   }
-  if (command === "local-mesh") {
-    if (rest.length === 0) return fail("local-mesh needs one or more config files");
-    return runLocalMesh(rest);
+  if (first === "--version" || first === "-v" || first === "version") {
+    process.stdout.write(`tokenmesh ${packageJson.version}\n`);
+    return 0;
   }
-  let values: Record<string, string | boolean | string[] | undefined>;
-  try {
-    values = parseArgs({
-      args: [...rest],
-      options: {
-        config: { type: "string" },
-        address: { type: "string", default: "127.0.0.1:50051" },
-        policy: { type: "string" },
-        key: { type: "string" },
-        cost: { type: "string" },
-        json: { type: "boolean", default: false },
-        replicas: { type: "boolean", default: false },
-        "tls-ca": { type: "string" },
-        "tls-cert": { type: "string" },
-        "tls-key": { type: "string" },
-        "timeout-ms": { type: "string", default: "2000" },
-        domain: { type: "string" },
-        descriptor: { type: "string", multiple: true },
-        hits: { type: "string" },
-        repeat: { type: "string", default: "1" },
-      },
-      strict: true,
-    }).values;
-  } catch (err) {
-    return fail((err as Error).message);
+  if (!isCommand(first)) {
+    return fail(first.startsWith("-") ? `unknown option ${first}` : `unknown command "${first}" (commands: ${COMMANDS.join(", ")})`, USAGE);
   }
-  if (command === "serve") {
-    if (typeof values.config !== "string") return fail("serve needs --config FILE");
-    return serve(values.config);
+  const usage = COMMAND_TABLE[first].usage;
+  const parsed = parseCommand(first, rest);
+  if (!parsed.ok) return fail(`${first}: ${parsed.message}`, usage);
+  if (parsed.values.help === true) {
+    process.stdout.write(`${usage}\n`);
+    return 0;
   }
-  if (command === "should-rate-limit") {
-    const descriptors = Array.isArray(values.descriptor) ? values.descriptor : [];
-    if (typeof values.domain !== "string" || descriptors.length === 0) return fail("should-rate-limit needs --domain and --descriptor");
-    const hits = values.hits === undefined ? undefined : Number(values.hits);
-    if (hits !== undefined && !(Number.isSafeInteger(hits) && hits >= 0)) return fail(`--hits must be a whole number, got ${values.hits}`);
-    const timeoutMs = Number(values["timeout-ms"]);
-    if (!(timeoutMs > 0)) return fail(`--timeout-ms must be positive, got ${values["timeout-ms"]}`);
-    const repeat = Number(values.repeat);
-    if (!(Number.isSafeInteger(repeat) && repeat >= 1 && repeat <= 1000)) return fail(`--repeat must be 1..1000, got ${values.repeat}`);
-    return runShouldRateLimit({
-      repeat,
-      address: String(values.address),
-      domain: values.domain,
-      descriptors,
-      hits,
-      json: values.json === true,
-      timeoutMs,
-    });
-  }
-  if (command === "consume" || command === "query") {
-    if (typeof values.policy !== "string" || typeof values.key !== "string") return fail(`${command} needs --policy and --key`);
-    const cost = values.cost === undefined ? undefined : Number(values.cost);
-    if (cost !== undefined && !(Number.isSafeInteger(cost) && cost >= 0)) return fail(`--cost must be a whole number, got ${values.cost}`);
-    const timeoutMs = Number(values["timeout-ms"]);
-    if (!(timeoutMs > 0)) return fail(`--timeout-ms must be positive, got ${values["timeout-ms"]}`);
-    return runClientCommand(command, {
-      address: String(values.address),
-      policy: values.policy,
-      key: values.key,
-      cost,
-      json: values.json === true,
-      timeoutMs,
-      replicas: values.replicas === true,
-      ...(typeof values["tls-ca"] === "string"
-        ? {
-            tls: {
-              ca: values["tls-ca"],
-              ...(typeof values["tls-cert"] === "string" ? { cert: values["tls-cert"] } : {}),
-              ...(typeof values["tls-key"] === "string" ? { key: values["tls-key"] } : {}),
-            },
-          }
-        : {}),
-    });
-  }
-  return fail(`unknown command "${command}"`);
+  return run(first, parsed.values, parsed.positionals);
 }
