@@ -15,8 +15,11 @@ export interface CertFiles {
 
 export interface TestPki {
   readonly dir: string;
-  /** A replica identity signed by the cluster CA. */
-  replica(name: string): CertFiles;
+  /**
+   * A replica identity signed by the cluster CA, valid for `altNames` (openssl's
+   * subjectAltName syntax; default `IP:127.0.0.1,DNS:localhost`).
+   */
+  replica(name: string, altNames?: string): CertFiles;
   /** An identity signed by another CA: must be refused. */
   impostor(name: string): CertFiles;
   read(path: string): Buffer;
@@ -46,9 +49,9 @@ function makeCa(dir: string, name: string): void {
   ]);
 }
 
-function issue(dir: string, ca: string, name: string): void {
+function issue(dir: string, ca: string, name: string, altNames = "IP:127.0.0.1,DNS:localhost"): void {
   const ext = join(dir, `${name}.ext`);
-  writeFileSync(ext, "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n");
+  writeFileSync(ext, `subjectAltName=${altNames}\nextendedKeyUsage=serverAuth,clientAuth\n`);
   openssl(dir, [
     "req",
     "-newkey",
@@ -93,8 +96,8 @@ export function makeTestPki(): TestPki {
   });
   return {
     dir,
-    replica(name) {
-      issue(dir, "cluster-ca", name);
+    replica(name, altNames) {
+      issue(dir, "cluster-ca", name, altNames);
       return files("cluster-ca", name);
     },
     impostor(name) {
