@@ -132,6 +132,20 @@ function resolveEnvoy(envoy: EnvoyConfig | undefined, baseDir: string): { envoy:
 }
 
 /**
+ * TOKENMESH_NODE sets mesh.node, so one config serves every replica of a StatefulSet (each pod
+ * passes its own name) or of a compose file. Set without a mesh section it is a mistake, reported.
+ */
+function applyNodeEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv, source: string): Record<string, unknown> {
+  const node = env.TOKENMESH_NODE;
+  if (node === undefined || node === "") return raw;
+  const mesh = raw.mesh;
+  if (mesh === null || typeof mesh !== "object" || Array.isArray(mesh)) {
+    throw new ConfigError(source, ["TOKENMESH_NODE: set, but the config has no mesh section (only a mesh replica has a node name)"]);
+  }
+  return { ...raw, mesh: { ...mesh, node } };
+}
+
+/**
  * Validates an already-parsed document (exported for tests and embedded defaults). A relative
  * envoy.configDirectory is resolved against `baseDir`: the config file's directory.
  */
@@ -139,7 +153,7 @@ export function resolveConfig(raw: unknown, source: string, env: NodeJS.ProcessE
   if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
     throw new ConfigError(source, ["the file must hold a mapping (YAML) or an object (JSON)"]);
   }
-  const parsed = configSchema.safeParse(applyEnv(raw as Record<string, unknown>, env));
+  const parsed = configSchema.safeParse(applyNodeEnv(applyEnv(raw as Record<string, unknown>, env), env, source));
   if (!parsed.success) {
     const problems = parsed.error.issues.map((i) => `${i.path.length > 0 ? i.path.join(".") : "(top level)"}: ${i.message}`);
     throw new ConfigError(source, problems);
