@@ -29,7 +29,9 @@ describe("TOKENMESH_NODE", () => {
   });
 
   it("is validated like the field itself", () => {
-    expect(problems({ policies, mesh }, { TOKENMESH_NODE: "not a name!" })).toEqual(["mesh.node: node names are 1-128 of A-Z a-z 0-9 . _ -"]);
+    expect(problems({ policies, mesh }, { TOKENMESH_NODE: "not a name!" })).toEqual([
+      "mesh.node: node names are 1-128 of A-Z a-z 0-9 . _ -",
+    ]);
   });
 
   it("without it, a mesh config must name its node", () => {
