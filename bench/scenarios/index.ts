@@ -5,9 +5,20 @@ import { batch } from "./batch.ts";
 import { doors } from "./doors.ts";
 import { memoryAndKeys } from "./memory-and-keys.ts";
 import { replication } from "./replication.ts";
+import { startUp } from "./start-up.ts";
 import { tailLatency } from "./tail-latency.ts";
 import { throughput } from "./throughput.ts";
 import { userLevel } from "./user-level.ts";
 import { versusRedis } from "./versus-redis.ts";
 
-export const scenarios: readonly Scenario[] = [throughput, versusRedis, batch, tailLatency, memoryAndKeys, replication, doors, userLevel];
+export const scenarios: readonly Scenario[] = [
+  throughput,
+  versusRedis,
+  batch,
+  tailLatency,
+  memoryAndKeys,
+  replication,
+  doors,
+  userLevel,
+  startUp,
+];
