@@ -32,10 +32,11 @@ COPY config/container.yaml /etc/tokenmesh/config.yaml
 RUN mkdir -p /var/lib/tokenmesh && chown node:node /var/lib/tokenmesh
 USER node
 VOLUME ["/etc/tokenmesh", "/var/lib/tokenmesh"]
-# Clients (gRPC), peers (Merge), Prometheus metrics.
-EXPOSE 50051 7051 9464
-# The gRPC health check on the client port (plaintext, as the baked config serves it; with
-# tls.clientCa set, run your own check with --tls-ca/--tls-cert/--tls-key).
-HEALTHCHECK --interval=10s --timeout=5s --start-period=10s --retries=3 CMD ["node", "bin/tokenmesh.mjs", "health", "--address", "127.0.0.1:50051", "--timeout-ms", "3000"]
+# Clients (gRPC), peers (Merge), Prometheus metrics, HTTP (JSON and the /health, /ready probes).
+EXPOSE 50051 7051 9464 8080
+# Healthy while the replica admits: GET /ready on the HTTP port (503 while a mesh replica warms up
+# or drains). The image has no curl; Node's fetch asks. A config without httpListen on 8080 needs
+# its own check, e.g. `tokenmesh health --address 127.0.0.1:50051` (gRPC health, TLS options too).
+HEALTHCHECK --interval=10s --timeout=5s --start-period=10s --retries=3 CMD ["node", "-e", "fetch('http://127.0.0.1:8080/ready', { signal: AbortSignal.timeout(3000) }).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # exec form: node is PID 1 and gets SIGTERM itself, so `docker stop` drains in-flight calls.
 CMD ["node", "bin/tokenmesh.mjs", "serve", "--config", "/etc/tokenmesh/config.yaml"]

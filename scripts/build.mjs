@@ -28,7 +28,7 @@ const { version } = JSON.parse(readFileSync(`${root}package.json`, "utf8"));
 function commit() {
   if (process.env.TOKENMESH_COMMIT) return process.env.TOKENMESH_COMMIT;
   try {
-    return execFileSync("git", ["rev-parse", "--short", "HEAD"], {
+    return execFileSync("git", ["rev-parse", "--short=12", "HEAD"], {
       cwd: root,
       encoding: "utf8",
       stdio: ["ignore", "pipe", "ignore"],

@@ -132,10 +132,10 @@ export const startUp: Scenario = {
     buildFirst(ctx);
     const dir = mkdtempSync(join(tmpdir(), "tokenmesh-start-up-"));
     const config = join(dir, "standalone.yaml");
-    // The replica as a user starts it: a standalone config, metrics on, info logging.
+    // The replica as a user starts it: a standalone config, metrics and the HTTP door on, info logging.
     writeFileSync(
       config,
-      "listen: 127.0.0.1:0\nmetricsListen: 127.0.0.1:0\npolicies:\n  bench: { capacity: 1000000000, refill: 1, per: 1s }\n",
+      "listen: 127.0.0.1:0\nmetricsListen: 127.0.0.1:0\nhttpListen: 127.0.0.1:0\npolicies:\n  bench: { capacity: 1000000000, refill: 1, per: 1s }\n",
     );
     const nodeMs: number[][] = [];
     const serveMs: number[][] = [];
@@ -176,7 +176,7 @@ export const startUp: Scenario = {
         serveMs.map(median),
         baseline,
         500,
-        "`node bin/tokenmesh.mjs serve` from spawn to its `tokenmesh serving` log line (client port bound, metrics on)",
+        "`node bin/tokenmesh.mjs serve` from spawn to its `tokenmesh serving` log line (client, metrics and HTTP ports bound)",
       ),
       row(
         "CLI `consume`, one call end to end (build)",

@@ -1,7 +1,8 @@
 // What this process runs, for `tokenmesh_build_info{version,commit}`. Resolved once at start-up,
 // never on a request: the version from tokenmesh's package.json, the commit from (in order) the
-// TOKENMESH_COMMIT environment variable, a BUILD_COMMIT file beside package.json written by the
-// build, or `git rev-parse` run once in the background when the package is a git checkout.
+// TOKENMESH_COMMIT environment variable, a BUILD_COMMIT file beside package.json, `git rev-parse`
+// run once in the background when the package is a git checkout, or the commit `npm run build`
+// recorded in dist/build-info.json (a container image has no .git).
 // Anything else reads "unknown" rather than failing start-up.
 
 import { execFile } from "node:child_process";
@@ -71,7 +72,17 @@ function readCommit(root: string | undefined, env: NodeJS.ProcessEnv): Promise<s
     }
   }
   // `.git` is a directory in a clone and a file in a worktree.
-  return existsSync(join(root, ".git")) ? gitCommit(root) : Promise.resolve(UNKNOWN);
+  return existsSync(join(root, ".git")) ? gitCommit(root) : Promise.resolve(builtCommit(root));
+}
+
+/** The commit scripts/build.mjs wrote into dist/build-info.json, if any. */
+function builtCommit(root: string): string {
+  try {
+    const { commit } = JSON.parse(readFileSync(join(root, "dist/build-info.json"), "utf8")) as { commit?: unknown };
+    return (typeof commit === "string" ? clean(commit) : undefined) ?? UNKNOWN;
+  } catch {
+    return UNKNOWN;
+  }
 }
 
 export function resolveBuildInfo(env: NodeJS.ProcessEnv = process.env, root: string | undefined = packageRoot()): BuildInfo {

@@ -81,7 +81,7 @@ describe("bad arguments", () => {
   it("names an unknown command", async () => {
     const r = await cli("consum", "--policy", "p");
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain('unknown command "consum" (commands: serve, local-mesh, consume, query, health)');
+    expect(r.stderr).toContain('unknown command "consum" (commands: serve, local-mesh, consume, query, should-rate-limit, health)');
   });
 
   it("names an unknown top-level option", async () => {

@@ -54,7 +54,7 @@ describe("docker-compose.yml", () => {
 
     // Published ports land on the ports the config listens on.
     const inside = (s.ports ?? []).map((p) => Number(p.split(":")[1]));
-    expect(inside).toEqual([port(config.listen), port(config.metricsListen)]);
+    expect(inside).toEqual([port(config.listen), port(config.metricsListen), port(config.httpListen)]);
 
     // The DNS name the mesh resolves is an alias every replica holds on a shared network.
     const dns = config.mesh?.dns;

@@ -1,8 +1,8 @@
 // The container image, checked without a Docker engine: the Dockerfile is read (not restated),
 // its runtime stage is replayed into a clean directory outside the repo (the build output and
 // package files it copies, its `npm ci --omit=dev`), and its exact CMD runs there with the
-// stage's ENV and a mounted config, then has to serve: the HEALTHCHECK command answers SERVING
-// and a `consume` is allowed. Paths the image has at its root (/etc/tokenmesh, ...) live under
+// stage's ENV and a mounted config, then has to serve: the HEALTHCHECK command succeeds (and
+// fails once nothing answers) and a `consume` is allowed. Paths the image has at its root (/etc/tokenmesh, ...) live under
 // the directory's rootfs/.
 
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
@@ -93,9 +93,11 @@ function runInImage(
 }
 
 /** Starts the image's CMD and resolves with the client address from its "tokenmesh serving" line. */
-async function serveCmd(env: Record<string, string> = {}): Promise<{ address: string; stop: () => Promise<number | null> }> {
+async function serveCmd(
+  env: Record<string, string> = {},
+): Promise<{ address: string; httpPort?: number; metricsPort?: number; stop: () => Promise<number | null> }> {
   const server = runInImage(runtime.cmd ?? [], env);
-  const address = await new Promise<string>((resolve, reject) => {
+  const serving = await new Promise<{ address: string; httpPort?: number; metricsPort?: number }>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`not serving after 20 s:\n${server.output()}`)), 20_000);
     const poll = setInterval(() => {
       const line = server
@@ -106,17 +108,21 @@ async function serveCmd(env: Record<string, string> = {}): Promise<{ address: st
       clearInterval(poll);
       clearTimeout(timer);
       if (line === undefined) reject(new Error(`exited ${server.child.exitCode} before serving:\n${server.output()}`));
-      else resolve((JSON.parse(line) as { address: string }).address);
+      else resolve(JSON.parse(line) as { address: string; httpPort?: number; metricsPort?: number });
     }, 20);
   });
   return {
-    address,
+    ...serving,
     stop: () => {
       server.child.kill("SIGTERM");
       return server.exit;
     },
   };
 }
+
+/** The HEALTHCHECK command, its fixed HTTP port replaced by the one this run bound. */
+const healthcheckAt = (httpPort: number | undefined): string[] =>
+  (runtime.healthcheck?.command ?? []).map((a) => a.replace("127.0.0.1:8080", `127.0.0.1:${httpPort}`));
 
 async function runToExit(args: readonly string[]): Promise<{ code: number | null; output: string }> {
   const run = runInImage(args);
@@ -142,7 +148,7 @@ describe("the Dockerfile", () => {
     expect(runtime.image).toMatch(/^node:20[.\w-]*-slim$/);
     expect(runtime.user).toBeDefined();
     expect(["root", "0"]).not.toContain(runtime.user);
-    expect(runtime.healthcheck?.command.slice(0, 3)).toEqual(["node", "bin/tokenmesh.mjs", "health"]);
+    expect(runtime.healthcheck?.command[0]).toBe("node");
     expect(runtime.volumes).toEqual(expect.arrayContaining(["/etc/tokenmesh", "/var/lib/tokenmesh"]));
     const config = runtime.cmd?.[(runtime.cmd?.indexOf("--config") ?? -2) + 1];
     expect(config).toMatch(/^\/etc\/tokenmesh\//);
@@ -155,6 +161,10 @@ describe("the Dockerfile", () => {
     const config = resolveConfig(parseYaml(readFileSync(join(REPO_ROOT, source), "utf8")), source);
     expect(config.listen).toBe("0.0.0.0:50051");
     expect(runtime.exposed).toContain(Number(config.listen.split(":")[1]));
+    // The HEALTHCHECK asks /ready on the HTTP port this config opens.
+    expect(config.httpListen).toBe("0.0.0.0:8080");
+    expect(runtime.exposed).toContain(8080);
+    expect(runtime.healthcheck?.command.join(" ")).toContain("http://127.0.0.1:8080/ready");
   });
 });
 
@@ -177,14 +187,16 @@ describe("the image's start command, outside the repo", () => {
     expect(installed).toContain("pino"); // the one dependency the build leaves outside the bundle
   });
 
-  it("serves with a mounted config: the HEALTHCHECK command says SERVING and a consume is allowed", async () => {
+  it("serves with a mounted config: the HEALTHCHECK command succeeds and a consume is allowed", async () => {
     const mounted = runtime.cmd?.at(-1) as string;
-    writeFileSync(inImage(mounted), "listen: 127.0.0.1:0\nmetricsListen: null\npolicies:\n  login: { capacity: 2, refill: 1, per: 10s }\n");
+    writeFileSync(
+      inImage(mounted),
+      "listen: 127.0.0.1:0\nmetricsListen: null\nhttpListen: 127.0.0.1:0\npolicies:\n  login: { capacity: 2, refill: 1, per: 10s }\n",
+    );
     const server = await serveCmd();
     try {
-      // The HEALTHCHECK as written, pointed at the port this run bound (the image's is fixed).
-      const health = await runToExit([...(runtime.healthcheck?.command ?? []), "--address", server.address]);
-      expect(health).toEqual({ code: 0, output: "SERVING\n" });
+      // The HEALTHCHECK as written, pointed at the HTTP port this run bound (the image's is fixed).
+      expect(await runToExit(healthcheckAt(server.httpPort))).toEqual({ code: 0, output: "" });
       const consume = await runToExit([
         "node",
         "bin/tokenmesh.mjs",
@@ -201,14 +213,24 @@ describe("the image's start command, outside the repo", () => {
     } finally {
       expect(await server.stop()).toBe(0);
     }
+    // ...and fails once nothing answers there.
+    expect((await runToExit(healthcheckAt(server.httpPort))).code).toBe(1);
   });
 
-  it("serves with the baked config, its ports moved by the environment", async () => {
+  it("serves with the baked config, its ports moved by the environment, and reports the build it runs", async () => {
     // The baked config as shipped (the previous test mounted over it): copy it back first.
     const baked = runtime.steps.find((s) => s.kind === "copy" && s.dest === runtime.cmd?.at(-1));
     if (baked?.kind === "copy") copy(baked.from, baked.sources[0] as string, baked.dest);
-    const server = await serveCmd({ TOKENMESH_LISTEN: "127.0.0.1:0", TOKENMESH_METRICS_LISTEN: "off" });
+    const server = await serveCmd({
+      TOKENMESH_LISTEN: "127.0.0.1:0",
+      TOKENMESH_METRICS_LISTEN: "127.0.0.1:0",
+      TOKENMESH_HTTP_LISTEN: "127.0.0.1:0",
+    });
     try {
+      // No .git in the image: the commit comes from the build's own record.
+      const built = JSON.parse(readFileSync(inImage("dist/build-info.json"), "utf8")) as { version: string; commit: string };
+      const metrics = await (await fetch(`http://127.0.0.1:${server.metricsPort}/metrics`)).text();
+      expect(metrics).toContain(`tokenmesh_build_info{version="${built.version}",commit="${built.commit}"} 1`);
       const consume = await runToExit([
         "node",
         "bin/tokenmesh.mjs",

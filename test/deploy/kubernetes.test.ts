@@ -119,14 +119,20 @@ describe.each(OVERLAYS)("deploy/kubernetes/overlays/%s", (overlay) => {
     expect(peers.spec?.ports?.find((p) => p.name === "peer")?.port).toBe(port(mesh?.peerListen ?? ""));
   });
 
-  it("serves clients through a Service on the client port, probed by gRPC health", () => {
+  it("serves clients through a Service on the gRPC and HTTP ports, probed on the HTTP door's /ready and /health", () => {
     const { objects, sts, config } = get();
-    const listen = port(config(get().nodes[0] as string).listen);
+    const resolved = config(get().nodes[0] as string);
+    const listen = port(resolved.listen);
+    const http = port(resolved.httpListen ?? "");
     const clients = objects.filter((o): o is KubeObject & IService => o.kind === "Service" && (o as IService).spec?.clusterIP !== "None");
-    expect(clients.map((s) => s.spec?.ports?.[0]?.port)).toEqual([listen]);
+    expect(clients.map((s) => s.spec?.ports?.map((p) => p.port))).toEqual([[listen, http]]);
     const container = sts.spec?.template.spec?.containers[0];
-    expect(container?.readinessProbe?.grpc).toEqual({ port: listen, service: "tokenmesh.v1.RateLimiter" });
-    expect(container?.livenessProbe?.grpc?.port).toBe(listen);
+    const portNamed = (name: unknown) => container?.ports?.find((p) => p.name === name)?.containerPort;
+    expect(container?.readinessProbe?.httpGet?.path).toBe("/ready");
+    expect(portNamed(container?.readinessProbe?.httpGet?.port)).toBe(http);
+    expect(container?.livenessProbe?.httpGet?.path).toBe("/health");
+    expect(portNamed(container?.livenessProbe?.httpGet?.port)).toBe(http);
+    expect(portNamed("grpc")).toBe(listen);
     expect(container?.resources?.requests).toMatchObject({ cpu: expect.any(String), memory: expect.any(String) });
     expect(container?.resources?.limits).toMatchObject({ cpu: expect.any(String), memory: expect.any(String) });
   });

@@ -50,6 +50,7 @@ function replicaConfig(node: string, dir: string, caFile: string | undefined, pe
       ...raw,
       listen: "127.0.0.1:0",
       metricsListen: null,
+      httpListen: null,
       logLevel: "silent",
       mesh: {
         ...raw.mesh,
