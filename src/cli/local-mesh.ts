@@ -1,6 +1,6 @@
 // `tokenmesh local-mesh CONFIG...`: runs one `serve` process per config file (the default is the
 // 3-replica mesh in config/local-mesh/), prefixes their logs, and passes SIGINT/SIGTERM on so
-// every replica drains and exits. Exits with the first non-zero exit code, or 0.
+// every replica drains and exits; SIGHUP is passed on too (a live config reload). Exits with the first non-zero exit code, or 0.
 
 import { spawn } from "node:child_process";
 import { basename } from "node:path";
@@ -25,6 +25,10 @@ export async function runLocalMesh(configs: readonly string[]): Promise<number> 
     stopping = true;
     for (const { child } of children) if (child.exitCode === null) child.kill(signal);
   };
+  // SIGHUP reloads every replica's config file (each validates its own; see "Changing the config live").
+  process.on("SIGHUP", () => {
+    for (const { child } of children) if (child.exitCode === null) child.kill("SIGHUP");
+  });
   process.on("SIGINT", () => stop("SIGTERM"));
   process.on("SIGTERM", () => stop("SIGTERM"));
   // If one replica dies on its own, stop the others too: a half mesh is confusing to try.

@@ -1,4 +1,5 @@
 // `tokenmesh serve --config FILE`: runs one replica until SIGTERM/SIGINT, then drains and exits 0.
+// SIGHUP (and a change of FILE) reloads the config live; a bad file is logged and ignored.
 
 import { ConfigError, loadConfigFile } from "../config/load.ts";
 import { createLogger } from "../log/logger.ts";
@@ -18,13 +19,16 @@ export async function serve(configPath: string): Promise<number> {
   const log = createLogger({ node: config.node, level: config.logLevel });
   let running: Awaited<ReturnType<typeof startServer>>;
   try {
-    running = await startServer({ config, log });
+    running = await startServer({ config, log, configPath });
   } catch (err) {
     // Typically a port already in use: say which, without a stack trace.
     log.fatal({ err: (err as Error).message }, "tokenmesh could not start");
     process.stderr.write(`tokenmesh: could not start: ${(err as Error).message}\n`);
     return 1;
   }
+  const reloader = running.reloader;
+  const onHangup = (): void => void reloader?.reload("SIGHUP");
+  process.on("SIGHUP", onHangup);
   await new Promise<void>((resolve) => {
     const stop = (signal: NodeJS.Signals): void => {
       log.info({ signal }, "draining in-flight calls");
@@ -33,6 +37,7 @@ export async function serve(configPath: string): Promise<number> {
     process.once("SIGTERM", stop);
     process.once("SIGINT", stop);
   });
+  process.off("SIGHUP", onHangup);
   await running.shutdown();
   return 0;
 }

@@ -16,6 +16,10 @@ export interface Policy {
   readonly rate: Rate;
   /** Present when requests may carry an inline limit for this policy. */
   readonly inline?: { readonly maxCapacity: number; readonly maxRefillPerSecond: number };
+  /** Replicated version of the limit (`version`); 0 when the file does not say. */
+  readonly version?: number;
+  /** `effectiveAt` in microseconds since the epoch; 0: from each key's next fold point. */
+  readonly effectiveAtUs?: number;
 }
 
 export interface ResolvedMesh extends Omit<MeshConfig, "flushInterval" | "retireAfter" | "warmupTimeout" | "dns"> {
@@ -168,7 +172,8 @@ export function resolveConfig(raw: unknown, source: string, env: NodeJS.ProcessE
   for (const [name, p] of Object.entries(policies)) {
     const rate = makeRate({ capacity: p.capacity, refillTokens: p.refill, refillPeriodUs: parseDurationUs(p.per) as number });
     if (!rate.ok) throw new ConfigError(source, [`policies.${name}: ${rate.message}`]);
-    resolved.set(name, { name, rate: rate.rate, ...(p.inline ? { inline: p.inline } : {}) });
+    const effectiveAtUs = p.effectiveAt === undefined ? 0 : Date.parse(p.effectiveAt) * 1000;
+    resolved.set(name, { name, rate: rate.rate, version: p.version, effectiveAtUs, ...(p.inline ? { inline: p.inline } : {}) });
   }
   return {
     ...rest,

@@ -25,6 +25,18 @@ const policySchema = z
     per: duration,
     /** Present when requests may carry their own limit for this policy. */
     inline: inlineSchema.optional(),
+    /**
+     * Replicated version of this limit: the higher version wins in the mesh. A live reload that
+     * changes capacity, refill, per or effectiveAt must raise it (docs/crdt.md, "Live config").
+     */
+    version: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).default(0),
+    /** When this version takes effect on every replica (RFC 3339); absent: at each key's next fold point. */
+    effectiveAt: z
+      .string()
+      .refine((s) => /^\d{4}-\d\d-\d\dT/.test(s) && Number.isFinite(Date.parse(s)), {
+        message: 'must be an RFC 3339 time, e.g. "2026-12-02T15:00:00Z"',
+      })
+      .optional(),
   })
   .superRefine((p, ctx) => {
     const periodUs = parseDurationUs(p.per);

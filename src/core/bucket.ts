@@ -26,6 +26,8 @@ export function levelAt(rate: Rate, state: BucketState, nowUs: number): number {
 
 /** What a caller is told about one bucket. */
 export interface BucketReport {
+  /** The limit the level was computed under: what an answer reports, so it never differs from what is enforced. */
+  readonly rate: Rate;
   /** Whole tokens left, rounded down (0 when in debt). */
   readonly remaining: number;
   /** Microseconds until `cost` tokens are available (0 if they are now). */
@@ -36,6 +38,7 @@ export interface BucketReport {
 
 export function report(rate: Rate, level: number, cost: number): BucketReport {
   return {
+    rate,
     remaining: Math.max(0, wholeTokens(rate, level)),
     retryAfterUs: waitUs(rate, level, cost * rate.unitsPerToken),
     resetAfterUs: waitUs(rate, level, rate.capacityUnits),

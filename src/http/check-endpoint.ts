@@ -69,7 +69,7 @@ export function serveCheck(decisions: DecisionService, query: URLSearchParams, r
   }
   const outcome = answers.outcomes[0] as (typeof answers.outcomes)[number];
   const bucket = outcome.buckets[0] as (typeof outcome.buckets)[number];
-  const rate = ((answers.decisions[0] as ValidDecision)[0] as ValidDecision[number]).rate;
+  const rate = bucket.rate; // in force for this key
   const headers: Record<string, string> = {
     ...rateLimitHeaders({
       name: parsed.policy,

@@ -24,7 +24,7 @@ function responseOf(answers: DecisionAnswers): ResponseInit {
       allowed: o.allowed,
       retryAfterUs: BigInt(o.retryAfterUs),
       buckets: o.buckets.map((r, j) => {
-        const rate = ((decisions[i] as ValidDecision)[j] as ValidDecision[number]).rate;
+        const rate = r.rate; // in force for this key
         return {
           remaining: BigInt(r.remaining),
           retryAfterUs: BigInt(r.retryAfterUs),

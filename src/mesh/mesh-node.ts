@@ -42,7 +42,7 @@ export interface MeshNode {
  */
 const POLICY_HEADROOM = 10;
 
-function policyMax(policies: ReadonlyMap<string, Policy>): { capacity: number; tokensPerSecond: number } {
+export function policyMax(policies: ReadonlyMap<string, Policy>): { capacity: number; tokensPerSecond: number } {
   let capacity = 1;
   let tokensPerSecond = 0;
   for (const p of policies.values()) {

@@ -4,6 +4,7 @@
 // key is free to evict; a key that is not full forgets its debt here, which is counted.
 
 import { LRUCache } from "lru-cache";
+import type { Policy } from "../config/load.ts";
 import { type KeyConfig, makeKeyConfig, type Replica } from "../core/crdt/index.ts";
 import type { BucketAccess } from "../core/decision.ts";
 import type { Rate } from "../core/rate.ts";
@@ -15,8 +16,12 @@ export class ReplicaBackend implements BucketBackend {
   readonly evictions: EvictionCounts = { safe: 0, unsafe: 0 };
   /** Recency of keys this replica holds; the replica's own map follows it. */
   readonly #recency: LRUCache<string, true>;
-  /** Each limit becomes a replicated config once (version 0, effective from the start). */
-  readonly #configs = new WeakMap<Rate, KeyConfig>();
+  /**
+   * Each limit becomes a replicated config once. A policy's limit carries the file's `version`
+   * and `effectiveAt` (registered by `usePolicies`); any other limit (inline, Envoy domain rules)
+   * is version 0, effective from the start.
+   */
+  #configs = new WeakMap<Rate, KeyConfig>();
   #lastNowUs = 0;
 
   constructor(
@@ -34,6 +39,26 @@ export class ReplicaBackend implements BucketBackend {
 
   get size(): number {
     return this.replica.keyCount;
+  }
+
+  /**
+   * Registers the policies in force (at start and on every reload): their requests then carry
+   * `(version, tEff)` into the replicated config, where the higher version wins (docs/crdt.md).
+   */
+  usePolicies(policies: Iterable<Policy>): void {
+    const configs = new WeakMap<Rate, KeyConfig>();
+    for (const p of policies) configs.set(p.rate, this.#make(p.rate, p.version ?? 0, p.effectiveAtUs ?? 0));
+    this.#configs = configs;
+  }
+
+  #make(rate: Rate, version: number, tEff: number): KeyConfig {
+    const made = makeKeyConfig(
+      { capacity: rate.capacity, refillTokens: rate.refillTokens, refillPeriodUs: rate.refillPeriodUs },
+      version,
+      tEff,
+    );
+    if (!made.ok) throw new Error(`limit rejected by the replicated core: ${made.message}`);
+    return made.config;
   }
 
   #config(rate: Rate): KeyConfig {

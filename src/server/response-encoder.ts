@@ -42,7 +42,7 @@ export function encodeDecisionAnswers(answers: DecisionAnswers): Uint8Array {
     w.intField(2, o.retryAfterUs);
     for (let j = 0; j < o.buckets.length; j++) {
       const r = o.buckets[j] as DecisionOutcome["buckets"][number];
-      const rate = (d[j] as ValidDecision[number]).rate;
+      const rate = r.rate; // in force for this key (a replicated config may differ from the request's)
       const bucket = w.begin(3);
       w.intField(1, r.remaining);
       w.intField(2, r.retryAfterUs);

@@ -19,12 +19,13 @@ import { type BucketBackend, Limiter } from "../limiter/limiter.ts";
 import { DecisionAudit } from "../log/decision-audit.ts";
 import type { Resolve } from "../mesh/discovery.ts";
 import { registerMeshMetrics } from "../mesh/mesh-metrics.ts";
-import { createReplica, type MeshNode, startMesh } from "../mesh/mesh-node.ts";
+import { createReplica, type MeshNode, policyMax, startMesh } from "../mesh/mesh-node.ts";
 import { ReplicaBackend } from "../mesh/replica-backend.ts";
 import { resolveBuildInfo } from "../metrics/build-info.ts";
 import { startMetricsEndpoint } from "../metrics/http-endpoint.ts";
 import { Metrics } from "../metrics/metrics.ts";
 import { type Clock, systemClock } from "./clock.ts";
+import { ConfigReloader } from "./config-reload.ts";
 import { DecisionService } from "./decision-service.ts";
 import { observeCalls } from "./middleware.ts";
 import { rateLimiterServerDefinition } from "./rate-limiter-definition.ts";
@@ -39,6 +40,8 @@ export interface ServerOptions {
   readonly protocolVersions?: { readonly min: number; readonly max: number };
   /** DNS resolver for mesh.dns (tests inject one; the default asks the system). */
   readonly resolve?: Resolve;
+  /** The file the config came from: given, SIGHUP (via `reload`) and changes of it reload it live. */
+  readonly configPath?: string;
 }
 
 export interface RunningServer {
@@ -55,6 +58,8 @@ export interface RunningServer {
   readonly decisions: DecisionService;
   /** Stops accepting calls, waits up to the grace period for in-flight ones, then closes. */
   shutdown(): Promise<void>;
+  /** Present when started with `configPath`: reloads the file live. */
+  readonly reloader: ConfigReloader | undefined;
 }
 
 /** Credentials for the client port: TLS (mutual when a client CA is given) or plaintext. */
@@ -117,8 +122,27 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     "grpc.max_receive_message_length": config.limits.maxMessageBytes,
     "grpc.max_send_message_length": config.limits.maxMessageBytes,
   }).use(observeCalls(metrics, log));
-  // One snapshot for now; a config reload would swap it here and every door would follow.
-  const snapshot = policySnapshot(config);
+  // Every request reads one snapshot; a live reload swaps it whole and every door follows.
+  let snapshot = policySnapshot(config);
+  const replicaBackend = backend instanceof ReplicaBackend ? backend : undefined;
+  replicaBackend?.usePolicies(config.policies.values());
+  const reloader =
+    options.configPath === undefined
+      ? undefined
+      : new ConfigReloader(
+          options.configPath,
+          config,
+          {
+            apply: (next, nextSnapshot) => {
+              replicaBackend?.usePolicies(next.policies.values());
+              snapshot = nextSnapshot;
+            },
+            ...(config.mesh === undefined ? {} : { bound: policyMax(everyLimit(config)) }),
+          },
+          log,
+          metrics,
+        );
+  reloader?.watch();
   const decisions = new DecisionService({
     limiter,
     policies: () => snapshot,
@@ -204,6 +228,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const shutdown = (): Promise<void> => {
     stopping ??= (async () => {
       clearInterval(warmup);
+      reloader?.close();
       decisions.drain();
       health.setStatus("unhealthy");
       for (const name of served) health.setStatus("unhealthy", name);
@@ -231,5 +256,5 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     return stopping;
   };
 
-  return { port, metricsPort, httpPort, limiter, metrics, mesh, decisions, shutdown };
+  return { port, metricsPort, httpPort, limiter, metrics, mesh, decisions, shutdown, reloader };
 }

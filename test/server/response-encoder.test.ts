@@ -36,7 +36,11 @@ const bucketArb = fc
     const made = makeRate(b);
     if (!made.ok) throw new Error(made.message);
     const target: BucketTarget = { policy: "p", id: "p\u0000k", rate: made.rate, cost: 1 };
-    return { target, report: { remaining: b.remaining, retryAfterUs: b.retryAfterUs, resetAfterUs: b.resetAfterUs }, shares: b.shares };
+    return {
+      target,
+      report: { rate: made.rate, remaining: b.remaining, retryAfterUs: b.retryAfterUs, resetAfterUs: b.resetAfterUs },
+      shares: b.shares,
+    };
   });
 
 const decisionArb = fc.record({

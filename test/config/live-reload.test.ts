@@ -1,0 +1,67 @@
+// A real server started from a file reloads it live: a raised version applies (answers report the
+// new limit), while a bad file, a changed listen address or a limit changed without a higher
+// version is refused, keeps the old config serving and is counted.
+
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createChannel, createClient } from "nice-grpc";
+import { pino } from "pino";
+import { afterEach, describe, expect, it } from "vitest";
+import { loadConfigFile } from "../../src/config/load.ts";
+import { type RunningServer, startServer } from "../../src/server/tokenmesh-server.ts";
+import { rateLimiterDefinition } from "../support/server.ts";
+
+const base = (policy: string) => `listen: "127.0.0.1:0"\nmetricsListen: null\nhttpListen: null\nlogLevel: silent\npolicies:\n${policy}`;
+
+let server: RunningServer | undefined;
+afterEach(async () => {
+  await server?.shutdown();
+  server = undefined;
+});
+
+async function reloadsCounted(s: RunningServer): Promise<string> {
+  return (await s.metrics.registry.getSingleMetricAsString("tokenmesh_config_reloads_total"))
+    .split("\n")
+    .filter((l) => !l.startsWith("#"))
+    .join("\n");
+}
+
+describe("live config reload", () => {
+  it("applies a raised version, refuses bad files and keeps the old config serving", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "tokenmesh-reload-"));
+    const file = join(dir, "config.yaml");
+    writeFileSync(file, base("  api: { capacity: 50, refill: 50, per: 1s }\n"));
+    server = await startServer({ config: await loadConfigFile(file), log: pino({ level: "silent" }), configPath: file });
+    const reloader = server.reloader;
+    if (reloader === undefined) throw new Error("no reloader");
+    const channel = createChannel(`127.0.0.1:${server.port}`);
+    const client = createClient(rateLimiterDefinition, channel);
+    const capacity = async (policy = "api") =>
+      (await client.query({ decisions: [{ buckets: [{ policy, key: "k", cost: 1 }] }] })).results[0]?.buckets[0]?.capacity;
+    expect(await reloadsCounted(server)).toMatch(/result="success"} 0[\s\S]*result="failure"} 0/);
+    expect(await capacity()).toBe(50n);
+
+    writeFileSync(file, base("  api: { capacity: 5, refill: 5, per: 1s }\n"));
+    const sameVersion = await reloader.reload("test");
+    expect(sameVersion).toMatchObject({ ok: false, problems: [expect.stringContaining("policies.api.version")] });
+
+    writeFileSync(file, base("  api: { capacity: 5, refill: [5], per: 1s }\n"));
+    expect(await reloader.reload("test")).toMatchObject({ ok: false, problems: [expect.stringContaining("policies.api.refill")] });
+
+    writeFileSync(file, `${base("  api: { capacity: 5, refill: 5, per: 1s, version: 1 }\n")}`.replace("127.0.0.1:0", "127.0.0.1:1"));
+    expect(await reloader.reload("test")).toMatchObject({ ok: false, problems: [expect.stringContaining("listen: cannot change live")] });
+    expect(await capacity()).toBe(50n); // every refused reload left the old config serving
+
+    writeFileSync(file, base("  api: { capacity: 5, refill: 5, per: 1s, version: 1 }\n  added: { capacity: 3, refill: 1, per: 1s }\n"));
+    expect(await reloader.reload("test")).toMatchObject({ ok: true });
+    expect(await capacity()).toBe(5n);
+    expect(await capacity("added")).toBe(3n);
+
+    writeFileSync(file, base("  added: { capacity: 3, refill: 1, per: 1s }\n"));
+    expect(await reloader.reload("test")).toMatchObject({ ok: true, changed: ["-api"] });
+    await expect(capacity()).rejects.toThrow(/api/);
+    expect(await reloadsCounted(server)).toMatch(/result="success"} 2[\s\S]*result="failure"} 3/);
+    channel.close();
+  });
+});
