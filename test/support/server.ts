@@ -28,7 +28,7 @@ export async function startTestServer(
 ): Promise<TestServer> {
   let now = START_US;
   const resolved = resolveConfig(
-    { listen: "127.0.0.1:0", metricsListen: null, httpListen: "127.0.0.1:0", logLevel: "silent", ...config },
+    { listen: "127.0.0.1:0", metricsListen: null, httpListen: "127.0.0.1:0", logLevel: "silent", dataDir: null, ...config },
     "test",
   );
   const server = await startServer({ config: resolved, log: pino({ level: "silent" }), clock: () => now });
