@@ -80,7 +80,10 @@ export function listenForPeers(grpc: GrpcServer, o: PeerListenerOptions): Promis
     const onData = (chunk: Buffer): void => {
       seen = Buffer.concat([seen, chunk]);
       const problem = prefaceProblem(seen);
-      if (problem !== undefined) return reject(problem);
+      if (problem !== undefined) {
+        reject(problem);
+        return;
+      }
       if (seen.length < CHECKED) return;
       clearTimeout(timer);
       socket.off("data", onData);
