@@ -148,6 +148,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     metrics,
     warmingUp: () => mesh !== undefined && !mesh.replica.ready,
     ...(audit === undefined ? {} : { audit }),
+    guard: overload.guard,
   });
   server.add(rateLimiterServerDefinition, rateLimiterService(decisions));
   server.add(rateLimitServiceDefinition, rateLimitService(decisions, { responseHeaders: config.envoy.responseHeaders }));

@@ -33,6 +33,7 @@ describe("a replica stopped while calls arrive", () => {
       stringify({
         listen: address,
         metricsListen: `127.0.0.1:${metricsPort}`,
+        httpListen: null,
         policies: { quota: { capacity: 1000, refill: 1, per: "1h" } },
       }),
     );

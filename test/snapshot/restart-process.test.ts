@@ -27,7 +27,10 @@ async function serve(name: string, dataDir: string, extra: Record<string, unknow
   const address = `127.0.0.1:${await freePort()}`;
   const metrics = await freePort();
   const path = join(root, `${name}.yaml`);
-  writeFileSync(path, stringify({ listen: address, metricsListen: `127.0.0.1:${metrics}`, dataDir, policies: POLICIES, ...extra }));
+  writeFileSync(
+    path,
+    stringify({ listen: address, metricsListen: `127.0.0.1:${metrics}`, httpListen: null, dataDir, policies: POLICIES, ...extra }),
+  );
   const process = spawnCli(["serve", "--config", path], { TOKENMESH_DATA_DIR: "" });
   started.push(process);
   await process.waitFor("tokenmesh serving", 60_000);
