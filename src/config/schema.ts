@@ -150,8 +150,13 @@ export const configSchema = z.strictObject({
       /** Connections to the client port, in all and from one client address. */
       maxConnections: z.number().int().min(1).max(1_000_000).default(10_000),
       maxConnectionsPerClient: z.number().int().min(1).max(1_000_000).default(1_000),
-      /** RateLimiter calls are shed (RESOURCE_EXHAUSTED) while the event loop is this far behind; null: never. */
-      shedEventLoopLag: duration.nullable().default("100ms"),
+      /**
+       * RateLimiter calls are shed (RESOURCE_EXHAUSTED) while the event loop is this far behind and
+       * busy; null: never. Half a second: a batch burst of a few hundred thousand decisions, or a
+       * machine whose cores are busy elsewhere, does not trip it; a backlog that would starve
+       * every caller for seconds does.
+       */
+      shedEventLoopLag: duration.nullable().default("500ms"),
     })
     .prefault({}),
   /** How long SIGTERM waits for in-flight calls before closing connections. */

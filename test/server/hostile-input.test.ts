@@ -81,7 +81,7 @@ describe("hostile input over a real server", () => {
   };
   beforeAll(async () => {
     t = await startTestServer({
-      limits: { maxConnectionsPerClient: 20, maxConcurrentStreams: 50 },
+      limits: { maxConnectionsPerClient: 20, maxConcurrentStreams: 50, shedEventLoopLag: "100ms" },
       policies: {
         api: { capacity: 10, refill: 1, per: "1s" },
         custom: { capacity: 10, refill: 1, per: "1s", inline: { maxCapacity: 1000, maxRefillPerSecond: 100 } },

@@ -16,7 +16,7 @@ describe("config: dataDir, snapshotInterval and the overload limits", () => {
       maxConcurrentStreams: 1_000,
       maxConnections: 10_000,
       maxConnectionsPerClient: 1_000,
-      shedEventLoopLagMs: 100,
+      shedEventLoopLagMs: 500,
     });
     expect(c.mesh).toMatchObject({ helloTimeoutMs: 2_000, maxConnections: 256 });
   });

@@ -66,7 +66,17 @@ async function startOnce(spec: MeshSpec): Promise<InProcessMesh> {
       ...spec.mesh?.(i, addresses),
     };
     const config = resolveConfig(
-      { listen: "127.0.0.1:0", metricsListen: null, httpListen: null, logLevel: "silent", dataDir: null, mesh, policies: spec.policies },
+      // In-process replicas share the test's event loop: no load shedding on its lag.
+      {
+        listen: "127.0.0.1:0",
+        metricsListen: null,
+        httpListen: null,
+        logLevel: "silent",
+        dataDir: null,
+        limits: { shedEventLoopLag: null },
+        mesh,
+        policies: spec.policies,
+      },
       name,
     );
     let server: RunningServer;
