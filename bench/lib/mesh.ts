@@ -55,12 +55,14 @@ export interface Fleet {
 const REPO = new URL("../../", import.meta.url).pathname;
 const READY_TIMEOUT_MS = 20_000;
 
-function configText(name: string, mesh: MeshSettings | null, peerPorts: readonly number[], index: number): string {
+function configText(name: string, mesh: MeshSettings | null, peerPorts: readonly number[], index: number, dataDir: string): string {
   const p = BENCH_POLICY;
   const lines = [
     "listen: 127.0.0.1:0",
     "metricsListen: 127.0.0.1:0",
     "httpListen: null",
+    // Snapshots on, as a replica runs by default, into this run's own directory.
+    `dataDir: ${JSON.stringify(dataDir)}`,
     "logLevel: info", // the start-up line carries the bound ports; nothing is logged per call
     "limits: { maxKeys: 2000000, maxDecisionsPerRequest: 1000 }",
     "policies:",
@@ -124,7 +126,10 @@ async function startOnce(tools: Tools, options: FleetOptions): Promise<Fleet> {
       const name = `${options.mesh === null ? "solo" : peered ? "replica" : "alone"}-${i + 1}`;
       // A replica without peers gets its own peer port only, and an empty peer list.
       const config = join(dir, `${name}.yaml`);
-      writeFileSync(config, configText(name, options.mesh, peered ? peerPorts : peerPorts.slice(i, i + 1), peered ? i : 0));
+      writeFileSync(
+        config,
+        configText(name, options.mesh, peered ? peerPorts : peerPorts.slice(i, i + 1), peered ? i : 0, join(dir, `${name}-data`)),
+      );
       const { child, info } = await spawnReady<Serving>(tools, {
         name,
         command: process.execPath,

@@ -89,6 +89,8 @@ export async function startTokenmesh(tools: Tools, options: TargetOptions = {}):
       "listen: 127.0.0.1:0",
       "metricsListen: 127.0.0.1:0",
       "httpListen: null",
+      // Snapshots on, as a replica runs by default, into this run's own directory.
+      `dataDir: ${JSON.stringify(join(dir, "data"))}`,
       "logLevel: info", // start-up line carries the bound ports; nothing is logged per call
       "limits: { maxKeys: 2000000, maxDecisionsPerRequest: 1000 }",
       `policies: { ${p.name}: { capacity: ${p.capacity}, refill: ${p.refillTokens}, per: ${p.refillPeriodMs}ms } }`,

@@ -22,7 +22,8 @@ export interface Policy {
   readonly effectiveAtUs?: number;
 }
 
-export interface ResolvedMesh extends Omit<MeshConfig, "flushInterval" | "retireAfter" | "warmupTimeout" | "dns"> {
+export interface ResolvedMesh extends Omit<MeshConfig, "flushInterval" | "retireAfter" | "warmupTimeout" | "helloTimeout" | "dns"> {
+  readonly helloTimeoutMs: number;
   readonly flushIntervalUs: number;
   readonly retireAfterUs: number;
   readonly warmupTimeoutUs: number;
@@ -45,7 +46,17 @@ export interface ResolvedEnvoy {
   readonly responseHeaders: boolean;
 }
 
-export interface ResolvedConfig extends Omit<Config, "policies" | "shutdownGrace" | "mesh" | "node" | "envoy"> {
+export interface ResolvedLimits extends Omit<Config["limits"], "shedEventLoopLag"> {
+  /** Milliseconds behind at which RateLimiter calls are shed, or null: never. */
+  readonly shedEventLoopLagMs: number | null;
+}
+
+export interface ResolvedConfig
+  extends Omit<Config, "policies" | "shutdownGrace" | "mesh" | "node" | "envoy" | "dataDir" | "snapshotInterval" | "limits"> {
+  readonly limits: ResolvedLimits;
+  /** Snapshot directory, or null when persistence is off. */
+  readonly dataDir: string | null;
+  readonly snapshotIntervalMs: number;
   /** The name on every log and audit line: `node`, else `mesh.node`, else the host name. */
   readonly node: string;
   readonly policies: ReadonlyMap<string, Policy>;
@@ -61,14 +72,20 @@ export function policySnapshot(config: ResolvedConfig): PolicySnapshot {
 const us = (duration: string): number => parseDurationUs(duration) as number;
 
 function resolveMesh(m: MeshConfig): ResolvedMesh {
-  const { flushInterval, retireAfter, warmupTimeout, dns, ...rest } = m;
+  const { flushInterval, retireAfter, warmupTimeout, helloTimeout, dns, ...rest } = m;
   return {
     ...rest,
+    helloTimeoutMs: us(helloTimeout) / 1000,
     flushIntervalUs: us(flushInterval),
     retireAfterUs: us(retireAfter),
     warmupTimeoutUs: us(warmupTimeout),
     ...(dns === undefined ? {} : { dns: { name: dns.name, port: dns.port, everyMs: us(dns.every) / 1000 } }),
   };
+}
+
+function resolveLimits(l: Config["limits"]): ResolvedLimits {
+  const { shedEventLoopLag, ...rest } = l;
+  return { ...rest, shedEventLoopLagMs: shedEventLoopLag === null ? null : us(shedEventLoopLag) / 1000 };
 }
 
 export class ConfigError extends Error {
@@ -87,6 +104,7 @@ export const ENV_OVERRIDES = {
   TOKENMESH_METRICS_LISTEN: "metricsListen",
   TOKENMESH_HTTP_LISTEN: "httpListen",
   TOKENMESH_LOG_LEVEL: "logLevel",
+  TOKENMESH_DATA_DIR: "dataDir",
 } as const;
 
 function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): Record<string, unknown> {
@@ -94,7 +112,7 @@ function applyEnv(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): Record<
   for (const [variable, field] of Object.entries(ENV_OVERRIDES)) {
     const value = env[variable];
     if (value === undefined || value === "") continue;
-    out[field] = (field === "metricsListen" || field === "httpListen") && value === "off" ? null : value;
+    out[field] = (field === "metricsListen" || field === "httpListen" || field === "dataDir") && value === "off" ? null : value;
   }
   return out;
 }
@@ -162,7 +180,7 @@ export function resolveConfig(raw: unknown, source: string, env: NodeJS.ProcessE
     const problems = parsed.error.issues.map((i) => `${i.path.length > 0 ? i.path.join(".") : "(top level)"}: ${i.message}`);
     throw new ConfigError(source, problems);
   }
-  const { policies, shutdownGrace, mesh, node, envoy, ...rest } = parsed.data;
+  const { policies, shutdownGrace, mesh, node, envoy, dataDir, snapshotInterval, limits, ...rest } = parsed.data;
   if (node !== undefined && mesh !== undefined && node !== mesh.node) {
     throw new ConfigError(source, [`node: must equal mesh.node ("${mesh.node}") when both are set`]);
   }
@@ -175,9 +193,13 @@ export function resolveConfig(raw: unknown, source: string, env: NodeJS.ProcessE
     const effectiveAtUs = p.effectiveAt === undefined ? 0 : Date.parse(p.effectiveAt) * 1000;
     resolved.set(name, { name, rate: rate.rate, version: p.version, effectiveAtUs, ...(p.inline ? { inline: p.inline } : {}) });
   }
+  const name = node ?? mesh?.node ?? hostname();
   return {
     ...rest,
-    node: node ?? mesh?.node ?? hostname(),
+    limits: resolveLimits(limits),
+    node: name,
+    dataDir: dataDir === undefined ? `./data/${name}` : dataDir,
+    snapshotIntervalMs: us(snapshotInterval) / 1000,
     policies: resolved,
     shutdownGraceMs: us(shutdownGrace) / 1000,
     envoy: resolvedEnvoy.envoy,

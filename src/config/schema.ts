@@ -100,6 +100,10 @@ const meshSchema = z
     relay: z.boolean().default(true),
     /** Keys a single peer may introduce per second before its stream is cut as a flood. */
     maxNewKeysPerPeerPerSecond: z.number().int().min(1).max(10_000_000).default(200_000),
+    /** A peer stream that sends no valid hello within this long is closed. */
+    helloTimeout: duration.default("2s"),
+    /** Connections to the peer port at once (in insecure mode none is authenticated: keep it near the mesh's size). */
+    maxConnections: z.number().int().min(1).max(100_000).default(256),
     /** Largest replication message, in bytes. */
     maxMessageBytes: z
       .number()
@@ -153,6 +157,18 @@ export const configSchema = z.strictObject({
         .min(1024)
         .max(64 * 1024 * 1024)
         .default(4 * 1024 * 1024),
+      /** Concurrent streams (calls) one client connection may have open (HTTP/2 SETTINGS). */
+      maxConcurrentStreams: z.number().int().min(1).max(1_000_000).default(1_000),
+      /** Connections to the client port, in all and from one client address. */
+      maxConnections: z.number().int().min(1).max(1_000_000).default(10_000),
+      maxConnectionsPerClient: z.number().int().min(1).max(1_000_000).default(1_000),
+      /**
+       * RateLimiter calls are shed (RESOURCE_EXHAUSTED) while the event loop is this far behind and
+       * busy; null: never. Half a second: a batch burst of a few hundred thousand decisions, or a
+       * machine whose cores are busy elsewhere, does not trip it; a backlog that would starve
+       * every caller for seconds does.
+       */
+      shedEventLoopLag: duration.nullable().default("500ms"),
     })
     .prefault({}),
   /** How long SIGTERM waits for in-flight calls before closing connections. */
@@ -171,6 +187,13 @@ export const configSchema = z.strictObject({
       responseHeaders: z.boolean().default(false),
     })
     .optional(),
+  /**
+   * Where this replica keeps its state snapshot (created if missing; one process per directory).
+   * Default `./data/<node>`; null turns persistence off.
+   */
+  dataDir: z.string().min(1).max(4096).nullable().optional(),
+  /** How often the snapshot catches up with the state (and always once more at shutdown). */
+  snapshotInterval: duration.refine((s) => (parseDurationUs(s) ?? 0) >= 10_000, { message: "must be at least 10ms" }).default("1s"),
   /** Replication: absent for a standalone replica. */
   mesh: meshSchema.optional(),
   policies: z

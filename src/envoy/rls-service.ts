@@ -3,6 +3,7 @@
 // module only translates them to and from the decision service's plain request and answer.
 
 import { fromBinary, type MessageInitShape } from "@bufbuild/protobuf";
+import type { CallContext } from "nice-grpc";
 import { type RateLimitUnit, UNIT_US } from "../config/rate-limit-config.ts";
 import {
   RateLimitResponse_Code as Code,
@@ -12,6 +13,7 @@ import {
   RateLimitResponse_RateLimit_Unit as Unit,
 } from "../gen/envoy/service/ratelimit/v3/rls_pb.ts";
 import { niceDefinition } from "../grpc/service-definition.ts";
+import { callTimingOf } from "../server/call-deadline.ts";
 import type { DecisionService } from "../server/decision-service.ts";
 import { rateLimitHeaders, secondsUp } from "../server/ratelimit-headers.ts";
 import type { DescriptorAnswer, DescriptorRequest, DescriptorStatus } from "./descriptor-plan.ts";
@@ -106,8 +108,8 @@ export function rateLimitResponse(answer: DescriptorAnswer, responseHeaders: boo
 
 export function rateLimitService(decisions: DecisionService, options: { readonly responseHeaders: boolean }) {
   return {
-    async shouldRateLimit(request: DescriptorRequest): Promise<ResponseInit> {
-      return rateLimitResponse(decisions.shouldRateLimit(request), options.responseHeaders);
+    async shouldRateLimit(request: DescriptorRequest, context?: CallContext): Promise<ResponseInit> {
+      return rateLimitResponse(decisions.shouldRateLimit(request, callTimingOf(context)), options.responseHeaders);
     },
   };
 }

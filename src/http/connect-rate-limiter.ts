@@ -5,11 +5,12 @@
 // codes are gRPC's: invalid_argument is HTTP 400, unavailable 503).
 
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
+import { Code, ConnectError, type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import type { DecisionOutcome } from "../core/decision.ts";
 import { type DecisionResultSchema, RateLimiter } from "../gen/tokenmesh/v1/rate_limiter_pb.ts";
 import type { ValidDecision } from "../limiter/limiter.ts";
+import type { CallTiming } from "../server/call-deadline.ts";
 import type { DecisionService } from "../server/decision-service.ts";
 import { RequestError, Status } from "../server/errors.ts";
 import type { DecisionAnswers } from "../server/response-encoder.ts";
@@ -61,19 +62,25 @@ export function connectErrorOf(err: unknown, log: Logger, method: string): Conne
   return new ConnectError("internal error; the server log has the detail", Code.Internal);
 }
 
+/** What the call guard needs of a Connect call: its cancellation and its deadline (connect-timeout-ms). */
+function timingOf(context: HandlerContext): CallTiming {
+  const left = context.timeoutMs();
+  return left === undefined ? { signal: context.signal } : { signal: context.signal, deadlineMs: Date.now() + left };
+}
+
 export function connectRateLimiter(decisions: DecisionService, log: Logger) {
   return (router: ConnectRouter): void => {
     router.service(RateLimiter, {
-      consume(request) {
+      consume(request, context) {
         try {
-          return responseOf(decisions.consume(request));
+          return responseOf(decisions.consume(request, timingOf(context)));
         } catch (err) {
           throw connectErrorOf(err, log, "Consume");
         }
       },
-      query(request) {
+      query(request, context) {
         try {
-          return responseOf(decisions.query(request, request.includeReplicas));
+          return responseOf(decisions.query(request, request.includeReplicas, timingOf(context)));
         } catch (err) {
           throw connectErrorOf(err, log, "Query");
         }

@@ -207,10 +207,14 @@ function readKey(r: Reader, base: number): ReceivedKey {
   while (!r.done) {
     const [field, wt] = r.tag();
     switch (field) {
-      case 1:
+      case 1: {
         expect(wt, LEN, "KeyDelta.key");
-        key = r.string();
+        // Strict: a lossy decoding would merge distinct keys into one (every bad byte is U+FFFD).
+        const text = r.utf8();
+        if (text === undefined) throw new WireFormatError(`KeyDelta.key: ${r.rejectedLength} bytes that are not valid UTF-8`);
+        key = text;
         break;
+      }
       case 2:
         expect(wt, LEN, "KeyDelta.limit");
         config = readLimit(r.sub());

@@ -11,6 +11,7 @@ import { checkHello, helloFor, type LocalIdentity, type PeerIdentity } from "./h
 import type { MeshStats, RejectReason } from "./mesh-stats.ts";
 import { ackToProto } from "./peer-codec.ts";
 import type { InboundRequest, MergeResponseInit, Sized } from "./peer-transport.ts";
+import type { RejectionLog } from "./rejection-log.ts";
 
 export interface InboundDeps {
   readonly replica: Replica;
@@ -23,6 +24,9 @@ export interface InboundDeps {
   readonly onKey: (key: string) => void;
   /** Keys one peer may introduce per second (trap 11: a flood of new keys bloats every replica). */
   readonly maxNewKeysPerSecond: number;
+  /** A stream that sends no valid hello within this long is closed (it would hold a stream for nothing). */
+  readonly helloTimeoutMs: number;
+  readonly rejections: RejectionLog;
 }
 
 const CODE = {
@@ -41,10 +45,15 @@ export function handleInbound(call: ServerDuplexStream<Sized<InboundRequest>, Me
   const refuse = (code: Status, reason: RejectReason, message: string): void => {
     if (closed) return;
     closed = true;
+    clearTimeout(helloTimer);
     stats.reject(reason);
-    log.warn({ peer: peer?.node ?? call.getPeer(), reason, message }, "peer stream refused");
+    deps.rejections.report(reason, { peer: peer?.node ?? call.getPeer(), reason, message }, "peer stream refused");
     call.emit("error", { code, details: message });
   };
+  const helloTimer = setTimeout(() => {
+    if (peer === undefined) refuse(Status.DEADLINE_EXCEEDED, "hello_timeout", `no valid hello within ${deps.helloTimeoutMs} ms`);
+  }, deps.helloTimeoutMs);
+  helloTimer.unref();
 
   const certificateName = (): string | undefined => {
     if (!deps.secure) return undefined;
@@ -65,6 +74,7 @@ export function handleInbound(call: ServerDuplexStream<Sized<InboundRequest>, Me
       const verdict = checkHello(body.value, local, certificateName());
       if (!verdict.ok) return refuse(CODE[verdict.code], "handshake", verdict.message);
       peer = verdict.peer;
+      clearTimeout(helloTimer);
       stats.nodeOfIncarnation.set(peer.incarnation, peer.node);
       stats.peer(peer.node);
       call.write({ message: { case: "hello", value: helloFor(local) } });
@@ -112,7 +122,9 @@ export function handleInbound(call: ServerDuplexStream<Sized<InboundRequest>, Me
   });
   call.on("error", () => {
     closed = true;
+    clearTimeout(helloTimer);
   });
+  call.on("close", () => clearTimeout(helloTimer));
   call.on("end", () => {
     log.debug({ peer: peer?.node ?? call.getPeer() }, "peer stream ended");
     if (!closed) {

@@ -13,7 +13,9 @@ import type { LocalIdentity } from "./handshake.ts";
 import { handleInbound } from "./inbound-stream.ts";
 import { MeshStats } from "./mesh-stats.ts";
 import { OutboundLink } from "./outbound-link.ts";
+import { listenForPeers } from "./peer-listener.ts";
 import { peerCredentials, peerServiceDefinition } from "./peer-transport.ts";
+import { RejectionLog } from "./rejection-log.ts";
 
 export interface MeshOptions {
   readonly mesh: ResolvedMesh;
@@ -41,6 +43,8 @@ export interface MeshNode {
  * run the old config cutting off the ones that run the new one.
  */
 const POLICY_HEADROOM = 10;
+
+const PEER_STREAMS_PER_CONNECTION = 8;
 
 export function policyMax(policies: ReadonlyMap<string, Policy>): { capacity: number; tokensPerSecond: number } {
   let capacity = 1;
@@ -82,7 +86,10 @@ export async function startMesh(options: MeshOptions, replica: Replica): Promise
   const server = new Server({
     "grpc.max_receive_message_length": mesh.maxMessageBytes,
     "grpc.max_send_message_length": mesh.maxMessageBytes,
+    // A peer link uses one Merge stream per connection; a few more allow a reconnect's overlap.
+    "grpc.max_concurrent_streams": PEER_STREAMS_PER_CONNECTION,
   });
+  const rejections = new RejectionLog(log);
   const inbound = new Set<Parameters<typeof handleInbound>[0]>();
   server.addService(peerServiceDefinition, {
     merge: (call: Parameters<typeof handleInbound>[0]) => {
@@ -97,12 +104,22 @@ export async function startMesh(options: MeshOptions, replica: Replica): Promise
         secure: credentials.secure,
         onKey: (k) => keyListener(k),
         maxNewKeysPerSecond: mesh.maxNewKeysPerPeerPerSecond,
+        helloTimeoutMs: mesh.helloTimeoutMs,
+        rejections,
       });
     },
   });
-  const peerPort = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(mesh.peerListen, credentials.server, (err, port) => (err ? reject(err) : resolve(port))),
-  );
+  const listener = await listenForPeers(server, {
+    address: mesh.peerListen,
+    tls: mesh.tls,
+    maxConnections: mesh.maxConnections,
+    prefaceTimeoutMs: mesh.helloTimeoutMs,
+    onRejected: (reason, detail, remote) => {
+      stats.reject(reason);
+      rejections.report(reason, { peer: remote, reason, message: detail }, "peer connection refused");
+    },
+  });
+  const peerPort = listener.port;
 
   const linkDeps = {
     replica,
@@ -166,6 +183,7 @@ export async function startMesh(options: MeshOptions, replica: Replica): Promise
       for (const link of links.values()) link.close();
       // Peers' streams into us never end on their own: end them so shutdown does not wait.
       for (const call of inbound) call.end();
+      listener.close();
       await new Promise<void>((resolve) => {
         const force = setTimeout(() => {
           server.forceShutdown();

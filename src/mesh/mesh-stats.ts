@@ -10,10 +10,21 @@ export interface PeerCounters {
 }
 
 /**
- * Why a peer stream was cut off. Listed once so the metric exports every reason at 0 from the
- * start: an alert on `increase(...)` needs a series that exists before the first rejection.
+ * Why a peer stream or connection was cut off. Listed once so the metric exports every reason
+ * at 0 from the start: an alert on `increase(...)` needs a series that exists before the first
+ * rejection. The last four never reach a hello: a stream silent past mesh.helloTimeout, and
+ * connections refused at the port (peer-listener.ts).
  */
-export const REJECT_REASONS = ["handshake", "invalid_delta", "protocol", "key_flood"] as const;
+export const REJECT_REASONS = [
+  "handshake",
+  "invalid_delta",
+  "protocol",
+  "key_flood",
+  "hello_timeout",
+  "not_http2",
+  "tls",
+  "too_many_connections",
+] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];
 
 export class MeshStats {

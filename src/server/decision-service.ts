@@ -18,6 +18,8 @@ import {
 import type { Limiter, ValidDecision } from "../limiter/limiter.ts";
 import type { DecisionAudit } from "../log/decision-audit.ts";
 import type { Metrics } from "../metrics/metrics.ts";
+import type { CallTiming } from "./call-deadline.ts";
+import type { CallGuard } from "./call-guard.ts";
 import type { Clock } from "./clock.ts";
 import { invalidArgument, RequestError, Status } from "./errors.ts";
 import type { DecisionAnswers } from "./response-encoder.ts";
@@ -49,6 +51,8 @@ export interface DecisionServiceDeps {
   readonly warmingUp: () => boolean;
   /** Present when the config turns the audit log on (Consume through any door but Envoy's). */
   readonly audit?: DecisionAudit;
+  /** Deadlines, cancellation and load shedding, checked on arrival and before tokens are taken. */
+  readonly guard?: CallGuard;
 }
 
 const WARMING_UP = "warming up: syncing with its peers before admitting (at most mesh.warmupTimeout); try another replica";
@@ -81,20 +85,22 @@ export class DecisionService {
     this.#draining = true;
   }
 
-  consume(request: DecisionRequest): DecisionAnswers {
-    return this.#decide(request, true, false);
+  consume(request: DecisionRequest, call?: CallTiming): DecisionAnswers {
+    return this.#decide(request, true, false, call);
   }
 
-  query(request: DecisionRequest, includeReplicas: boolean): DecisionAnswers {
-    return this.#decide(request, false, includeReplicas);
+  query(request: DecisionRequest, includeReplicas: boolean, call?: CallTiming): DecisionAnswers {
+    return this.#decide(request, false, includeReplicas, call);
   }
 
   /** Envoy's ShouldRateLimit: descriptors matched against the domains in force, then decided. */
-  shouldRateLimit(request: DescriptorRequest): DescriptorAnswer {
+  shouldRateLimit(request: DescriptorRequest, call?: CallTiming): DescriptorAnswer {
+    this.#deps.guard?.admit(call);
     this.#admit();
     const { limiter, clock, metrics, limits } = this.#deps;
     const plan = planDescriptors(request, this.#deps.policies().rateLimitDomains, limits);
     if (plan instanceof RequestError) throw plan;
+    this.#deps.guard?.charge(call);
     const now = clock();
     const outcomes: (DecisionOutcome | undefined)[] = plan.decisions.map((d) =>
       d.targets.length === 0 ? undefined : (limiter.run([d.targets], now, d.consume)[0] as DecisionOutcome),
@@ -114,7 +120,8 @@ export class DecisionService {
     if (this.#deps.warmingUp()) throw new RequestError(Status.UNAVAILABLE, "replica", WARMING_UP);
   }
 
-  #decide(request: DecisionRequest, consume: boolean, includeReplicas: boolean): DecisionAnswers {
+  #decide(request: DecisionRequest, consume: boolean, includeReplicas: boolean, call: CallTiming | undefined): DecisionAnswers {
+    this.#deps.guard?.admit(call);
     this.#admit();
     const { limiter, limits, clock, metrics } = this.#deps;
     if (request.malformed !== undefined) {
@@ -123,6 +130,7 @@ export class DecisionService {
     const validated = validateDecisions(request.decisions, this.#deps.policies().policies, limits);
     if (!validated.ok) throw validated.error;
     const decisions: ValidDecision[] = validated.decisions;
+    if (consume) this.#deps.guard?.charge(call);
     const now = clock();
     const outcomes = limiter.run(decisions, now, consume);
     const shares = limiter.store.shares;

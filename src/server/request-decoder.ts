@@ -10,6 +10,12 @@
 //   Decision       1: repeated BucketRequest buckets
 //   BucketRequest  1: string policy, 2: string key, 3: optional uint32 cost, 4: InlineLimit limit
 //   InlineLimit    1: uint64 capacity, 2: uint64 refill_tokens, 3: uint64 refill_period_ms
+//
+// Stricter than a stock protobuf runtime where leniency would merge buckets or change a charge:
+// a string that is not valid UTF-8 is refused (lossy decoding turns every bad byte into U+FFFD,
+// so keys "\xff" and "\xfe" would share a bucket), and a cost that does not fit in its uint32
+// is refused (a runtime keeps the low 32 bits: 2^32 + 5 would be charged as 5). Either way the
+// bucket is marked `invalid` and the validator answers INVALID_ARGUMENT naming the field.
 
 import { LEN, ProtoReader, VARINT } from "../wire/proto-reader.ts";
 
@@ -24,6 +30,8 @@ export interface DecodedBucket {
   readonly key: string;
   readonly cost: number | undefined;
   readonly limit: DecodedLimit | undefined;
+  /** A field whose bytes cannot be taken as they are (the first one), and why. */
+  readonly invalid?: { readonly field: "policy" | "key" | "cost"; readonly problem: string };
 }
 
 export interface DecodedDecision {
@@ -51,21 +59,39 @@ function readLimit(r: ProtoReader): DecodedLimit {
   return { capacity, refillTokens, refillPeriodMs };
 }
 
+const UINT32_MAX = 0xffff_ffff;
+
+function notUtf8(r: ProtoReader): string {
+  const hex = [...r.rejected].map((b) => b.toString(16).padStart(2, "0")).join(" ");
+  const more = r.rejectedLength > r.rejected.length ? " ..." : "";
+  return `must be valid UTF-8; got ${r.rejectedLength} bytes that are not (${hex}${more})`;
+}
+
 function readBucket(r: ProtoReader): DecodedBucket {
   let policy = "";
   let key = "";
   let cost: number | undefined;
   let limit: DecodedLimit | undefined;
+  let invalid: DecodedBucket["invalid"];
   while (!r.done) {
     const [field, wire] = r.tag();
-    if (wire === LEN && field === 1) policy = r.string();
-    else if (wire === LEN && field === 2) key = r.string();
-    // uint32: a larger varint keeps its low 32 bits, as every protobuf runtime does.
-    else if (wire === VARINT && field === 3) cost = r.uint32();
-    else if (wire === LEN && field === 4) limit = readLimit(r.sub());
+    if (wire === LEN && (field === 1 || field === 2)) {
+      const text = r.utf8();
+      if (text === undefined) invalid ??= { field: field === 1 ? "policy" : "key", problem: notUtf8(r) };
+      else if (field === 1) policy = text;
+      else key = text;
+    } else if (wire === VARINT && field === 3) {
+      // The whole varint: a stock runtime would keep the low 32 bits of a larger one.
+      const at = r.pos;
+      cost = r.uint();
+      if (cost > UINT32_MAX) {
+        r.pos = at;
+        invalid ??= { field: "cost", problem: `must be at most ${UINT32_MAX} (a uint32), got ${r.bigUint()}` };
+      }
+    } else if (wire === LEN && field === 4) limit = readLimit(r.sub());
     else r.skip(wire);
   }
-  return { policy, key, cost, limit };
+  return invalid === undefined ? { policy, key, cost, limit } : { policy, key, cost, limit, invalid };
 }
 
 function readDecision(r: ProtoReader): DecodedDecision {

@@ -24,10 +24,14 @@ import { ReplicaBackend } from "../mesh/replica-backend.ts";
 import { resolveBuildInfo } from "../metrics/build-info.ts";
 import { startMetricsEndpoint } from "../metrics/http-endpoint.ts";
 import { Metrics } from "../metrics/metrics.ts";
+import { openBucketPersistence, openReplicaPersistence } from "../snapshot/persistence.ts";
+import { registerSnapshotMetrics } from "../snapshot/snapshot-metrics.ts";
+import type { SnapshotScheduler } from "../snapshot/snapshot-scheduler.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import { ConfigReloader } from "./config-reload.ts";
 import { DecisionService } from "./decision-service.ts";
 import { observeCalls } from "./middleware.ts";
+import { OverloadControls } from "./overload-controls.ts";
 import { rateLimiterServerDefinition } from "./rate-limiter-definition.ts";
 import { rateLimiterService } from "./rate-limiter-service.ts";
 import { reflectionService } from "./reflection.ts";
@@ -91,11 +95,25 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const audit = config.audit === undefined ? undefined : new DecisionAudit(config.audit, { node: config.node, log, random: Math.random });
   let mesh: MeshNode | undefined;
   let backend: BucketBackend;
+  let snapshots: SnapshotScheduler | undefined;
+  const persistence = (kind: "mesh" | "standalone", dataDir: string) => ({
+    dataDir,
+    intervalMs: config.snapshotIntervalMs,
+    identity: { kind, node: config.node, cluster: config.mesh?.cluster ?? "" },
+    clock,
+    log,
+  });
   if (config.mesh === undefined) {
-    backend = new BucketStore(config.limits.maxKeys);
+    const store = new BucketStore(config.limits.maxKeys);
+    if (config.dataDir !== null) snapshots = openBucketPersistence(persistence("standalone", config.dataDir), store);
+    backend = store;
   } else {
     const replica = createReplica(config.mesh, everyLimit(config), clock());
     const replicaBackend = new ReplicaBackend(replica, config.limits.maxKeys, (inc) => mesh?.stats.nodeOfIncarnation.get(inc));
+    // Loaded before the mesh starts: peers then get what the snapshot held, and nothing is admitted before it.
+    if (config.dataDir !== null) {
+      snapshots = openReplicaPersistence(persistence("mesh", config.dataDir), replica, (key) => replicaBackend.touch(key));
+    }
     mesh = await startMesh(
       {
         mesh: config.mesh,
@@ -116,11 +134,14 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   );
   metrics.knowMethods(RateLimiter.methods.map((m) => ({ grpc_service: RateLimiter.typeName, grpc_method: m.name })));
   if (mesh !== undefined) registerMeshMetrics(metrics.registry, mesh);
+  if (snapshots !== undefined) registerSnapshotMetrics(metrics.registry, snapshots.stats, clock);
   const health = HealthState();
 
+  const overload = new OverloadControls(config.limits, log);
   const server: Server = createServer({
     "grpc.max_receive_message_length": config.limits.maxMessageBytes,
     "grpc.max_send_message_length": config.limits.maxMessageBytes,
+    ...overload.serverOptions(),
   }).use(observeCalls(metrics, log));
   // Every request reads one snapshot; a live reload swaps it whole and every door follows.
   let snapshot = policySnapshot(config);
@@ -151,6 +172,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     metrics,
     warmingUp: () => mesh !== undefined && !mesh.replica.ready,
     ...(audit === undefined ? {} : { audit }),
+    guard: overload.guard,
   });
   server.add(rateLimiterServerDefinition, rateLimiterService(decisions));
   server.add(rateLimitServiceDefinition, rateLimitService(decisions, { responseHeaders: config.envoy.responseHeaders }));
@@ -162,10 +184,13 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   try {
     port = await server.listen(config.listen, clientCredentials(config.tls));
   } catch (err) {
+    overload.stop();
     await mesh?.close();
     throw err;
   }
+  overload.listening(port, metrics.registry);
   health.setStatus("healthy");
+  snapshots?.start();
   // A warming mesh replica reports NOT_SERVING for both rate limit services until it admits.
   let warmup: NodeJS.Timeout | undefined;
   const announceReady = (): boolean => {
@@ -182,6 +207,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
 
   const stopEarly = async (): Promise<void> => {
     clearInterval(warmup);
+    overload.stop();
     await server.shutdown();
     await mesh?.close();
   };
@@ -243,7 +269,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       } finally {
         clearTimeout(grace);
       }
+      overload.stop();
       await mesh?.close();
+      // After the last call was answered: a SIGTERM loses none of the state.
+      await snapshots?.close();
       await audit?.close();
       if (metricsServer !== undefined) {
         const m = metricsServer;

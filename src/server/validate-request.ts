@@ -3,7 +3,7 @@
 // changes no state.
 
 import type { Policy } from "../config/load.ts";
-import { makeRate, type Rate } from "../core/rate.ts";
+import { LIMIT_BOUNDS, makeRate, type Rate } from "../core/rate.ts";
 import { type BucketTarget, bucketId, type ValidDecision } from "../limiter/limiter.ts";
 import { invalidArgument, RequestError } from "./errors.ts";
 import type { DecodedLimit as InlineLimit } from "./request-decoder.ts";
@@ -14,6 +14,8 @@ export interface PlainBucket {
   readonly key: string;
   readonly cost?: number | undefined;
   readonly limit?: InlineLimit | undefined;
+  /** A field the decoder could not take as sent (not UTF-8, a cost beyond its uint32), and why. */
+  readonly invalid?: { readonly field: string; readonly problem: string } | undefined;
 }
 
 export interface PlainDecision {
@@ -51,7 +53,10 @@ function inlineRate(limit: InlineLimit, policy: Policy, field: string): Rate | R
   if (capacity < 1 || capacity > inline.maxCapacity) {
     return invalidArgument(`${field}.capacity`, `must be 1..${inline.maxCapacity} for policy "${policy.name}", got ${limit.capacity}`);
   }
-  if (refillTokens < 1) return invalidArgument(`${field}.refill_tokens`, `must be at least 1, got ${limit.refillTokens}`);
+  // Bounds are checked on the exact uint64 values: a Number above 2^53 is already rounded.
+  if (limit.refillTokens < 1n || limit.refillTokens > BigInt(LIMIT_BOUNDS.maxRefillTokens)) {
+    return invalidArgument(`${field}.refill_tokens`, `must be 1..${LIMIT_BOUNDS.maxRefillTokens}, got ${limit.refillTokens}`);
+  }
   if (periodMs < 1 || periodMs > 366 * 24 * 3600 * 1000) {
     return invalidArgument(`${field}.refill_period_ms`, `must be 1..${366 * 24 * 3600 * 1000} (one year), got ${limit.refillPeriodMs}`);
   }
@@ -73,6 +78,7 @@ function validateBucket(
   policies: ReadonlyMap<string, Policy>,
   limits: RequestLimits,
 ): BucketTarget | RequestError {
+  if (b.invalid !== undefined) return invalidArgument(`${field}.${b.invalid.field}`, b.invalid.problem);
   if (b.policy.length === 0) return invalidArgument(`${field}.policy`, "is required");
   const policy = b.policy.length <= limits.maxPolicyNameBytes ? policies.get(b.policy) : undefined;
   if (policy === undefined) {

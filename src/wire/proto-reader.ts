@@ -3,7 +3,10 @@
 // (exact to 2^53; larger ones come out approximate, for validation to refuse) or as bigints,
 // and unknown fields skipped. Bytes that are not a message throw a WireFormatError.
 
+import { isUtf8 } from "node:buffer";
+
 const TWO_32 = 4_294_967_296;
+const NO_BYTES = new Uint8Array(0);
 
 export const VARINT = 0;
 export const FIXED64 = 1;
@@ -19,6 +22,9 @@ const TRUNCATED = "premature end of input";
 export class ProtoReader {
   /** `buf` as a Buffer, for UTF-8 reads: made once per message and shared with sub-readers. */
   private readonly text: Buffer;
+  /** The start (up to 16 bytes) of the last string `utf8()` refused, and its whole length. */
+  rejected: Uint8Array = NO_BYTES;
+  rejectedLength = 0;
 
   constructor(
     readonly buf: Uint8Array,
@@ -113,8 +119,32 @@ export class ProtoReader {
     return r;
   }
 
+  /** A string field, decoded lossily (invalid bytes become U+FFFD): only where that cannot matter. */
   string(): string {
     const r = this.sub();
+    return this.text.toString("utf8", r.pos, r.end);
+  }
+
+  /**
+   * A string field that must be valid UTF-8 (protobuf requires it of `string`): its text, or
+   * undefined with `rejected` holding the bytes (up to 16), so that two different byte strings
+   * can never decode to one text (the lossy decoding maps every invalid byte to U+FFFD).
+   */
+  utf8(): string | undefined {
+    const r = this.sub();
+    const b = this.buf;
+    let ascii = true;
+    for (let i = r.pos; i < r.end; i++) {
+      if ((b[i] as number) >= 0x80) {
+        ascii = false;
+        break;
+      }
+    }
+    if (!ascii && !isUtf8(b.subarray(r.pos, r.end))) {
+      this.rejected = b.subarray(r.pos, Math.min(r.end, r.pos + 16));
+      this.rejectedLength = r.end - r.pos;
+      return undefined;
+    }
     return this.text.toString("utf8", r.pos, r.end);
   }
 

@@ -18,7 +18,8 @@ describe("a 3-process mesh under load", () => {
       policies: { hot: { capacity: C, refill: R, per: "1s" }, slow: { capacity: 1000, refill: 1, per: "1h" } },
     });
     await mesh.fullyConnected();
-  }, 40_000);
+    await Promise.all(mesh.replicas.map((_, i) => mesh.ready(i)));
+  }, 180_000);
   afterAll(async () => {
     await mesh?.close();
   });
@@ -36,7 +37,10 @@ describe("a 3-process mesh under load", () => {
     expect(results.every((r) => r.errors === 0)).toBe(true);
     // Each other replica can over-admit at most what it could not see: C + r*d.
     expect(admitted).toBeLessThanOrEqual(ideal + 2 * (C + R * d));
-    expect(admitted).toBeGreaterThanOrEqual(0.9 * ideal);
+    // A replica that under-admits (charging twice, say) is caught well above half; 0.85 leaves
+    // room for a machine whose cores are busy elsewhere, where answers are slow and the offered
+    // load dips near r (measured with two CPU hogs: 149-169 of 170).
+    expect(admitted).toBeGreaterThanOrEqual(0.85 * ideal);
     // Nobody is starved: every replica got a share.
     for (const r of results) expect(r.allowed).toBeGreaterThan(R * LOAD_S * 0.1);
   }, 30_000);
@@ -60,8 +64,8 @@ describe("a 3-process mesh under load", () => {
     const expected = Array.from({ length: 5 }, (_, j) => String(1000 - 60 - 3 * j));
     await eventually(
       async () => (await Promise.all([0, 1, 2].map(answers))).every((a) => JSON.stringify(a) === JSON.stringify(expected)),
-      3_000,
+      30_000,
       "equal answers",
     );
-  }, 20_000);
+  }, 60_000);
 });

@@ -46,6 +46,7 @@ describe("a mesh discovered through DNS", () => {
           metricsListen: null,
           httpListen: null,
           logLevel: "silent",
+          dataDir: null,
           mesh: {
             node: `d${i}`,
             cluster: "dns",

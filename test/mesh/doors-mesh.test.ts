@@ -23,8 +23,9 @@ beforeAll(async () => {
     },
   });
   await mesh.fullyConnected();
+  await Promise.all(mesh.replicas.map((_, i) => mesh.ready(i)));
   envoy = mesh.replicas.map((r) => envoyClient(r.address));
-}, 60_000);
+}, 180_000);
 afterAll(async () => {
   for (const c of envoy ?? []) c.close();
   await mesh?.close();

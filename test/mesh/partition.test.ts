@@ -25,7 +25,8 @@ describe("partition and heal", () => {
       mesh: { retireAfter: "1s", warmupTimeout: "2s" },
     });
     await mesh.fullyConnected();
-  }, 40_000);
+    await Promise.all(mesh.replicas.map((_, i) => mesh.ready(i)));
+  }, 180_000);
   afterAll(async () => {
     await mesh?.close();
   });
@@ -86,9 +87,9 @@ describe("partition and heal", () => {
             ),
           )
         ).every((x) => x === 965n),
-      3_000,
+      30_000,
       "both sides report 1000 - 10 - 25",
     );
     expect(await mesh.metric(0, "tokenmesh_retirements_total")).toBeGreaterThanOrEqual(1);
-  }, 40_000);
+  }, 90_000);
 });

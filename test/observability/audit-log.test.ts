@@ -112,6 +112,7 @@ describe("the audit log of a running server", () => {
         listen: "127.0.0.1:0",
         metricsListen: null,
         httpListen: null,
+        dataDir: null,
         audit: { destination: join(notADir, "audit.log") },
         policies: { api: { capacity: 1, refill: 1, per: "1s" } },
       },

@@ -50,8 +50,9 @@ describe("Prometheus scraping a live mesh with the shipped rules", { timeout: 60
   beforeAll(async () => {
     mesh = await startProcessMesh({ size: 3, policies: { login: { capacity: 2, refill: 1, per: "1h" } } });
     await mesh.fullyConnected();
+    await Promise.all(mesh.replicas.map((_, i) => mesh.ready(i)));
     prom = await startPrometheus({ targets: mesh.replicas.map((_, i) => instance(i)), ruleFiles: [RULES_FILE] });
-  }, 90_000);
+  }, 180_000);
   afterAll(async () => {
     await prom?.close();
     await mesh?.close();

@@ -88,7 +88,7 @@ const cases: { name: string; request: Request; code: Status; message: RegExp }[]
     name: "inline limit with zero refill",
     request: one({ policy: "custom", key: "a", limit: { capacity: 5n, refillTokens: 0n, refillPeriodMs: 1000n } }),
     code: Status.INVALID_ARGUMENT,
-    message: /^decisions\[0\]\.buckets\[0\]\.limit\.refill_tokens: must be at least 1, got 0$/,
+    message: /^decisions\[0\]\.buckets\[0\]\.limit\.refill_tokens: must be 1\.\.1000000000000, got 0$/,
   },
   {
     name: "inline limit with zero period",

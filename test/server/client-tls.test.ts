@@ -22,6 +22,7 @@ async function serve(tls: Record<string, string>): Promise<RunningServer> {
       metricsListen: null,
       httpListen: null,
       logLevel: "silent",
+      dataDir: null,
       tls,
       policies: { api: { capacity: 100, refill: 1, per: "1s" } },
     },

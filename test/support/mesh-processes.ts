@@ -12,10 +12,13 @@ import { Prng } from "../sim/prng.ts";
 import { type FaultProxy, startFaultProxy } from "./fault-proxy.ts";
 import { freePort, type Spawned, spawnCli } from "./process.ts";
 import { type RateLimiterClient, rateLimiterDefinition } from "./server.ts";
+import type { Admission } from "./window-excess.ts";
 
 export interface ProcessReplica {
   readonly name: string;
   readonly config: string;
+  /** Its snapshot directory (kept across restarts, like a volume). */
+  readonly dataDir: string;
   readonly address: string;
   readonly metricsPort: number;
   /** The HTTP/JSON port (httpListen). */
@@ -31,8 +34,12 @@ export interface ProcessMesh {
   readonly proxies: (FaultProxy | undefined)[][];
   /** Kills replica i with SIGKILL and waits for it to be gone. */
   kill(i: number): Promise<void>;
-  /** Starts replica i again with the same config (a new incarnation) and waits until it serves. */
+  /** Sends SIGTERM to replica i and waits for it to drain and exit. */
+  stop(i: number): Promise<void>;
+  /** Starts replica i again with the same config and data (a new incarnation) and waits until it serves. */
   restart(i: number): Promise<void>;
+  /** Waits until replica i admits (`tokenmesh_ready 1`: warmed up), however long a loaded machine takes. */
+  ready(i: number, timeoutMs?: number): Promise<void>;
   /** Cuts (or heals) every proxied link between the two sides. */
   partition(sideA: readonly number[], sideB: readonly number[], cut: boolean): void;
   metric(i: number, name: string): Promise<number>;
@@ -49,6 +56,16 @@ export interface ProcessMeshSpec {
   /** Top-level config fields for every replica (logLevel, audit, ...). */
   readonly config?: Record<string, unknown>;
 }
+
+/**
+ * How long a replica may take to start or stop. Generous on purpose: with both cores busy, a
+ * tsx start-up alone has taken over 6 s; the tests wait for the log line or the ready metric,
+ * so a fast machine never waits this long.
+ */
+const START_TIMEOUT_MS = 60_000;
+
+/** `tokenmesh serve` with the snapshot directory its config file names. */
+const serve = (config: string): Spawned => spawnCli(["serve", "--config", config], { TOKENMESH_DATA_DIR: "" });
 
 /**
  * Starts the mesh, retrying with fresh ports if a port picked in advance was taken meanwhile by
@@ -84,6 +101,7 @@ async function startOnce(spec: ProcessMeshSpec): Promise<ProcessMesh> {
     const httpPort = await freePort();
     const peers = peerPorts.flatMap((p, j) => (j === i ? [] : [`127.0.0.1:${proxies[i]?.[j]?.port ?? p}`]));
     const config = join(dir, `${name}.yaml`);
+    const dataDir = join(dir, `${name}-data`);
     writeFileSync(
       config,
       stringify({
@@ -91,6 +109,7 @@ async function startOnce(spec: ProcessMeshSpec): Promise<ProcessMesh> {
         metricsListen: `127.0.0.1:${metricsPort}`,
         httpListen: `127.0.0.1:${httpPort}`,
         logLevel: "info",
+        dataDir,
         ...spec.config,
         mesh: { node: name, cluster: "test", peerListen: `127.0.0.1:${peerPorts[i]}`, peers, insecure: true, ...spec.mesh },
         policies: spec.policies,
@@ -100,16 +119,17 @@ async function startOnce(spec: ProcessMeshSpec): Promise<ProcessMesh> {
     replicas.push({
       name,
       config,
+      dataDir,
       address: `127.0.0.1:${port}`,
       metricsPort,
       httpPort,
-      process: spawnCli(["serve", "--config", config]),
+      process: serve(config),
       channel,
       client: createClient(rateLimiterDefinition, channel),
     });
   }
   try {
-    await Promise.all(replicas.map((r) => r.process.waitFor("tokenmesh serving", 20_000)));
+    await Promise.all(replicas.map((r) => r.process.waitFor("tokenmesh serving", START_TIMEOUT_MS)));
   } catch (err) {
     for (const r of replicas) {
       r.channel.close();
@@ -127,10 +147,24 @@ async function startOnce(spec: ProcessMeshSpec): Promise<ProcessMesh> {
       r.process.child.kill("SIGKILL");
       await r.process.exited(5_000);
     },
+    async stop(i) {
+      const r = replicas[i] as ProcessReplica;
+      r.process.child.kill("SIGTERM");
+      await r.process.exited(START_TIMEOUT_MS);
+    },
     async restart(i) {
       const r = replicas[i] as ProcessReplica;
-      r.process = spawnCli(["serve", "--config", r.config]);
-      await r.process.waitFor("tokenmesh serving", 20_000);
+      r.process = serve(r.config);
+      await r.process.waitFor("tokenmesh serving", START_TIMEOUT_MS);
+    },
+    async ready(i, timeoutMs = START_TIMEOUT_MS) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const ready = await mesh.metric(i, "tokenmesh_ready").catch(() => Number.NaN);
+        if (ready === 1) return;
+        if (Date.now() > deadline) throw new Error(`replica ${i} did not become ready within ${timeoutMs} ms`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
     },
     partition(sideA, sideB, cut) {
       for (const a of sideA) {
@@ -148,7 +182,7 @@ async function startOnce(spec: ProcessMeshSpec): Promise<ProcessMesh> {
       const line = text.split("\n").find((l) => l.startsWith(`${name} `));
       return line === undefined ? Number.NaN : Number(line.split(" ")[1]);
     },
-    async fullyConnected(timeoutMs = 15_000) {
+    async fullyConnected(timeoutMs = START_TIMEOUT_MS) {
       const deadline = Date.now() + timeoutMs;
       while (Date.now() < deadline) {
         const counts = await Promise.all(replicas.map((_, i) => mesh.metric(i, "tokenmesh_peers_connected")));
@@ -173,13 +207,15 @@ export interface LoadResult {
   allowed: number;
   denied: number;
   errors: number;
-  /** Times (ms since the epoch) of allowed decisions. */
+  /** Times (ms since the epoch) of allowed decisions, when their answers arrived. */
   allowedAt: number[];
+  /** Allowed decisions with when they were sent and answered (window-excess.ts). */
+  admissions: Admission[];
 }
 
 /**
  * Consumes one token of `policy/key` through `client` about every `everyMs` until `untilMs`
- * (epoch ms). The gaps are exponential (a Poisson process drawn from `seed`), not fixed: with
+ * (epoch ms; a function is read before each call, for an end decided once the run is under way). The gaps are exponential (a Poisson process drawn from `seed`), not fixed: with
  * fixed gaps, replicas offered the same period keep the same phase against the refill, and the
  * one whose requests always land just after another's never sees a token, which would read as a
  * lock-out that is only the test's lock-step.
@@ -189,18 +225,22 @@ export async function paceLoad(
   policy: string,
   key: string,
   everyMs: number,
-  untilMs: number,
+  untilMs: number | (() => number),
   seed: number,
 ): Promise<LoadResult> {
   const gaps = new Prng(seed);
-  const result: LoadResult = { allowed: 0, denied: 0, errors: 0, allowedAt: [] };
+  const result: LoadResult = { allowed: 0, denied: 0, errors: 0, allowedAt: [], admissions: [] };
+  const end = typeof untilMs === "number" ? () => untilMs : untilMs;
   let next = Date.now();
-  while (Date.now() < untilMs) {
+  while (Date.now() < end()) {
     try {
+      const sentMs = Date.now();
       const r = await client.consume({ decisions: [{ buckets: [{ policy, key }] }] }, { signal: AbortSignal.timeout(1_000) });
       if (r.results[0]?.allowed === true) {
+        const receivedMs = Date.now();
         result.allowed++;
-        result.allowedAt.push(Date.now());
+        result.allowedAt.push(receivedMs);
+        result.admissions.push({ sentMs, receivedMs });
       } else result.denied++;
     } catch {
       result.errors++;

@@ -2,7 +2,7 @@
 // clock. Each replica gets its own client channel; `close()` shuts everything down.
 
 import { type Channel, createChannel, createClient } from "nice-grpc";
-import { pino } from "pino";
+import { type Logger, pino } from "pino";
 import { resolveConfig } from "../../src/config/load.ts";
 import type { ConfigInput } from "../../src/config/schema.ts";
 import { type RunningServer, startServer } from "../../src/server/tokenmesh-server.ts";
@@ -33,6 +33,8 @@ export interface MeshSpec {
   readonly tls?: (name: string) => CertFiles;
   /** Per replica protocol range (upgrade tests). */
   readonly versions?: (i: number) => { min: number; max: number } | undefined;
+  /** Per replica logger (default: silent). */
+  readonly log?: (i: number) => Logger;
 }
 
 /** Starts the mesh, retrying with fresh ports if one picked in advance was taken meanwhile. */
@@ -64,7 +66,17 @@ async function startOnce(spec: MeshSpec): Promise<InProcessMesh> {
       ...spec.mesh?.(i, addresses),
     };
     const config = resolveConfig(
-      { listen: "127.0.0.1:0", metricsListen: null, httpListen: null, logLevel: "silent", mesh, policies: spec.policies },
+      // In-process replicas share the test's event loop: no load shedding on its lag.
+      {
+        listen: "127.0.0.1:0",
+        metricsListen: null,
+        httpListen: null,
+        logLevel: "silent",
+        dataDir: null,
+        limits: { shedEventLoopLag: null },
+        mesh,
+        policies: spec.policies,
+      },
       name,
     );
     let server: RunningServer;
@@ -72,7 +84,7 @@ async function startOnce(spec: MeshSpec): Promise<InProcessMesh> {
       const versions = spec.versions?.(i);
       server = await startServer({
         config,
-        log: pino({ level: "silent" }),
+        log: spec.log?.(i) ?? pino({ level: "silent" }),
         ...(versions === undefined ? {} : { protocolVersions: versions }),
       });
     } catch (err) {

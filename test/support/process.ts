@@ -3,7 +3,10 @@
 
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
+import { mkdtempSync } from "node:fs";
 import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 export const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -36,10 +39,16 @@ process.once("exit", () => {
   for (const c of children) if (c.exitCode === null) c.kill("SIGKILL");
 });
 
+/**
+ * Starts the CLI in the repository. Unless `env` says otherwise (TOKENMESH_DATA_DIR, "" for
+ * "whatever the config file says"), its snapshots go to a fresh temporary directory, so that
+ * no test reads state another test or an earlier run left in ./data.
+ */
 export function spawnCli(args: readonly string[], env: NodeJS.ProcessEnv = {}): Spawned {
+  const dataDir = env.TOKENMESH_DATA_DIR ?? mkdtempSync(join(tmpdir(), "tokenmesh-data-"));
   const child = spawn(process.execPath, [CLI, ...args], {
     cwd: REPO_ROOT,
-    env: { ...process.env, ...env },
+    env: { ...process.env, ...env, TOKENMESH_DATA_DIR: dataDir },
     stdio: ["ignore", "pipe", "pipe"],
   });
   children.add(child);

@@ -27,8 +27,18 @@ export async function startTestServer(
   config: Omit<ConfigInput, "listen" | "metricsListen" | "logLevel"> & Partial<ConfigInput>,
 ): Promise<TestServer> {
   let now = START_US;
+  // In-process, the server's event loop is the test's: its lag is the test's own work, so load
+  // shedding is off unless a test asks for it (limits.shedEventLoopLag).
   const resolved = resolveConfig(
-    { listen: "127.0.0.1:0", metricsListen: null, httpListen: "127.0.0.1:0", logLevel: "silent", ...config },
+    {
+      listen: "127.0.0.1:0",
+      metricsListen: null,
+      httpListen: "127.0.0.1:0",
+      logLevel: "silent",
+      dataDir: null,
+      ...config,
+      limits: { shedEventLoopLag: null, ...config.limits },
+    },
     "test",
   );
   const server = await startServer({ config: resolved, log: pino({ level: "silent" }), clock: () => now });

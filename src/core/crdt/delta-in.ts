@@ -81,8 +81,8 @@ export function joinRecordPart(s: ReplicaState, rec: WireInc, raw: number, origi
   if (beforeWm === undefined || changed.wm > beforeWm) s.lastHeard.set(rec.id, raw);
 }
 
-/** Splits off what is stamped beyond the quarantine limit. */
-function quarantine(
+/** Splits off what is stamped beyond the quarantine limit (snapshot.ts holds loaded data the same way). */
+export function quarantine(
   d: ParsedDelta,
   limit: number,
 ): { now: { key: string; state: KeyState }[]; later: { key: string; state: KeyState; at: number }[] } {

@@ -20,5 +20,6 @@ export { liveFloor, newRegistry, type Registry, registryText } from "./registry.
 export { levelAt, refilled, walk } from "./replay.ts";
 export { Replica, type ReplicaInit } from "./replica.ts";
 export { DEFAULT_OPTIONS, type ReplicaOptions, type ReplicaStats } from "./replica-state.ts";
+export { type ExportOptions, exportState, finishImport, type ImportResult, importState, type StateExport } from "./snapshot.ts";
 export { DEFAULT_LIMITS, type DeltaError, type Limits, type ParsedDelta, parseDelta } from "./validate.ts";
 export type { Ack, Delta, Message, WireEntry, WireKey, WirePrefix, WireRecord } from "./wire.ts";

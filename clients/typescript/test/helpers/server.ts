@@ -22,7 +22,16 @@ export const TEST_POLICIES = {
 
 export async function startTestServer(listen = "127.0.0.1:0", limits: Record<string, number> = {}): Promise<TestServer> {
   const config = resolveConfig(
-    { listen, metricsListen: null, httpListen: null, logLevel: "silent", policies: TEST_POLICIES, limits },
+    // In-process, the server shares the test's event loop: no load shedding on the test's own work.
+    {
+      listen,
+      metricsListen: null,
+      httpListen: null,
+      logLevel: "silent",
+      dataDir: null,
+      policies: TEST_POLICIES,
+      limits: { shedEventLoopLag: null, ...limits },
+    },
     "test",
   );
   const running = await startServer({ config, log: pino({ level: "silent" }) });

@@ -1,0 +1,98 @@
+// How far behind the event loop is, for load shedding and for deadlines. A 10 ms timer notes
+// when the loop last ran its timers; from that, at any moment:
+//
+//   stall   how long the loop has been continuously behind: since the last tick that came on
+//           time, as long as ticks keep coming late or have not come at all; and once it keeps
+//           time again, the length of that stall, for as long again (its backlog: connections
+//           and frames queued in the kernel, read over the following turns). Calls handled now
+//           may have waited that long before the server saw them, so their deadlines, which the
+//           server starts counting when it reads their headers, are moved back by it.
+//   lag     the smallest delay of the last few ticks: sustained slowness, not one
+//           garbage-collection pause (nor a stall that is over: the loop keeps time again).
+//   busy    the event loop's utilization (the share of time it ran code rather than waited
+//           for events) over the last few ticks, or since the last one if that is longer ago.
+//           Lag with a busy loop is this process's own overload; lag with an idle loop is a
+//           process starved of CPU by others (or stopped), which shedding would not cure.
+
+const TICK_MS = 10;
+/** A tick this late or later means the loop is behind. */
+const LATE_MS = 20;
+const RECENT_TICKS = 3;
+
+type Utilization = ReturnType<typeof performance.eventLoopUtilization>;
+
+export class EventLoopWatch {
+  #timer: NodeJS.Timeout | undefined;
+  #last: number;
+  #behindSince: number | undefined;
+  /** The stall that ended and still covers the most: when, and how long it lasted. */
+  #stall = { end: Number.NEGATIVE_INFINITY, length: 0 };
+  readonly #recent: number[] = new Array(RECENT_TICKS).fill(0);
+  readonly #busy: number[] = new Array(RECENT_TICKS).fill(0);
+  #next = 0;
+  #lastUtilization: Utilization;
+
+  constructor(
+    private readonly now: () => number = () => performance.now(),
+    private readonly utilization: (since?: Utilization) => Utilization = (since) => performance.eventLoopUtilization(since),
+  ) {
+    this.#last = now();
+    this.#lastUtilization = utilization();
+  }
+
+  start(): this {
+    this.#last = this.now();
+    this.#timer = setInterval(() => this.sample(), TICK_MS);
+    this.#timer.unref();
+    return this;
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+  }
+
+  /** One tick of the timer (public for tests, which drive it with their own clock). */
+  sample(): void {
+    const t = this.now();
+    const late = Math.max(0, t - this.#last - TICK_MS);
+    if (late >= LATE_MS) this.#behindSince ??= this.#last;
+    else if (this.#behindSince !== undefined) {
+      // A short stall must not hide a long one whose backlog may still be in the sockets.
+      const length = t - this.#behindSince;
+      if (this.#activeStall(t) < length) this.#stall = { end: t, length };
+      this.#behindSince = undefined;
+    }
+    const u = this.utilization();
+    this.#busy[this.#next] = this.utilization(this.#lastUtilization).utilization;
+    this.#lastUtilization = u;
+    this.#recent[this.#next] = late;
+    this.#next = (this.#next + 1) % RECENT_TICKS;
+    this.#last = t;
+  }
+
+  #activeStall(t: number): number {
+    return t - this.#stall.end < this.#stall.length ? this.#stall.length : 0;
+  }
+
+  /** Milliseconds the loop has been behind, as of now (0 when it keeps time). */
+  stallMs(): number {
+    const t = this.now();
+    let now = 0;
+    if (t - this.#last - TICK_MS >= LATE_MS) now = t - (this.#behindSince ?? this.#last);
+    else if (this.#behindSince !== undefined) now = t - this.#behindSince;
+    return Math.max(now, this.#activeStall(t));
+  }
+
+  /** Utilization of the loop (0 to 1): over the last ticks, or since the last tick if it is late. */
+  busy(): number {
+    const since = this.utilization(this.#lastUtilization).utilization;
+    const late = this.now() - this.#last - TICK_MS >= LATE_MS;
+    return late ? since : this.#busy.reduce((a, b) => a + b, 0) / RECENT_TICKS;
+  }
+
+  /** How far behind the loop is for shedding: the sustained delay, or the current stall if longer. */
+  behindMs(): number {
+    const t = this.now();
+    return Math.max(Math.min(...this.#recent), t - this.#last - TICK_MS);
+  }
+}

@@ -1,0 +1,45 @@
+// The client port's defences against late calls and overload, wired in one place so that the
+// server (whatever front doors it grows) calls three things: the grpc-js options (streams per
+// connection, the deadline interceptor), the guard its handlers consult, and the connection gate
+// once the port is bound.
+
+import type { ChannelOptions } from "@grpc/grpc-js";
+import type { Logger } from "pino";
+import type { Registry } from "prom-client";
+import type { ResolvedLimits } from "../config/load.ts";
+import { deadlineInterceptor } from "./call-deadline.ts";
+import { CallGuard } from "./call-guard.ts";
+import { ConnectionGate } from "./connection-gate.ts";
+import { EventLoopWatch } from "./event-loop-watch.ts";
+import { LoadShedder } from "./load-shedder.ts";
+import { registerOverloadMetrics } from "./overload-metrics.ts";
+
+export class OverloadControls {
+  readonly watch = new EventLoopWatch().start();
+  readonly guard: CallGuard;
+  #gate: ConnectionGate | undefined;
+
+  constructor(
+    private readonly limits: ResolvedLimits,
+    private readonly log: Logger,
+  ) {
+    const shedder = limits.shedEventLoopLagMs === null ? undefined : new LoadShedder(this.watch, limits.shedEventLoopLagMs);
+    this.guard = new CallGuard(this.watch, shedder);
+  }
+
+  /** Options for the client port's grpc-js server. */
+  serverOptions(): ChannelOptions {
+    return { "grpc.max_concurrent_streams": this.limits.maxConcurrentStreams, interceptors: [deadlineInterceptor] };
+  }
+
+  /** Starts bounding connections to the bound client port, and registers the metrics. */
+  listening(port: number, registry: Registry): void {
+    this.#gate = new ConnectionGate(port, this.limits, this.log).start();
+    registerOverloadMetrics(registry, this.guard.stats, this.#gate);
+  }
+
+  stop(): void {
+    this.watch.stop();
+    this.#gate?.stop();
+  }
+}

@@ -1,0 +1,66 @@
+// The event-loop watch and the load shedder on a hand-driven clock: a stall keeps moving
+// deadlines back for as long again after it (a shorter stall after it does not cut that short),
+// and load is shed only while the loop is both behind and busy, with hysteresis.
+
+import { describe, expect, it } from "vitest";
+import { EventLoopWatch } from "../../src/server/event-loop-watch.ts";
+import { LoadShedder } from "../../src/server/load-shedder.ts";
+
+function watch() {
+  let now = 1_000;
+  let active = 0; // loop time spent running code, ms
+  const w = new EventLoopWatch(
+    () => now,
+    (since) => {
+      const u = { idle: now - active, active, utilization: 0 };
+      if (since === undefined) return u;
+      const busy = u.active - since.active;
+      const all = busy + (u.idle - since.idle);
+      return { idle: u.idle - since.idle, active: busy, utilization: all <= 0 ? 0 : busy / all };
+    },
+  );
+  return {
+    w,
+    /** `ms` pass; `busy` of them spent running code; then the timer ticks. */
+    pass(ms: number, busy = 0) {
+      now += ms;
+      active += busy;
+      w.sample();
+    },
+    at: () => now,
+  };
+}
+
+describe("event-loop watch", () => {
+  it("reports a stall for as long again after it, and a shorter one does not cut it short", () => {
+    const { w, pass } = watch();
+    for (let i = 0; i < 5; i++) pass(10);
+    expect(w.stallMs()).toBe(0);
+    pass(2_500); // stopped
+    expect(w.stallMs()).toBeGreaterThanOrEqual(2_500);
+    pass(10); // on time again
+    expect(w.stallMs()).toBeGreaterThanOrEqual(2_500);
+    pass(60); // a short stall ...
+    pass(10); // ... over
+    expect(w.stallMs()).toBeGreaterThanOrEqual(2_500);
+    for (let i = 0; i < 300; i++) pass(10);
+    expect(w.stallMs()).toBe(0);
+  });
+});
+
+describe("load shedder", () => {
+  it("sheds while the loop is behind and busy, not when it is starved but idle", () => {
+    const { w, pass } = watch();
+    const shedder = new LoadShedder(w, 100);
+    for (let i = 0; i < 3; i++) pass(160, 5); // late, but idle: another process has the CPU
+    expect(shedder.shed()).toBeUndefined();
+    for (let i = 0; i < 3; i++) pass(160, 158); // late and busy: our own load
+    expect(shedder.shed()).toBeGreaterThanOrEqual(100);
+    pass(70, 69); // 60 ms late: still shedding (hysteresis down to 50)
+    pass(70, 69);
+    pass(70, 69);
+    expect(shedder.shed()).toBeGreaterThanOrEqual(50);
+    for (let i = 0; i < 3; i++) pass(10, 2); // keeps time
+    expect(shedder.shed()).toBeUndefined();
+  });
+});
