@@ -13,7 +13,19 @@ import { sameRate } from "../core/rate.ts";
 import type { Metrics } from "../metrics/metrics.ts";
 
 /** Settings read once at start-up; a reload that changes one is refused, naming it. */
-const FIXED_AT_START = ["listen", "metricsListen", "httpListen", "node", "mesh", "tls", "limits", "audit", "shutdownGraceMs"] as const;
+const FIXED_AT_START = [
+  "listen",
+  "metricsListen",
+  "httpListen",
+  "node",
+  "mesh",
+  "tls",
+  "limits",
+  "audit",
+  "shutdownGraceMs",
+  "dataDir",
+  "snapshotIntervalMs",
+] as const;
 
 export interface ReloadTarget {
   /** Called with the new snapshot once it passed every check. */
