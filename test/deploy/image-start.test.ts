@@ -76,7 +76,14 @@ function runInImage(
   const [command, ...rest] = mapArgs(args);
   const child = spawn(command as string, rest, {
     cwd: inImage("."),
-    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: join(rootfs, "home"), ...runtime.env, ...env },
+    // The configs put dataDir at the image's data volume; here that volume lives under rootfs.
+    env: {
+      PATH: process.env.PATH ?? "/usr/bin:/bin",
+      HOME: join(rootfs, "home"),
+      ...runtime.env,
+      TOKENMESH_DATA_DIR: join(rootfs, "var/lib/tokenmesh"),
+      ...env,
+    },
     stdio: ["ignore", "pipe", "pipe"],
   });
   children.add(child);
