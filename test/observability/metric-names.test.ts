@@ -11,12 +11,6 @@ import { type ProcessMesh, startProcessMesh } from "../support/mesh-processes.ts
 import { REPO_ROOT } from "../support/process.ts";
 import { dashboardQueries, metricNames, ruleQueries } from "./shipped-queries.ts";
 
-/**
- * Metrics the dashboard already shows that another change adds (issue 15: live config reloads
- * and durable snapshots). They are checked like the others once they exist.
- */
-const EXPECTED_ONCE_ISSUE_15_LANDS = new Set(["tokenmesh_config_reloads_total"]);
-
 /** Sample names (with their label sets) on an exposition page. */
 function samples(text: string): Map<string, string[]> {
   const out = new Map<string, string[]>();
@@ -47,15 +41,16 @@ describe("metrics used by the dashboard and the alert rules", () => {
   it("all exist on a mesh replica's /metrics from start-up", () => {
     const used = metricNames([...dashboardQueries(), ...ruleQueries()]);
     expect(used.size).toBeGreaterThan(15);
-    const missing = [...used].filter((n) => !page.has(n) && !EXPECTED_ONCE_ISSUE_15_LANDS.has(n));
+    const missing = [...used].filter((n) => !page.has(n));
     expect(missing).toEqual([]);
   });
 
-  it("issue 15's metrics are used by the dashboard; they are reported here until they exist", () => {
+  it("include the config-reload and snapshot metrics the dashboard shows", () => {
     const used = metricNames(dashboardQueries());
-    for (const n of EXPECTED_ONCE_ISSUE_15_LANDS) expect(used.has(n), n).toBe(true);
-    const pending = [...EXPECTED_ONCE_ISSUE_15_LANDS].filter((n) => !page.has(n));
-    if (pending.length > 0) console.info(`dashboard metrics expected once issue 15 lands, not yet exported: ${pending.join(", ")}`);
+    for (const n of ["tokenmesh_config_reloads_total", "tokenmesh_snapshot_age_seconds"]) {
+      expect(used.has(n), n).toBe(true);
+      expect(page.has(n), n).toBe(true);
+    }
   });
 
   it("exports the label series alerts rely on at 0 before anything happened", () => {
