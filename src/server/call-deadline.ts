@@ -7,7 +7,8 @@
 // call's metadata under an internal key, replacing anything a client sent under that name.
 // The handler then refuses a call whose deadline passed, or that was cancelled, without taking
 // a token; the deadline is moved back by how long the loop was behind (event-loop-watch.ts),
-// because a call read from a backlog waited that long before the server started its clock.
+// because a call read from a backlog waited that long before the server started its clock
+// (only while that backlog is being read: a call that came after it waited for nothing).
 
 import { ServerInterceptingCall, type ServerInterceptor } from "@grpc/grpc-js";
 import type { CallContext } from "nice-grpc";
@@ -56,5 +57,5 @@ export function callExpiry(call: CallTiming | undefined, watch: EventLoopWatch |
   if (call === undefined) return undefined;
   if (call.signal?.aborted === true) return "cancelled";
   if (call.deadlineMs === undefined) return undefined;
-  return nowMs >= call.deadlineMs - (watch?.stallMs() ?? 0) ? "deadline" : undefined;
+  return nowMs >= call.deadlineMs - (watch?.backlogMs() ?? 0) ? "deadline" : undefined;
 }

@@ -18,6 +18,8 @@ const TICK_MS = 10;
 /** A tick this late or later means the loop is behind. */
 const LATE_MS = 20;
 const RECENT_TICKS = 3;
+/** Utilization at or above which a loop after a stall is taken to be still reading its backlog. */
+const BACKLOG_BUSY = 0.5;
 
 type Utilization = ReturnType<typeof performance.eventLoopUtilization>;
 
@@ -77,10 +79,25 @@ export class EventLoopWatch {
   /** Milliseconds the loop has been behind, as of now (0 when it keeps time). */
   stallMs(): number {
     const t = this.now();
-    let now = 0;
-    if (t - this.#last - TICK_MS >= LATE_MS) now = t - (this.#behindSince ?? this.#last);
-    else if (this.#behindSince !== undefined) now = t - this.#behindSince;
-    return Math.max(now, this.#activeStall(t));
+    return Math.max(this.#ongoingStall(t), this.#activeStall(t));
+  }
+
+  /**
+   * How long a call read now may have waited before the server saw it: the stall under way, or
+   * one that ended, for as long as the loop is still busy reading what queued during it. Once the
+   * loop is idle again its backlog is drained, so a call read then arrived after the stall and
+   * waited for nothing: moving its deadline back would refuse a call that is on time.
+   */
+  backlogMs(): number {
+    const t = this.now();
+    const ongoing = this.#ongoingStall(t);
+    return this.busy() >= BACKLOG_BUSY ? Math.max(ongoing, this.#activeStall(t)) : ongoing;
+  }
+
+  #ongoingStall(t: number): number {
+    if (t - this.#last - TICK_MS >= LATE_MS) return t - (this.#behindSince ?? this.#last);
+    if (this.#behindSince !== undefined) return t - this.#behindSince;
+    return 0;
   }
 
   /** Utilization of the loop (0 to 1): over the last ticks, or since the last tick if it is late. */

@@ -48,6 +48,20 @@ describe("event-loop watch", () => {
   });
 });
 
+describe("event-loop watch: backlog behind a stall", () => {
+  it("moves deadlines back while the loop reads the stall's backlog, not once it is idle again", () => {
+    const { w, pass } = watch();
+    for (let i = 0; i < 5; i++) pass(10);
+    pass(300); // stopped
+    expect(w.backlogMs()).toBeGreaterThanOrEqual(300); // under way: counts whatever the load
+    for (let i = 0; i < 3; i++) pass(10, 9); // on time again, busy reading what queued
+    expect(w.backlogMs()).toBeGreaterThanOrEqual(300);
+    for (let i = 0; i < 3; i++) pass(10, 1); // idle: the backlog is drained
+    expect(w.backlogMs()).toBe(0);
+    expect(w.stallMs()).toBeGreaterThanOrEqual(300); // the stall itself is still remembered
+  });
+});
+
 describe("load shedder", () => {
   it("sheds while the loop is behind and busy, not when it is starved but idle", () => {
     const { w, pass } = watch();
