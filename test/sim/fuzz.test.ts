@@ -15,3 +15,18 @@ describe("convergence under random fault schedules", () => {
     });
   }
 });
+
+// Seeds that once failed, at the length they failed at (the default run of fuzz.ts).
+const REGRESSIONS: readonly { readonly seed: number; readonly found: string }[] = [
+  { seed: 457, found: "a peer kept a folded prefix its writer had collected: two states, two levels" },
+  { seed: 1668, found: "a peer kept an entry its writer had collected: two states" },
+];
+
+describe("fuzz regressions (docs/design.md, collection shrinks a state)", () => {
+  for (const { seed, found } of REGRESSIONS) {
+    it(`seed ${seed}: ${found}`, () => {
+      const o = fuzzOnce(seed);
+      expect(o.ok, `${o.why}; replay: npx tsx test/sim/fuzz.ts 1 ${seed}`).toBe(true);
+    });
+  }
+});

@@ -11,6 +11,7 @@ import { afterJoin, lastReplayed } from "./level-cache.ts";
 import { newSession, onDelta, resetOut } from "./peer-session.ts";
 import { joinRecord, raiseHorizon, type WireInc } from "./registry.ts";
 import { bump, newKeyRecord, type ReplicaState, stampAt } from "./replica-state.ts";
+import { markWhatSenderLacks, type PartSender } from "./sender-lacks.ts";
 import { renewIfRetired } from "./timers.ts";
 import { type DeltaError, type ParsedDelta, parseDelta } from "./validate.ts";
 import type { Ack } from "./wire.ts";
@@ -26,7 +27,13 @@ export type ApplyResult = { ok: true; ack: Ack } | { ok: false; error: DeltaErro
  * is exactly what it sent; where the join mixed in local data, the peer lacks part of the result
  * and the change counts as local. Key metadata (prefix, K, config) is always sent on.
  */
-export function joinKeyPart(s: ReplicaState, key: string, part: KeyState, origin: IncId | undefined): void {
+export function joinKeyPart(
+  s: ReplicaState,
+  key: string,
+  part: KeyState,
+  origin: IncId | undefined,
+  sender?: { readonly from: PartSender; readonly whole: boolean },
+): void {
   const behind = part.horizon < s.reg.horizon;
   if (behind) part.horizon = s.reg.horizon;
   const rec = s.keys.get(key);
@@ -67,6 +74,7 @@ export function joinKeyPart(s: ReplicaState, key: string, part: KeyState, origin
     touchKey(s, rec, seq);
     afterKeyChange(s, rec);
   }
+  if (sender !== undefined) markWhatSenderLacks(s, rec, part, sender.whole, sender.from);
 }
 
 /** Joins a registry record; a watermark rising counts as hearing from that incarnation. */
@@ -85,8 +93,8 @@ export function joinRecordPart(s: ReplicaState, rec: WireInc, raw: number, origi
 export function quarantine(
   d: ParsedDelta,
   limit: number,
-): { now: { key: string; state: KeyState }[]; later: { key: string; state: KeyState; at: number }[] } {
-  const now: { key: string; state: KeyState }[] = [];
+): { now: { key: string; state: KeyState; partial: boolean }[]; later: { key: string; state: KeyState; at: number }[] } {
+  const now: { key: string; state: KeyState; partial: boolean }[] = [];
   const later: { key: string; state: KeyState; at: number }[] = [];
   for (const part of d.keys) {
     const st = part.state;
@@ -100,7 +108,8 @@ export function quarantine(
     if (future.length > 0) {
       const at = Math.max(...future.map((e) => e.slot));
       later.push({ key: part.key, state: { ...st, K: new Map(st.K), entries: future }, at });
-      now.push({ key: part.key, state: { ...st, entries: st.entries.filter((e) => e.slot <= limit) } });
+      // Still whole for what it says the sender holds: we hold nothing stamped beyond the limit.
+      now.push({ key: part.key, state: { ...st, entries: st.entries.filter((e) => e.slot <= limit) }, partial: part.partial });
     } else {
       now.push(part);
     }
@@ -193,7 +202,9 @@ export function applyDelta(s: ReplicaState, raw: unknown, raw_now: number): Appl
       if (owed.size === 0) s.incomplete.delete(part.key);
     }
   }
-  for (const part of now) joinKeyPart(s, part.key, part.state, d.inc);
+  // A straggler's parts are older than its node's current state: they say nothing of what it lacks.
+  const from: PartSender | undefined = straggler ? undefined : { inc: d.inc, acked: session.acked };
+  for (const part of now) joinKeyPart(s, part.key, part.state, d.inc, from && { from, whole: !part.partial });
   session.synced = true;
   // Retired by the mesh: continue at once under a fresh id (design notes, "retirement is final").
   if (s.ready) renewIfRetired(s, raw_now);
