@@ -19,6 +19,10 @@ export default defineConfig({
     pool: "forks",
     testTimeout: 30_000,
     hookTimeout: 30_000,
+    // A server started from a config file in a test must not keep its state in ./data/<node> of
+    // the repository, where the next run would load it: snapshots are off unless a test gives a
+    // directory (test/support/process.ts gives spawned processes a fresh one).
+    env: { TOKENMESH_DATA_DIR: "off" },
     projects: [
       {
         extends: true,

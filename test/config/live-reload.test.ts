@@ -12,7 +12,8 @@ import { loadConfigFile } from "../../src/config/load.ts";
 import { type RunningServer, startServer } from "../../src/server/tokenmesh-server.ts";
 import { rateLimiterDefinition } from "../support/server.ts";
 
-const base = (policy: string) => `listen: "127.0.0.1:0"\nmetricsListen: null\nhttpListen: null\nlogLevel: silent\npolicies:\n${policy}`;
+const base = (policy: string) =>
+  `listen: "127.0.0.1:0"\nmetricsListen: null\nhttpListen: null\ndataDir: null\nlogLevel: silent\npolicies:\n${policy}`;
 
 let server: RunningServer | undefined;
 afterEach(async () => {

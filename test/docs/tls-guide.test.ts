@@ -52,6 +52,8 @@ function replicaConfig(node: string, dir: string, caFile: string | undefined, pe
       metricsListen: null,
       httpListen: null,
       logLevel: "silent",
+      // Not ./data/<node> in the repository: a later run would load this run's state.
+      dataDir: null,
       mesh: {
         ...raw.mesh,
         peerListen: `127.0.0.1:${peerPort}`,

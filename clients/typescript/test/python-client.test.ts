@@ -30,6 +30,7 @@ async function start(metrics: boolean, limits: Record<string, number> = {}): Pro
       metricsListen: metrics ? "127.0.0.1:0" : null,
       httpListen: null,
       logLevel: "silent",
+      dataDir: null,
       policies: POLICIES,
       limits,
     },
