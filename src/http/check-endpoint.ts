@@ -5,7 +5,6 @@
 
 import type { ServerResponse } from "node:http";
 import type { Logger } from "pino";
-import type { ValidDecision } from "../limiter/limiter.ts";
 import type { DecisionService } from "../server/decision-service.ts";
 import { invalidArgument, RequestError, Status } from "../server/errors.ts";
 import { rateLimitHeaders, secondsUp } from "../server/ratelimit-headers.ts";

@@ -9,7 +9,6 @@ import { Code, ConnectError, type ConnectRouter, type HandlerContext } from "@co
 import type { Logger } from "pino";
 import type { DecisionOutcome } from "../core/decision.ts";
 import { type DecisionResultSchema, RateLimiter } from "../gen/tokenmesh/v1/rate_limiter_pb.ts";
-import type { ValidDecision } from "../limiter/limiter.ts";
 import type { CallTiming } from "../server/call-deadline.ts";
 import type { DecisionService } from "../server/decision-service.ts";
 import { RequestError, Status } from "../server/errors.ts";
@@ -19,7 +18,7 @@ import type { DecisionAnswers } from "../server/response-encoder.ts";
 type ResponseInit = { results: MessageInitShape<typeof DecisionResultSchema>[] };
 
 function responseOf(answers: DecisionAnswers): ResponseInit {
-  const { decisions, outcomes, shares } = answers;
+  const { outcomes, shares } = answers;
   return {
     results: outcomes.map((o: DecisionOutcome, i) => ({
       allowed: o.allowed,

@@ -31,11 +31,10 @@ function periodMs(periodUs: number): number {
 }
 
 export function encodeDecisionAnswers(answers: DecisionAnswers): Uint8Array {
-  const { decisions, outcomes, shares } = answers;
+  const { outcomes, shares } = answers;
   // About 40 bytes per bucket answered; the writer grows if a Query with replicas needs more.
   const w = new ProtoWriter(64 + outcomes.length * 48);
   for (let i = 0; i < outcomes.length; i++) {
-    const d = decisions[i] as ValidDecision;
     const o = outcomes[i] as DecisionOutcome;
     const result = w.begin(1);
     w.boolField(1, o.allowed);
