@@ -23,8 +23,12 @@ export class OverloadControls {
     private readonly limits: ResolvedLimits,
     private readonly log: Logger,
   ) {
+    // `shedEventLoopLag: null` turns off all that reads the loop's lag: shedding, and moving
+    // deadlines back after a stall. A server sharing its loop with other work (an in-process
+    // test, an embedding app) cannot tell that work's stalls from a backlog of calls.
+    const watched = limits.shedEventLoopLagMs === null ? undefined : this.watch;
     const shedder = limits.shedEventLoopLagMs === null ? undefined : new LoadShedder(this.watch, limits.shedEventLoopLagMs);
-    this.guard = new CallGuard(this.watch, shedder);
+    this.guard = new CallGuard(watched, shedder);
   }
 
   /** Options for the client port's grpc-js server. */
