@@ -106,8 +106,8 @@ describe("live config rollout on a loaded 3-replica mesh", () => {
     expect(run.admitted).toBeGreaterThanOrEqual(0.5 * to.rate * seconds);
   };
 
-  it("lowers a policy one replica at a time: the new limit applies from the effective time", async () => {
-    const to: Limit = { capacity: 5, rate: 5, version: 1 };
+  /** The policy `to`, taking effect LEAD_MS from now (time enough for a rollout under load). */
+  const policyAhead = (to: Limit) => {
     const effectiveMs = Date.now() + LEAD_MS;
     const hot = {
       capacity: to.capacity,
@@ -116,6 +116,12 @@ describe("live config rollout on a loaded 3-replica mesh", () => {
       version: to.version,
       effectiveAt: new Date(effectiveMs).toISOString(),
     };
+    return { effectiveMs, hot };
+  };
+
+  it("lowers a policy one replica at a time: the new limit applies from the effective time", async () => {
+    const to: Limit = { capacity: 5, rate: 5, version: 1 };
+    const { effectiveMs, hot } = policyAhead(to);
     const run = await underLoad(
       effectiveMs,
       async () => {
@@ -133,14 +139,7 @@ describe("live config rollout on a loaded 3-replica mesh", () => {
 
   it("raises it on all replicas at once: the new limit applies from the effective time", async () => {
     const to: Limit = { capacity: 40, rate: 40, version: 2 };
-    const effectiveMs = Date.now() + LEAD_MS;
-    const hot = {
-      capacity: to.capacity,
-      refill: to.rate,
-      per: "1s",
-      version: to.version,
-      effectiveAt: new Date(effectiveMs).toISOString(),
-    };
+    const { effectiveMs, hot } = policyAhead(to);
     const run = await underLoad(
       effectiveMs,
       async () => {
