@@ -2,7 +2,7 @@ import { defineConfig } from "vitest/config";
 
 // Tests that measure admission rates of real replica processes over wall-clock time; they run
 // on their own, one file at a time, so the rest of the suite does not starve them of CPU on a
-// 2-core machine (they assert timing bounds from the design notes).
+// 2-core machine (they assert timing bounds from docs/design.md).
 const TIMING = [
   "test/mesh/convergence.test.ts",
   "test/mesh/restart.test.ts",

@@ -1,5 +1,5 @@
-// The lattice laws of the key state on protocol-generated states (design notes, section 3 and
-// acceptance "Laws"): join commutative, associative, idempotent; join(S, fold(S)) = fold(S);
+// The lattice laws of the key state on protocol-generated states (docs/design.md, property 2 and
+// the acceptance rows "laws"): join commutative, associative, idempotent; join(S, fold(S)) = fold(S);
 // level(fold(S), t) = level(S, t) for t at or after the fold point; the level is a function of
 // the state alone. LAW_RUNS raises the number of runs (npm run sim uses more).
 

@@ -1,5 +1,5 @@
-// The twelve traps of the design notes (section 2), one named test each, each built on the
-// counterexample the notes give. A test shows the naive design's failure where it can be
+// The twelve traps of docs/design.md (section 4), one named test each, each built on the
+// counterexample given there. A test shows the naive design's failure where it can be
 // computed in a line, and then that the real core does not fall into it.
 
 import { describe, expect, it } from "vitest";
@@ -38,7 +38,7 @@ function saturated(seed: number, nodes: number, seconds: number, quiet = false) 
   return { c, ratePerSec: after / ((T - warm) / 1e6) };
 }
 
-describe("traps of the design notes", () => {
+describe("traps (docs/design.md, section 4)", () => {
   it("trap 1, max instead of sum: two writers' concurrent 5 + 5 is 10 consumed, not max = 5", () => {
     const m = new Mesh(["a", "b"]);
     m.round(1_000);
@@ -152,7 +152,7 @@ describe("traps of the design notes", () => {
     expect(tokens(f.prefix.level)).toBeCloseTo(-500 + 0.001, 6);
     expect(f.prefix.forgiven).toBe(0);
     const { ratePerSec } = saturated(7, 2, 22);
-    // A floor of -C at fold time gives +73% here (design notes); the bound is 1%.
+    // A floor of -C at fold time gives +73% here (docs/design.md, trap 7); the bound is 1%.
     expect(Math.abs(ratePerSec - 1000)).toBeLessThan(10);
   });
 

@@ -58,7 +58,7 @@ describe("kill -9 and restart mid-load", () => {
         `before ${before.allowed}, after ${after.allowed}); restart took ${((readyAt - killedAt) / 1000).toFixed(2)} s to ready; ` +
         `worst window excess ${worst.excess.toFixed(2)} (${worst.admitted} admitted in ${((worst.toMs - worst.fromMs) / 1000).toFixed(3)} s at +${((worst.fromMs - start) / 1000).toFixed(2)} s), bound C = ${C}`,
     );
-    // The restart may add at most C over any window (design notes, "Restart").
+    // The restart may add at most C over any window (docs/design.md, property 9).
     expect(worst.excess).toBeLessThanOrEqual(C);
     expect(admitted).toBeGreaterThanOrEqual(0.85 * (R * elapsed));
     // No lock-out: the restarted replica admits again within C/r + 1 s of being ready, and then

@@ -1,5 +1,5 @@
 // npm run sim [-- --json] [--seed N] [--scenario NAME] [--scale X]
-// Runs every acceptance scenario of the design notes (section 5) on the seeded simulator and
+// Runs every acceptance scenario of docs/design.md (section 6) on the seeded simulator and
 // prints scenario, measured figure, bound, pass/fail; exits non-zero if any fails, printing the
 // seed so the run can be replayed with --seed.
 

@@ -1,4 +1,4 @@
-// Convergence after quiescence (design notes, section 5) and state size per key.
+// Convergence after quiescence (docs/design.md, section 6) and state size per key.
 
 import { type KeyState, levelAt } from "../../src/core/crdt/index.ts";
 import { Cluster } from "./cluster.ts";

@@ -1,4 +1,4 @@
-// Acceptance scenarios under faults (design notes, section 5): restart mid-load, a partition
+// Acceptance scenarios under faults (docs/design.md, section 6): restart mid-load, a partition
 // longer than T_retire (with mutual retirement) and its heal, convergence after quiescence
 // with loss, duplicates, reordering, relays, peer timeouts and retirements, and state size.
 

@@ -1,4 +1,4 @@
-// Acceptance scenarios under load (design notes, section 5): throughput of saturated replicas,
+// Acceptance scenarios under load (docs/design.md, section 6): throughput of saturated replicas,
 // the quiet replica of trap 2, five replicas, bursts, and clock skew.
 
 import { Cluster } from "./cluster.ts";

@@ -1,4 +1,4 @@
-// The acceptance scenarios of the design notes (section 5), by name. `scale` shrinks durations
+// The acceptance scenarios of docs/design.md (section 6), by name. `scale` shrinks durations
 // for the vitest suite (1 = the full figures npm run sim prints); bounds are the same formulas.
 
 import fc from "fast-check";

@@ -206,7 +206,8 @@ export function applyDelta(s: ReplicaState, raw: unknown, raw_now: number): Appl
   const from: PartSender | undefined = straggler ? undefined : { inc: d.inc, acked: session.acked };
   for (const part of now) joinKeyPart(s, part.key, part.state, d.inc, from && { from, whole: !part.partial });
   session.synced = true;
-  // Retired by the mesh: continue at once under a fresh id (design notes, "retirement is final").
+  // Retired by the mesh: continue at once under a fresh id (a retirement is final: docs/design.md,
+  // "The registry: watermarks, retirement, horizon").
   if (s.ready) renewIfRetired(s, raw_now);
   return {
     ok: true,

@@ -1,4 +1,5 @@
-// The replicated state of one key: a product of join-semilattices (design notes, section 3).
+// The replicated state of one key: a product of join-semilattices (docs/design.md, "The level
+// as a function of state").
 //
 //   config   last-writer-wins by (version, content), with an effective time
 //   prefix   the folded past (tau, level at tau, F[i] = count of i folded in), ordered totally

@@ -16,7 +16,7 @@
 // process sends what it loaded to every peer, which is what a whole-cluster restart needs. The
 // process is a new incarnation (trap 4: never write under an id peers may hold more of). The
 // incarnation that wrote the snapshot is dead, so it is retired at once (as a peer's restart is,
-// docs/crdt.md item 8); its entries stay data, folded once the floor passes them, so what it
+// docs/crdt-history.md item 8); its entries stay data, folded once the floor passes them, so what it
 // consumed stays consumed.
 
 import { joinKeyPart, joinRecordPart, quarantine } from "./delta-in.ts";

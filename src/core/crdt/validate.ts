@@ -24,7 +24,7 @@ export interface Limits {
   readonly maxSlotUs: number;
   /**
    * The largest capacity and rate over every policy the mesh runs. Counts are bounded by
-   * content against these (design notes: "max C + max r * age over configs"). The key's own
+   * content against these (docs/design.md, trap 11: C_max and r_max over every policy). The key's own
    * configs are not enough: after a limit is lowered, a writer's total from the old, faster limit
    * exceeds the new one's bound. Without it, counts are only held to exact integers (2^52).
    */
