@@ -13,7 +13,10 @@
 // with the client's and the server's CPU per call (from process.cpuUsage and /proc). Pin it to
 // the other core than the server for figures like the bench's:
 //   taskset -c 1 npx tsx clients/typescript/bench/call-latency.ts [--calls 2000] [--rounds 3]
+//     [--only VARIANT]...          (repeatable: variant names contain commas)
 //     [--server tokenmesh|floor]   (floor: bench/baselines/floor-server.ts, plain grpc-js)
+//     [--server-cpu-prof DIR]      (a V8 CPU profile of the server, written when it exits;
+//                                   summarise with bench/tools/profile-summary.ts)
 // The server is pinned to CPU 0 with taskset.
 
 import { spawn } from "node:child_process";
@@ -36,8 +39,9 @@ const { values } = parseArgs({
   options: {
     calls: { type: "string", default: "2000" },
     rounds: { type: "string", default: "3" },
-    only: { type: "string" },
+    only: { type: "string", multiple: true },
     server: { type: "string", default: "tokenmesh" },
+    "server-cpu-prof": { type: "string" },
   },
 });
 const calls = Number(values.calls);
@@ -191,9 +195,10 @@ async function main(): Promise<void> {
   );
   const floor = values.server === "floor";
   if (!floor && values.server !== "tokenmesh") throw new TypeError(`--server must be tokenmesh or floor, got ${values.server}`);
+  const profile = values["server-cpu-prof"] === undefined ? [] : ["--cpu-prof", "--cpu-prof-dir", resolve(values["server-cpu-prof"])];
   const serverArgs = floor
-    ? ["--import", "tsx", join(repoRoot, "bench/baselines/floor-server.ts")]
-    : [join(repoRoot, "bin/tokenmesh.mjs"), "serve", "--config", config];
+    ? [...profile, "--import", "tsx", join(repoRoot, "bench/baselines/floor-server.ts")]
+    : [...profile, join(repoRoot, "bin/tokenmesh.mjs"), "serve", "--config", config];
   const child = spawn("taskset", ["-c", "0", process.execPath, ...serverArgs], { cwd: repoRoot, stdio: ["ignore", "pipe", "inherit"] });
   const address = await new Promise<string>((r, j) => {
     child.stdout.on("data", (d: Buffer) => {
@@ -206,14 +211,17 @@ async function main(): Promise<void> {
   });
   // The floor serves only RateLimiter (no health service).
   const offered = floor ? variants.filter((v) => !v.name.startsWith("health")) : variants;
-  const chosen = values.only === undefined ? offered : offered.filter((v) => values.only?.split(",").includes(v.name));
+  const chosen = values.only === undefined ? offered : offered.filter((v) => values.only?.includes(v.name));
   const got = new Map<string, Figures[]>();
   try {
     for (let r = 0; r < rounds; r++) {
       for (const v of chosen) got.set(v.name, [...(got.get(v.name) ?? []), await measure(v, address, child.pid as number)]);
     }
   } finally {
+    // Waited for: the server writes its CPU profile as it exits.
+    const exited = new Promise((r) => child.once("exit", r));
     child.kill("SIGTERM");
+    if (child.exitCode === null) await exited;
     await rm(dir, { recursive: true, force: true });
   }
   console.log(`${calls} sequential calls per variant against ${values.server}, ${rounds} rounds, medians (us)`);
