@@ -20,6 +20,39 @@ interface CpuProfile {
   timeDeltas: number[];
 }
 
+/**
+ * For a file of the esbuild bundle (dist/): the line where each input module starts and its
+ * package (or src/ path), from the `// node_modules/...` and `// src/...` comments esbuild
+ * writes. Without it a replica's whole bundle is one or two chunk files in the summary.
+ */
+const bundleSections = new Map<string, (readonly [number, string])[] | undefined>();
+function sectionsOf(url: string): (readonly [number, string])[] | undefined {
+  if (bundleSections.has(url)) return bundleSections.get(url);
+  let sections: (readonly [number, string])[] | undefined;
+  if (url.startsWith("file://") && url.includes("/dist/")) {
+    sections = [];
+    const lines = readFileSync(new URL(url), "utf8").split("\n");
+    for (let i = 0; i < lines.length; i++) {
+      const m = /^\/\/ (?:node_modules\/((?:@[^/]+\/)?[^/]+)\/.*|((?:src|bench)\/.*))$/.exec(lines[i] as string);
+      if (m !== null) sections.push([i, (m[1] ?? m[2]) as string]);
+    }
+  }
+  bundleSections.set(url, sections);
+  return sections;
+}
+
+/** The module a sampled frame belongs to (lineNumber is 0-based, as V8 reports it). */
+function whereFrame(url: string, lineNumber: number): string {
+  const sections = sectionsOf(url);
+  if (sections === undefined) return where(url);
+  let name = "(bundle runtime)";
+  for (const [start, module] of sections) {
+    if (start > lineNumber) break;
+    name = module;
+  }
+  return name;
+}
+
 function where(url: string): string {
   const m = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
   if (m !== null) return m[1] as string;
@@ -49,7 +82,7 @@ for (const file of files) {
     if (node === undefined) continue;
     const fn = node.callFrame.functionName || "(anonymous)";
     if (fn === "(idle)" || fn === "(program)") continue;
-    const file = where(node.callFrame.url);
+    const file = whereFrame(node.callFrame.url, node.callFrame.lineNumber);
     const key = `${fn} ${file}:${node.callFrame.lineNumber + 1}`;
     byFunction.set(key, (byFunction.get(key) ?? 0) + dt);
     byFile.set(file, (byFile.get(file) ?? 0) + dt);
