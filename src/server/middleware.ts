@@ -33,20 +33,7 @@ export function observeCalls(metrics: Metrics, log: Logger) {
     }
     return labels;
   };
-  /** Maps a handler's error to its status, logs it, and returns what to throw to the caller. */
-  const refused = (err: unknown, path: string, context: CallContext): { code: Status; error: unknown } => {
-    if (err instanceof ServerError) {
-      if (log.isLevelEnabled("debug")) {
-        const why = err instanceof RequestError ? { field: err.field, reason: err.problem } : { reason: err.details };
-        log.debug({ method: path, code: Status[err.code], ...why, peer: context.peer }, "request refused");
-      }
-      return { code: err.code, error: err };
-    }
-    if (isAbortError(err)) return { code: Status.CANCELLED, error: err };
-    log.error({ err, method: path }, "handler failed");
-    return { code: Status.INTERNAL, error: new ServerError(Status.INTERNAL, "internal error; the server log has the detail") };
-  };
-  const middleware = async function* observe<Request, Response>(
+  return async function* observe<Request, Response>(
     call: ServerMiddlewareCall<Request, Response>,
     context: CallContext,
     // biome-ignore lint/suspicious/noConfusingVoidType: nice-grpc's middleware signature returns `Response | void`
@@ -57,32 +44,23 @@ export function observeCalls(metrics: Metrics, log: Logger) {
     try {
       return yield* call.next(call.request, context);
     } catch (err) {
-      const r = refused(err, path, context);
-      code = r.code;
-      throw r.error;
+      if (err instanceof ServerError) {
+        code = err.code;
+        if (log.isLevelEnabled("debug")) {
+          const why = err instanceof RequestError ? { field: err.field, reason: err.problem } : { reason: err.details };
+          log.debug({ method: path, code: Status[code], ...why, peer: context.peer }, "request refused");
+        }
+        throw err;
+      }
+      if (isAbortError(err)) {
+        code = Status.CANCELLED;
+        throw err;
+      }
+      code = Status.INTERNAL;
+      log.error({ err, method: path }, "handler failed");
+      throw new ServerError(Status.INTERNAL, "internal error; the server log has the detail");
     } finally {
       metrics.requestSeconds.observe(labelsFor(path, code), (performance.now() - started) / 1000);
     }
   };
-  /**
-   * The same observation for one unary handler as a plain async wrapper, for the hot
-   * RateLimiter methods: nice-grpc runs a middleware as an async generator into which its own
-   * unary handler generator is delegated (`yield*`), more objects and promise hops per call.
-   */
-  const unary =
-    <Request, Response>(path: string, handler: (request: Request, context: CallContext) => Promise<Response>) =>
-    async (request: Request, context: CallContext): Promise<Response> => {
-      const started = performance.now();
-      let code = Status.OK;
-      try {
-        return await handler(request, context);
-      } catch (err) {
-        const r = refused(err, path, context);
-        code = r.code;
-        throw r.error;
-      } finally {
-        metrics.requestSeconds.observe(labelsFor(path, code), (performance.now() - started) / 1000);
-      }
-    };
-  return Object.assign(middleware, { unary });
 }

@@ -142,10 +142,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     "grpc.max_receive_message_length": config.limits.maxMessageBytes,
     "grpc.max_send_message_length": config.limits.maxMessageBytes,
     ...overload.serverOptions(),
-  });
-  // RateLimiter's handlers are observed by a plain wrapper (observe.unary); the other services
-  // through nice-grpc's middleware, which costs more per call but sees streams too.
-  const observe = observeCalls(metrics, log);
+  }).use(observeCalls(metrics, log));
   // Every request reads one snapshot; a live reload swaps it whole and every door follows.
   let snapshot = policySnapshot(config);
   const replicaBackend = backend instanceof ReplicaBackend ? backend : undefined;
@@ -177,14 +174,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     ...(audit === undefined ? {} : { audit }),
     guard: overload.guard,
   });
-  const rateLimiter = rateLimiterService(decisions);
-  server.add(rateLimiterServerDefinition, {
-    consume: observe.unary(rateLimiterServerDefinition.consume.path, rateLimiter.consume),
-    query: observe.unary(rateLimiterServerDefinition.query.path, rateLimiter.query),
-  });
-  server.with(observe).add(rateLimitServiceDefinition, rateLimitService(decisions, { responseHeaders: config.envoy.responseHeaders }));
-  server.with(observe).add(HealthDefinition, HealthServiceImpl(health));
-  server.with(observe).add(ServerReflectionService, reflectionService([RateLimiter, RateLimitService]));
+  server.add(rateLimiterServerDefinition, rateLimiterService(decisions));
+  server.add(rateLimitServiceDefinition, rateLimitService(decisions, { responseHeaders: config.envoy.responseHeaders }));
+  server.add(HealthDefinition, HealthServiceImpl(health));
+  server.add(ServerReflectionService, reflectionService([RateLimiter, RateLimitService]));
   const served = [RateLimiter.typeName, RateLimitService.typeName];
 
   let port: number;
