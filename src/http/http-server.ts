@@ -54,7 +54,7 @@ function serveRoutes(options: HttpDoorOptions) {
       else sendJson(res, 503, { status: "not ready", reason: r.reason });
       return;
     }
-    serveCheck(decisions, url.searchParams, res, log);
+    serveCheck(decisions, url, res, log);
   };
 }
 

@@ -160,6 +160,13 @@ describe("GET /v1/check: bad queries name the parameter", () => {
     { query: "policy=api&key=a&cost=1.5", message: 'cost: must be a whole number in 1..4294967295, got "1.5"' },
     { query: "policy=api&key=a&cots=2", message: "cots: unknown query parameter (expected policy, key and optionally cost)" },
     { query: "policy=api&key=a&key=b", message: "key: given more than once" },
+    // Each would be U+FFFD after URLSearchParams, one bucket for all three.
+    { query: "policy=api&key=%FF", message: "key: must be valid UTF-8; got 1 bytes that are not (ff)" },
+    { query: "policy=api&key=%FE", message: "key: must be valid UTF-8; got 1 bytes that are not (fe)" },
+    { query: "policy=api&key=a%80", message: "key: must be valid UTF-8; got 2 bytes that are not (61 80)" },
+    { query: "policy=ap%C3%28i&key=a", message: "policy: must be valid UTF-8; got 5 bytes that are not (61 70 c3 28 69)" },
+    { query: "cost=1&%FF=a", message: "query parameter name: must be valid UTF-8; got 1 bytes that are not (ff)" },
+    { query: "policy=api&key=a&cost=4294967301", message: 'cost: must be a whole number in 1..4294967295, got "4294967301"' },
   ];
   for (const c of cases) {
     it(`?${c.query.slice(0, 40)}: 400 "${c.message.slice(0, 40)}"`, async () => {
