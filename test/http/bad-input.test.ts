@@ -104,6 +104,28 @@ describe("Connect Consume: bodies that are not a request", () => {
     });
   }
 
+  it("a JSON body with bytes that are not UTF-8 (keys \\xff, \\xfe, \\x80): 400, and no bucket shared or charged", async () => {
+    for (const b of [0xff, 0xfe, 0x80]) {
+      const body = Buffer.concat([
+        Buffer.from('{"decisions":[{"buckets":[{"policy":"api","key":"'),
+        Buffer.from([b]),
+        Buffer.from('"}]}]}'),
+      ]);
+      const r = await fetch(`${base}/tokenmesh.v1.RateLimiter/Consume`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body,
+      });
+      expect(r.status).toBe(400);
+      expect(await r.json()).toEqual({
+        code: "invalid_argument",
+        message: "request body: JSON must be valid UTF-8 (RFC 8259); it holds bytes that are not",
+      });
+    }
+    const q = await t.client.query({ decisions: [{ buckets: [{ policy: "api", key: "\ufffd" }] }] });
+    expect(q.results[0]?.buckets[0]?.remaining).toBe(10n);
+  });
+
   it("refuses a body over limits.maxMessageBytes from its Content-Length, before reading it", async () => {
     // Announce 10 MB, send nothing more: the answer must come without the body.
     const answer = await new Promise<string>((resolve, reject) => {
