@@ -8,7 +8,6 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { Code, ConnectError } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Logger } from "pino";
-import type { BacklogSource } from "../server/call-deadline.ts";
 import type { DecisionService } from "../server/decision-service.ts";
 import { sendJson, serveCheck } from "./check-endpoint.ts";
 import { connectRateLimiter } from "./connect-rate-limiter.ts";
@@ -17,8 +16,6 @@ export interface HttpDoorOptions {
   readonly decisions: DecisionService;
   readonly log: Logger;
   readonly maxMessageBytes: number;
-  /** Moves a late call's deadline back by the loop's backlog as it arrives (none: never). */
-  readonly backlog?: BacklogSource | undefined;
 }
 
 const ROUTES: Record<string, string> = { "/v1/check": "GET", "/health": "GET", "/ready": "GET" };
@@ -84,7 +81,7 @@ function serveRoutes(options: HttpDoorOptions) {
 export function createHttpDoor(options: HttpDoorOptions): Server {
   const routes = serveRoutes(options);
   const handler = connectNodeAdapter({
-    routes: connectRateLimiter(options.decisions, options.log, options.backlog),
+    routes: connectRateLimiter(options.decisions, options.log),
     // Only an HTTP/1.1 server is created here, so the request is always an IncomingMessage.
     fallback: (req, res) => routes(req as IncomingMessage, res as ServerResponse),
     readMaxBytes: options.maxMessageBytes,
