@@ -37,6 +37,8 @@ export interface DescriptorRequest {
   /** Request-wide hits; 0 means 1. */
   readonly hitsAddend: number;
   readonly malformed?: string;
+  /** A field the bytes held that cannot be taken as sent (not UTF-8, wider than its uint32). */
+  readonly invalid?: { readonly field: string; readonly problem: string };
 }
 
 export interface DescriptorLimits {
@@ -97,6 +99,7 @@ export function matchRule(root: DescriptorNode, entries: readonly DescriptorEntr
 
 function checkShape(request: DescriptorRequest, limits: DescriptorLimits): RequestError | undefined {
   if (request.malformed !== undefined) return invalidArgument("request", `not a valid protobuf message: ${request.malformed}`);
+  if (request.invalid !== undefined) return invalidArgument(request.invalid.field, request.invalid.problem);
   if (request.domain.length === 0) return invalidArgument("domain", "is required");
   const n = request.descriptors.length;
   if (n === 0 || n > limits.maxDescriptorsPerRequest) {

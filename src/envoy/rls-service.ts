@@ -16,7 +16,9 @@ import { niceDefinition } from "../grpc/service-definition.ts";
 import { callTimingOf } from "../server/call-deadline.ts";
 import type { DecisionService } from "../server/decision-service.ts";
 import { rateLimitHeaders, secondsUp } from "../server/ratelimit-headers.ts";
+import { ProtoReader } from "../wire/proto-reader.ts";
 import type { DescriptorAnswer, DescriptorRequest, DescriptorStatus } from "./descriptor-plan.ts";
+import { lossyField } from "./strict-fields.ts";
 
 type ResponseInit = MessageInitShape<typeof RateLimitResponseSchema>;
 
@@ -32,6 +34,8 @@ const UNITS: Record<RateLimitUnit, Unit> = {
 /** Never throws: bytes that are not a RateLimitRequest reach the handler and get INVALID_ARGUMENT. */
 export function decodeRateLimitRequest(bytes: Uint8Array): DescriptorRequest {
   try {
+    const lossy = lossyField(new ProtoReader(bytes, 0, bytes.length));
+    if (lossy !== undefined) return { domain: "", descriptors: [], hitsAddend: 0, invalid: lossy };
     const m = fromBinary(RateLimitRequestSchema, bytes);
     return {
       domain: m.domain,

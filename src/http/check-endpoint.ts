@@ -3,6 +3,7 @@
 // headers and a small JSON body. Bad input is 400 with the decision service's message, the field
 // named as the query names it (`key: must be 1..256 bytes ...`).
 
+import { isUtf8 } from "node:buffer";
 import type { ServerResponse } from "node:http";
 import type { Logger } from "pino";
 import type { DecisionService } from "../server/decision-service.ts";
@@ -31,7 +32,45 @@ export function sendError(res: ServerResponse, error: RequestError): void {
   sendJson(res, httpStatusOf(error.code), { code: Status[error.code].toLowerCase(), message: error.details });
 }
 
-function parseCheck(query: URLSearchParams): { policy: string; key: string; cost: number | undefined } | RequestError {
+/**
+ * The first parameter whose percent-decoded bytes are not UTF-8. URLSearchParams turns each bad
+ * byte into U+FFFD, so keys %FF, %FE and %80 would share one bucket: the raw query is read first.
+ */
+function notUtf8Parameter(rawQuery: string): RequestError | undefined {
+  for (const pair of rawQuery.replace(/^\?/, "").split("&")) {
+    const at = pair.indexOf("=");
+    for (const [i, part] of (at < 0 ? [pair] : [pair.slice(0, at), pair.slice(at + 1)]).entries()) {
+      const bytes = percentDecoded(part.replace(/\+/g, " "));
+      if (isUtf8(bytes)) continue;
+      const name = i === 0 ? "query parameter name" : (new URLSearchParams(pair).keys().next().value ?? "");
+      const hex = [...bytes.subarray(0, 16)].map((b) => b.toString(16).padStart(2, "0")).join(" ");
+      return invalidArgument(
+        name,
+        `must be valid UTF-8; got ${bytes.length} bytes that are not (${hex}${bytes.length > 16 ? " ..." : ""})`,
+      );
+    }
+  }
+  return undefined;
+}
+
+/** Bytes of a percent-encoded string (a `%` not followed by two hex digits stays as it is, as URLSearchParams keeps it). */
+function percentDecoded(text: string): Buffer {
+  const out: number[] = [];
+  const raw = Buffer.from(text, "utf8");
+  for (let i = 0; i < raw.length; i++) {
+    const b = raw[i] as number;
+    const hex = b === 0x25 ? raw.subarray(i + 1, i + 3).toString("latin1") : "";
+    if (/^[0-9a-fA-F]{2}$/.test(hex)) {
+      out.push(Number.parseInt(hex, 16));
+      i += 2;
+    } else out.push(b);
+  }
+  return Buffer.from(out);
+}
+
+function parseCheck(rawQuery: string, query: URLSearchParams): { policy: string; key: string; cost: number | undefined } | RequestError {
+  const notUtf8 = notUtf8Parameter(rawQuery);
+  if (notUtf8 !== undefined) return notUtf8;
   for (const name of query.keys()) {
     if (!PARAMETERS.has(name)) return invalidArgument(name, "unknown query parameter (expected policy, key and optionally cost)");
   }
@@ -45,8 +84,8 @@ function parseCheck(query: URLSearchParams): { policy: string; key: string; cost
   return { policy: query.get("policy") ?? "", key: query.get("key") ?? "", cost };
 }
 
-export function serveCheck(decisions: DecisionService, query: URLSearchParams, res: ServerResponse, log: Logger): void {
-  const parsed = parseCheck(query);
+export function serveCheck(decisions: DecisionService, url: URL, res: ServerResponse, log: Logger): void {
+  const parsed = parseCheck(url.search, url.searchParams);
   if (parsed instanceof RequestError) {
     logRefused(log, "GET /v1/check", parsed);
     sendError(res, parsed);

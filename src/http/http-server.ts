@@ -3,7 +3,9 @@
 // Bodies are read only by Connect, which refuses one above limits.maxMessageBytes before it is
 // read whole (by its Content-Length, or as soon as the stream passes the limit).
 
+import { isUtf8 } from "node:buffer";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Logger } from "pino";
 import type { DecisionService } from "../server/decision-service.ts";
@@ -17,6 +19,27 @@ export interface HttpDoorOptions {
 }
 
 const ROUTES: Record<string, string> = { "/v1/check": "GET", "/health": "GET", "/ready": "GET" };
+
+/**
+ * JSON bodies must be UTF-8 (RFC 8259): Connect's default decoder turns each bad byte into
+ * U+FFFD, so keys "\xff", "\xfe" and "\x80" would share one bucket. Refused whole instead (the
+ * field is not named: the bytes are not JSON text yet); ConnectError keeps its code and text.
+ */
+const strictUtf8 = {
+  decode(input?: Uint8Array): string {
+    const bytes = input ?? new Uint8Array(0);
+    if (!isUtf8(bytes))
+      throw new ConnectError("request body: JSON must be valid UTF-8 (RFC 8259); it holds bytes that are not", Code.InvalidArgument);
+    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8");
+  },
+};
+
+/**
+ * Defaults shown: `"allowed": false` and `"remaining": "0"` are answers, not noise. Connect's
+ * JSON serialization also reads `textDecoder` from these options (createJsonSerialization),
+ * though the adapter's type does not list it; test/http/bad-input.test.ts pins that it is used.
+ */
+const JSON_OPTIONS = { alwaysEmitImplicit: true, textDecoder: strictUtf8 };
 
 function hasBody(req: IncomingMessage): boolean {
   const length = req.headers["content-length"];
@@ -51,7 +74,7 @@ function serveRoutes(options: HttpDoorOptions) {
       else sendJson(res, 503, { status: "not ready", reason: r.reason });
       return;
     }
-    serveCheck(decisions, url.searchParams, res, log);
+    serveCheck(decisions, url, res, log);
   };
 }
 
@@ -63,8 +86,7 @@ export function createHttpDoor(options: HttpDoorOptions): Server {
     fallback: (req, res) => routes(req as IncomingMessage, res as ServerResponse),
     readMaxBytes: options.maxMessageBytes,
     writeMaxBytes: options.maxMessageBytes,
-    // Defaults shown: `"allowed": false` and `"remaining": "0"` are answers, not noise.
-    jsonOptions: { alwaysEmitImplicit: true },
+    jsonOptions: JSON_OPTIONS,
   });
   return createServer(handler);
 }

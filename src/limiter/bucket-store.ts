@@ -147,6 +147,19 @@ export class BucketStore {
     this.#buckets.set(id, held);
   }
 
+  /**
+   * Drops every bucket of these policies (removed by a reload): a policy added again later with
+   * the same name starts full, as a new policy does. Returns how many were dropped.
+   */
+  dropPolicies(names: ReadonlySet<string>): number {
+    if (names.size === 0) return 0;
+    let dropped = 0;
+    for (const id of [...this.#buckets.keys()]) {
+      if (names.has(id.slice(0, id.indexOf("\u0000")))) dropped += this.#buckets.delete(id) ? 1 : 0;
+    }
+    return dropped;
+  }
+
   /** Drops every bucket (tests and shutdown). */
   clear(): void {
     this.#buckets.clear();

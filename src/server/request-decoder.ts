@@ -59,9 +59,10 @@ function readLimit(r: ProtoReader): DecodedLimit {
   return { capacity, refillTokens, refillPeriodMs };
 }
 
-const UINT32_MAX = 0xffff_ffff;
+export const UINT32_MAX = 0xffff_ffff;
 
-function notUtf8(r: ProtoReader): string {
+/** The problem with a string `r.utf8()` just refused, naming its bytes. */
+export function notUtf8(r: ProtoReader): string {
   const hex = [...r.rejected].map((b) => b.toString(16).padStart(2, "0")).join(" ");
   const more = r.rejectedLength > r.rejected.length ? " ..." : "";
   return `must be valid UTF-8; got ${r.rejectedLength} bytes that are not (${hex}${more})`;

@@ -156,6 +156,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
           {
             apply: (next, nextSnapshot) => {
               replicaBackend?.usePolicies(next.policies.values());
+              // Standalone: a removed policy's buckets go at once (the mesh drops its keys as they idle).
+              const removed = new Set([...snapshot.policies.keys()].filter((name) => !next.policies.has(name)));
+              if (backend instanceof BucketStore) backend.dropPolicies(removed);
               snapshot = nextSnapshot;
             },
             ...(config.mesh === undefined ? {} : { bound: policyMax(everyLimit(config)) }),

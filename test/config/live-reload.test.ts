@@ -65,4 +65,27 @@ describe("live config reload", () => {
     expect(await reloadsCounted(server)).toMatch(/result="success"} 2[\s\S]*result="failure"} 3/);
     channel.close();
   });
+
+  it("standalone: a removed policy's buckets are dropped, so re-adding it starts them full", async () => {
+    const file = join(mkdtempSync(join(tmpdir(), "tokenmesh-reload-")), "tokenmesh.yaml");
+    writeFileSync(file, base("  api: { capacity: 5, refill: 1, per: 1h }\n  other: { capacity: 5, refill: 1, per: 1h }\n"));
+    server = await startServer({ config: await loadConfigFile(file), log: pino({ level: "silent" }), configPath: file });
+    const reloader = server.reloader;
+    if (reloader === undefined) throw new Error("no reloader");
+    const channel = createChannel(`127.0.0.1:${server.port}`);
+    const client = createClient(rateLimiterDefinition, channel);
+    const drain = (policy: string) => client.consume({ decisions: [{ buckets: [{ policy, key: "k", cost: 5 }] }] });
+    const remaining = async (policy: string) =>
+      (await client.query({ decisions: [{ buckets: [{ policy, key: "k" }] }] })).results[0]?.buckets[0]?.remaining;
+    await drain("api");
+    await drain("other");
+    expect(await remaining("api")).toBe(0n);
+    writeFileSync(file, base("  other: { capacity: 5, refill: 1, per: 1h }\n"));
+    expect(await reloader.reload("test")).toMatchObject({ ok: true, changed: ["-api"] });
+    writeFileSync(file, base("  api: { capacity: 5, refill: 1, per: 1h }\n  other: { capacity: 5, refill: 1, per: 1h }\n"));
+    expect(await reloader.reload("test")).toMatchObject({ ok: true, changed: ["+api"] });
+    expect(await remaining("api")).toBe(5n); // dropped at removal: not the drained bucket back
+    expect(await remaining("other")).toBe(0n); // the policy that stayed kept its bucket
+    channel.close();
+  });
 });

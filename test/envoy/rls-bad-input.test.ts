@@ -84,6 +84,50 @@ describe("ShouldRateLimit: bad requests", () => {
     expect(err.details).toMatch(/^request: not a valid protobuf message: /);
   });
 
+  // Bytes no stock client sends, built by hand: protobuf-es would throw on a string that is not
+  // UTF-8 (naming no field) and keep the low 32 bits of a wider hits_addend.
+  const len = (body: number[]) => [body.length, ...body];
+  const text = (s: string) => [...new TextEncoder().encode(s)];
+  const entry = (key: number[], value: number[]) => [0x0a, ...len(key), 0x12, ...len(value)];
+  const descriptor = (...entries: number[][]) => entries.flatMap((e) => [0x0a, ...len(e)]);
+  const request = (domain: number[], descriptors: number[][], hits?: number[]) =>
+    new Uint8Array([
+      0x0a,
+      ...len(domain),
+      ...descriptors.flatMap((d) => [0x12, ...len(d)]),
+      ...(hits === undefined ? [] : [0x18, ...hits]),
+    ]);
+  const demoBytes = descriptor(entry(text("generic_key"), text("demo")));
+  const lossy: { name: string; bytes: Uint8Array; message: string }[] = [
+    ...[0xff, 0xfe, 0x80].map((b) => ({
+      name: `a descriptor value \\x${b.toString(16)}`,
+      bytes: request(text("example"), [demoBytes, descriptor(entry(text("generic_key"), [0x61, b]))]),
+      message: `descriptors[1].entries[0].value: must be valid UTF-8; got 2 bytes that are not (61 ${b.toString(16)})`,
+    })),
+    {
+      name: "a descriptor key that is not UTF-8",
+      bytes: request(text("example"), [descriptor(entry(text("user"), text("a")), entry([0xc3, 0x28], text("b")))]),
+      message: "descriptors[0].entries[1].key: must be valid UTF-8; got 2 bytes that are not (c3 28)",
+    },
+    {
+      name: "a domain that is not UTF-8",
+      bytes: request([0x65, 0xff], [demoBytes]),
+      message: "domain: must be valid UTF-8; got 2 bytes that are not (65 ff)",
+    },
+    {
+      name: "hits_addend 2^32 + 5 (not cut to 5)",
+      bytes: request(text("example"), [demoBytes], [0x85, 0x80, 0x80, 0x80, 0x10]),
+      message: "hits_addend: must be at most 4294967295 (a uint32), got 4294967301",
+    },
+  ];
+  for (const c of lossy) {
+    it(`${c.name}: INVALID_ARGUMENT naming the field`, async () => {
+      const err = (await client.raw(c.bytes).catch((e: unknown) => e)) as ServiceError;
+      expect(err.code).toBe(GrpcStatus.INVALID_ARGUMENT);
+      expect(err.details).toBe(c.message);
+    });
+  }
+
   it("changed no bucket, and the server still answers", async () => {
     const r = await client.shouldRateLimit({ domain: "example", descriptors: [demo] });
     expect(r.overall_code).toBe("OK");

@@ -104,6 +104,28 @@ describe("Connect Consume: bodies that are not a request", () => {
     });
   }
 
+  it("a JSON body with bytes that are not UTF-8 (keys \\xff, \\xfe, \\x80): 400, and no bucket shared or charged", async () => {
+    for (const b of [0xff, 0xfe, 0x80]) {
+      const body = Buffer.concat([
+        Buffer.from('{"decisions":[{"buckets":[{"policy":"api","key":"'),
+        Buffer.from([b]),
+        Buffer.from('"}]}]}'),
+      ]);
+      const r = await fetch(`${base}/tokenmesh.v1.RateLimiter/Consume`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body,
+      });
+      expect(r.status).toBe(400);
+      expect(await r.json()).toEqual({
+        code: "invalid_argument",
+        message: "request body: JSON must be valid UTF-8 (RFC 8259); it holds bytes that are not",
+      });
+    }
+    const q = await t.client.query({ decisions: [{ buckets: [{ policy: "api", key: "\ufffd" }] }] });
+    expect(q.results[0]?.buckets[0]?.remaining).toBe(10n);
+  });
+
   it("refuses a body over limits.maxMessageBytes from its Content-Length, before reading it", async () => {
     // Announce 10 MB, send nothing more: the answer must come without the body.
     const answer = await new Promise<string>((resolve, reject) => {
@@ -160,6 +182,13 @@ describe("GET /v1/check: bad queries name the parameter", () => {
     { query: "policy=api&key=a&cost=1.5", message: 'cost: must be a whole number in 1..4294967295, got "1.5"' },
     { query: "policy=api&key=a&cots=2", message: "cots: unknown query parameter (expected policy, key and optionally cost)" },
     { query: "policy=api&key=a&key=b", message: "key: given more than once" },
+    // Each would be U+FFFD after URLSearchParams, one bucket for all three.
+    { query: "policy=api&key=%FF", message: "key: must be valid UTF-8; got 1 bytes that are not (ff)" },
+    { query: "policy=api&key=%FE", message: "key: must be valid UTF-8; got 1 bytes that are not (fe)" },
+    { query: "policy=api&key=a%80", message: "key: must be valid UTF-8; got 2 bytes that are not (61 80)" },
+    { query: "policy=ap%C3%28i&key=a", message: "policy: must be valid UTF-8; got 5 bytes that are not (61 70 c3 28 69)" },
+    { query: "cost=1&%FF=a", message: "query parameter name: must be valid UTF-8; got 1 bytes that are not (ff)" },
+    { query: "policy=api&key=a&cost=4294967301", message: 'cost: must be a whole number in 1..4294967295, got "4294967301"' },
   ];
   for (const c of cases) {
     it(`?${c.query.slice(0, 40)}: 400 "${c.message.slice(0, 40)}"`, async () => {
