@@ -40,8 +40,27 @@ for (const file of files(core)) {
   });
 }
 
+// The replica owns its state: outside src/core, src/ reaches it only through Replica's methods.
+// Flagged: any use of `.s` on a value (the replica's state object), and value imports of
+// src/core/crdt modules other than index.ts (its internals act on that state directly).
+const edgeFiles = files(join(root, "src")).filter((f) => !f.startsWith(core) && !f.startsWith(join(root, "src/gen")));
+for (const file of edgeFiles) {
+  const rel = relative(root, file);
+  readFileSync(file, "utf8")
+    .split("\n")
+    .forEach((line, i) => {
+      const code = line.replace(/\/\/.*$/, "");
+      if (/\w\??\.s\b(?!\s*\()/.test(code))
+        problems.push(`${rel}:${i + 1}: reaches into a replica's state (use Replica's methods): ${line.trim()}`);
+      const internal = /^\s*import\s+(?!type\b)[^;]*from\s+["'][^"']*core\/crdt\/(?!index\.ts)[^"']+["']/.exec(code);
+      if (internal !== null) problems.push(`${rel}:${i + 1}: imports a core/crdt internal (use core/crdt/index.ts): ${line.trim()}`);
+    });
+}
+
 if (problems.length > 0) {
   process.stderr.write(`src/core is not pure:\n  ${problems.join("\n  ")}\n`);
   process.exit(1);
 }
-process.stdout.write(`src/core is pure (${files(core).length} files checked)\n`);
+process.stdout.write(
+  `src/core is pure (${files(core).length} files checked); no edge module reaches into replica state (${edgeFiles.length} files)\n`,
+);

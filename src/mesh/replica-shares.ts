@@ -25,10 +25,10 @@ export function replicaShares(
   return [...consumed.entries()]
     .sort((a, b) => (a[0] < b[0] ? -1 : 1))
     .map(([incarnation, n]) => {
-      const record = replica.s.reg.incs.get(incarnation);
+      const record = replica.incarnationRecord(incarnation);
       const local = incarnation === self;
       return {
-        node: local ? replica.s.opts.node : (nodeOf(incarnation) ?? ""),
+        node: local ? replica.node : (nodeOf(incarnation) ?? ""),
         incarnation,
         consumed: n,
         lagUs: local || record === undefined ? 0 : Math.max(0, stamp - record.wm),

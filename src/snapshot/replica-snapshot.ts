@@ -14,9 +14,9 @@ const KEYS_PER_CHUNK = 2048;
 export function replicaSnapshotSource(replica: Replica): SnapshotSource {
   return {
     kind: "mesh",
-    position: () => replica.s.seq,
+    position: () => replica.sequence,
     begin(from: number, nowUs: number): SnapshotExport {
-      const e = exportState(replica, nowUs, { from, maxKeys: KEYS_PER_CHUNK, maxIncs: replica.s.opts.limits.maxIncsPerDelta });
+      const e = exportState(replica, nowUs, { from, maxKeys: KEYS_PER_CHUNK, maxIncs: replica.limits.maxIncsPerDelta });
       function* chunks(): Generator<Uint8Array> {
         for (const d of e.chunks()) yield encodeDeltaRequest(d);
       }
@@ -50,7 +50,7 @@ function parseFile(replica: Replica, f: LoadedFile): ParsedDelta[] | string {
     } catch (err) {
       return `chunk ${i}: ${(err as Error).message}`;
     }
-    const parsed = parseDelta(raw, replica.s.opts.limits);
+    const parsed = parseDelta(raw, replica.limits);
     if (!parsed.ok) return `chunk ${i}: delta.${parsed.error.field}: ${parsed.error.message}`;
     out.push(parsed.value);
   }

@@ -28,6 +28,7 @@ import {
   stampAt,
 } from "./replica-state.ts";
 import { collectKeys, dropRecord, foldAll, isFullAt, raiseOwnHorizon, renewIfRetired, retireSilent, wouldCollect } from "./timers.ts";
+import type { Limits } from "./validate.ts";
 import type { Ack, Delta } from "./wire.ts";
 
 export interface ReplicaInit extends Partial<Omit<ReplicaOptions, "node" | "peers">> {
@@ -40,7 +41,7 @@ export interface ReplicaInit extends Partial<Omit<ReplicaOptions, "node" | "peer
 }
 
 export class Replica {
-  /** Exposed for tests, metrics and the simulator; the edge should not write to it. */
+  /** For core modules, tests and the simulator; the edge uses the methods (npm run check:core checks src/). */
   readonly s: ReplicaState;
   /** Scratch for cachedLevel (the hot path allocates only the access object). */
   readonly #out: LevelOut = { level: 0, rate: undefined as unknown as Rate };
@@ -95,6 +96,39 @@ export class Replica {
   }
   get stats(): Readonly<ReplicaStats> {
     return this.s.stats;
+  }
+  /** This replica's node name on the mesh. */
+  get node(): string {
+    return this.s.opts.node;
+  }
+  /** The bounds every delta is validated against (snapshots are read through them too). */
+  get limits(): Limits {
+    return this.s.opts.limits;
+  }
+  /** The local change sequence: a snapshot increment covers the changes after it. */
+  get sequence(): number {
+    return this.s.seq;
+  }
+
+  /** What this replica holds of incarnation `id`'s registry record (a copy), or undefined. */
+  incarnationRecord(id: IncId): { readonly wm: number; readonly retired: number } | undefined {
+    const r = this.s.reg.incs.get(id);
+    return r === undefined ? undefined : { wm: r.wm, retired: r.retired };
+  }
+
+  /**
+   * An outbound stream to `node` (re)opened. The same peer incarnation holds what it
+   * acknowledged: resend from its last ack (what was sent after it may be lost with the old
+   * connection). A new incarnation holds nothing of ours: resend everything. This is the
+   * acknowledged delta-interval rule (Almeida, Shoker and Baquero, JPDC 2018, Algorithm 2).
+   */
+  outboundReopened(node: string, sameIncarnationAsBefore: boolean, raw: number): void {
+    const session = this.s.sessions.get(node);
+    if (session === undefined) return; // first contact: the first delta covers everything
+    if (sameIncarnationAsBefore) {
+      session.sent = session.acked;
+      session.lastProgressAt = raw;
+    } else resetOut(session, raw);
   }
 
   /** The stamping clock at raw time `raw` (what levels are evaluated at). */
