@@ -70,21 +70,21 @@ const CASES: [string, (d: Json) => void, string][] = [
     "horizonUs",
   ],
   [
-    "incs not an array",
+    "incarnations not an array",
     (d) => {
       d.incarnations = {};
     },
     "incarnations",
   ],
   [
-    "incs repeated",
+    "incarnations repeated",
     (d) => {
       d.incarnations = [(d.incarnations as string[])[0], (d.incarnations as string[])[0]];
     },
     `incs[1]`,
   ],
   [
-    "too many incs",
+    "too many incarnations",
     (d) => {
       d.incarnations = Array.from({ length: DEFAULT_LIMITS.maxIncsPerDelta + 1 }, (_, i) => i.toString(16).padStart(32, "0"));
     },
