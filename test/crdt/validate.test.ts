@@ -81,7 +81,7 @@ const CASES: [string, (d: Json) => void, string][] = [
     (d) => {
       d.incarnations = [(d.incarnations as string[])[0], (d.incarnations as string[])[0]];
     },
-    `incs[1]`,
+    `incarnations[1]`,
   ],
   [
     "too many incarnations",
