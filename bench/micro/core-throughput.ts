@@ -14,6 +14,7 @@ import { makeRate, type Rate } from "../../src/core/rate.ts";
 import { BucketStore } from "../../src/limiter/bucket-store.ts";
 import { type BucketBackend, bucketId, Limiter, type ValidDecision } from "../../src/limiter/limiter.ts";
 import { ReplicaBackend } from "../../src/mesh/replica-backend.ts";
+import { viaWire } from "../../test/support/via-wire.ts";
 
 const SECONDS = Number(process.argv[2] ?? 3);
 const KEYS = 10_000;
@@ -118,7 +119,7 @@ function exchange(a: Replica, b: Replica, now: number): void {
   ] as const) {
     const d = from.deltaFor(to.s.opts.node, now);
     if (d === undefined) continue;
-    const r = to.applyDelta(d, now);
+    const r = to.applyDelta(viaWire(d), now);
     if (!r.ok) throw new Error(r.error.message);
     from.applyAck(r.ack, now);
   }

@@ -21,7 +21,7 @@ export function encodeInChunks(delta: Delta, limits: ChunkLimits, encode: (d: De
   }
   if (delta.keys.length <= 1) return [encode(delta)]; // one key that does not fit: let the caller refuse it
   const half = Math.ceil(delta.keys.length / 2);
-  const head: Delta = { ...delta, to: delta.from, records: [], keys: delta.keys.slice(0, half) };
+  const head: Delta = { ...delta, toSeq: delta.fromSeq, records: [], keys: delta.keys.slice(0, half) };
   const tail: Delta = { ...delta, keys: delta.keys.slice(half) };
   return [...encodeInChunks(head, limits, encode), ...encodeInChunks(tail, limits, encode)];
 }

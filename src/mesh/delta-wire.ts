@@ -4,8 +4,8 @@
 // Why by hand: a mesh replica under load spent about half of its CPU in protobuf-es building,
 // writing, reading and collecting Delta messages (one KeyDelta, Prefix and two Limits per key,
 // with every integer a bigint), and the translation around them: more than the
-// decisions themselves. Here the core's plain delta goes straight to bytes, and bytes straight
-// to the plain shape the core validates (`parseDelta`), with JavaScript numbers throughout.
+// decisions themselves. Here the core's Delta goes straight to bytes, and bytes straight to
+// the UntrustedDelta the core validates (`validateDelta`), with JavaScript numbers throughout.
 //
 // It is the same encoding: the writer's bytes equal protobuf-es's for every delta the core
 // makes, and the reader gives what the protobuf-es path (test/support/delta-proto.ts) gives for any message
@@ -16,20 +16,19 @@
 // INVALID_ARGUMENT on that stream. The reader never judges values: a count near 2^64 reaches
 // the core as a number it rejects. The byte-level reader and writer are src/wire/'s.
 
-import type { Delta as CoreDelta, WireKey } from "../core/crdt/index.ts";
-import type { WireConfig } from "../core/crdt/key-config.ts";
+import type { Delta, KeyConfig, KeyDelta, Limit, UntrustedDelta, UntrustedKeyDelta, UntrustedPrefix } from "../core/crdt/index.ts";
 import { LEN, ProtoReader as Reader, VARINT, WireFormatError } from "../wire/proto-reader.ts";
 import { ProtoWriter as Writer } from "../wire/proto-writer.ts";
 
 export { WireFormatError };
 
-function writeLimit(w: Writer, field: number, c: WireConfig): void {
+function writeLimit(w: Writer, field: number, c: KeyConfig): void {
   const at = w.begin(field);
   w.intField(1, c.version);
   w.intField(2, c.tEff);
-  w.intField(3, c.capacity);
-  w.intField(4, c.refillTokens);
-  w.intField(5, c.refillPeriodUs);
+  w.intField(3, c.rate.capacity);
+  w.intField(4, c.rate.refillTokens);
+  w.intField(5, c.rate.refillPeriodUs);
   w.end(at);
 }
 
@@ -40,22 +39,22 @@ function writePacked(w: Writer, field: number, rows: readonly (readonly number[]
   w.end(at);
 }
 
-function writeKey(w: Writer, k: WireKey, base: number): void {
+function writeKey(w: Writer, k: KeyDelta, base: number): void {
   const at = w.begin(8);
   if (k.key !== "") w.string(1, k.key);
-  writeLimit(w, 2, k.config);
+  writeLimit(w, 2, k.limit);
   const p = k.prefix;
   const pat = w.begin(3);
-  w.intField(1, p.tau);
+  w.intField(1, p.tauUs);
   w.sintField(2, p.level);
-  writeLimit(w, 3, p.config);
-  writePacked(w, 4, p.F);
-  w.intField(5, p.sumF);
+  writeLimit(w, 3, p.limit);
+  writePacked(w, 4, p.folded);
+  w.intField(5, p.foldedSum);
   w.intField(6, p.digest);
   w.intField(7, p.lateCharged);
   w.intField(8, p.forgiven);
   w.end(pat);
-  writePacked(w, 4, k.K);
+  writePacked(w, 4, k.known);
   if (k.entries.length > 0) {
     const eat = w.begin(5);
     for (const [inc, slot, c0, c1] of k.entries) {
@@ -66,22 +65,22 @@ function writeKey(w: Writer, k: WireKey, base: number): void {
     }
     w.end(eat);
   }
-  w.intField(6, k.horizon);
+  w.intField(6, k.horizonUs);
   w.boolField(7, k.partial);
   w.end(at);
 }
 
 /** A MergeRequest carrying `d` (slots relative to its send time), as protobuf-es would write it. */
-export function encodeDeltaRequest(d: CoreDelta): Uint8Array {
+export function encodeDeltaRequest(d: Delta): Uint8Array {
   const w = new Writer();
-  const base = d.sentAt;
+  const base = d.sentAtUs;
   const at = w.begin(2);
-  if (d.inc !== "") w.string(1, d.inc);
-  w.intField(2, d.from);
-  w.intField(3, d.to);
+  if (d.incarnation !== "") w.string(1, d.incarnation);
+  w.intField(2, d.fromSeq);
+  w.intField(3, d.toSeq);
   w.intField(4, base);
-  w.intField(5, d.horizon);
-  for (const id of d.incs) w.string(6, id);
+  w.intField(5, d.horizonUs);
+  for (const id of d.incarnations) w.string(6, id);
   for (const [index, wm, retired] of d.records) {
     const rat = w.begin(7);
     w.intField(1, index);
@@ -112,14 +111,14 @@ function readRepeated(r: Reader, wireType: number, out: number[], read: (r: Read
 const readUint = (r: Reader): number => r.uint();
 const readSint = (r: Reader): number => r.sint();
 
-function readLimit(r: Reader): unknown {
-  const out = { version: 0, tEff: 0, capacity: 0, refillTokens: 0, refillPeriodUs: 0 };
+function readLimit(r: Reader): Limit {
+  const out = { version: 0, effectiveUs: 0, capacity: 0, refillTokens: 0, refillPeriodUs: 0 };
   while (!r.done) {
     const [field, wt] = r.tag();
     if (field >= 1 && field <= 5) {
       expect(wt, VARINT, "Limit");
       if (field === 1) out.version = r.uint();
-      else if (field === 2) out.tEff = r.int();
+      else if (field === 2) out.effectiveUs = r.int();
       else if (field === 3) out.capacity = r.uint();
       else if (field === 4) out.refillTokens = r.uint();
       else out.refillPeriodUs = r.uint();
@@ -135,12 +134,12 @@ function rows(values: readonly number[], width: number): number[][] {
   return out;
 }
 
-function readPrefix(r: Reader): unknown {
-  let tau = 0;
+function readPrefix(r: Reader): UntrustedPrefix {
+  let tauUs = 0;
   let level = 0;
-  let config: unknown;
+  let limit: Limit | undefined;
   const folded: number[] = [];
-  let sumF = 0;
+  let foldedSum = 0;
   let digest = 0;
   let lateCharged = 0;
   let forgiven = 0;
@@ -149,7 +148,7 @@ function readPrefix(r: Reader): unknown {
     switch (field) {
       case 1:
         expect(wt, VARINT, "Prefix.tau_us");
-        tau = r.int();
+        tauUs = r.int();
         break;
       case 2:
         expect(wt, VARINT, "Prefix.level");
@@ -157,14 +156,14 @@ function readPrefix(r: Reader): unknown {
         break;
       case 3:
         expect(wt, LEN, "Prefix.limit");
-        config = readLimit(r.sub());
+        limit = readLimit(r.sub());
         break;
       case 4:
         readRepeated(r, wt, folded, readUint, "Prefix.folded");
         break;
       case 5:
         expect(wt, VARINT, "Prefix.folded_sum");
-        sumF = r.uint();
+        foldedSum = r.uint();
         break;
       case 6:
         expect(wt, VARINT, "Prefix.digest");
@@ -182,27 +181,17 @@ function readPrefix(r: Reader): unknown {
         r.skip(wt);
     }
   }
-  return { tau, level, config, F: rows(folded, 2), sumF, digest, lateCharged, forgiven };
+  return { tauUs, level, limit, folded: rows(folded, 2), foldedSum, digest, lateCharged, forgiven };
 }
 
-/** A key of a received delta, as the core parses it; entries carry absolute slots. */
-export interface ReceivedKey {
-  readonly key: string;
-  readonly config: unknown;
-  readonly prefix: unknown;
-  readonly K: number[][];
-  readonly entries: number[][];
-  readonly horizon: number;
-  readonly partial: boolean;
-}
-
-function readKey(r: Reader, base: number): ReceivedKey {
+/** A key part as read; entries carry absolute slots. */
+function readKey(r: Reader, base: number): UntrustedKeyDelta {
   let key = "";
-  let config: unknown;
-  let prefix: unknown;
+  let limit: Limit | undefined;
+  let prefix: UntrustedPrefix | undefined;
   const known: number[] = [];
   const flat: number[] = [];
-  let horizon = 0;
+  let horizonUs = 0;
   let partial = false;
   while (!r.done) {
     const [field, wt] = r.tag();
@@ -217,7 +206,7 @@ function readKey(r: Reader, base: number): ReceivedKey {
       }
       case 2:
         expect(wt, LEN, "KeyDelta.limit");
-        config = readLimit(r.sub());
+        limit = readLimit(r.sub());
         break;
       case 3:
         expect(wt, LEN, "KeyDelta.prefix");
@@ -231,7 +220,7 @@ function readKey(r: Reader, base: number): ReceivedKey {
         break;
       case 6:
         expect(wt, VARINT, "KeyDelta.horizon_us");
-        horizon = r.int();
+        horizonUs = r.int();
         break;
       case 7:
         expect(wt, VARINT, "KeyDelta.partial");
@@ -244,20 +233,7 @@ function readKey(r: Reader, base: number): ReceivedKey {
   }
   const entries = rows(flat, 4);
   for (const e of entries) if (e.length === 4) e[1] = (e[1] as number) + base;
-  return { key, config, prefix, K: rows(known, 2), entries, horizon, partial };
-}
-
-/** A received delta in the shape the core's `applyDelta` validates, less the sender's name. */
-export interface ReceivedDelta {
-  readonly kind: "delta";
-  readonly inc: string;
-  readonly from: number;
-  readonly to: number;
-  readonly sentAt: number;
-  readonly horizon: number;
-  readonly incs: string[];
-  readonly records: number[][];
-  readonly keys: ReceivedKey[];
+  return { key, limit, prefix, known: rows(known, 2), entries, horizonUs, partial };
 }
 
 function readRecord(r: Reader): number[] {
@@ -281,17 +257,19 @@ function readRecord(r: Reader): number[] {
 }
 
 /**
- * The body of a Delta message. Its keys are read after the header fields whatever their order
- * on the wire, because their slots are relative to `sent_at_us`.
+ * The body of a Delta message, unchecked. Its keys are read after the header fields whatever
+ * their order on the wire, because their slots are relative to `sent_at_us`. The bytes do not
+ * name the sender: `node` is left empty for the transport to fill in from the authenticated
+ * stream.
  */
-export function decodeDelta(bytes: Uint8Array, start = 0, end = bytes.length): ReceivedDelta {
+export function decodeDelta(bytes: Uint8Array, start = 0, end = bytes.length): UntrustedDelta {
   const r = new Reader(bytes, start, end);
-  let inc = "";
-  let from = 0;
-  let to = 0;
-  let sentAt = 0;
-  let horizon = 0;
-  const incs: string[] = [];
+  let incarnation = "";
+  let fromSeq = 0;
+  let toSeq = 0;
+  let sentAtUs = 0;
+  let horizonUs = 0;
+  const incarnations: string[] = [];
   const records: number[][] = [];
   const keyBodies: Reader[] = [];
   while (!r.done) {
@@ -299,27 +277,27 @@ export function decodeDelta(bytes: Uint8Array, start = 0, end = bytes.length): R
     switch (field) {
       case 1:
         expect(wt, LEN, "Delta.incarnation");
-        inc = r.string();
+        incarnation = r.string();
         break;
       case 2:
         expect(wt, VARINT, "Delta.from_seq");
-        from = r.uint();
+        fromSeq = r.uint();
         break;
       case 3:
         expect(wt, VARINT, "Delta.to_seq");
-        to = r.uint();
+        toSeq = r.uint();
         break;
       case 4:
         expect(wt, VARINT, "Delta.sent_at_us");
-        sentAt = r.int();
+        sentAtUs = r.int();
         break;
       case 5:
         expect(wt, VARINT, "Delta.horizon_us");
-        horizon = r.int();
+        horizonUs = r.int();
         break;
       case 6:
         expect(wt, LEN, "Delta.incarnations");
-        incs.push(r.string());
+        incarnations.push(r.string());
         break;
       case 7:
         expect(wt, LEN, "Delta.records");
@@ -333,8 +311,8 @@ export function decodeDelta(bytes: Uint8Array, start = 0, end = bytes.length): R
         r.skip(wt);
     }
   }
-  const keys = keyBodies.map((body) => readKey(body, sentAt));
-  return { kind: "delta", inc, from, to, sentAt, horizon, incs, records, keys };
+  const keys = keyBodies.map((body) => readKey(body, sentAtUs));
+  return { node: "", incarnation, fromSeq, toSeq, sentAtUs, horizonUs, incarnations, records, keys };
 }
 
 /**

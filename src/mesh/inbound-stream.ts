@@ -104,14 +104,15 @@ export function handleInbound(call: ServerDuplexStream<Sized<InboundRequest>, Me
       return refuse(Status.INVALID_ARGUMENT, "invalid_delta", `delta.${field}: ${message}`);
     }
     // A peer renewed after a retirement keeps its stream: learn its new incarnation here.
-    if (body.value.inc !== "" && !stats.nodeOfIncarnation.has(body.value.inc) && stats.nodeOfIncarnation.size < 10_000) {
-      stats.nodeOfIncarnation.set(body.value.inc, peer.node);
+    const inc = body.value.incarnation;
+    if (inc !== "" && !stats.nodeOfIncarnation.has(inc) && stats.nodeOfIncarnation.size < 10_000) {
+      stats.nodeOfIncarnation.set(inc, peer.node);
     }
     for (const k of body.value.keys) {
       deps.onKey(k.key);
       // Entries are [incarnation, slot, c0, c1] with absolute slots (stamped by their writers).
       let newest = Number.NEGATIVE_INFINITY;
-      for (const e of k.entries) newest = Math.max(newest, e[1] as number);
+      for (const e of k.entries) newest = Math.max(newest, e[1] ?? Number.NEGATIVE_INFINITY);
       if (newest !== Number.NEGATIVE_INFINITY) stats.lag(Math.max(0, now - newest) / 1e6);
     }
     if (!call.write({ message: { case: "ack", value: ackToProto(result.ack) } })) {

@@ -6,6 +6,7 @@
 import { readFileSync } from "node:fs";
 import { create, fromBinary, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
 import { ChannelCredentials, Client, ServerCredentials, type ServiceDefinition } from "@grpc/grpc-js";
+import type { UntrustedDelta } from "../core/crdt/index.ts";
 import {
   type Hello,
   type MergeRequest,
@@ -14,7 +15,7 @@ import {
   MergeResponseSchema,
   Peer,
 } from "../gen/tokenmesh/v1/peer_pb.ts";
-import { decodeDelta, findDelta, type ReceivedDelta } from "./delta-wire.ts";
+import { decodeDelta, findDelta } from "./delta-wire.ts";
 
 export type MergeRequestInit = MessageInitShape<typeof MergeRequestSchema>;
 export type MergeResponseInit = MessageInitShape<typeof MergeResponseSchema>;
@@ -30,13 +31,13 @@ export interface Sized<T> {
 }
 
 /**
- * A received MergeRequest's oneof. A delta comes straight from the bytes in the core's plain
- * shape (delta-wire.ts: protobuf-es objects cost a replica under load half its CPU); a hello,
+ * A received MergeRequest's oneof. A delta comes straight from the bytes as the core's
+ * UntrustedDelta (delta-wire.ts: protobuf-es objects cost a replica under load half its CPU); a hello,
  * once per stream, goes through protobuf-es.
  */
 export type InboundRequest =
   | { readonly case: "hello"; readonly value: Hello }
-  | { readonly case: "delta"; readonly value: ReceivedDelta }
+  | { readonly case: "delta"; readonly value: UntrustedDelta }
   | { readonly case: "malformed"; readonly value: string }
   | { readonly case: undefined; readonly value?: undefined };
 

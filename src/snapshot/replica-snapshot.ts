@@ -1,9 +1,18 @@
 // A mesh replica's snapshot: its replicated state as Delta messages, in the very encoding peers
-// exchange (mesh/delta-wire.ts), and read back through the same validation (`parseDelta`) and
+// exchange (mesh/delta-wire.ts), and read back through the same validation (`validateDelta`) and
 // join as a peer's delta (core/crdt/snapshot.ts). A snapshot can therefore only add
 // consumption the mesh may not know yet: an old one is joined below what peers hold.
 
-import { exportState, finishImport, type IncId, importState, type ParsedDelta, parseDelta, type Replica } from "../core/crdt/index.ts";
+import {
+  type Delta,
+  exportState,
+  finishImport,
+  type IncId,
+  importState,
+  type Replica,
+  type UntrustedDelta,
+  validateDelta,
+} from "../core/crdt/index.ts";
 import { decodeDelta, encodeDeltaRequest, findDelta } from "../mesh/delta-wire.ts";
 import type { LoadedFile } from "./snapshot-directory.ts";
 import type { SnapshotExport, SnapshotSource } from "./snapshot-scheduler.ts";
@@ -38,11 +47,11 @@ export interface ReplicaLoad {
 }
 
 /** Decodes and validates one file's chunks; joins nothing. */
-function parseFile(replica: Replica, f: LoadedFile): ParsedDelta[] | string {
-  const out: ParsedDelta[] = [];
+function parseFile(replica: Replica, f: LoadedFile): Delta[] | string {
+  const out: Delta[] = [];
   for (let i = 0; i < f.chunks.length; i++) {
     const bytes = f.chunks[i] as Uint8Array;
-    let raw: unknown;
+    let raw: UntrustedDelta;
     try {
       const at = findDelta(bytes);
       if (at === undefined) return `chunk ${i}: holds no delta`;
@@ -50,7 +59,7 @@ function parseFile(replica: Replica, f: LoadedFile): ParsedDelta[] | string {
     } catch (err) {
       return `chunk ${i}: ${(err as Error).message}`;
     }
-    const parsed = parseDelta(raw, replica.limits);
+    const parsed = validateDelta(raw, replica.limits);
     if (!parsed.ok) return `chunk ${i}: delta.${parsed.error.field}: ${parsed.error.message}`;
     out.push(parsed.value);
   }
@@ -62,7 +71,7 @@ function parseFile(replica: Replica, f: LoadedFile): ParsedDelta[] | string {
  * validated before anything is joined; one that fails ends the series there.
  */
 export function loadReplicaSnapshot(replica: Replica, files: readonly LoadedFile[], nowUs: number): ReplicaLoad {
-  const parsed: ParsedDelta[][] = [];
+  const parsed: Delta[][] = [];
   const writers: IncId[] = [];
   let refused: ReplicaLoad["refused"];
   for (const f of files) {

@@ -4,6 +4,7 @@
 import fc from "fast-check";
 import * as crdt from "../../src/core/crdt/index.ts";
 import { cloneKeyState, foldKey, joinKey, type KeyState, keyText, levelAt, liveFloor, normalizeKey } from "../../src/core/crdt/index.ts";
+import { viaWire } from "../support/via-wire.ts";
 import { runScript, scriptArb } from "./protocol-states.ts";
 
 const triple = fc.tuple(scriptArb, fc.nat(), fc.nat(), fc.nat(), fc.integer({ min: 1, max: 9 }));
@@ -88,7 +89,7 @@ export const LAWS: readonly Law[] = [
       });
       const d = r.deltaFor("z", now);
       if (d === undefined) return true;
-      if (!fresh.applyDelta(JSON.parse(JSON.stringify(d)), now).ok) return false;
+      if (!fresh.applyDelta(viaWire(d), now).ok) return false;
       const copy = fresh.keyState("k");
       if (copy === undefined) return false;
       // The receiver applies its registry's horizon to what it joins; compare at the same horizon.

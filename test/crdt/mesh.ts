@@ -2,6 +2,7 @@
 // delivered, lost, duplicated or reordered, and when each clock moves.
 
 import { DEFAULT_LIMITS, type Delta, type KeyConfig, makeKeyConfig, Replica, type ReplicaInit } from "../../src/core/crdt/index.ts";
+import { viaWire } from "../support/via-wire.ts";
 
 export const LIMIT = { capacity: 10, refillTokens: 1000, refillPeriodUs: 1_000_000 };
 
@@ -54,7 +55,7 @@ export class Mesh {
   /** Delivers `d` to `to` and its ack back; returns whether it was accepted. */
   deliver(d: Delta | undefined, to: string): boolean {
     if (d === undefined) return false;
-    const res = this.get(to).applyDelta(d, this.now);
+    const res = this.get(to).applyDelta(viaWire(d), this.now);
     if (res.ok) this.r.get(d.node)?.applyAck(res.ack, this.now);
     return res.ok;
   }

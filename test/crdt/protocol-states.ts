@@ -5,6 +5,7 @@
 
 import fc from "fast-check";
 import { cloneKeyState, type Delta, type KeyConfig, type KeyState, makeKeyConfig, Replica } from "../../src/core/crdt/index.ts";
+import { viaWire } from "../support/via-wire.ts";
 
 export type Op =
   | { readonly op: "consume"; readonly r: number; readonly cost: number; readonly dt: number }
@@ -99,7 +100,7 @@ export function runScript(script: readonly Op[], seed = 1): Run {
         const m = inFlight[i] as { to: number; d: Delta };
         if (!step.keep) inFlight.splice(i, 1); // keep = deliver again later (duplicate)
         const to = replicas[m.to] as Replica;
-        const res = to.applyDelta(m.d, now);
+        const res = to.applyDelta(viaWire(m.d), now);
         if (res.ok) {
           const back = replicas[names.indexOf(m.d.node)];
           back?.applyAck(res.ack, now);
@@ -138,7 +139,7 @@ export function runScript(script: readonly Op[], seed = 1): Run {
             continue;
           }
           const to = replicas[m.to] as Replica;
-          const res = to.applyDelta(m.d, now);
+          const res = to.applyDelta(viaWire(m.d), now);
           if (res.ok) replicas[names.indexOf(m.d.node)]?.applyAck(res.ack, now);
           sample(to);
         }

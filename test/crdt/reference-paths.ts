@@ -29,7 +29,7 @@ export function referenceDeltaKeys(r: Replica, peer: string, d: Delta): Map<stri
   const s = r.s;
   const peerInc = s.sessions.get(peer)?.inInc;
   const send = (seq: number, origin: IncId | undefined): boolean =>
-    seq > d.from && (origin === undefined || (s.opts.relay && origin !== peerInc));
+    seq > d.fromSeq && (origin === undefined || (s.opts.relay && origin !== peerInc));
   const out = new Map<string, string[]>();
   for (const [key, rec] of s.keys) {
     const chosen = rec.state.entries.filter((e) => send(e.seq, e.origin));
@@ -48,7 +48,7 @@ export function sentDeltaKeys(d: Delta): Map<string, string[]> {
   for (const k of d.keys)
     out.set(
       k.key,
-      k.entries.map(([i, slot, c0, c1]) => `${slot}@${d.incs[i]}:${c0}-${c1}`),
+      k.entries.map(([i, slot, c0, c1]) => `${slot}@${d.incarnations[i]}:${c0}-${c1}`),
     );
   return out;
 }

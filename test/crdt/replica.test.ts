@@ -20,7 +20,7 @@ describe("replica", () => {
     m.get("b").tick(m.now);
     const back = m.delta("b", "a");
     const aInc = m.get("a").incarnation;
-    const echoed = back?.keys.flatMap((k) => k.entries.filter((e) => back.incs[e[0]] === aInc)) ?? [];
+    const echoed = back?.keys.flatMap((k) => k.entries.filter((e) => back.incarnations[e[0]] === aInc)) ?? [];
     expect(echoed).toEqual([]);
   });
 

@@ -3,8 +3,9 @@
 // computed in a line, and then that the real core does not fall into it.
 
 import { describe, expect, it } from "vitest";
-import { foldKey, joinKey, type KeyState, keyText, levelAt, newKeyState, Replica } from "../../src/core/crdt/index.ts";
+import { foldKey, joinKey, type KeyState, keyText, levelAt, newKeyState, Replica, type UntrustedDelta } from "../../src/core/crdt/index.ts";
 import { Cluster } from "../sim/cluster.ts";
+import { viaWire } from "../support/via-wire.ts";
 import { config, Mesh } from "./mesh.ts";
 
 const CFG = config();
@@ -71,7 +72,7 @@ describe("traps (docs/design.md, section 4)", () => {
       m.deliver(m.get("a").deltaFor("b", m.now), "b");
       const d = b.deltaFor("a", m.now + HOUR);
       if (d !== undefined) {
-        const res = m.get("a").applyDelta(d, m.now);
+        const res = m.get("a").applyDelta(viaWire(d), m.now);
         if (res.ok) b.applyAck(res.ack, m.now + HOUR);
       }
     }
@@ -84,7 +85,9 @@ describe("traps (docs/design.md, section 4)", () => {
     naive.tick(m.now + HOUR);
     const x = c.get("x");
     const before = x.level("k", CFG, m.now).level;
-    expect(x.applyDelta(naive.deltaFor("x", m.now + HOUR), m.now).ok).toBe(true);
+    const early = naive.deltaFor("x", m.now + HOUR);
+    if (early === undefined) throw new Error("no delta");
+    expect(x.applyDelta(viaWire(early), m.now).ok).toBe(true);
     expect(x.stats.quarantinedEntries).toBe(1);
     expect(x.level("k", CFG, m.now).level).toBe(before);
     // Once x's clock admits the stamp, the held data is applied.
@@ -239,7 +242,7 @@ describe("traps (docs/design.md, section 4)", () => {
     m.get("a").tick(m.now);
     const good = m.delta("a", "b");
     if (good === undefined) throw new Error("no delta");
-    const clone = (): Record<string, unknown> => JSON.parse(JSON.stringify(good));
+    const clone = (): Record<string, unknown> => viaWire(good) as unknown as Record<string, unknown>;
     const withEntry = (row: unknown[]): unknown => {
       const d = clone() as { keys: { entries: unknown[] }[] };
       (d.keys[0] as { entries: unknown[] }).entries = [row];
@@ -253,8 +256,8 @@ describe("traps (docs/design.md, section 4)", () => {
       ["another incarnation's index out of range", withEntry([7, m.now, 0, 1]), "keys[0].entries[0][0]"],
       ["c0 above c1", withEntry([0, m.now, 5, 2]), "keys[0].entries[0][2]"],
       ["a slot before its incarnation's birth", withEntry([0, 1, 0, 1]), "keys[0].entries[0][1]"],
-      ["not a delta", { kind: "nope" }, "kind"],
-      ["a malformed incarnation id", { ...clone(), inc: "zz" }, "inc"],
+      ["not a delta", { kind: "nope" }, "node"],
+      ["a malformed incarnation id", { ...clone(), incarnation: "zz" }, "incarnation"],
       [
         "a prefix level above capacity",
         (() => {
@@ -266,7 +269,7 @@ describe("traps (docs/design.md, section 4)", () => {
       ],
     ];
     for (const [name, bad, field] of cases) {
-      const res = b.applyDelta(bad, m.now);
+      const res = b.applyDelta(bad as UntrustedDelta, m.now);
       expect(res.ok, name).toBe(false);
       if (!res.ok) expect(res.error.field, name).toBe(field);
     }
@@ -276,11 +279,12 @@ describe("traps (docs/design.md, section 4)", () => {
     for (let i = 0; i < 5; i++) m.get("a").consume(`k${i}`, CFG, 1, m.now);
     m.get("a").tick(m.now + 1);
     const many = m.get("a").deltaFor("x", m.now + 1);
-    const r = flood.applyDelta(many, m.now + 1);
+    if (many === undefined) throw new Error("no delta");
+    const r = flood.applyDelta(viaWire(many), m.now + 1);
     expect(r.ok).toBe(false);
     // Too early is held, counted, and applied later, not dropped.
     const early = withEntry([0, m.now + 60_000_000, 0, 1]);
-    expect(b.applyDelta(early, m.now).ok).toBe(true);
+    expect(b.applyDelta(early as UntrustedDelta, m.now).ok).toBe(true);
     expect(b.stats.quarantinedEntries).toBe(1);
     expect(b.stats.heldNow).toBeGreaterThan(0);
     b.tick(m.now + 60_000_000);

@@ -2,10 +2,11 @@
 // in the error. A valid delta parses; each mutation of it is rejected with that field.
 
 import { describe, expect, it } from "vitest";
-import { DEFAULT_LIMITS, type Delta, parseDelta } from "../../src/core/crdt/index.ts";
+import { DEFAULT_LIMITS, type UntrustedDelta, validateDelta } from "../../src/core/crdt/index.ts";
+import { viaWire } from "../support/via-wire.ts";
 import { config, Mesh } from "./mesh.ts";
 
-function validDelta(): Delta {
+function validDelta(): UntrustedDelta {
   const m = new Mesh(["a", "b"]);
   m.round(1_000);
   m.get("a").consume("k", config(), 3, m.now);
@@ -13,18 +14,11 @@ function validDelta(): Delta {
   m.get("a").tick(m.now);
   const d = m.get("a").deltaFor("c", m.now); // a fresh peer: the whole state
   if (d === undefined) throw new Error("no delta");
-  return JSON.parse(JSON.stringify(d)) as Delta;
+  return viaWire(d);
 }
 
 type Json = Record<string, unknown>;
 const CASES: [string, (d: Json) => void, string][] = [
-  [
-    "kind",
-    (d) => {
-      d.kind = "ack";
-    },
-    "kind",
-  ],
   [
     "node empty",
     (d) => {
@@ -42,59 +36,59 @@ const CASES: [string, (d: Json) => void, string][] = [
   [
     "inc not hex",
     (d) => {
-      d.inc = "g".repeat(32);
+      d.incarnation = "g".repeat(32);
     },
-    "inc",
+    "incarnation",
   ],
   [
     "from negative",
     (d) => {
-      d.from = -1;
+      d.fromSeq = -1;
     },
-    "from",
+    "fromSeq",
   ],
   [
     "to before from",
     (d) => {
-      d.from = 10;
-      d.to = 5;
+      d.fromSeq = 10;
+      d.toSeq = 5;
     },
-    "to",
+    "toSeq",
   ],
   [
     "sentAt fractional",
     (d) => {
-      d.sentAt = 1.5;
+      d.sentAtUs = 1.5;
     },
-    "sentAt",
+    "sentAtUs",
   ],
   [
     "horizon not a number",
     (d) => {
-      d.horizon = "0";
+      d.horizonUs = "0";
     },
-    "horizon",
+    "horizonUs",
   ],
   [
-    "incs not an array",
+    "incarnations not an array",
     (d) => {
-      d.incs = {};
+      d.incarnations = {};
     },
-    "incs",
+    "incarnations",
   ],
   [
-    "incs repeated",
+    "incarnations repeated",
     (d) => {
-      d.incs = [(d.incs as string[])[0], (d.incs as string[])[0]];
+      d.incarnations = [(d.incarnations as string[])[0], (d.incarnations as string[])[0]];
     },
-    `incs[1]`,
+    `incarnations[1]`,
   ],
   [
-    "too many incs",
+    "too many incarnations",
     (d) => {
-      d.incs = Array.from({ length: DEFAULT_LIMITS.maxIncsPerDelta + 1 }, (_, i) => i.toString(16).padStart(32, "0"));
+      d.incarnations = Array.from({ length: DEFAULT_LIMITS.maxIncsPerDelta + 1 }, (_, i) => i.toString(16).padStart(32, "0"));
     },
-    "incs",
+    "incarnations",
   ],
   [
     "record shape",
@@ -148,30 +142,30 @@ const CASES: [string, (d: Json) => void, string][] = [
   [
     "config capacity 0",
     (d) => {
-      (key(d).config as Json).capacity = 0;
+      (key(d).limit as Json).capacity = 0;
     },
-    "keys[0].config",
+    "keys[0].limit",
   ],
   [
     "config version negative",
     (d) => {
-      (key(d).config as Json).version = -1;
+      (key(d).limit as Json).version = -1;
     },
-    "keys[0].config",
+    "keys[0].limit.version",
   ],
   [
     "prefix config refill 0",
     (d) => {
-      ((key(d).prefix as Json).config as Json).refillTokens = 0;
+      ((key(d).prefix as Json).limit as Json).refillTokens = 0;
     },
-    "keys[0].prefix.config",
+    "keys[0].prefix.limit",
   ],
   [
     "prefix tau negative",
     (d) => {
-      (key(d).prefix as Json).tau = -5;
+      (key(d).prefix as Json).tauUs = -5;
     },
-    "keys[0].prefix.tau",
+    "keys[0].prefix.tauUs",
   ],
   [
     "prefix level above capacity",
@@ -190,33 +184,33 @@ const CASES: [string, (d: Json) => void, string][] = [
   [
     "prefix sumF fractional",
     (d) => {
-      (key(d).prefix as Json).sumF = 0.5;
+      (key(d).prefix as Json).foldedSum = 0.5;
     },
-    "keys[0].prefix.sumF",
+    "keys[0].prefix.foldedSum",
   ],
   [
     "F row shape",
     (d) => {
-      (key(d).prefix as Json).F = [[0]];
+      (key(d).prefix as Json).folded = [[0]];
     },
-    "keys[0].prefix.F[0]",
+    "keys[0].prefix.folded[0]",
   ],
   [
     "K count beyond the content bound",
     (d) => {
-      key(d).K = [[0, 10 ** 12]];
+      key(d).known = [[0, 10 ** 12]];
     },
-    "keys[0].K[0][1]",
+    "keys[0].known[0][1]",
   ],
   [
     "K repeats an incarnation",
     (d) => {
-      key(d).K = [
+      key(d).known = [
         [0, 1],
         [0, 2],
       ];
     },
-    "keys[0].K[1]",
+    "keys[0].known[1]",
   ],
   [
     "entry shape",
@@ -271,16 +265,16 @@ function key(d: Json): Json {
   return (d.keys as Json[])[0] as Json;
 }
 
-describe("parseDelta", () => {
+describe("validateDelta", () => {
   it("accepts a delta a replica produced", () => {
-    const r = parseDelta(validDelta(), LIMITS);
+    const r = validateDelta(validDelta(), LIMITS);
     expect(r.ok).toBe(true);
   });
   for (const [name, mutate, field] of CASES) {
     it(`rejects ${name} naming ${field}`, () => {
       const d = validDelta() as unknown as Json;
       mutate(d);
-      const r = parseDelta(d, LIMITS);
+      const r = validateDelta(d as unknown as UntrustedDelta, LIMITS);
       expect(r.ok).toBe(false);
       if (!r.ok) {
         expect(r.error.field).toBe(field);
@@ -294,10 +288,20 @@ describe("parseDelta", () => {
       3,
       "x",
       [],
-      { kind: "delta" },
-      { kind: "delta", node: "n", inc: "0".repeat(32), from: 0, to: 0, sentAt: 0, horizon: 0, incs: [], records: [], keys: [null] },
+      { node: "n" },
+      {
+        node: "n",
+        incarnation: "0".repeat(32),
+        fromSeq: 0,
+        toSeq: 0,
+        sentAtUs: 0,
+        horizonUs: 0,
+        incarnations: [],
+        records: [],
+        keys: [null],
+      },
     ]) {
-      expect(parseDelta(junk).ok).toBe(false);
+      expect(validateDelta(junk as unknown as UntrustedDelta).ok).toBe(false);
     }
   });
 });

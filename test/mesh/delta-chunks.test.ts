@@ -3,32 +3,33 @@
 // message cap still replicates a burst over thousands of keys.
 
 import { describe, expect, it } from "vitest";
-import type { Delta, WireKey } from "../../src/core/crdt/index.ts";
+import { type Delta, type KeyDelta, makeKeyConfig } from "../../src/core/crdt/index.ts";
 import { encodeInChunks } from "../../src/mesh/delta-chunks.ts";
 import { eventually, type MeshReplica, startInProcessMesh } from "../support/mesh.ts";
 
-const config = { version: 0, tEff: 0, capacity: 10, refillTokens: 1, refillPeriodUs: 1_000_000 };
-const key = (i: number): WireKey => ({
+const made = makeKeyConfig({ capacity: 10, refillTokens: 1, refillPeriodUs: 1_000_000 });
+if (!made.ok) throw new Error(made.message);
+const limit = made.config;
+const key = (i: number): KeyDelta => ({
   key: `api\u0000k${i}`,
-  config,
-  prefix: { tau: 0, level: 10_000_000, config, F: [], sumF: 0, digest: 0, lateCharged: 0, forgiven: 0 },
-  K: [],
+  limit,
+  prefix: { tauUs: 0, level: 10_000_000, limit, folded: [], foldedSum: 0, digest: 0, lateCharged: 0, forgiven: 0 },
+  known: [],
   entries: [[0, 1_000 + i, 0, 1]],
-  horizon: 0,
+  horizonUs: 0,
   partial: false,
 });
 
 describe("encodeInChunks", () => {
   it("keeps every key, in order, and lets only the last chunk claim the interval", () => {
     const delta: Delta = {
-      kind: "delta",
       node: "a",
-      inc: "0660e96f10d5b45e75258949e88b4509",
-      from: 7,
-      to: 19,
-      sentAt: 5_000,
-      horizon: 0,
-      incs: ["0660e96f10d5b45e75258949e88b4509"],
+      incarnation: "0660e96f10d5b45e75258949e88b4509",
+      fromSeq: 7,
+      toSeq: 19,
+      sentAtUs: 5_000,
+      horizonUs: 0,
+      incarnations: ["0660e96f10d5b45e75258949e88b4509"],
       records: [[0, 4_000, -1]],
       keys: Array.from({ length: 1_000 }, (_, i) => key(i)),
     };
@@ -43,8 +44,8 @@ describe("encodeInChunks", () => {
     for (const c of chunks) expect(c.length).toBeLessThanOrEqual(20_000);
     for (const c of sent) expect(c.keys.length).toBeLessThanOrEqual(300);
     expect(sent.flatMap((c) => c.keys.map((k) => k.key))).toEqual(delta.keys.map((k) => k.key));
-    for (const c of sent.slice(0, -1)) expect(c).toMatchObject({ from: 7, to: 7, records: [] });
-    expect(sent.at(-1)).toMatchObject({ from: 7, to: 19, records: [[0, 4_000, -1]] });
+    for (const c of sent.slice(0, -1)) expect(c).toMatchObject({ fromSeq: 7, toSeq: 7, records: [] });
+    expect(sent.at(-1)).toMatchObject({ fromSeq: 7, toSeq: 19, records: [[0, 4_000, -1]] });
   });
 });
 

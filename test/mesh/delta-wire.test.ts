@@ -6,8 +6,7 @@
 import { fromBinary } from "@bufbuild/protobuf";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import type { Delta, WireKey } from "../../src/core/crdt/index.ts";
-import type { WireConfig } from "../../src/core/crdt/key-config.ts";
+import { type Delta, type KeyConfig, type KeyDelta, type UntrustedDelta, validateDelta } from "../../src/core/crdt/index.ts";
 import { MergeRequestSchema } from "../../src/gen/tokenmesh/v1/peer_pb.ts";
 import { decodeDelta, encodeDeltaRequest, findDelta, WireFormatError } from "../../src/mesh/delta-wire.ts";
 import { encodeMergeRequest } from "../../src/mesh/peer-transport.ts";
@@ -23,30 +22,28 @@ const text = fc.oneof(
   fc.string({ minLength: 120, maxLength: 300 }),
 );
 
-const limitArb: fc.Arbitrary<WireConfig> = fc.record({
-  version: unsigned,
-  tEff: signed,
-  capacity: unsigned,
-  refillTokens: unsigned,
-  refillPeriodUs: unsigned,
-});
+// Any numbers, valid limit or not: the codec carries what it is given. Only the fields the
+// encoder reads are made.
+const limitArb: fc.Arbitrary<KeyConfig> = fc
+  .record({ version: unsigned, tEff: signed, capacity: unsigned, refillTokens: unsigned, refillPeriodUs: unsigned })
+  .map(({ version, tEff, ...rate }) => ({ version, tEff, rate }) as unknown as KeyConfig);
 const pairs = fc.array(fc.tuple(fc.integer({ min: 0, max: 40 }), unsigned), { maxLength: 4 });
 
-const keyArb = (base: number): fc.Arbitrary<WireKey> =>
+const keyArb = (base: number): fc.Arbitrary<KeyDelta> =>
   fc.record({
     key: text,
-    config: limitArb,
+    limit: limitArb,
     prefix: fc.record({
-      tau: signed,
+      tauUs: signed,
       level: signed,
-      config: limitArb,
-      F: pairs,
-      sumF: unsigned,
+      limit: limitArb,
+      folded: pairs,
+      foldedSum: unsigned,
       digest: unsigned,
       lateCharged: unsigned,
       forgiven: unsigned,
     }),
-    K: pairs,
+    known: pairs,
     // Slots near the send time, as the core makes them, and anywhere, as a peer may send them.
     entries: fc.array(
       fc.tuple(
@@ -58,20 +55,19 @@ const keyArb = (base: number): fc.Arbitrary<WireKey> =>
       ),
       { maxLength: 12 },
     ),
-    horizon: signed,
+    horizonUs: signed,
     partial: fc.boolean(),
   });
 
 const deltaArb: fc.Arbitrary<Delta> = fc.integer({ min: 0, max: 2 ** 52 }).chain((sentAt) =>
   fc.record({
-    kind: fc.constant("delta" as const),
     node: fc.constant("peer"),
-    inc: text,
-    from: unsigned,
-    to: unsigned,
-    sentAt: fc.constant(sentAt),
-    horizon: signed,
-    incs: fc.array(text, { maxLength: 4 }),
+    incarnation: text,
+    fromSeq: unsigned,
+    toSeq: unsigned,
+    sentAtUs: fc.constant(sentAt),
+    horizonUs: signed,
+    incarnations: fc.array(text, { maxLength: 4 }),
     records: fc.array(fc.tuple(fc.integer({ min: 0, max: 2 ** 32 - 1 }), signed, signed), { maxLength: 4 }),
     keys: fc.array(keyArb(sentAt), { maxLength: 6 }),
   }),
@@ -86,7 +82,7 @@ function referenceDecode(bytes: Uint8Array): unknown {
   return deltaFromProto(m.value, "peer");
 }
 
-function decode(bytes: Uint8Array): unknown {
+function decode(bytes: Uint8Array): UntrustedDelta {
   const at = findDelta(bytes);
   if (at === undefined) throw new Error("not a delta");
   return { ...decodeDelta(bytes, at.start, at.end), node: "peer" };
@@ -145,7 +141,10 @@ describe("delta-wire", () => {
     for (const d of deltas) {
       const bytes = encodeDeltaRequest(d);
       expect(Buffer.from(bytes).toString("hex")).toBe(Buffer.from(reference(d)).toString("hex"));
-      expect(decode(bytes)).toEqual({ ...d, node: "peer" });
+      // Decoded, then checked: the Delta that went in (what the validator gives the join).
+      const checked = validateDelta(decode(bytes));
+      if (!checked.ok) throw new Error(`${checked.error.field}: ${checked.error.message}`);
+      expect(checked.value).toEqual({ ...d, node: "peer" });
     }
   });
 
@@ -157,13 +156,23 @@ describe("delta-wire", () => {
     const bytes = Uint8Array.from([0x12, delta.length, ...delta]);
     const got = decode(bytes);
     expect(got).toEqual(referenceDecode(bytes));
-    expect(got).toMatchObject({ sentAt: 1000, keys: [{ key: "k", K: [[3, 4]], entries: [[0, 999, 0, 2]] }] });
+    expect(got).toMatchObject({ sentAtUs: 1000, keys: [{ key: "k", known: [[3, 4]], entries: [[0, 999, 0, 2]] }] });
   });
 
   it("tells a hello from a delta, and refuses a oneof given twice", () => {
     const hello = encodeMergeRequest({ message: { case: "hello", value: { node: "x" } } });
     expect(findDelta(hello)).toBeUndefined();
-    const d = reference({ kind: "delta", node: "p", inc: "i", from: 0, to: 1, sentAt: 5, horizon: 0, incs: [], records: [], keys: [] });
+    const d = reference({
+      node: "p",
+      incarnation: "i",
+      fromSeq: 0,
+      toSeq: 1,
+      sentAtUs: 5,
+      horizonUs: 0,
+      incarnations: [],
+      records: [],
+      keys: [],
+    });
     expect(() => findDelta(Uint8Array.from([...d, ...d]))).toThrow(WireFormatError);
   });
 

@@ -6,6 +6,7 @@ import { DEFAULT_LIMITS, type KeyConfig, makeKeyConfig, Replica, type ReplicaOpt
 import { refilled } from "../../src/core/crdt/replay.ts";
 import type { LimitSpec } from "../../src/core/rate.ts";
 import { Gcra } from "../crdt/gcra-ref.ts";
+import { viaWire } from "../support/via-wire.ts";
 import { EventQueue } from "./event-queue.ts";
 import { type LinkSpec, Network } from "./network.ts";
 import { Prng } from "./prng.ts";
@@ -131,7 +132,8 @@ export class Cluster {
       const d = r.deltaFor(peer, this.raw(n));
       if (d === undefined) continue;
       count += 1;
-      this.net.send(n.name, peer, () => this.receive(peer, d), reliable);
+      // Through the real byte codec: the receiver gets what a peer stream would decode.
+      this.net.send(n.name, peer, () => this.receive(peer, viaWire(d)), reliable);
     }
     return count;
   }

@@ -5,7 +5,7 @@
 
 import { describe, expect, it } from "vitest";
 import type { Replica } from "../../src/core/crdt/index.ts";
-import { importState, parseDelta } from "../../src/core/crdt/index.ts";
+import { importState, validateDelta } from "../../src/core/crdt/index.ts";
 import { decodeDelta, findDelta } from "../../src/mesh/delta-wire.ts";
 import { loadReplicaSnapshot, replicaSnapshotSource } from "../../src/snapshot/replica-snapshot.ts";
 import type { LoadedFile } from "../../src/snapshot/snapshot-directory.ts";
@@ -74,7 +74,7 @@ describe("mesh replica snapshots", () => {
       for (const bytes of f.chunks) {
         const at = findDelta(bytes);
         if (at === undefined) throw new Error("no delta");
-        const parsed = parseDelta({ ...decodeDelta(bytes, at.start, at.end), node: "a" }, backward.s.opts.limits);
+        const parsed = validateDelta({ ...decodeDelta(bytes, at.start, at.end), node: "a" }, backward.s.opts.limits);
         if (!parsed.ok) throw new Error(parsed.error.message);
         importState(backward, parsed.value, m.now);
       }
@@ -130,7 +130,7 @@ describe("mesh replica snapshots", () => {
     const fresh = m.boot("z");
     const load = loadReplicaSnapshot(fresh, [bad], m.now);
     expect(load.refused?.file).toBe("base.tms");
-    expect(load.refused?.reason).toMatch(/^chunk 1: delta\.inc: must be a 32-hex-digit incarnation id$/);
+    expect(load.refused?.reason).toMatch(/^chunk 1: delta\.incarnation: must be a 32-hex-digit incarnation id$/);
     expect(fresh.keyCount).toBe(0);
   });
 });

@@ -1,22 +1,28 @@
 // The Peer protocol's Delta through protobuf-es, as the mesh did before src/mesh/delta-wire.ts:
 // the reference the hand-written codec is tested against (test/mesh/delta-wire.test.ts).
 // Outgoing, numbers become protobuf integers and slots travel relative to the send time;
-// incoming, the message becomes the plain shape the core parses, without judging it.
+// incoming, the message becomes the UntrustedDelta the core validates, without judging it.
 
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import type { Delta as CoreDelta, WireKey } from "../../src/core/crdt/index.ts";
-import type { WireConfig } from "../../src/core/crdt/key-config.ts";
+import type {
+  Delta as CoreDelta,
+  KeyDelta as CoreKeyDelta,
+  KeyConfig,
+  UntrustedDelta,
+  UntrustedKeyDelta,
+  Limit as UntrustedLimit,
+} from "../../src/core/crdt/index.ts";
 import type { Delta, DeltaSchema, KeyDelta, Limit, LimitSchema } from "../../src/gen/tokenmesh/v1/peer_pb.ts";
 
 type LimitInit = MessageInitShape<typeof LimitSchema>;
 
-function toLimit(c: WireConfig): LimitInit {
+function toLimit(c: KeyConfig): LimitInit {
   return {
     version: BigInt(c.version),
     effectiveUs: BigInt(c.tEff),
-    capacity: BigInt(c.capacity),
-    refillTokens: BigInt(c.refillTokens),
-    refillPeriodUs: BigInt(c.refillPeriodUs),
+    capacity: BigInt(c.rate.capacity),
+    refillTokens: BigInt(c.rate.refillTokens),
+    refillPeriodUs: BigInt(c.rate.refillPeriodUs),
   };
 }
 
@@ -27,31 +33,31 @@ function flatten(rows: readonly (readonly number[])[]): bigint[] {
 }
 
 export function deltaToProto(d: CoreDelta): MessageInitShape<typeof DeltaSchema> {
-  const base = d.sentAt;
+  const base = d.sentAtUs;
   return {
-    incarnation: d.inc,
-    fromSeq: BigInt(d.from),
-    toSeq: BigInt(d.to),
+    incarnation: d.incarnation,
+    fromSeq: BigInt(d.fromSeq),
+    toSeq: BigInt(d.toSeq),
     sentAtUs: BigInt(base),
-    horizonUs: BigInt(d.horizon),
-    incarnations: [...d.incs],
+    horizonUs: BigInt(d.horizonUs),
+    incarnations: [...d.incarnations],
     records: d.records.map(([index, wm, retired]) => ({ index, watermarkUs: BigInt(wm), retiredUs: BigInt(retired) })),
-    keys: d.keys.map((k: WireKey) => ({
+    keys: d.keys.map((k: CoreKeyDelta) => ({
       key: k.key,
-      limit: toLimit(k.config),
+      limit: toLimit(k.limit),
       prefix: {
-        tauUs: BigInt(k.prefix.tau),
+        tauUs: BigInt(k.prefix.tauUs),
         level: BigInt(k.prefix.level),
-        limit: toLimit(k.prefix.config),
-        folded: flatten(k.prefix.F),
-        foldedSum: BigInt(k.prefix.sumF),
+        limit: toLimit(k.prefix.limit),
+        folded: flatten(k.prefix.folded),
+        foldedSum: BigInt(k.prefix.foldedSum),
         digest: BigInt(k.prefix.digest),
         lateCharged: BigInt(k.prefix.lateCharged),
         forgiven: BigInt(k.prefix.forgiven),
       },
-      known: flatten(k.K),
+      known: flatten(k.known),
       entries: flatten(k.entries.map(([inc, slot, c0, c1]) => [inc, slot - base, c0, c1])),
-      horizonUs: BigInt(k.horizon),
+      horizonUs: BigInt(k.horizonUs),
       partial: k.partial,
     })),
   };
@@ -59,11 +65,11 @@ export function deltaToProto(d: CoreDelta): MessageInitShape<typeof DeltaSchema>
 
 const num = (v: bigint): number => Number(v);
 
-function fromLimit(l: Limit | undefined): unknown {
+function fromLimit(l: Limit | undefined): UntrustedLimit | undefined {
   if (l === undefined) return undefined;
   return {
     version: num(l.version),
-    tEff: num(l.effectiveUs),
+    effectiveUs: num(l.effectiveUs),
     capacity: num(l.capacity),
     refillTokens: num(l.refillTokens),
     refillPeriodUs: num(l.refillPeriodUs),
@@ -77,43 +83,42 @@ function rows(values: readonly bigint[], width: number, map: (row: number[]) => 
   return out;
 }
 
-function keyFromProto(k: KeyDelta, base: number): unknown {
+function keyFromProto(k: KeyDelta, base: number): UntrustedKeyDelta {
   const p = k.prefix;
   return {
     key: k.key,
-    config: fromLimit(k.limit),
+    limit: fromLimit(k.limit),
     prefix:
       p === undefined
         ? undefined
         : {
-            tau: num(p.tauUs),
+            tauUs: num(p.tauUs),
             level: num(p.level),
-            config: fromLimit(p.limit),
-            F: rows(p.folded, 2),
-            sumF: num(p.foldedSum),
+            limit: fromLimit(p.limit),
+            folded: rows(p.folded, 2),
+            foldedSum: num(p.foldedSum),
             digest: num(p.digest),
             lateCharged: num(p.lateCharged),
             forgiven: num(p.forgiven),
           },
-    K: rows(k.known, 2),
+    known: rows(k.known, 2),
     entries: rows(k.entries, 4, (r) => (r.length === 4 ? [r[0] as number, (r[1] as number) + base, r[2] as number, r[3] as number] : r)),
-    horizon: num(k.horizonUs),
+    horizonUs: num(k.horizonUs),
     partial: k.partial,
   };
 }
 
-/** The plain object the core's `applyDelta` validates; `node` is the authenticated peer's name. */
-export function deltaFromProto(d: Delta, node: string): unknown {
+/** The UntrustedDelta the core's `applyDelta` validates; `node` is the authenticated peer's name. */
+export function deltaFromProto(d: Delta, node: string): UntrustedDelta {
   const base = num(d.sentAtUs);
   return {
-    kind: "delta",
     node,
-    inc: d.incarnation,
-    from: num(d.fromSeq),
-    to: num(d.toSeq),
-    sentAt: base,
-    horizon: num(d.horizonUs),
-    incs: d.incarnations,
+    incarnation: d.incarnation,
+    fromSeq: num(d.fromSeq),
+    toSeq: num(d.toSeq),
+    sentAtUs: base,
+    horizonUs: num(d.horizonUs),
+    incarnations: d.incarnations,
     records: d.records.map((r) => [r.index, num(r.watermarkUs), num(r.retiredUs)]),
     keys: d.keys.map((k) => keyFromProto(k, base)),
   };

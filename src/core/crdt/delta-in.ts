@@ -1,20 +1,20 @@
-// Applying a peer's delta. Order matters for trap 11: parse and bound everything first
-// (validate.ts), then decide what the receiver's clock cannot accept yet (held, bounded and
+// Applying a peer's delta. Order matters for trap 11: check and bound everything first
+// (validate.ts: UntrustedDelta -> Delta), then decide what the receiver's clock cannot accept yet (held, bounded and
 // counted, never dropped: dropping would make replicas disagree forever about what one accepted
 // and relayed), and only then join. A rejected delta changes nothing and closes the stream.
 
 import type { IncId } from "./incarnation.ts";
 import { afterKeyChange, touchKey } from "./key-index.ts";
 import { joinKeyInto, normalizeKey } from "./key-join.ts";
-import { findEntry, type KeyState } from "./key-state.ts";
+import { type Entry, findEntry, type KeyState, NO_COUNTS } from "./key-state.ts";
 import { afterJoin, lastReplayed } from "./level-cache.ts";
 import { newSession, onDelta, resetOut } from "./peer-session.ts";
 import { joinRecord, raiseHorizon, type WireInc } from "./registry.ts";
 import { bump, newKeyRecord, type ReplicaState, stampAt } from "./replica-state.ts";
 import { markWhatSenderLacks, type PartSender } from "./sender-lacks.ts";
 import { renewIfRetired } from "./timers.ts";
-import { type DeltaError, type ParsedDelta, parseDelta } from "./validate.ts";
-import type { Ack } from "./wire.ts";
+import { type DeltaError, validateDelta } from "./validate.ts";
+import type { Ack, CountRow, Delta, UntrustedDelta } from "./wire.ts";
 
 /** Bound on the keys one ack asks to be resent whole. */
 const MAX_MISSING = 256;
@@ -89,14 +89,54 @@ export function joinRecordPart(s: ReplicaState, rec: WireInc, raw: number, origi
   if (beforeWm === undefined || changed.wm > beforeWm) s.lastHeard.set(rec.id, raw);
 }
 
+/** A key part of a validated delta as the key state it describes. */
+export interface KeyPart {
+  readonly key: string;
+  readonly state: KeyState;
+  readonly partial: boolean;
+}
+
+function countMap(rows: readonly CountRow[], incarnations: readonly IncId[]): Map<IncId, number> {
+  const m = new Map<IncId, number>();
+  for (const [ix, n] of rows) m.set(incarnations[ix] as IncId, n);
+  return m;
+}
+
+/** The key states of a validated delta, incarnation indices resolved (nothing left to check). */
+export function keyParts(d: Delta): KeyPart[] {
+  const ids = d.incarnations;
+  return d.keys.map((k) => {
+    const p = k.prefix;
+    const entries: Entry[] = k.entries.map(([ix, slot, c0, c1]) => ({ inc: ids[ix] as IncId, slot, c0, c1, seq: 0 }));
+    const prefix = {
+      tau: p.tauUs,
+      level: p.level,
+      config: p.limit,
+      // An empty F is the shared empty map (a prefix's F is never written in place; K is).
+      F: p.folded.length === 0 ? NO_COUNTS : countMap(p.folded, ids),
+      sumF: p.foldedSum,
+      digest: p.digest,
+      lateCharged: p.lateCharged,
+      forgiven: p.forgiven,
+    };
+    const state: KeyState = { config: k.limit, prefix, K: countMap(k.known, ids), entries, horizon: k.horizonUs };
+    return { key: k.key, state, partial: k.partial };
+  });
+}
+
+/** The registry records of a validated delta, incarnation indices resolved. */
+export function recordParts(d: Delta): WireInc[] {
+  return d.records.map(([ix, wm, retired]) => ({ id: d.incarnations[ix] as IncId, wm, retired }));
+}
+
 /** Splits off what is stamped beyond the quarantine limit (snapshot.ts holds loaded data the same way). */
 export function quarantine(
-  d: ParsedDelta,
+  parts: readonly KeyPart[],
   limit: number,
-): { now: { key: string; state: KeyState; partial: boolean }[]; later: { key: string; state: KeyState; at: number }[] } {
-  const now: { key: string; state: KeyState; partial: boolean }[] = [];
+): { now: KeyPart[]; later: { key: string; state: KeyState; at: number }[] } {
+  const now: KeyPart[] = [];
   const later: { key: string; state: KeyState; at: number }[] = [];
-  for (const part of d.keys) {
+  for (const part of parts) {
     const st = part.state;
     if (st.prefix.tau > limit) {
       later.push({ key: part.key, state: st, at: st.prefix.tau });
@@ -117,14 +157,14 @@ export function quarantine(
   return { now, later };
 }
 
-export function applyDelta(s: ReplicaState, raw: unknown, raw_now: number): ApplyResult {
-  const parsed = parseDelta(raw, s.opts.limits);
+export function applyDelta(s: ReplicaState, untrusted: UntrustedDelta, raw_now: number): ApplyResult {
+  const checked = validateDelta(untrusted, s.opts.limits);
   s.stats.deltasIn += 1;
-  if (!parsed.ok) {
+  if (!checked.ok) {
     s.stats.deltasRejected += 1;
-    return parsed;
+    return checked;
   }
-  const d = parsed.value;
+  const d = checked.value;
   let newKeys = 0;
   for (const part of d.keys) if (!s.keys.has(part.key)) newKeys += 1;
   if (newKeys > s.opts.maxNewKeysPerDelta) {
@@ -132,7 +172,8 @@ export function applyDelta(s: ReplicaState, raw: unknown, raw_now: number): Appl
     return { ok: false, error: { field: "keys", message: `introduces ${newKeys} new keys, limit ${s.opts.maxNewKeysPerDelta}` } };
   }
   const limit = stampAt(s, raw_now) + s.opts.skewBoundUs + s.opts.maxDelayUs;
-  const { now, later } = quarantine(d, limit);
+  const parts = keyParts(d);
+  const { now, later } = quarantine(parts, limit);
   const heldCount = later.reduce((n, h) => n + h.state.entries.length + 1, 0);
   if (s.stats.heldNow + heldCount > s.opts.maxHeldEntries) {
     s.stats.deltasRejected += 1;
@@ -150,20 +191,21 @@ export function applyDelta(s: ReplicaState, raw: unknown, raw_now: number): Appl
   // A straggler from a node's previous (retired) incarnation, after its new one spoke: its
   // content joins like any data, but it must not flip the stream back, and its watermarks are
   // not trusted. (A current stream whose incarnation we retired stays a normal stream.)
-  const straggler = session.inInc !== undefined && session.inInc !== d.inc && (s.reg.incs.get(d.inc)?.retired ?? -1) >= 0;
+  const inc = d.incarnation;
+  const straggler = session.inInc !== undefined && session.inInc !== inc && (s.reg.incs.get(inc)?.retired ?? -1) >= 0;
   const { trusted, newStream, previous } = straggler
     ? { trusted: false, newStream: false, previous: undefined }
-    : onDelta(session, d.inc, d.from, d.to);
+    : onDelta(session, inc, d.fromSeq, d.toSeq);
   // A peer that restarted or renewed holds nothing of ours under its new stream: resend it all.
   if (newStream) resetOut(session, raw_now);
   if (!trusted) s.stats.deltasUntrusted += 1;
   // A delta from an incarnation's own stream proves it alive even when a gap keeps its
   // watermark from being applied: silence, not loss, is what retires.
-  if (!straggler && s.reg.incs.has(d.inc)) s.lastHeard.set(d.inc, raw_now);
+  if (!straggler && s.reg.incs.has(inc)) s.lastHeard.set(inc, raw_now);
   // The node behind this stream now writes under a new incarnation: the previous one is dead
   // (a restart) or already retired (a renewal). Retire it now rather than after T_retire of
   // silence, so folds do not stall for T_retire on every restart. Written as replicated state.
-  if (previous !== undefined && previous !== d.inc && previous !== s.self) {
+  if (previous !== undefined && previous !== inc && previous !== s.self) {
     const old = s.reg.incs.get(previous);
     if (old !== undefined && old.retired < 0) {
       old.retired = stampAt(s, raw_now);
@@ -178,20 +220,20 @@ export function applyDelta(s: ReplicaState, raw: unknown, raw_now: number): Appl
     s.stats.quarantinedEntries += h.state.entries.length;
   }
   s.stats.heldNow += heldCount;
-  if (raiseHorizon(s.reg, Math.min(d.horizon, limit))) bump(s);
-  for (const rec of d.records) {
+  if (raiseHorizon(s.reg, Math.min(d.horizonUs, limit))) bump(s);
+  for (const rec of recordParts(d)) {
     // Without the whole interval, a watermark may cover data we lack: keep the record, not its wm.
     const wm = trusted ? Math.min(rec.wm, limit) : 0;
     // Whatever is capped now is held and joined whole once the clock admits it.
     if ((trusted && rec.wm > limit) || rec.retired > limit) {
       s.heldRecords.push({ rec: trusted ? rec : { ...rec, wm: 0 }, releaseAt: Math.max(trusted ? rec.wm : 0, rec.retired) });
     }
-    joinRecordPart(s, { id: rec.id, wm, retired: Math.min(rec.retired, limit) }, raw_now, d.inc);
+    joinRecordPart(s, { id: rec.id, wm, retired: Math.min(rec.retired, limit) }, raw_now, inc);
   }
   // A key first learned from a partial part lacks the tail the sender left out (it thought we
   // held it: we collected the key since). Ask for it whole, in every ack, until it comes whole.
   const missing: string[] = [];
-  for (const part of d.keys) {
+  for (const part of parts) {
     const owed = s.incomplete.get(part.key);
     if (part.partial && (!s.keys.has(part.key) || owed?.has(d.node))) {
       if (owed === undefined) s.incomplete.set(part.key, new Set([d.node]));
@@ -203,8 +245,8 @@ export function applyDelta(s: ReplicaState, raw: unknown, raw_now: number): Appl
     }
   }
   // A straggler's parts are older than its node's current state: they say nothing of what it lacks.
-  const from: PartSender | undefined = straggler ? undefined : { inc: d.inc, acked: session.acked };
-  for (const part of now) joinKeyPart(s, part.key, part.state, d.inc, from && { from, whole: !part.partial });
+  const from: PartSender | undefined = straggler ? undefined : { inc, acked: session.acked };
+  for (const part of now) joinKeyPart(s, part.key, part.state, inc, from && { from, whole: !part.partial });
   session.synced = true;
   // Retired by the mesh: continue at once under a fresh id (a retirement is final: docs/design.md,
   // "The registry: watermarks, retirement, horizon").
@@ -215,10 +257,10 @@ export function applyDelta(s: ReplicaState, raw: unknown, raw_now: number): Appl
       kind: "ack",
       node: s.opts.node,
       inc: s.self,
-      peerInc: d.inc,
+      peerInc: inc,
       upTo: session.contigIn,
       gap: !trusted,
-      t1: d.sentAt,
+      t1: d.sentAtUs,
       t2: raw_now,
       missing,
     },

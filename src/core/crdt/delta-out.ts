@@ -1,5 +1,5 @@
 // Extraction of what a peer may lack: the delta-interval (from, now] of this replica's change
-// sequence, as a plain object. Entries are coalesced per key (one open slot per key per flush),
+// sequence, as a Delta (wire.ts). Entries are coalesced per key (one open slot per key per flush),
 // referenced incarnations travel with their registry records, and a key travels with its prefix
 // and K, so a peer that receives a watermark also receives the folded data it covers. Nothing
 // goes back to the incarnation it came from; with `relay` off, only changes made here go out
@@ -11,7 +11,7 @@ import { changedSince } from "./key-index.ts";
 import type { Entry } from "./key-state.ts";
 import { newSession, nextFrom } from "./peer-session.ts";
 import type { ReplicaState } from "./replica-state.ts";
-import { type Delta, IncTable, keyToWire, type WireKey, type WireRecord } from "./wire.ts";
+import { type Delta, type IncarnationRecord, IncTable, type KeyDelta, keyDelta } from "./wire.ts";
 
 /** The next delta for `node`, or undefined when there is nothing it may lack. */
 export function deltaFor(s: ReplicaState, node: string, raw: number): Delta | undefined {
@@ -26,13 +26,13 @@ export function deltaFor(s: ReplicaState, node: string, raw: number): Delta | un
   const relay = s.opts.relay;
   const send = (seq: number, origin: IncId | undefined): boolean => seq > from && (origin === undefined || (relay && origin !== peer));
   const table = new IncTable();
-  const keys: WireKey[] = [];
+  const keys: KeyDelta[] = [];
   // Only keys changed after `from` can hold anything to send (key-index.ts: change list).
   const include = (e: Entry): boolean => send(e.seq, e.origin);
   for (const rec of changedSince(s, from)) {
-    if (send(rec.seq, rec.origin) || rec.state.entries.some(include)) keys.push(keyToWire(rec.key, rec.state, include, table));
+    if (send(rec.seq, rec.origin) || rec.state.entries.some(include)) keys.push(keyDelta(rec.key, rec.state, include, table));
   }
-  const records: WireRecord[] = [];
+  const records: IncarnationRecord[] = [];
   const listed = new Set<IncId>();
   const addRecord = (id: IncId): void => {
     const r = s.reg.incs.get(id);
@@ -46,14 +46,13 @@ export function deltaFor(s: ReplicaState, node: string, raw: number): Delta | un
   if (relay) for (const id of [...table.ids]) addRecord(id);
   session.sent = s.seq;
   return {
-    kind: "delta",
     node: s.opts.node,
-    inc: s.self,
-    from,
-    to: s.seq,
-    sentAt: raw,
-    horizon: s.reg.horizon,
-    incs: table.ids,
+    incarnation: s.self,
+    fromSeq: from,
+    toSeq: s.seq,
+    sentAtUs: raw,
+    horizonUs: s.reg.horizon,
+    incarnations: table.ids,
     records,
     keys,
   };

@@ -7,11 +7,8 @@ export { birthOf, type IncId, isIncarnationId, makeIncarnationId } from "./incar
 export {
   type ConfigResult,
   compareConfig,
-  fromWireConfig,
   type KeyConfig,
   makeKeyConfig,
-  toWireConfig,
-  type WireConfig,
 } from "./key-config.ts";
 export { foldKey, foldKeyInto, isCollectable } from "./key-fold.ts";
 export { joinKey, joinKeyInto, normalizeKey } from "./key-join.ts";
@@ -21,5 +18,17 @@ export { levelAt, refilled, walk } from "./replay.ts";
 export { Replica, type ReplicaInit } from "./replica.ts";
 export { DEFAULT_OPTIONS, type ReplicaOptions, type ReplicaStats } from "./replica-state.ts";
 export { type ExportOptions, exportState, finishImport, type ImportResult, importState, type StateExport } from "./snapshot.ts";
-export { DEFAULT_LIMITS, type DeltaError, type Limits, type ParsedDelta, parseDelta } from "./validate.ts";
-export type { Ack, Delta, Message, WireEntry, WireKey, WirePrefix, WireRecord } from "./wire.ts";
+export { DEFAULT_LIMITS, type DeltaError, type Limits, validateDelta } from "./validate.ts";
+export type {
+  Ack,
+  CountRow,
+  Delta,
+  DeltaPrefix,
+  EntryRow,
+  IncarnationRecord,
+  KeyDelta,
+  Limit,
+  UntrustedDelta,
+  UntrustedKeyDelta,
+  UntrustedPrefix,
+} from "./wire.ts";

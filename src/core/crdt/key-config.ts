@@ -61,26 +61,3 @@ export function maxConfig(a: KeyConfig, b: KeyConfig): KeyConfig {
 export function sameConfig(a: KeyConfig, b: KeyConfig): boolean {
   return a === b || (a.version === b.version && sameContent(a, b));
 }
-
-/** Plain form for the wire and for canonical bytes. */
-export interface WireConfig {
-  readonly version: number;
-  readonly tEff: number;
-  readonly capacity: number;
-  readonly refillTokens: number;
-  readonly refillPeriodUs: number;
-}
-
-export function toWireConfig(c: KeyConfig): WireConfig {
-  return {
-    version: c.version,
-    tEff: c.tEff,
-    capacity: c.rate.capacity,
-    refillTokens: c.rate.refillTokens,
-    refillPeriodUs: c.rate.refillPeriodUs,
-  };
-}
-
-export function fromWireConfig(w: WireConfig): ConfigResult {
-  return makeKeyConfig({ capacity: w.capacity, refillTokens: w.refillTokens, refillPeriodUs: w.refillPeriodUs }, w.version, w.tEff);
-}

@@ -29,7 +29,7 @@ import {
 } from "./replica-state.ts";
 import { collectKeys, dropRecord, foldAll, isFullAt, raiseOwnHorizon, renewIfRetired, retireSilent, wouldCollect } from "./timers.ts";
 import type { Limits } from "./validate.ts";
-import type { Ack, Delta } from "./wire.ts";
+import type { Ack, Delta, UntrustedDelta } from "./wire.ts";
 
 export interface ReplicaInit extends Partial<Omit<ReplicaOptions, "node" | "peers">> {
   readonly node: string;
@@ -239,8 +239,8 @@ export class Replica {
     return deltaFor(this.s, node, raw);
   }
 
-  /** Applies a peer's delta (any shape: it is validated). On error the edge closes that stream. */
-  applyDelta(delta: unknown, raw: number): ApplyResult {
+  /** Validates and joins a peer's delta. On error nothing changed, and the edge closes that stream. */
+  applyDelta(delta: UntrustedDelta, raw: number): ApplyResult {
     const r = applyDelta(this.s, delta, raw);
     this.checkReady(raw);
     return r;

@@ -3,7 +3,7 @@
 //
 // Export: the delta-interval (from, to] of the change sequence, as whole key states (a key
 // changed after `from` goes out with everything it holds), cut into chunks a peer would accept
-// (`parseDelta`'s limits). `from = 0` is the whole state; a later `from` is an increment, and the
+// (`validateDelta`'s limits). `from = 0` is the whole state; a later `from` is an increment, and the
 // join of a base with its increments is the state at the last one, whatever the order: each is a
 // lattice element below the replica's state. Every chunk series starts with the registry as it
 // was when the export began, so a watermark in it never claims an entry that is missing from the
@@ -11,7 +11,7 @@
 // Keys dropped since (collected full, or evicted) are left stale in an earlier export; a stale
 // state is below the true one, so joining it never raises a level.
 //
-// Import: a snapshot is joined like a peer's delta (validated by `parseDelta` first, stamps
+// Import: a snapshot is joined like a peer's delta (checked by `validateDelta` first, stamps
 // beyond the quarantine limit held), but nothing of it is attributed to a peer: a restarted
 // process sends what it loaded to every peer, which is what a whole-cluster restart needs. The
 // process is a new incarnation (trap 4: never write under an id peers may hold more of). The
@@ -19,14 +19,13 @@
 // docs/crdt-history.md item 8); its entries stay data, folded once the floor passes them, so what it
 // consumed stays consumed.
 
-import { joinKeyPart, joinRecordPart, quarantine } from "./delta-in.ts";
+import { joinKeyPart, joinRecordPart, keyParts, quarantine, recordParts } from "./delta-in.ts";
 import type { IncId } from "./incarnation.ts";
 import { changedSince } from "./key-index.ts";
 import { raiseHorizon } from "./registry.ts";
 import type { Replica } from "./replica.ts";
 import { bump, type KeyRecord, stampAt } from "./replica-state.ts";
-import type { ParsedDelta } from "./validate.ts";
-import { type Delta, IncTable, keyToWire, type WireKey, type WireRecord } from "./wire.ts";
+import { type Delta, type IncarnationRecord, IncTable, type KeyDelta, keyDelta } from "./wire.ts";
 
 export interface ExportOptions {
   /** Export what changed after this sequence number (0: everything held). */
@@ -72,12 +71,12 @@ export function exportState(replica: Replica, raw: number, options: ExportOption
     while (first || left > 0 || nextRecord < records.length) {
       first = false;
       const table = new IncTable();
-      const recs: WireRecord[] = [];
+      const recs: IncarnationRecord[] = [];
       while (nextRecord < records.length && table.ids.length < maxIncs / 2) {
         const [id, wm, retired] = records[nextRecord++] as [IncId, number, number];
         recs.push([table.of(id), wm, retired]);
       }
-      const keys: WireKey[] = [];
+      const keys: KeyDelta[] = [];
       while (left > 0 && keys.length < options.maxKeys && table.ids.length < maxIncs / 2) {
         const next = source.next();
         if (next.done === true) {
@@ -87,17 +86,16 @@ export function exportState(replica: Replica, raw: number, options: ExportOption
         left--;
         const rec = next.value;
         if (s.keys.get(rec.key) !== rec) continue; // dropped since the listing
-        keys.push(keyToWire(rec.key, rec.state, all, table));
+        keys.push(keyDelta(rec.key, rec.state, all, table));
       }
       yield {
-        kind: "delta",
         node: s.opts.node,
-        inc: writer,
-        from: options.from,
-        to,
-        sentAt,
-        horizon,
-        incs: table.ids,
+        incarnation: writer,
+        fromSeq: options.from,
+        toSeq: to,
+        sentAtUs: sentAt,
+        horizonUs: horizon,
+        incarnations: table.ids,
         records: recs,
         keys,
       };
@@ -116,13 +114,13 @@ export interface ImportResult {
 }
 
 /**
- * Joins one validated snapshot delta (`parseDelta`'s output) into `replica`, as a peer's delta
+ * Joins one validated snapshot delta (`validateDelta`'s output) into `replica`, as a peer's delta
  * would be joined, except that nothing is attributed to a peer and no stream session moves.
  */
-export function importState(replica: Replica, d: ParsedDelta, raw: number): ImportResult {
+export function importState(replica: Replica, d: Delta, raw: number): ImportResult {
   const s = replica.s;
   const limit = stampAt(s, raw) + s.opts.skewBoundUs + s.opts.maxDelayUs;
-  const { now, later } = quarantine(d, limit);
+  const { now, later } = quarantine(keyParts(d), limit);
   let held = 0;
   let dropped = 0;
   for (const h of later) {
@@ -136,8 +134,8 @@ export function importState(replica: Replica, d: ParsedDelta, raw: number): Impo
     s.stats.heldNow += items;
     held += items;
   }
-  if (raiseHorizon(s.reg, Math.min(d.horizon, limit))) bump(s);
-  for (const rec of d.records) {
+  if (raiseHorizon(s.reg, Math.min(d.horizonUs, limit))) bump(s);
+  for (const rec of recordParts(d)) {
     if (rec.wm > limit || rec.retired > limit) s.heldRecords.push({ rec, releaseAt: Math.max(rec.wm, rec.retired) });
     joinRecordPart(s, { id: rec.id, wm: Math.min(rec.wm, limit), retired: Math.min(rec.retired, limit) }, raw, undefined);
   }

@@ -1,14 +1,15 @@
-// Validation of a peer's delta (trap 11). A peer is input like any other: this parses an
-// unknown value into a decoded delta or an error naming the field and the limit, never throws,
-// and checks everything before the replica touches its state. Only format and content-only
+// Validation of a peer's delta (trap 11): the one way from an UntrustedDelta (what a decoder
+// read) to a Delta (what the join takes). A peer is input like any other: this gives the delta
+// or an error naming the field and the limit, never throws, and checks everything before the
+// replica touches its state. Values are checked as `unknown`, whatever their declared type: an
+// in-process caller can hand over anything. Only format and content-only
 // bounds live here; a failure closes that stream and nothing of the message is applied.
 // Checks that depend on the receiver's clock (future stamps) are the replica's: it holds such
 // data, bounded and counted, and applies it once its clock admits it.
 
 import { birthOf, type IncId, isIncarnationId } from "./incarnation.ts";
-import { fromWireConfig, type KeyConfig, type WireConfig } from "./key-config.ts";
-import { type Entry, type KeyState, NO_COUNTS } from "./key-state.ts";
-import type { WireInc } from "./registry.ts";
+import { type KeyConfig, makeKeyConfig } from "./key-config.ts";
+import type { CountRow, Delta, DeltaPrefix, EntryRow, IncarnationRecord, KeyDelta, UntrustedDelta } from "./wire.ts";
 
 export interface Limits {
   readonly maxKeysPerDelta: number;
@@ -39,17 +40,6 @@ export const DEFAULT_LIMITS: Limits = {
   countSlack: 0.05,
   maxSlotUs: 1_000_000,
 };
-
-export interface ParsedDelta {
-  readonly node: string;
-  readonly inc: IncId;
-  readonly from: number;
-  readonly to: number;
-  readonly sentAt: number;
-  readonly horizon: number;
-  readonly records: readonly WireInc[];
-  readonly keys: readonly { key: string; state: KeyState; partial: boolean }[];
-}
 
 export interface DeltaError {
   readonly field: string;
@@ -104,109 +94,119 @@ function intFail(v: unknown, field: string, min = 0, max = Number.MAX_SAFE_INTEG
 }
 
 /**
- * Parsed limits, shared by every key part that names the same one: parsing is paid once per
- * distinct limit, and equal limits are one object, which the core's comparisons short-cut.
+ * Limits already checked in this delta: each distinct limit is parsed once, and the key parts
+ * that name it share one object, which the core's comparisons short-cut.
  */
-const recentConfigs: KeyConfig[] = [];
-const RECENT_CONFIGS = 16;
+class LimitsSeen {
+  private readonly made: KeyConfig[] = [];
 
-function configFromWire(w: Obj, ki: number, name: string): KeyConfig | Bad {
-  for (const c of recentConfigs) {
-    if (
-      c.version === w.version &&
-      c.tEff === w.tEff &&
-      c.rate.capacity === w.capacity &&
-      c.rate.refillTokens === w.refillTokens &&
-      c.rate.refillPeriodUs === w.refillPeriodUs
-    )
-      return c;
+  of(w: Obj, field: string): KeyConfig | Bad {
+    for (const c of this.made) {
+      if (
+        c.version === w.version &&
+        c.tEff === w.effectiveUs &&
+        c.rate.capacity === w.capacity &&
+        c.rate.refillTokens === w.refillTokens &&
+        c.rate.refillPeriodUs === w.refillPeriodUs
+      )
+        return c;
+    }
+    for (const name of LIMIT_NUMBERS) if (!isInt(w[name], 0, Number.MAX_SAFE_INTEGER)) return intFail(w[name], `${field}.${name}`);
+    const made = makeKeyConfig(
+      { capacity: w.capacity as number, refillTokens: w.refillTokens as number, refillPeriodUs: w.refillPeriodUs as number },
+      w.version as number,
+      w.effectiveUs as number,
+    );
+    if (!made.ok) return fail(field, made.message);
+    // Bounded: a delta naming thousands of distinct limits pays a linear scan, not unbounded memory.
+    if (this.made.length < 16) this.made.push(made.config);
+    return made.config;
   }
-  const made = fromWireConfig(w as unknown as WireConfig);
-  if (!made.ok) return fail(`keys[${ki}].${name}`, made.message);
-  if (recentConfigs.length >= RECENT_CONFIGS) recentConfigs.pop();
-  recentConfigs.unshift(made.config);
-  return made.config;
 }
 
-/** `[inc, count]` rows, each count within the content bound at `at`. */
-function countMap(
-  v: unknown,
-  ki: number,
-  name: string,
-  at: number,
-  incs: readonly IncId[],
-  births: readonly number[],
-  limits: Limits,
-): Map<IncId, number> | Bad {
+const LIMIT_NUMBERS = ["version", "effectiveUs", "capacity", "refillTokens", "refillPeriodUs"] as const;
+
+interface Context {
+  readonly incarnations: readonly IncId[];
+  readonly births: readonly number[];
+  readonly limits: Limits;
+  readonly seen: LimitsSeen;
+}
+
+/** `[incarnation index, count]` rows, each count within the content bound at `at`. */
+function countRows(v: unknown, ki: number, name: string, at: number, cx: Context): readonly CountRow[] | Bad {
   if (!Array.isArray(v)) return fail(`keys[${ki}].${name}`, "must be an array");
+  const { incarnations, births, limits } = cx;
   if (v.length > limits.maxIncsPerDelta) return fail(`keys[${ki}].${name}`, `has ${v.length} items, limit ${limits.maxIncsPerDelta}`);
-  const m = new Map<IncId, number>();
+  // Rows are few (one per writer): a set only where a scan for repeats would cost.
+  const named = v.length > 8 ? new Set<number>() : undefined;
   for (let j = 0; j < v.length; j++) {
     const row: unknown = v[j];
-    if (!Array.isArray(row) || row.length !== 2) return fail(`keys[${ki}].${name}[${j}]`, "must be [inc, count]");
+    if (!Array.isArray(row) || row.length !== 2) return fail(`keys[${ki}].${name}[${j}]`, "must be [incarnation, count]");
     const ix: unknown = row[0];
-    if (!isInt(ix, 0, incs.length - 1)) return intFail(ix, `keys[${ki}].${name}[${j}][0]`, 0, incs.length - 1);
-    const id = incs[ix] as IncId;
+    if (!isInt(ix, 0, incarnations.length - 1)) return intFail(ix, `keys[${ki}].${name}[${j}][0]`, 0, incarnations.length - 1);
     const n: unknown = row[1];
     const bound = countBound(births[ix] as number, at, limits);
     if (!isInt(n, 0, bound)) return intFail(n, `keys[${ki}].${name}[${j}][1]`, 0, bound);
-    if (m.has(id)) return fail(`keys[${ki}].${name}[${j}]`, "names an incarnation twice");
-    m.set(id, n);
+    let repeated = false;
+    if (named !== undefined) repeated = named.size === named.add(ix).size;
+    else for (let i = 0; i < j; i++) repeated ||= (v[i] as unknown[])[0] === ix;
+    if (repeated) return fail(`keys[${ki}].${name}[${j}]`, "names an incarnation twice");
   }
-  return m;
+  // Checked above: every row is a pair of integers in range.
+  return v as unknown as readonly CountRow[];
 }
 
-const PREFIX_NUMBERS = ["sumF", "digest", "lateCharged", "forgiven"] as const;
+const PREFIX_NUMBERS = ["foldedSum", "digest", "lateCharged", "forgiven"] as const;
 
-function parseKey(
-  raw: unknown,
-  ki: number,
-  incs: readonly IncId[],
-  births: readonly number[],
-  limits: Limits,
-): { key: string; state: KeyState; partial: boolean } | Bad {
+/** Order of entries in a key part: slot, then incarnation id (the text, as the core sorts). */
+function entryOrder(a: EntryRow, b: EntryRow, incarnations: readonly IncId[]): number {
+  if (a[1] !== b[1]) return a[1] - b[1];
+  const ia = incarnations[a[0]] as IncId;
+  const ib = incarnations[b[0]] as IncId;
+  return ia < ib ? -1 : ia > ib ? 1 : 0;
+}
+
+function checkKey(raw: unknown, ki: number, cx: Context): KeyDelta | Bad {
   if (!isObj(raw)) return obj(raw, `keys[${ki}]`) as Bad;
   const o = raw;
+  const { incarnations, births, limits } = cx;
   if (typeof o.key !== "string" || o.key.length === 0 || o.key.length > limits.maxKeyLength)
     return fail(`keys[${ki}].key`, `must be a string of 1..${limits.maxKeyLength} characters`);
-  const rawPrefix = typeof o.prefix === "object" && o.prefix !== null ? (o.prefix as Obj) : {};
-  const wc = o.config;
-  if (!isObj(wc)) return obj(wc, `keys[${ki}].config`) as Bad;
-  const config = configFromWire(wc, ki, "config");
-  if (config instanceof Bad) return config;
-  const wp = rawPrefix.config;
-  if (!isObj(wp)) return obj(wp, `keys[${ki}].prefix.config`) as Bad;
-  const pconfig = configFromWire(wp, ki, "prefix.config");
-  if (pconfig instanceof Bad) return pconfig;
+  const wl = o.limit;
+  if (!isObj(wl)) return obj(wl, `keys[${ki}].limit`) as Bad;
+  const limit = cx.seen.of(wl, `keys[${ki}].limit`);
+  if (limit instanceof Bad) return limit;
   const p = o.prefix;
   if (!isObj(p)) return obj(p, `keys[${ki}].prefix`) as Bad;
-  const tau: unknown = p.tau;
-  if (!isInt(tau, 0, Number.MAX_SAFE_INTEGER)) return intFail(tau, `keys[${ki}].prefix.tau`);
+  const wp = p.limit;
+  if (!isObj(wp)) return obj(wp, `keys[${ki}].prefix.limit`) as Bad;
+  const plimit = cx.seen.of(wp, `keys[${ki}].prefix.limit`);
+  if (plimit instanceof Bad) return plimit;
+  const tauUs: unknown = p.tauUs;
+  if (!isInt(tauUs, 0, Number.MAX_SAFE_INTEGER)) return intFail(tauUs, `keys[${ki}].prefix.tauUs`);
   const level: unknown = p.level;
-  if (!isInt(level, -(2 ** 52), pconfig.rate.capacityUnits))
-    return intFail(level, `keys[${ki}].prefix.level`, -(2 ** 52), pconfig.rate.capacityUnits);
+  if (!isInt(level, -(2 ** 52), plimit.rate.capacityUnits))
+    return intFail(level, `keys[${ki}].prefix.level`, -(2 ** 52), plimit.rate.capacityUnits);
   for (const name of PREFIX_NUMBERS) {
     const n: unknown = p[name];
     if (!isInt(n, 0, Number.MAX_SAFE_INTEGER)) return intFail(n, `keys[${ki}].prefix.${name}`);
   }
-  const horizon: unknown = o.horizon;
-  if (!isInt(horizon, 0, Number.MAX_SAFE_INTEGER)) return intFail(horizon, `keys[${ki}].horizon`);
-  // An empty F is the shared empty map (a prefix's F is never written in place; K is).
-  const F = Array.isArray(p.F) && p.F.length === 0 ? NO_COUNTS : countMap(p.F, ki, "prefix.F", tau, incs, births, limits);
-  if (F instanceof Bad) return F;
-  const K = countMap(o.K, ki, "K", tau, incs, births, limits);
-  if (K instanceof Bad) return K;
+  const horizonUs: unknown = o.horizonUs;
+  if (!isInt(horizonUs, 0, Number.MAX_SAFE_INTEGER)) return intFail(horizonUs, `keys[${ki}].horizonUs`);
+  const folded = countRows(p.folded, ki, "prefix.folded", tauUs, cx);
+  if (folded instanceof Bad) return folded;
+  const known = countRows(o.known, ki, "known", tauUs, cx);
+  if (known instanceof Bad) return known;
   const rawEntries: unknown = o.entries;
   if (!Array.isArray(rawEntries) || rawEntries.length > limits.maxEntriesPerKey)
     return arr(rawEntries, `keys[${ki}].entries`, limits.maxEntriesPerKey) as Bad;
-  const entries: Entry[] = [];
   let sorted = true;
   for (let j = 0; j < rawEntries.length; j++) {
     const row: unknown = rawEntries[j];
-    if (!Array.isArray(row) || row.length !== 4) return fail(`keys[${ki}].entries[${j}]`, "must be [inc, slot, c0, c1]");
+    if (!Array.isArray(row) || row.length !== 4) return fail(`keys[${ki}].entries[${j}]`, "must be [incarnation, slot, c0, c1]");
     const ix: unknown = row[0];
-    if (!isInt(ix, 0, incs.length - 1)) return intFail(ix, `keys[${ki}].entries[${j}][0]`, 0, incs.length - 1);
-    const inc = incs[ix] as IncId;
+    if (!isInt(ix, 0, incarnations.length - 1)) return intFail(ix, `keys[${ki}].entries[${j}][0]`, 0, incarnations.length - 1);
     const birth = births[ix] as number;
     const slot: unknown = row[1];
     if (!isInt(slot, birth, Number.MAX_SAFE_INTEGER)) return intFail(slot, `keys[${ki}].entries[${j}][1]`, birth);
@@ -215,87 +215,84 @@ function parseKey(
     if (!isInt(c1, 1, bound)) return intFail(c1, `keys[${ki}].entries[${j}][3]`, 1, bound);
     const c0: unknown = row[2];
     if (!isInt(c0, 0, c1 - 1)) return intFail(c0, `keys[${ki}].entries[${j}][2]`, 0, c1 - 1);
-    const e: Entry = { inc, slot, c0, c1, seq: 0 };
-    const prev = entries[entries.length - 1];
-    if (prev !== undefined && (prev.slot > slot || (prev.slot === slot && prev.inc >= inc))) sorted = false;
-    entries.push(e);
+    if (j > 0 && entryOrder(rawEntries[j - 1] as EntryRow, row as unknown as EntryRow, incarnations) >= 0) sorted = false;
   }
-  // Senders emit entries in (slot, inc) order; sort only what arrives otherwise.
-  if (!sorted) entries.sort((a, b) => a.slot - b.slot || (a.inc < b.inc ? -1 : a.inc > b.inc ? 1 : 0));
+  // Checked above: every row is four integers in range.
+  let entries = rawEntries as unknown as EntryRow[];
+  // Senders emit entries in (slot, incarnation) order; sort (a copy) only what arrives otherwise.
+  if (!sorted) entries = [...entries].sort((a, b) => entryOrder(a, b, incarnations));
   for (let j = 1; j < entries.length; j++) {
-    const a = entries[j - 1] as Entry;
-    const b = entries[j] as Entry;
-    if (a.slot === b.slot && a.inc === b.inc) return fail(`keys[${ki}].entries`, "repeats a (slot, incarnation)");
+    if (entryOrder(entries[j - 1] as EntryRow, entries[j] as EntryRow, incarnations) === 0)
+      return fail(`keys[${ki}].entries`, "repeats a (slot, incarnation)");
   }
-  const prefix = {
-    tau,
+  if (typeof o.partial !== "boolean") return fail(`keys[${ki}].partial`, "must be a boolean");
+  const prefix: DeltaPrefix = {
+    tauUs,
     level,
-    config: pconfig,
-    F,
-    sumF: p.sumF as number,
+    limit: plimit,
+    folded,
+    foldedSum: p.foldedSum as number,
     digest: p.digest as number,
     lateCharged: p.lateCharged as number,
     forgiven: p.forgiven as number,
   };
-  if (typeof o.partial !== "boolean") return fail(`keys[${ki}].partial`, "must be a boolean");
-  return { key: o.key, state: { config, prefix, K, entries, horizon }, partial: o.partial };
+  return { key: o.key, limit, prefix, known, entries, horizonUs, partial: o.partial };
 }
 
-/** Parses and bounds a delta from a peer. */
-export function parseDelta(raw: unknown, limits: Limits = DEFAULT_LIMITS): Parsed<ParsedDelta> {
-  const r = parseInner(raw, limits);
+/** Checks and bounds a delta from a peer: the Delta the join may take, or what is wrong with it. */
+export function validateDelta(raw: UntrustedDelta, limits: Limits = DEFAULT_LIMITS): Parsed<Delta> {
+  const r = check(raw, limits);
   return r instanceof Bad ? { ok: false, error: r.error } : { ok: true, value: r };
 }
 
-function parseInner(raw: unknown, limits: Limits): ParsedDelta | Bad {
+function check(raw: unknown, limits: Limits): Delta | Bad {
   const o = obj(raw, "delta");
   if (o instanceof Bad) return o;
-  if (o.kind !== "delta") return fail("kind", 'must be "delta"');
   if (typeof o.node !== "string" || o.node.length === 0 || o.node.length > 256)
     return fail("node", "must be a string of 1..256 characters");
-  if (!isIncarnationId(o.inc)) return fail("inc", "must be a 32-hex-digit incarnation id");
-  const from = int(o.from, "from");
-  if (from instanceof Bad) return from;
-  const to = int(o.to, "to", from);
-  if (to instanceof Bad) return to;
-  const sentAt = int(o.sentAt, "sentAt");
-  if (sentAt instanceof Bad) return sentAt;
-  const horizon = int(o.horizon, "horizon");
-  if (horizon instanceof Bad) return horizon;
-  const rawIncs = arr(o.incs, "incs", limits.maxIncsPerDelta);
+  if (!isIncarnationId(o.incarnation)) return fail("incarnation", "must be a 32-hex-digit incarnation id");
+  const fromSeq = int(o.fromSeq, "fromSeq");
+  if (fromSeq instanceof Bad) return fromSeq;
+  const toSeq = int(o.toSeq, "toSeq", fromSeq);
+  if (toSeq instanceof Bad) return toSeq;
+  const sentAtUs = int(o.sentAtUs, "sentAtUs");
+  if (sentAtUs instanceof Bad) return sentAtUs;
+  const horizonUs = int(o.horizonUs, "horizonUs");
+  if (horizonUs instanceof Bad) return horizonUs;
+  const rawIncs = arr(o.incarnations, "incarnations", limits.maxIncsPerDelta);
   if (rawIncs instanceof Bad) return rawIncs;
-  const incs: IncId[] = [];
+  const incarnations: IncId[] = [];
   const seen = new Set<string>();
   for (const [j, id] of rawIncs.entries()) {
-    if (!isIncarnationId(id)) return fail(`incs[${j}]`, "must be a 32-hex-digit incarnation id");
-    if (seen.has(id)) return fail(`incs[${j}]`, "repeats an incarnation");
+    if (!isIncarnationId(id)) return fail(`incarnations[${j}]`, "must be a 32-hex-digit incarnation id");
+    if (seen.has(id)) return fail(`incarnations[${j}]`, "repeats an incarnation");
     seen.add(id);
-    incs.push(id);
+    incarnations.push(id);
   }
   const rawRecords = arr(o.records, "records", limits.maxIncsPerDelta);
   if (rawRecords instanceof Bad) return rawRecords;
-  const records: WireInc[] = [];
   for (const [j, row] of rawRecords.entries()) {
-    if (!Array.isArray(row) || row.length !== 3) return fail(`records[${j}]`, "must be [inc, wm, retired]");
-    const ix = int(row[0], `records[${j}][0]`, 0, incs.length - 1);
+    if (!Array.isArray(row) || row.length !== 3) return fail(`records[${j}]`, "must be [incarnation, watermarkUs, retiredUs]");
+    const ix = int(row[0], `records[${j}][0]`, 0, incarnations.length - 1);
     if (ix instanceof Bad) return ix;
     const wm = int(row[1], `records[${j}][1]`);
     if (wm instanceof Bad) return wm;
     const retired = int(row[2], `records[${j}][2]`, -1);
     if (retired instanceof Bad) return retired;
-    records.push({ id: incs[ix] as IncId, wm, retired });
   }
+  // Checked above: every record is three integers in range.
+  const records = rawRecords as unknown as IncarnationRecord[];
   const rawKeys = arr(o.keys, "keys", limits.maxKeysPerDelta);
   if (rawKeys instanceof Bad) return rawKeys;
-  const keys: { key: string; state: KeyState; partial: boolean }[] = [];
+  const keys: KeyDelta[] = [];
   const names = new Set<string>();
-  const births = incs.map(birthOf);
+  const cx: Context = { incarnations, births: incarnations.map(birthOf), limits, seen: new LimitsSeen() };
   for (let j = 0; j < rawKeys.length; j++) {
-    const k = parseKey(rawKeys[j], j, incs, births, limits);
+    const k = checkKey(rawKeys[j], j, cx);
     if (k instanceof Bad) return k;
     if (names.has(k.key)) return fail(`keys[${j}].key`, "repeats a key");
     names.add(k.key);
     keys.push(k);
   }
-  return { node: o.node, inc: o.inc, from, to, sentAt, horizon, records, keys };
+  return { node: o.node, incarnation: o.incarnation, fromSeq, toSeq, sentAtUs, horizonUs, incarnations, records, keys };
 }
