@@ -1,7 +1,8 @@
 // The HTTP/JSON door (`httpListen`): Connect's handler for tokenmesh.v1.RateLimiter, and
 // /v1/check, /health and /ready for scripts, proxies, Docker HEALTHCHECK and Kubernetes probes.
-// Bodies are read only by Connect, which refuses one above limits.maxMessageBytes before it is
-// read whole (by its Content-Length, or as soon as the stream passes the limit).
+// Bodies are read by Connect, or for binary Consume/Query by binary-decisions.ts (the gRPC door's
+// strict decoder); both refuse one above limits.maxMessageBytes before it is read whole (by its
+// Content-Length, or as soon as the stream passes the limit).
 
 import { isUtf8 } from "node:buffer";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
@@ -9,6 +10,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Logger } from "pino";
 import type { DecisionService } from "../server/decision-service.ts";
+import { binaryDecisionMethod, serveBinaryDecision } from "./binary-decisions.ts";
 import { sendJson, serveCheck } from "./check-endpoint.ts";
 import { connectRateLimiter } from "./connect-rate-limiter.ts";
 
@@ -88,7 +90,11 @@ export function createHttpDoor(options: HttpDoorOptions): Server {
     writeMaxBytes: options.maxMessageBytes,
     jsonOptions: JSON_OPTIONS,
   });
-  return createServer(handler);
+  return createServer((req, res) => {
+    const binary = binaryDecisionMethod(req);
+    if (binary === undefined) handler(req, res);
+    else void serveBinaryDecision(binary, req, res, options);
+  });
 }
 
 export async function listenHttp(server: Server, host: string, port: number): Promise<number> {

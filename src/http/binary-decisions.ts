@@ -1,0 +1,168 @@
+// Consume and Query as binary protobuf over the Connect protocol (unary, `application/proto`),
+// decoded by the gRPC door's strict decoder instead of Connect's parser.
+//
+// Connect parses binary bodies with protobuf-es's `fromBinary`, which decodes a string that is
+// not UTF-8 by throwing (answered 500 internal) and keeps the low 32 bits of a cost (2^32 + 5 is
+// charged as 5); a truncated body is 500 too. Neither parser can be swapped through Connect's
+// options, so these two routes are served here for that content type: the bytes go through
+// `decodeOrMark` (src/server/request-decoder.ts) and the decision service exactly as on the gRPC
+// door, so every refusal is 400 invalid_argument with the gRPC door's message, naming the field.
+// The rest of the Connect unary protocol that a binary call can use is kept: `content-encoding`
+// gzip or br (Connect's own decompressors, bounded by the same limit), `connect-timeout-ms`, the
+// error body `{"code","message"}` and its HTTP status. Answers are sent uncompressed, which every
+// Connect client accepts.
+
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { compressionBrotli, compressionGzip } from "@connectrpc/connect-node";
+import type { Logger } from "pino";
+import type { CallTiming } from "../server/call-deadline.ts";
+import type { DecisionService } from "../server/decision-service.ts";
+import { decodeOrMark } from "../server/request-decoder.ts";
+import { encodeDecisionAnswers } from "../server/response-encoder.ts";
+import { connectErrorOf } from "./connect-rate-limiter.ts";
+
+const PATHS: Record<string, "Consume" | "Query"> = {
+  "/tokenmesh.v1.RateLimiter/Consume": "Consume",
+  "/tokenmesh.v1.RateLimiter/Query": "Query",
+};
+
+/** Connect's unary binary content type (its own matcher has no parameters for `proto`). */
+const UNARY_PROTO = /^application\/proto$/i;
+
+/** The method this door serves for `req`, or undefined to leave the request to Connect. */
+export function binaryDecisionMethod(req: IncomingMessage): "Consume" | "Query" | undefined {
+  if (req.method !== "POST") return undefined;
+  const type = req.headers["content-type"];
+  if (type === undefined || !UNARY_PROTO.test(type.trim())) return undefined;
+  const path = (req.url ?? "").split("?", 1)[0] ?? "";
+  return PATHS[path];
+}
+
+/** The Connect protocol's HTTP status for each code (connectrpc.com/docs/protocol, "Error codes"). */
+const HTTP_STATUS: Record<Code, number> = {
+  [Code.Canceled]: 499,
+  [Code.Unknown]: 500,
+  [Code.InvalidArgument]: 400,
+  [Code.DeadlineExceeded]: 504,
+  [Code.NotFound]: 404,
+  [Code.AlreadyExists]: 409,
+  [Code.PermissionDenied]: 403,
+  [Code.ResourceExhausted]: 429,
+  [Code.FailedPrecondition]: 400,
+  [Code.Aborted]: 409,
+  [Code.OutOfRange]: 400,
+  [Code.Unimplemented]: 501,
+  [Code.Internal]: 500,
+  [Code.Unavailable]: 503,
+  [Code.DataLoss]: 500,
+  [Code.Unauthenticated]: 401,
+};
+
+/** "InvalidArgument" -> "invalid_argument", Connect's wire name for a code. */
+function codeName(code: Code): string {
+  return Code[code].replace(/(?<!^)([A-Z])/g, "_$1").toLowerCase();
+}
+
+function sendError(res: ServerResponse, err: ConnectError): void {
+  const body = JSON.stringify({ code: codeName(err.code), message: err.rawMessage });
+  res.writeHead(HTTP_STATUS[err.code], { "content-type": "application/json", "content-length": Buffer.byteLength(body) });
+  res.end(body);
+}
+
+function tooLarge(size: number | string, maxBytes: number): ConnectError {
+  return new ConnectError(`request body: ${size} bytes is more than limits.maxMessageBytes (${maxBytes})`, Code.ResourceExhausted);
+}
+
+/**
+ * The whole body, refused from its Content-Length before it is read, or as soon as a chunked
+ * body passes the limit; on refusal the connection is closed after the answer (rest unread).
+ */
+async function readBody(req: IncomingMessage, res: ServerResponse, maxBytes: number): Promise<Uint8Array> {
+  const declared = req.headers["content-length"];
+  if (declared !== undefined && Number(declared) > maxBytes) {
+    res.shouldKeepAlive = false;
+    throw tooLarge(declared, maxBytes);
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.byteLength;
+    if (size > maxBytes) {
+      res.shouldKeepAlive = false;
+      throw tooLarge(`more than ${maxBytes}`, maxBytes);
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks, size);
+}
+
+const DECOMPRESSORS = { [compressionGzip.name]: compressionGzip, [compressionBrotli.name]: compressionBrotli };
+
+async function decompressed(req: IncomingMessage, bytes: Uint8Array, maxBytes: number): Promise<Uint8Array> {
+  const encoding = (req.headers["content-encoding"] ?? "identity").trim().toLowerCase();
+  if (encoding === "identity" || encoding === "") return bytes;
+  const d = DECOMPRESSORS[encoding];
+  if (d === undefined) {
+    throw new ConnectError(
+      `content-encoding: "${encoding.slice(0, 32)}" is not supported (supported: gzip, br, identity)`,
+      Code.Unimplemented,
+    );
+  }
+  return d.decompress(bytes, maxBytes);
+}
+
+/** connect-timeout-ms: up to 10 ASCII digits (the protocol's grammar); anything else is refused. */
+function deadlineOf(req: IncomingMessage, now: number): number | undefined {
+  const header = req.headers["connect-timeout-ms"];
+  if (header === undefined) return undefined;
+  const value = Array.isArray(header) ? header[0] : header;
+  if (value === undefined || !/^\d{1,10}$/.test(value)) {
+    throw new ConnectError(
+      `connect-timeout-ms: must be 1..10 digits of milliseconds, got "${String(value).slice(0, 32)}"`,
+      Code.InvalidArgument,
+    );
+  }
+  return now + Number(value);
+}
+
+export interface BinaryDecisionsOptions {
+  readonly decisions: DecisionService;
+  readonly log: Logger;
+  readonly maxMessageBytes: number;
+}
+
+/** Answers one binary Consume/Query call; never throws (every failure is a Connect error answer). */
+export async function serveBinaryDecision(
+  method: "Consume" | "Query",
+  req: IncomingMessage,
+  res: ServerResponse,
+  options: BinaryDecisionsOptions,
+): Promise<void> {
+  const { decisions, log, maxMessageBytes } = options;
+  // Aborted if the client goes away before its answer is written (like Connect's request signal).
+  const gone = new AbortController();
+  res.once("close", () => {
+    if (!res.writableFinished) gone.abort();
+  });
+  try {
+    const deadlineMs = deadlineOf(req, Date.now());
+    const bytes = await decompressed(req, await readBody(req, res, maxMessageBytes), maxMessageBytes);
+    const timing: CallTiming = deadlineMs === undefined ? { signal: gone.signal } : { signal: gone.signal, deadlineMs };
+    const request = decodeOrMark(bytes);
+    let answer: Uint8Array;
+    try {
+      const answers = method === "Consume" ? decisions.consume(request, timing) : decisions.query(request, request.includeReplicas, timing);
+      answer = encodeDecisionAnswers(answers);
+    } catch (err) {
+      throw connectErrorOf(err, log, method);
+    }
+    res.writeHead(200, { "content-type": "application/proto", "content-length": answer.byteLength });
+    res.end(answer);
+  } catch (err) {
+    // A client that left mid-body is not a server failure: nothing to answer, nothing to log.
+    if (gone.signal.aborted || res.destroyed) return;
+    const connectErr = err instanceof ConnectError ? err : connectErrorOf(err, log, method);
+    if (!res.headersSent) sendError(res, connectErr);
+  }
+}
