@@ -86,6 +86,11 @@ export function createHttpDoor(options: HttpDoorOptions): Server {
     routes: connectRateLimiter(options.decisions, options.log),
     // Only an HTTP/1.1 server is created here, so the request is always an IncomingMessage.
     fallback: (req, res) => routes(req as IncomingMessage, res as ServerResponse),
+    // The Connect protocol only. gRPC and gRPC-web bodies would be parsed by protobuf-es (lossy
+    // UTF-8, 32-bit costs, 500 on a truncated body: see binary-decisions.ts); gRPC clients have
+    // the gRPC port, whose decoder is strict. Those content types get 415.
+    grpc: false,
+    grpcWeb: false,
     readMaxBytes: options.maxMessageBytes,
     writeMaxBytes: options.maxMessageBytes,
     jsonOptions: JSON_OPTIONS,

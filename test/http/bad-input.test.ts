@@ -349,4 +349,17 @@ describe("Connect Consume/Query in binary (application/proto): the gRPC door's s
     const refused = await client.consume({ decisions: [{ buckets: [{ policy: "nope", key: "a" }] }] }).catch((e: unknown) => e);
     expect(refused).toMatchObject({ code: 3, rawMessage: `${at}.policy: unknown policy "nope" (known: api, login)` });
   });
+
+  it("gRPC and gRPC-web bodies are not parsed on this port (415): their clients use the gRPC port", async () => {
+    const message = rawRequest([{ policy: "api", key: B("ff") }]);
+    const frame = Buffer.alloc(5 + message.length);
+    frame.writeUInt32BE(message.length, 1);
+    frame.set(message, 5);
+    for (const type of ["application/grpc-web+proto", "application/grpc-web", "application/grpc"]) {
+      const r = await fetch(`${base}/tokenmesh.v1.RateLimiter/Consume`, { method: "POST", headers: { "content-type": type }, body: frame });
+      expect(r.status).toBe(415);
+      await r.arrayBuffer();
+    }
+    expect(await remaining("api", "\ufffd")).toBe(10n);
+  });
 });
