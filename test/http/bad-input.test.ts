@@ -362,4 +362,22 @@ describe("Connect Consume/Query in binary (application/proto): the gRPC door's s
     }
     expect(await remaining("api", "\ufffd")).toBe(10n);
   });
+
+  it("a client that leaves mid-body is no failure: nothing charged, the server keeps serving", async () => {
+    const body = rawRequest([{ policy: "api", key: "left" }]);
+    await new Promise<void>((resolve, reject) => {
+      const socket = connect(t.server.httpPort as number, "127.0.0.1", () => {
+        socket.write(
+          `POST /tokenmesh.v1.RateLimiter/Consume HTTP/1.1\r\nhost: x\r\ncontent-type: application/proto\r\ncontent-length: ${body.length + 10}\r\n\r\n`,
+        );
+        socket.write(body, () => {
+          socket.destroy();
+          resolve();
+        });
+      });
+      socket.on("error", reject);
+    });
+    expect((await fetch(`${base}/health`)).status).toBe(200);
+    expect(await remaining("api", "left")).toBe(10n);
+  });
 });
