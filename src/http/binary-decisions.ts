@@ -8,8 +8,8 @@
 // `decodeOrMark` (src/server/request-decoder.ts) and the decision service exactly as on the gRPC
 // door, so every refusal is 400 invalid_argument with the gRPC door's message, naming the field.
 // The rest of the Connect unary protocol that a binary call can use is kept: `content-encoding`
-// gzip or br (Connect's own decompressors, bounded by the same limit), `connect-timeout-ms`, the
-// error body `{"code","message"}` and its HTTP status. Answers are sent uncompressed, which every
+// gzip or br (Connect's own decompressors, bounded by the same limit), `connect-timeout-ms`,
+// `connect-protocol-version`, the error body `{"code","message"}` and its HTTP status. Answers are sent uncompressed, which every
 // Connect client accepts.
 
 import type { IncomingMessage, ServerResponse } from "node:http";
@@ -70,8 +70,10 @@ function sendError(res: ServerResponse, err: ConnectError): void {
   res.end(body);
 }
 
-function tooLarge(size: number | string, maxBytes: number): ConnectError {
-  return new ConnectError(`request body: ${size} bytes is more than limits.maxMessageBytes (${maxBytes})`, Code.ResourceExhausted);
+/** `declared`: the Content-Length; absent when a chunked body passed the limit while read. */
+function tooLarge(maxBytes: number, declared?: string): ConnectError {
+  const size = declared === undefined ? "longer than" : `${declared} bytes is more than`;
+  return new ConnectError(`request body: ${size} limits.maxMessageBytes (${maxBytes})`, Code.ResourceExhausted);
 }
 
 /**
@@ -82,7 +84,7 @@ async function readBody(req: IncomingMessage, res: ServerResponse, maxBytes: num
   const declared = req.headers["content-length"];
   if (declared !== undefined && Number(declared) > maxBytes) {
     res.shouldKeepAlive = false;
-    throw tooLarge(declared, maxBytes);
+    throw tooLarge(maxBytes, declared);
   }
   const chunks: Buffer[] = [];
   let size = 0;
@@ -90,7 +92,7 @@ async function readBody(req: IncomingMessage, res: ServerResponse, maxBytes: num
     size += chunk.byteLength;
     if (size > maxBytes) {
       res.shouldKeepAlive = false;
-      throw tooLarge(`more than ${maxBytes}`, maxBytes);
+      throw tooLarge(maxBytes);
     }
     chunks.push(chunk);
   }
@@ -126,6 +128,14 @@ function deadlineOf(req: IncomingMessage, now: number): number | undefined {
   return now + Number(value);
 }
 
+/** Connect-Protocol-Version: optional, and "1" when sent (the only version there is). */
+function checkProtocolVersion(req: IncomingMessage): void {
+  const version = req.headers["connect-protocol-version"];
+  if (version !== undefined && version !== "1") {
+    throw new ConnectError(`connect-protocol-version: must be "1", got "${String(version).slice(0, 32)}"`, Code.InvalidArgument);
+  }
+}
+
 export interface BinaryDecisionsOptions {
   readonly decisions: DecisionService;
   readonly log: Logger;
@@ -146,6 +156,7 @@ export async function serveBinaryDecision(
     if (!res.writableFinished) gone.abort();
   });
   try {
+    checkProtocolVersion(req);
     const deadlineMs = deadlineOf(req, Date.now());
     const bytes = await decompressed(req, await readBody(req, res, maxMessageBytes), maxMessageBytes);
     const timing: CallTiming = deadlineMs === undefined ? { signal: gone.signal } : { signal: gone.signal, deadlineMs };

@@ -325,7 +325,12 @@ describe("Connect Consume/Query in binary (application/proto): the gRPC door's s
       code: "invalid_argument",
       message: 'connect-timeout-ms: must be 1..10 digits of milliseconds, got "soon"',
     });
+    const version = await postProto("Consume", body, { "connect-protocol-version": "2" });
+    expect(version.status).toBe(400);
+    expect(await version.json()).toEqual({ code: "invalid_argument", message: 'connect-protocol-version: must be "1", got "2"' });
     expect(await remaining("api", "headers")).toBe(10n);
+    expect((await postProto("Consume", body, { "connect-protocol-version": "1", "connect-timeout-ms": "5000" })).status).toBe(200);
+    expect(await remaining("api", "headers")).toBe(9n);
   });
 
   it("refuses a body over limits.maxMessageBytes: 429 resource_exhausted, then still serves", async () => {
@@ -337,7 +342,24 @@ describe("Connect Consume/Query in binary (application/proto): the gRPC door's s
       code: "resource_exhausted",
       message: `request body: ${big.length} bytes is more than limits.maxMessageBytes (65536)`,
     });
+    const chunked = await fetch(`${base}/tokenmesh.v1.RateLimiter/Consume`, {
+      method: "POST",
+      headers: { "content-type": "application/proto" },
+      body: new ReadableStream({
+        start(controller) {
+          controller.enqueue(big);
+          controller.close();
+        },
+      }),
+      duplex: "half",
+    } as RequestInit);
+    expect(chunked.status).toBe(429);
+    expect(await chunked.json()).toEqual({
+      code: "resource_exhausted",
+      message: "request body: longer than limits.maxMessageBytes (65536)",
+    });
     expect((await fetch(`${base}/health`)).status).toBe(200);
+    expect(await remaining("api", "big-0")).toBe(10n);
   });
 
   it("a stock Connect client in binary works end to end, and gets the strict errors", async () => {
