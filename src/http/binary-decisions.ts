@@ -173,6 +173,9 @@ export async function serveBinaryDecision(
   } catch (err) {
     // A client that left mid-body is not a server failure: nothing to answer, nothing to log.
     if (gone.signal.aborted || res.destroyed) return;
+    // Refused before its body was read (a bad header): close after the answer, rather than
+    // have Node read and discard a body of any length to keep the connection.
+    if (!req.complete) res.shouldKeepAlive = false;
     const connectErr = err instanceof ConnectError ? err : connectErrorOf(err, log, method);
     if (!res.headersSent) sendError(res, connectErr);
   }

@@ -329,6 +329,11 @@ describe("Connect Consume/Query in binary (application/proto): the gRPC door's s
     expect(version.status).toBe(400);
     expect(await version.json()).toEqual({ code: "invalid_argument", message: 'connect-protocol-version: must be "1", got "2"' });
     expect(await remaining("api", "headers")).toBe(10n);
+    // A deadline of 0 ms has passed on arrival: refused before any token is taken.
+    const late = await postProto("Consume", body, { "connect-timeout-ms": "0" });
+    expect(late.status).toBe(504);
+    expect(((await late.json()) as { code: string }).code).toBe("deadline_exceeded");
+    expect(await remaining("api", "headers")).toBe(10n);
     expect((await postProto("Consume", body, { "connect-protocol-version": "1", "connect-timeout-ms": "5000" })).status).toBe(200);
     expect(await remaining("api", "headers")).toBe(9n);
   });
