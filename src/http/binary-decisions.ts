@@ -9,8 +9,8 @@
 // door, so every refusal is 400 invalid_argument with the gRPC door's message, naming the field.
 // The rest of the Connect unary protocol that a binary call can use is kept: `content-encoding`
 // gzip or br (Connect's own decompressors, bounded by the same limit), `connect-timeout-ms`,
-// `connect-protocol-version`, the error body `{"code","message"}` and its HTTP status. Answers are sent uncompressed, which every
-// Connect client accepts.
+// `connect-protocol-version`, the error body `{"code","message"}` and its HTTP status. Answers
+// are sent uncompressed, which every Connect client accepts.
 
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { Code, ConnectError } from "@connectrpc/connect";

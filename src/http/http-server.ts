@@ -1,4 +1,5 @@
-// The HTTP/JSON door (`httpListen`): Connect's handler for tokenmesh.v1.RateLimiter, and
+// The HTTP/JSON door (`httpListen`): tokenmesh.v1.RateLimiter over the Connect protocol (JSON by
+// Connect's handler, binary by binary-decisions.ts), and
 // /v1/check, /health and /ready for scripts, proxies, Docker HEALTHCHECK and Kubernetes probes.
 // Bodies are read by Connect, or for binary Consume/Query by binary-decisions.ts (the gRPC door's
 // strict decoder); both refuse one above limits.maxMessageBytes before it is read whole (by its
