@@ -9,7 +9,7 @@ import { Code, ConnectError, type ConnectRouter, type HandlerContext } from "@co
 import type { Logger } from "pino";
 import type { DecisionOutcome } from "../core/decision.ts";
 import { type DecisionResultSchema, RateLimiter } from "../gen/tokenmesh/v1/rate_limiter_pb.ts";
-import type { CallTiming } from "../server/call-deadline.ts";
+import { arrivalDeadline, type BacklogSource, type CallTiming } from "../server/call-deadline.ts";
 import type { DecisionService } from "../server/decision-service.ts";
 import { RequestError, Status } from "../server/errors.ts";
 import type { DecisionAnswers } from "../server/response-encoder.ts";
@@ -61,25 +61,29 @@ export function connectErrorOf(err: unknown, log: Logger, method: string): Conne
   return new ConnectError("internal error; the server log has the detail", Code.Internal);
 }
 
-/** What the call guard needs of a Connect call: its cancellation and its deadline (connect-timeout-ms). */
-function timingOf(context: HandlerContext): CallTiming {
+/**
+ * What the call guard needs of a Connect call: its cancellation and its deadline
+ * (connect-timeout-ms), read as the handler receives the call, with the loop's backlog then.
+ */
+function timingOf(context: HandlerContext, backlog: BacklogSource | undefined): CallTiming {
   const left = context.timeoutMs();
-  return left === undefined ? { signal: context.signal } : { signal: context.signal, deadlineMs: Date.now() + left };
+  const deadlineMs = arrivalDeadline(left === undefined ? undefined : Date.now() + left, backlog);
+  return deadlineMs === undefined ? { signal: context.signal } : { signal: context.signal, deadlineMs };
 }
 
-export function connectRateLimiter(decisions: DecisionService, log: Logger) {
+export function connectRateLimiter(decisions: DecisionService, log: Logger, backlog?: BacklogSource) {
   return (router: ConnectRouter): void => {
     router.service(RateLimiter, {
       consume(request, context) {
         try {
-          return responseOf(decisions.consume(request, timingOf(context)));
+          return responseOf(decisions.consume(request, timingOf(context, backlog)));
         } catch (err) {
           throw connectErrorOf(err, log, "Consume");
         }
       },
       query(request, context) {
         try {
-          return responseOf(decisions.query(request, request.includeReplicas, timingOf(context)));
+          return responseOf(decisions.query(request, request.includeReplicas, timingOf(context, backlog)));
         } catch (err) {
           throw connectErrorOf(err, log, "Query");
         }

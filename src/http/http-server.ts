@@ -10,6 +10,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { Code, ConnectError } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Logger } from "pino";
+import type { BacklogSource } from "../server/call-deadline.ts";
 import type { DecisionService } from "../server/decision-service.ts";
 import { binaryDecisionMethod, serveBinaryDecision } from "./binary-decisions.ts";
 import { sendJson, serveCheck } from "./check-endpoint.ts";
@@ -19,6 +20,8 @@ export interface HttpDoorOptions {
   readonly decisions: DecisionService;
   readonly log: Logger;
   readonly maxMessageBytes: number;
+  /** Moves a late call's deadline back by the loop's backlog as it arrives (none: never). */
+  readonly backlog?: BacklogSource | undefined;
 }
 
 const ROUTES: Record<string, string> = { "/v1/check": "GET", "/health": "GET", "/ready": "GET" };
@@ -84,7 +87,7 @@ function serveRoutes(options: HttpDoorOptions) {
 export function createHttpDoor(options: HttpDoorOptions): Server {
   const routes = serveRoutes(options);
   const handler = connectNodeAdapter({
-    routes: connectRateLimiter(options.decisions, options.log),
+    routes: connectRateLimiter(options.decisions, options.log, options.backlog),
     // Only an HTTP/1.1 server is created here, so the request is always an IncomingMessage.
     fallback: (req, res) => routes(req as IncomingMessage, res as ServerResponse),
     // The Connect protocol only. gRPC and gRPC-web bodies would be parsed by protobuf-es (lossy

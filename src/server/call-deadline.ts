@@ -6,37 +6,58 @@
 // pass the deadline on, so a grpc-js server interceptor (the documented hook) copies it into the
 // call's metadata under an internal key, replacing anything a client sent under that name.
 // The handler then refuses a call whose deadline passed, or that was cancelled, without taking
-// a token; the deadline is moved back by how long the loop was behind (event-loop-watch.ts),
-// because a call read from a backlog waited that long before the server started its clock
-// (only while that backlog is being read: a call that came after it waited for nothing).
+// a token. A call read from a backlog (event-loop-watch.ts) waited that long before the server
+// started its clock, so its deadline is moved back by it; that backlog is read when the call's
+// headers arrive and kept with the call, never at decision time: a stall that began after the
+// call arrived, or one that ended before it, must not move its deadline (a call that came after
+// a stall waited for nothing; one caught behind a later stall is checked against the clock).
 
 import { ServerInterceptingCall, type ServerInterceptor } from "@grpc/grpc-js";
 import type { CallContext } from "nice-grpc";
-import type { EventLoopWatch } from "./event-loop-watch.ts";
 
 /** Internal metadata key: epoch milliseconds of the call's deadline (absent: none). */
 export const DEADLINE_KEY = "tokenmesh-internal-deadline-ms";
 
-export const deadlineInterceptor: ServerInterceptor = (_method, call) =>
-  new ServerInterceptingCall(call, {
-    start(next) {
-      next({
-        onReceiveMetadata(metadata, pass) {
-          metadata.remove(DEADLINE_KEY);
-          const deadline = call.getDeadline();
-          const ms = deadline instanceof Date ? deadline.getTime() : deadline;
-          if (Number.isFinite(ms)) metadata.set(DEADLINE_KEY, String(ms));
-          pass(metadata);
-        },
-      });
-    },
-  });
+/** Where a door reads the loop's backlog on a call's arrival (an EventLoopWatch, or none). */
+export interface BacklogSource {
+  backlogMs(): number;
+}
+
+/**
+ * The deadline a call is held to: the caller's, moved back by the backlog the loop was reading
+ * when the call arrived (undefined: no deadline). Called once, as the call's headers arrive.
+ */
+export function arrivalDeadline(deadlineMs: number | undefined, backlog: BacklogSource | undefined): number | undefined {
+  if (deadlineMs === undefined || !Number.isFinite(deadlineMs)) return undefined;
+  return deadlineMs - (backlog?.backlogMs() ?? 0);
+}
+
+/** The grpc-js interceptor: records each call's deadline as its headers arrive. */
+export function deadlineInterceptor(backlog: BacklogSource | undefined): ServerInterceptor {
+  return (_method, call) =>
+    new ServerInterceptingCall(call, {
+      start(next) {
+        next({
+          onReceiveMetadata(metadata, pass) {
+            metadata.remove(DEADLINE_KEY);
+            const deadline = call.getDeadline();
+            const held = arrivalDeadline(deadline instanceof Date ? deadline.getTime() : deadline, backlog);
+            if (held !== undefined) metadata.set(DEADLINE_KEY, String(held));
+            pass(metadata);
+          },
+        });
+      },
+    });
+}
 
 /** What any door knows of a call's lifetime: transport-free, for the decision service. */
 export interface CallTiming {
   /** Aborted once the caller cancelled (or the transport gave up on the call). */
   readonly signal?: AbortSignal;
-  /** Wall-clock milliseconds by which the caller wants an answer. */
+  /**
+   * Wall-clock milliseconds by which the caller wants an answer, already moved back by the
+   * backlog the loop was reading when the call arrived (`arrivalDeadline`).
+   */
   readonly deadlineMs?: number;
 }
 
@@ -53,9 +74,9 @@ export type Expiry = "deadline" | "cancelled";
  * Why the call is no longer wanted, or undefined if it is. `nowMs` is the wall clock (the
  * deadline is wall-clock milliseconds, as grpc-js keeps it).
  */
-export function callExpiry(call: CallTiming | undefined, watch: EventLoopWatch | undefined, nowMs: number): Expiry | undefined {
+export function callExpiry(call: CallTiming | undefined, nowMs: number): Expiry | undefined {
   if (call === undefined) return undefined;
   if (call.signal?.aborted === true) return "cancelled";
   if (call.deadlineMs === undefined) return undefined;
-  return nowMs >= call.deadlineMs - (watch?.backlogMs() ?? 0) ? "deadline" : undefined;
+  return nowMs >= call.deadlineMs ? "deadline" : undefined;
 }

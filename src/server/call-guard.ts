@@ -6,7 +6,6 @@
 
 import { type CallTiming, callExpiry, type Expiry } from "./call-deadline.ts";
 import { RequestError, Status } from "./errors.ts";
-import type { EventLoopWatch } from "./event-loop-watch.ts";
 import type { LoadShedder } from "./load-shedder.ts";
 
 export interface CallGuardStats {
@@ -18,7 +17,6 @@ export class CallGuard {
   readonly stats: CallGuardStats = { expired: { deadline: 0, cancelled: 0 }, shed: 0 };
 
   constructor(
-    private readonly watch: EventLoopWatch | undefined,
     private readonly shedder: LoadShedder | undefined,
     private readonly nowMs: () => number = Date.now,
   ) {}
@@ -39,7 +37,7 @@ export class CallGuard {
 
   /** Just before tokens are taken: throws if the call is no longer wanted. */
   charge(call: CallTiming | undefined): void {
-    const why = callExpiry(call, this.watch, this.nowMs());
+    const why = callExpiry(call, this.nowMs());
     if (why === undefined) return;
     this.stats.expired[why]++;
     if (why === "cancelled")

@@ -7,7 +7,7 @@ import type { ChannelOptions } from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import type { ResolvedLimits } from "../config/load.ts";
-import { deadlineInterceptor } from "./call-deadline.ts";
+import { type BacklogSource, deadlineInterceptor } from "./call-deadline.ts";
 import { CallGuard } from "./call-guard.ts";
 import { ConnectionGate } from "./connection-gate.ts";
 import { EventLoopWatch } from "./event-loop-watch.ts";
@@ -17,6 +17,8 @@ import { registerOverloadMetrics } from "./overload-metrics.ts";
 export class OverloadControls {
   readonly watch = new EventLoopWatch().start();
   readonly guard: CallGuard;
+  /** What moves a late call's deadline back, read as its headers arrive (none when turned off). */
+  readonly backlog: BacklogSource | undefined;
   #gate: ConnectionGate | undefined;
 
   constructor(
@@ -26,14 +28,14 @@ export class OverloadControls {
     // `shedEventLoopLag: null` turns off all that reads the loop's lag: shedding, and moving
     // deadlines back after a stall. A server sharing its loop with other work (an in-process
     // test, an embedding app) cannot tell that work's stalls from a backlog of calls.
-    const watched = limits.shedEventLoopLagMs === null ? undefined : this.watch;
+    this.backlog = limits.shedEventLoopLagMs === null ? undefined : this.watch;
     const shedder = limits.shedEventLoopLagMs === null ? undefined : new LoadShedder(this.watch, limits.shedEventLoopLagMs);
-    this.guard = new CallGuard(watched, shedder);
+    this.guard = new CallGuard(shedder);
   }
 
   /** Options for the client port's grpc-js server. */
   serverOptions(): ChannelOptions {
-    return { "grpc.max_concurrent_streams": this.limits.maxConcurrentStreams, interceptors: [deadlineInterceptor] };
+    return { "grpc.max_concurrent_streams": this.limits.maxConcurrentStreams, interceptors: [deadlineInterceptor(this.backlog)] };
   }
 
   /** Starts bounding connections to the bound client port, and registers the metrics. */

@@ -218,7 +218,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   let httpPort: number | undefined;
   if (config.httpListen !== null) {
     const { host, port: hport } = splitHostPort(config.httpListen);
-    httpServer = createHttpDoor({ decisions, log, maxMessageBytes: config.limits.maxMessageBytes });
+    httpServer = createHttpDoor({ decisions, log, maxMessageBytes: config.limits.maxMessageBytes, backlog: overload.backlog });
     try {
       httpPort = await listenHttp(httpServer, host, hport);
     } catch (err) {
