@@ -7,6 +7,14 @@
 //           and frames queued in the kernel, read over the following turns). Calls handled now
 //           may have waited that long before the server saw them, so their deadlines, which the
 //           server starts counting when it reads their headers, are moved back by it.
+//   backlog the stall's length from when it ends until the first tick that finds the loop idle
+//           (epoll returns at once while anything is queued, so an idle tick means the queue
+//           was empty). Judged only on ticks from the stall's end on: the ticks of the stall
+//           itself read as idle (a stopped process is stopped inside epoll_wait, which counts
+//           as idle time), so an average over the last few ticks could say "drained" on the
+//           first tick after a stop while queued calls were still unread, and admit them
+//           (test/server/stalled-replica.test.ts with both cores busy). Still bounded by the
+//           "for as long again" of the stall.
 //   lag     the smallest delay of the last few ticks: sustained slowness, not one
 //           garbage-collection pause (nor a stall that is over: the loop keeps time again).
 //   busy    the event loop's utilization (the share of time it ran code rather than waited
@@ -29,6 +37,8 @@ export class EventLoopWatch {
   #behindSince: number | undefined;
   /** The stall that ended and still covers the most: when, and how long it lasted. */
   #stall = { end: Number.NEGATIVE_INFINITY, length: 0 };
+  /** Whether every tick since the last stall ended found the loop busy (its backlog unread). */
+  #readingBacklog = false;
   readonly #recent: number[] = new Array(RECENT_TICKS).fill(0);
   readonly #busy: number[] = new Array(RECENT_TICKS).fill(0);
   #next = 0;
@@ -57,15 +67,21 @@ export class EventLoopWatch {
   sample(): void {
     const t = this.now();
     const late = Math.max(0, t - this.#last - TICK_MS);
-    if (late >= LATE_MS) this.#behindSince ??= this.#last;
-    else if (this.#behindSince !== undefined) {
-      // A short stall must not hide a long one whose backlog may still be in the sockets.
-      const length = t - this.#behindSince;
-      if (this.#activeStall(t) < length) this.#stall = { end: t, length };
-      this.#behindSince = undefined;
-    }
     const u = this.utilization();
-    this.#busy[this.#next] = this.utilization(this.#lastUtilization).utilization;
+    const busy = this.utilization(this.#lastUtilization).utilization;
+    if (late >= LATE_MS) this.#behindSince ??= this.#last;
+    else {
+      if (this.#behindSince !== undefined) {
+        // A short stall must not hide a long one whose backlog may still be in the sockets.
+        const length = t - this.#behindSince;
+        if (this.#activeStall(t) < length) this.#stall = { end: t, length };
+        this.#behindSince = undefined;
+        this.#readingBacklog = true;
+      }
+      // This tick's own interval, after the stall: an idle one means nothing was left queued.
+      if (busy < BACKLOG_BUSY) this.#readingBacklog = false;
+    }
+    this.#busy[this.#next] = busy;
     this.#lastUtilization = u;
     this.#recent[this.#next] = late;
     this.#next = (this.#next + 1) % RECENT_TICKS;
@@ -84,14 +100,15 @@ export class EventLoopWatch {
 
   /**
    * How long a call read now may have waited before the server saw it: the stall under way, or
-   * one that ended, for as long as the loop is still busy reading what queued during it. Once the
-   * loop is idle again its backlog is drained, so a call read then arrived after the stall and
-   * waited for nothing: moving its deadline back would refuse a call that is on time.
+   * one that ended, for as long as every tick since its end found the loop busy reading what
+   * queued during it. Once a tick finds the loop idle its backlog is drained, so a call read then
+   * arrived after the stall and waited for nothing: moving its deadline back would refuse a call
+   * that is on time.
    */
   backlogMs(): number {
     const t = this.now();
     const ongoing = this.#ongoingStall(t);
-    return this.busy() >= BACKLOG_BUSY ? Math.max(ongoing, this.#activeStall(t)) : ongoing;
+    return this.#readingBacklog ? Math.max(ongoing, this.#activeStall(t)) : ongoing;
   }
 
   #ongoingStall(t: number): number {

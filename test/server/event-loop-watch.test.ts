@@ -62,6 +62,24 @@ describe("event-loop watch: backlog behind a stall", () => {
   });
 });
 
+describe("event-loop watch: backlog right after a stop", () => {
+  it("is judged on the ticks after the stall, not on the stall's own idle-looking ticks", () => {
+    const { w, pass } = watch();
+    for (let i = 0; i < 5; i++) pass(10); // idle before
+    pass(2_500); // stopped inside epoll_wait: reads as 2.5 s of idle loop
+    pass(10, 9); // the first tick on time, busy reading what queued: the stall is over
+    // An average over the last three ticks (idle, stopped, busy) is 0.3: it said "drained".
+    expect(w.backlogMs()).toBeGreaterThanOrEqual(2_500);
+    pass(10, 9);
+    expect(w.backlogMs()).toBeGreaterThanOrEqual(2_500);
+    pass(10, 2); // a tick that found the loop idle: nothing was left queued
+    expect(w.backlogMs()).toBe(0);
+    pass(10, 9); // busy again later (new calls): the old stall's backlog stays drained
+    expect(w.backlogMs()).toBe(0);
+    expect(w.stallMs()).toBeGreaterThanOrEqual(2_500);
+  });
+});
+
 describe("load shedder", () => {
   it("sheds while the loop is behind and busy, not when it is starved but idle", () => {
     const { w, pass } = watch();
