@@ -16,7 +16,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { compressionBrotli, compressionGzip } from "@connectrpc/connect-node";
 import type { Logger } from "pino";
-import type { CallTiming } from "../server/call-deadline.ts";
+import { arrivalDeadline, type BacklogSource, type CallTiming } from "../server/call-deadline.ts";
 import type { DecisionService } from "../server/decision-service.ts";
 import { decodeOrMark } from "../server/request-decoder.ts";
 import { encodeDecisionAnswers } from "../server/response-encoder.ts";
@@ -140,6 +140,8 @@ export interface BinaryDecisionsOptions {
   readonly decisions: DecisionService;
   readonly log: Logger;
   readonly maxMessageBytes: number;
+  /** Moves a late call's deadline back by the loop's backlog as its headers arrive (none: never). */
+  readonly backlog?: BacklogSource | undefined;
 }
 
 /** Answers one binary Consume/Query call; never throws (every failure is a Connect error answer). */
@@ -157,7 +159,8 @@ export async function serveBinaryDecision(
   });
   try {
     checkProtocolVersion(req);
-    const deadlineMs = deadlineOf(req, Date.now());
+    // Read as the headers arrive, before the body: the backlog then is what this call waited behind.
+    const deadlineMs = arrivalDeadline(deadlineOf(req, Date.now()), options.backlog);
     const bytes = await decompressed(req, await readBody(req, res, maxMessageBytes), maxMessageBytes);
     const timing: CallTiming = deadlineMs === undefined ? { signal: gone.signal } : { signal: gone.signal, deadlineMs };
     const request = decodeOrMark(bytes);
