@@ -9,7 +9,7 @@ import type { KeyState } from "./key-state.ts";
 import { markKeyChanged, writeRetirement } from "./local-change.ts";
 import { resetOut } from "./peer-session.ts";
 import { liveFloor, nextHorizon, raiseHorizon } from "./registry.ts";
-import { levelAt, levelWithoutTail } from "./replay.ts";
+import { keyLevelAt, levelWithoutTail } from "./replay.ts";
 import { bump, type KeyRecord, type ReplicaState, stampAt } from "./replica-state.ts";
 
 /**
@@ -126,7 +126,7 @@ export function collectKeys(s: ReplicaState, raw: number): void {
 export function isFullAt(k: KeyState, t: number): boolean {
   if (isCollectable(k)) return true;
   if (t < k.prefix.tau || k.config.tEff > t) return false;
-  return (levelWithoutTail(k, t) ?? levelAt(k, t).level) >= k.config.rate.capacityUnits;
+  return (levelWithoutTail(k, t) ?? keyLevelAt(k, t).level) >= k.config.rate.capacityUnits;
 }
 
 /**
