@@ -18,7 +18,7 @@ export function fullBucket(rate: Rate, nowUs: number): BucketState {
  * Level at `nowUs`. A time before the last observation is treated as that observation, so a
  * clock step backwards never un-spends or re-spends tokens.
  */
-export function levelAt(rate: Rate, state: BucketState, nowUs: number): number {
+export function bucketLevelAt(rate: Rate, state: BucketState, nowUs: number): number {
   const elapsed = nowUs - state.atUs;
   if (elapsed <= 0) return state.level;
   return Math.min(rate.capacityUnits, state.level + refillUnits(rate, elapsed));

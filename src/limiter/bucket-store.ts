@@ -3,7 +3,7 @@
 // full forgives its debt, which is counted so operators can size `maxKeys` to avoid it.
 
 import { LRUCache } from "lru-cache";
-import { type BucketState, levelAt } from "../core/bucket.ts";
+import { type BucketState, bucketLevelAt } from "../core/bucket.ts";
 import type { BucketAccess } from "../core/decision.ts";
 import { convertLevel, type Rate, sameRate } from "../core/rate.ts";
 
@@ -38,8 +38,8 @@ class HeldBucketAccess implements BucketAccess {
     nowUs: number,
   ) {
     if (held === undefined) this.#level = rate.capacityUnits;
-    else if (sameRate(held.rate, rate)) this.#level = levelAt(rate, held.state, nowUs);
-    else this.#level = convertLevel(held.rate, rate, levelAt(held.rate, held.state, nowUs));
+    else if (sameRate(held.rate, rate)) this.#level = bucketLevelAt(rate, held.state, nowUs);
+    else this.#level = convertLevel(held.rate, rate, bucketLevelAt(held.rate, held.state, nowUs));
     this.#at = held === undefined ? nowUs : Math.max(nowUs, held.state.atUs);
   }
 
@@ -75,7 +75,7 @@ export class BucketStore {
       max: maxKeys,
       dispose: (held, _id, reason) => {
         if (reason !== "evict") return;
-        if (levelAt(held.rate, held.state, this.#lastNowUs) >= held.rate.capacityUnits) this.evictions.safe++;
+        if (bucketLevelAt(held.rate, held.state, this.#lastNowUs) >= held.rate.capacityUnits) this.evictions.safe++;
         else this.evictions.unsafe++;
       },
     });

@@ -2,6 +2,7 @@
 // a peer: a protocol version both sides speak, the same cluster, a well-formed identity that is
 // not our own, and (with TLS) a node name that matches the peer's certificate.
 
+import type { PeerCertificate } from "node:tls";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { isIncarnationId } from "../core/crdt/index.ts";
 import type { Hello, HelloSchema } from "../gen/tokenmesh/v1/peer_pb.ts";
@@ -40,6 +41,22 @@ export function helloFor(local: LocalIdentity): MessageInitShape<typeof HelloSch
     node: local.node,
     incarnation: local.incarnation,
   };
+}
+
+/** What either end of a Merge stream (a grpc-js call or stream) tells of its TLS session. */
+export interface TlsSession {
+  getAuthContext(): { readonly sslPeerCertificate?: PeerCertificate } | null;
+}
+
+/**
+ * The common name of the peer's verified certificate, as `checkHello` takes it: undefined on an
+ * insecure mesh, "" when the certificate names no single CN (node gives an array for several),
+ * which no node name matches.
+ */
+export function peerCertificateName(secure: boolean, session: TlsSession): string | undefined {
+  if (!secure) return undefined;
+  const cn: unknown = session.getAuthContext()?.sslPeerCertificate?.subject?.CN;
+  return typeof cn === "string" ? cn : "";
 }
 
 /**

@@ -7,7 +7,7 @@ import { status as Status } from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import type { Replica } from "../core/crdt/index.ts";
 import type { Clock } from "../server/clock.ts";
-import { checkHello, helloFor, type LocalIdentity, type PeerIdentity } from "./handshake.ts";
+import { checkHello, helloFor, type LocalIdentity, type PeerIdentity, peerCertificateName } from "./handshake.ts";
 import type { MeshStats, RejectReason } from "./mesh-stats.ts";
 import { ackToProto } from "./peer-codec.ts";
 import type { InboundRequest, MergeResponseInit, Sized } from "./peer-transport.ts";
@@ -55,13 +55,6 @@ export function handleInbound(call: ServerDuplexStream<Sized<InboundRequest>, Me
   }, deps.helloTimeoutMs);
   helloTimer.unref();
 
-  const certificateName = (): string | undefined => {
-    if (!deps.secure) return undefined;
-    const cert = call.getAuthContext()?.sslPeerCertificate;
-    const cn = cert?.subject?.CN;
-    return typeof cn === "string" ? cn : "";
-  };
-
   call.on("data", (sized: Sized<InboundRequest>) => {
     if (closed) return;
     const body = sized.message;
@@ -71,7 +64,7 @@ export function handleInbound(call: ServerDuplexStream<Sized<InboundRequest>, Me
       if (body.case !== "hello")
         return refuse(Status.FAILED_PRECONDITION, "protocol", "the first message of a Merge stream must be a hello");
       const local = deps.local();
-      const verdict = checkHello(body.value, local, certificateName());
+      const verdict = checkHello(body.value, local, peerCertificateName(deps.secure, call));
       if (!verdict.ok) return refuse(CODE[verdict.code], "handshake", verdict.message);
       peer = verdict.peer;
       clearTimeout(helloTimer);

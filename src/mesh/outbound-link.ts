@@ -11,7 +11,7 @@ import type { MergeResponse } from "../gen/tokenmesh/v1/peer_pb.ts";
 import type { Clock } from "../server/clock.ts";
 import { encodeInChunks } from "./delta-chunks.ts";
 import { encodeDeltaRequest } from "./delta-wire.ts";
-import { checkHello, helloFor, type LocalIdentity, type PeerIdentity } from "./handshake.ts";
+import { checkHello, helloFor, type LocalIdentity, type PeerIdentity, peerCertificateName } from "./handshake.ts";
 import type { MeshStats } from "./mesh-stats.ts";
 import { ackFromProto } from "./peer-codec.ts";
 import { dialPeer, encodeMergeRequest, MERGE_PATH, mergeMethod, type Sized } from "./peer-transport.ts";
@@ -76,12 +76,6 @@ export class OutboundLink {
     stream.write(encodeMergeRequest({ message: { case: "hello", value: helloFor(deps.local()) } }));
   }
 
-  #certificateName(stream: Stream): string | undefined {
-    if (!this.deps.secure) return undefined;
-    const cn = stream.getAuthContext()?.sslPeerCertificate?.subject?.CN;
-    return typeof cn === "string" ? cn : "";
-  }
-
   #onData(stream: Stream, sized: Sized<MergeResponse>): void {
     if (stream !== this.#stream) return;
     const { deps } = this;
@@ -91,7 +85,7 @@ export class OutboundLink {
         this.#abandon(stream, "the peer's first message was not a hello");
         return;
       }
-      const verdict = checkHello(body.value, deps.local(), this.#certificateName(stream));
+      const verdict = checkHello(body.value, deps.local(), peerCertificateName(deps.secure, stream));
       if (!verdict.ok) {
         deps.stats.reject("handshake");
         if (verdict.self === true) this.isSelf = true;

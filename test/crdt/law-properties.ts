@@ -3,7 +3,7 @@
 
 import fc from "fast-check";
 import * as crdt from "../../src/core/crdt/index.ts";
-import { cloneKeyState, foldKey, joinKey, type KeyState, keyText, levelAt, liveFloor, normalizeKey } from "../../src/core/crdt/index.ts";
+import { cloneKeyState, foldKey, joinKey, type KeyState, keyLevelAt, keyText, liveFloor, normalizeKey } from "../../src/core/crdt/index.ts";
 import { viaWire } from "../support/via-wire.ts";
 import { runScript, scriptArb } from "./protocol-states.ts";
 
@@ -62,8 +62,8 @@ export const LAWS: readonly Law[] = [
       const f = foldKey(s, target);
       if (keyText(joinKey(s, f)) !== keyText(f)) return false;
       for (const t of [target, target + 1, target + later, target + 10 * later]) {
-        const x = levelAt(f, t);
-        const y = levelAt(s, t);
+        const x = keyLevelAt(f, t);
+        const y = keyLevelAt(s, t);
         if (x.level !== y.level || x.rate !== y.rate) return false;
       }
       return true;
@@ -76,7 +76,7 @@ export const LAWS: readonly Law[] = [
       const s = pick(samples, i);
       if (s === undefined) return true;
       const t = Math.max(now, s.prefix.tau) + dt;
-      if (levelAt(joinKey(s, s), t).level !== levelAt(s, t).level) return false;
+      if (keyLevelAt(joinKey(s, s), t).level !== keyLevelAt(s, t).level) return false;
       const r = replicas[i % 3];
       const k = r?.keyState("k");
       if (r === undefined || k === undefined) return true;
@@ -96,7 +96,7 @@ export const LAWS: readonly Law[] = [
       const same = cloneKeyState(k as KeyState);
       same.horizon = Math.max(same.horizon, copy.horizon);
       normalizeKey(same);
-      return keyText(copy) === keyText(same) && levelAt(copy, t).level === levelAt(k, t).level;
+      return keyText(copy) === keyText(same) && keyLevelAt(copy, t).level === keyLevelAt(k, t).level;
     }),
   ),
 ];

@@ -8,7 +8,7 @@ import {
   type IncId,
   type KeyConfig,
   type KeyState,
-  levelAt,
+  keyLevelAt,
   liveFloor,
   type Replica,
 } from "../../src/core/crdt/index.ts";
@@ -18,7 +18,7 @@ import { isCollectable } from "../../src/core/crdt/key-fold.ts";
 export function referenceLevel(r: Replica, key: string, config: KeyConfig, raw: number): number {
   const k = r.keyState(key);
   if (k === undefined) return config.rate.capacityUnits;
-  return levelAt(cloneKeyState(k as KeyState), r.stamp(raw)).level;
+  return keyLevelAt(cloneKeyState(k as KeyState), r.stamp(raw)).level;
 }
 
 /**
@@ -69,7 +69,7 @@ export function leftoverTickWork(r: Replica, raw: number): string[] {
     const foldable = k.K.size > 0 || k.entries.some((e) => floor !== undefined && e.slot < floor);
     if (foldable && floor !== undefined && floor > k.prefix.tau) found.push(`${key}: tail not folded to ${floor}`);
     // The collection test as first written (timers.ts isFullAt has a fast path).
-    const full = isCollectable(k) || (t >= k.prefix.tau && levelAt(k, t).level >= k.config.rate.capacityUnits && k.config.tEff <= t);
+    const full = isCollectable(k) || (t >= k.prefix.tau && keyLevelAt(k, t).level >= k.config.rate.capacityUnits && k.config.tEff <= t);
     if (!tail && full) found.push(`${key}: collectable at ${t}`);
   }
   return found;

@@ -3,7 +3,16 @@
 // computed in a line, and then that the real core does not fall into it.
 
 import { describe, expect, it } from "vitest";
-import { foldKey, joinKey, type KeyState, keyText, levelAt, newKeyState, Replica, type UntrustedDelta } from "../../src/core/crdt/index.ts";
+import {
+  foldKey,
+  joinKey,
+  type KeyState,
+  keyLevelAt,
+  keyText,
+  newKeyState,
+  Replica,
+  type UntrustedDelta,
+} from "../../src/core/crdt/index.ts";
 import { Cluster } from "../sim/cluster.ts";
 import { viaWire } from "../support/via-wire.ts";
 import { config, Mesh } from "./mesh.ts";
@@ -101,7 +110,7 @@ describe("traps (docs/design.md, section 4)", () => {
       [A, 1_000_000, 0, 5],
       [A, 1_000_010, 0, 3],
     ]);
-    expect(Math.floor(tokens(levelAt(same, 1_000_010).level))).toBe(5); // 3 tokens vanished under max
+    expect(Math.floor(tokens(keyLevelAt(same, 1_000_010).level))).toBe(5); // 3 tokens vanished under max
     const m = new Mesh(["a", "b"]);
     m.round(1_000);
     for (let i = 0; i < 5; i++) m.get("a").consume("k", CFG, 1, m.now);
@@ -142,8 +151,8 @@ describe("traps (docs/design.md, section 4)", () => {
     expect(keyText(twice)).toBe(keyText(once));
     const t = 1_000_600;
     // "slot before tau is debt" would charge 4 per delivery; K - F charges 4 once.
-    expect(tokens(levelAt(folded, t).level) - tokens(levelAt(once, t).level)).toBe(4);
-    expect(levelAt(twice, t).level).toBe(levelAt(once, t).level);
+    expect(tokens(keyLevelAt(folded, t).level) - tokens(keyLevelAt(once, t).level)).toBe(4);
+    expect(keyLevelAt(twice, t).level).toBe(keyLevelAt(once, t).level);
     const refolded = foldKey(twice, 1_000_700);
     expect(refolded.prefix.lateCharged).toBe(4);
     expect(keyText(joinKey(refolded, late))).toBe(keyText(refolded));

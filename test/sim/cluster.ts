@@ -5,7 +5,7 @@
 import { DEFAULT_LIMITS, type KeyConfig, makeKeyConfig, Replica, type ReplicaOptions } from "../../src/core/crdt/index.ts";
 import { refilled } from "../../src/core/crdt/replay.ts";
 import type { LimitSpec } from "../../src/core/rate.ts";
-import { Gcra } from "../crdt/gcra-ref.ts";
+import { GcraReference } from "../support/gcra.ts";
 import { viaWire } from "../support/via-wire.ts";
 import { EventQueue } from "./event-queue.ts";
 import { type LinkSpec, Network } from "./network.ts";
@@ -45,7 +45,7 @@ export class SimNode {
 }
 
 interface KeyTruth {
-  ideal: Gcra;
+  ideal: GcraReference;
   idealAdmitted: number;
   /** Exact units, debt allowed: the level a single bucket would have after all real admissions. */
   level: number;
@@ -161,7 +161,12 @@ export class Cluster {
     let k = this.truth.get(key);
     if (k === undefined) {
       const l = this.opts.limit;
-      k = { ideal: new Gcra(l.capacity, l.refillTokens, l.refillPeriodUs), idealAdmitted: 0, level: this.config.rate.capacityUnits, at: 0 };
+      k = {
+        ideal: new GcraReference(l.capacity, l.refillTokens, l.refillPeriodUs),
+        idealAdmitted: 0,
+        level: this.config.rate.capacityUnits,
+        at: 0,
+      };
       this.truth.set(key, k);
     }
     return k;
@@ -171,7 +176,7 @@ export class Cluster {
   request(name: string, key: string, cost = 1): boolean {
     const n = this.node(name);
     const truth = this.truthOf(key);
-    if (truth.ideal.offer(this.now, cost)) truth.idealAdmitted += cost;
+    if (truth.ideal.consume(this.now, cost)) truth.idealAdmitted += cost;
     if (!n.alive || n.replica === undefined) return false;
     const out = n.replica.consume(key, this.config, cost, this.raw(n));
     if (!out.allowed) {

@@ -3,7 +3,7 @@
 // changes, then quiescence. Every live replica must hold the same canonical state and the same
 // level for every key. Used by fuzz.test.ts (few seeds) and `tsx test/sim/fuzz.ts N` (many).
 
-import { DEFAULT_LIMITS, type KeyState, levelAt, makeKeyConfig } from "../../src/core/crdt/index.ts";
+import { DEFAULT_LIMITS, type KeyState, keyLevelAt, makeKeyConfig } from "../../src/core/crdt/index.ts";
 import { Cluster } from "./cluster.ts";
 import { Prng } from "./prng.ts";
 
@@ -75,7 +75,7 @@ export function fuzzOnce(seed: number, seconds = 6): FuzzOutcome {
       live.map((x) => {
         const st = x.replica?.keyState(k) as KeyState | undefined;
         if (st === undefined) return "full";
-        const level = levelAt(st, T + 1_000).level;
+        const level = keyLevelAt(st, T + 1_000).level;
         return level >= st.config.rate.capacityUnits ? "full" : String(level);
       }),
     );

@@ -1,6 +1,6 @@
 // Convergence after quiescence (docs/design.md, section 6) and state size per key.
 
-import { type KeyState, levelAt } from "../../src/core/crdt/index.ts";
+import { type KeyState, keyLevelAt } from "../../src/core/crdt/index.ts";
 import { Cluster } from "./cluster.ts";
 import { levelOfAllData, type Row, row } from "./figures.ts";
 import { C, FLUSH_US, LIMIT, LINK } from "./scenarios-load.ts";
@@ -49,14 +49,14 @@ export function convergence(seed: number, scale: number): Row[] {
         live.map((n) => {
           const k = n.replica?.keyState(key);
           if (k === undefined) return "full";
-          const level = levelAt(k, t).level;
+          const level = keyLevelAt(k, t).level;
           return level >= k.config.rate.capacityUnits ? "full" : String(level);
         }),
       );
       if (levels.size > 1) mismatches += 1;
     }
     if (base === undefined) continue;
-    const L = levelAt(base, tEnd).level / c.config.rate.unitsPerToken;
+    const L = keyLevelAt(base, tEnd).level / c.config.rate.unitsPerToken;
     const all = levelOfAllData(c, key, tEnd);
 
     const below = all - base.prefix.lateCharged - L;

@@ -1,6 +1,7 @@
-// An independent reference for one token bucket: GCRA (ITU-T I.371) on exact BigInt rationals.
-// It shares no code with src/core: time is scaled by the refill count R so that the emission
-// interval T = P/R becomes the integer P, and the burst tolerance C*T becomes C*P.
+// The one independent reference for one token bucket that the tests compare against (the core
+// bucket, the replica alone, and the simulator's ideal): GCRA (ITU-T I.371) on exact BigInt
+// rationals. It shares no code with src/core: time is scaled by the refill count R so that the
+// emission interval T = P/R becomes the integer P, and the burst tolerance C*T becomes C*P.
 
 /** max() for bigints (Math.max does not take them). */
 const later = (a: bigint, b: bigint): bigint => (a > b ? a : b);
@@ -9,8 +10,8 @@ export class GcraReference {
   readonly #capacity: bigint;
   readonly #refill: bigint;
   readonly #period: bigint;
-  /** Theoretical arrival time, scaled by R (units: microseconds * R). */
-  #tat = 0n;
+  /** Theoretical arrival time, scaled by R (units: microseconds * R); far past: full at any start time. */
+  #tat = -(2n ** 62n);
 
   constructor(capacity: number, refillTokens: number, refillPeriodUs: number) {
     this.#capacity = BigInt(capacity);
@@ -38,6 +39,13 @@ export class GcraReference {
       this.#tat = later(this.#tat, t) + BigInt(cost) * this.#period;
     }
     return allowed;
+  }
+
+  /** Tokens available at `tUs` as an exact fraction [numerator, denominator]. */
+  level(tUs: number): [bigint, bigint] {
+    const t = this.#scaled(tUs);
+    const debt = this.#tat > t ? this.#tat - t : 0n;
+    return [this.#capacity * this.#period - debt, this.#period];
   }
 
   /** Whole tokens available at `tUs`. */

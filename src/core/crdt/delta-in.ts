@@ -8,6 +8,7 @@ import { afterKeyChange, touchKey } from "./key-index.ts";
 import { joinKeyInto, normalizeKey } from "./key-join.ts";
 import { type Entry, findEntry, type KeyState, NO_COUNTS } from "./key-state.ts";
 import { afterJoin, lastReplayed } from "./level-cache.ts";
+import { markKeyChanged, writeRetirement } from "./local-change.ts";
 import { newSession, onDelta, resetOut } from "./peer-session.ts";
 import { joinRecord, raiseHorizon, type WireInc } from "./registry.ts";
 import { bump, newKeyRecord, type ReplicaState, stampAt } from "./replica-state.ts";
@@ -67,11 +68,8 @@ export function joinKeyPart(
       e.seq = seq;
       e.origin = theirs !== undefined && theirs.c0 === e.c0 && theirs.c1 === e.c1 ? origin : undefined;
     }
-    if (ch.meta) {
-      rec.seq = seq;
-      rec.origin = undefined;
-    }
-    touchKey(s, rec, seq);
+    if (ch.meta) markKeyChanged(s, rec, seq);
+    else touchKey(s, rec, seq);
     afterKeyChange(s, rec);
   }
   if (sender !== undefined) markWhatSenderLacks(s, rec, part, sender.whole, sender.from);
@@ -207,12 +205,7 @@ export function applyDelta(s: ReplicaState, untrusted: UntrustedDelta, raw_now: 
   // silence, so folds do not stall for T_retire on every restart. Written as replicated state.
   if (previous !== undefined && previous !== inc && previous !== s.self) {
     const old = s.reg.incs.get(previous);
-    if (old !== undefined && old.retired < 0) {
-      old.retired = stampAt(s, raw_now);
-      old.seq = bump(s);
-      old.origin = undefined;
-      s.stats.retirementsWritten += 1;
-    }
+    if (old !== undefined && old.retired < 0) writeRetirement(s, old, stampAt(s, raw_now));
   }
 
   for (const h of later) {

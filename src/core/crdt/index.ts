@@ -14,7 +14,7 @@ export { foldKey, foldKeyInto, isCollectable } from "./key-fold.ts";
 export { joinKey, joinKeyInto, normalizeKey } from "./key-join.ts";
 export { cloneKeyState, type Entry, type KeyState, keyText, newKeyState, type Prefix } from "./key-state.ts";
 export { liveFloor, newRegistry, type Registry, registryText } from "./registry.ts";
-export { levelAt, refilled, walk } from "./replay.ts";
+export { keyLevelAt, refilled, walk } from "./replay.ts";
 export { Replica, type ReplicaInit } from "./replica.ts";
 export { DEFAULT_OPTIONS, type ReplicaOptions, type ReplicaStats } from "./replica-state.ts";
 export { type ExportOptions, exportState, finishImport, type ImportResult, importState, type StateExport } from "./snapshot.ts";

@@ -21,7 +21,7 @@
 
 import { isCollectable } from "./key-fold.ts";
 import type { KeyState } from "./key-state.ts";
-import { levelAt, levelWithoutTail } from "./replay.ts";
+import { keyLevelAt, levelWithoutTail } from "./replay.ts";
 import type { KeyRecord, ReplicaState } from "./replica-state.ts";
 
 /** Records `rec` as changed at sequence `seq` (the current `s.seq`): moves it to the end. */
@@ -84,8 +84,8 @@ export function collectDue(k: KeyState): number {
   const t0 = Math.max(p.tau, k.config.tEff);
   const rate = k.config.rate;
   // Common after a fold: nothing late, no limit switch, so the level at t0 is the prefix's
-  // refilled (what levelAt computes, without a walk).
-  const level = levelWithoutTail(k, t0) ?? levelAt(k, t0).level;
+  // refilled (what keyLevelAt computes, without a walk).
+  const level = levelWithoutTail(k, t0) ?? keyLevelAt(k, t0).level;
   const gap = rate.capacityUnits - level;
   return gap <= 0 ? t0 : t0 + Math.ceil(gap / rate.unitsPerMicro);
 }

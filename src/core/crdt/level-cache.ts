@@ -3,7 +3,7 @@
 // The level is a pure function of (state, t) computed by one walk from the prefix (replay.ts).
 // Between changes of the state, a later time only walks further: the cache keeps the walker
 // positioned after the entries already replayed and resumes from there. It is exact, not an
-// approximation: the same Walker does the same arithmetic in the same order as `levelAt`, and
+// approximation: the same Walker does the same arithmetic in the same order as `keyLevelAt`, and
 // test/crdt/optimized-paths.test.ts compares the two on protocol-generated runs.
 //
 // Valid while the prefix, K, config and the replayed entries are unchanged. The replica drops
@@ -24,7 +24,7 @@ export interface LevelOut {
   rate: Rate;
 }
 
-/** `levelAt(rec.state, t)`, resuming the record's cached walk. */
+/** `keyLevelAt(rec.state, t)`, resuming the record's cached walk. */
 export function cachedLevel(rec: KeyRecord, t: number, out: LevelOut): void {
   const k = rec.state;
   const end = Math.max(t, k.prefix.tau);

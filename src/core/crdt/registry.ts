@@ -33,7 +33,10 @@ export interface WireInc {
   readonly retired: number;
 }
 
-/** Joins one record; returns the record if it changed (or was added). */
+/**
+ * Joins one record; returns the record if it changed (or was added). The caller stamps its
+ * change sequence and origin (delta-in.ts, joinRecordPart): they are not part of the lattice.
+ */
 export function joinRecord(reg: Registry, rec: WireInc): IncRecord | undefined {
   if (isForgotten(rec.id, reg.horizon)) return undefined;
   const cur = reg.incs.get(rec.id);
@@ -43,7 +46,6 @@ export function joinRecord(reg: Registry, rec: WireInc): IncRecord | undefined {
     return added;
   }
   if (rec.wm > cur.wm || rec.retired > cur.retired) {
-    cur.origin = undefined;
     cur.wm = Math.max(cur.wm, rec.wm);
     cur.retired = Math.max(cur.retired, rec.retired);
     return cur;

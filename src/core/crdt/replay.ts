@@ -220,7 +220,7 @@ export function walk(k: KeyState, end: number, fold: boolean): Walk {
 }
 
 /**
- * `levelAt(k, end)` for a key with no tail, nothing late and no pending limit (a new key, or
+ * `keyLevelAt(k, end)` for a key with no tail, nothing late and no pending limit (a new key, or
  * one just folded), without a walker: what the walk would do, refill from tau. Undefined when
  * the key is not of that shape.
  */
@@ -231,7 +231,7 @@ export function levelWithoutTail(k: KeyState, end: number): number | undefined {
 }
 
 /** Level of the key at `t` (units of the limit in force at t). Never below the prefix's time. */
-export function levelAt(k: KeyState, t: number): { level: number; rate: Rate } {
+export function keyLevelAt(k: KeyState, t: number): { level: number; rate: Rate } {
   const w = walk(k, Math.max(t, k.prefix.tau), false);
   return { level: w.level, rate: w.config.rate };
 }

@@ -13,6 +13,7 @@ import { compareConfig, type KeyConfig } from "./key-config.ts";
 import { afterKeyChange, hasTail, newDueHeap, touchKey } from "./key-index.ts";
 import { findEntry, type KeyState, keyText, newKeyState } from "./key-state.ts";
 import { afterOwnDebit, cachedLevel, type LevelOut } from "./level-cache.ts";
+import { markChanged, markKeyChanged } from "./local-change.ts";
 import { onAck, resetOut } from "./peer-session.ts";
 import { liveFloor, newRegistry, registryText } from "./registry.ts";
 import {
@@ -147,10 +148,8 @@ export class Replica {
     } else if (config !== rec.state.config && compareConfig(config, rec.state.config) > 0) {
       // A newer policy from the edge: replicated with its own tEff (trap 10).
       rec.state.config = config;
-      rec.seq = bump(s);
-      rec.origin = undefined;
       rec.walker = undefined;
-      touchKey(s, rec, rec.seq);
+      markKeyChanged(s, rec);
       afterKeyChange(s, rec);
     }
     return rec;
@@ -204,12 +203,9 @@ export class Replica {
     const s = this.s;
     const rec = s.keys.get(key);
     if (rec === undefined || tokens <= 0) return;
-    const seq = bump(s);
     const total = s.counters.get(key) ?? 0;
     s.counters.set(key, total + tokens);
-    rec.seq = seq;
-    rec.origin = undefined;
-    touchKey(s, rec, seq); // before any return below: rec.seq moved
+    const seq = markKeyChanged(s, rec); // before any return below: rec.seq moved
     const entries = rec.state.entries;
     let e = s.open.get(key);
     let inserted: number | undefined;
@@ -228,8 +224,7 @@ export class Replica {
       }
     }
     e.c1 += tokens;
-    e.seq = seq;
-    e.origin = undefined;
+    markChanged(e, seq);
     s.open.set(key, e);
     afterOwnDebit(rec, e, inserted);
   }
@@ -255,14 +250,8 @@ export class Replica {
     for (const key of Array.isArray(ack.missing) ? ack.missing.slice(0, 256) : []) {
       const rec = this.s.keys.get(key);
       if (rec === undefined) continue;
-      const seq = bump(this.s);
-      rec.seq = seq;
-      rec.origin = undefined;
-      for (const e of rec.state.entries) {
-        e.seq = seq;
-        e.origin = undefined;
-      }
-      touchKey(this.s, rec, seq);
+      const seq = markKeyChanged(this.s, rec);
+      for (const e of rec.state.entries) markChanged(e, seq);
     }
     if (Number.isSafeInteger(ack.t1) && Number.isSafeInteger(ack.t2)) this.s.clock.addSample(ack.node, ack.t1, ack.t2, raw);
     this.checkReady(raw);
@@ -280,9 +269,9 @@ export class Replica {
       const t = stampAt(s, raw);
       const prov = s.reg.incs.get(s.self);
       if (birthOf(s.self) > t && prov !== undefined) {
+        // Not counted as a retirement written: no other replica ever saw this id write.
         prov.retired = t;
-        prov.seq = bump(s);
-        prov.origin = undefined;
+        markChanged(prov, bump(s));
         s.self = makeIncarnationId(t, s.randomHex());
         s.reg.incs.set(s.self, { wm: 0, retired: -1, seq: bump(s) });
         s.lastHeard.set(s.self, raw);
@@ -302,8 +291,7 @@ export class Replica {
     const me = s.reg.incs.get(s.self);
     if (me !== undefined && t > me.wm) {
       me.wm = t;
-      me.seq = bump(s);
-      me.origin = undefined;
+      markChanged(me, bump(s));
       s.lastHeard.set(s.self, raw);
     }
   }

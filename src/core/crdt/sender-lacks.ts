@@ -16,6 +16,7 @@ import type { IncId } from "./incarnation.ts";
 import { compareConfig } from "./key-config.ts";
 import { touchKey } from "./key-index.ts";
 import { comparePrefix, type Entry, type KeyState } from "./key-state.ts";
+import { markChanged } from "./local-change.ts";
 import { bump, type KeyRecord, type ReplicaState } from "./replica-state.ts";
 
 /** The sending stream: its incarnation, and how far it acknowledged our own sequence. */
@@ -45,8 +46,7 @@ export function markWhatSenderLacks(s: ReplicaState, rec: KeyRecord, part: KeySt
   let seq: number | undefined;
   if (owed(rec.seq, rec.origin, from) && metaBeyond(rec.state, part)) {
     seq = bump(s);
-    rec.seq = seq;
-    rec.origin = undefined;
+    markChanged(rec, seq);
   }
   if (whole) {
     // Both lists are sorted by (slot, inc): one merge finds what the part lacks.
@@ -58,8 +58,7 @@ export function markWhatSenderLacks(s: ReplicaState, rec: KeyRecord, part: KeySt
       const same = t !== undefined && t.slot === e.slot && t.inc === e.inc && t.c0 >= e.c0 && t.c1 >= e.c1;
       if (same || !owed(e.seq, e.origin, from)) continue;
       seq ??= bump(s);
-      e.seq = seq;
-      e.origin = undefined;
+      markChanged(e, seq);
     }
   }
   if (seq !== undefined) touchKey(s, rec, seq);

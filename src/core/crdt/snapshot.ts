@@ -22,6 +22,7 @@
 import { joinKeyPart, joinRecordPart, keyParts, quarantine, recordParts } from "./delta-in.ts";
 import type { IncId } from "./incarnation.ts";
 import { changedSince } from "./key-index.ts";
+import { writeRetirement } from "./local-change.ts";
 import { raiseHorizon } from "./registry.ts";
 import type { Replica } from "./replica.ts";
 import { bump, type KeyRecord, stampAt } from "./replica-state.ts";
@@ -155,10 +156,7 @@ export function finishImport(replica: Replica, writers: Iterable<IncId>, raw: nu
   for (const id of writers) {
     const r = s.reg.incs.get(id);
     if (id === s.self || r === undefined || r.retired >= 0) continue;
-    r.retired = stampAt(s, raw);
-    r.seq = bump(s);
-    r.origin = undefined;
-    s.stats.retirementsWritten += 1;
+    writeRetirement(s, r, stampAt(s, raw));
     retired++;
   }
   s.startedAt = raw;

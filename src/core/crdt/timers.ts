@@ -3,12 +3,13 @@
 
 import { birthOf, isForgotten, makeIncarnationId } from "./incarnation.ts";
 import { foldKey, foldKeyInto, isCollectable } from "./key-fold.ts";
-import { hasTail, popDue, scheduleCollect, touchKey, unlinkKey } from "./key-index.ts";
+import { hasTail, popDue, scheduleCollect, unlinkKey } from "./key-index.ts";
 import { normalizeKey } from "./key-join.ts";
 import type { KeyState } from "./key-state.ts";
+import { markKeyChanged, writeRetirement } from "./local-change.ts";
 import { resetOut } from "./peer-session.ts";
 import { liveFloor, nextHorizon, raiseHorizon } from "./registry.ts";
-import { levelAt, levelWithoutTail } from "./replay.ts";
+import { keyLevelAt, levelWithoutTail } from "./replay.ts";
 import { bump, type KeyRecord, type ReplicaState, stampAt } from "./replica-state.ts";
 
 /**
@@ -26,10 +27,7 @@ export function retireSilent(s: ReplicaState, raw: number): void {
       continue;
     }
     if (raw - heard >= s.opts.retireAfterUs) {
-      r.retired = t;
-      r.seq = bump(s);
-      r.origin = undefined;
-      s.stats.retirementsWritten += 1;
+      writeRetirement(s, r, t);
     }
   }
 }
@@ -95,10 +93,8 @@ function settleKey(s: ReplicaState, rec: KeyRecord, floor: number | undefined): 
     }
   }
   if (changed) {
-    rec.seq = bump(s);
-    rec.origin = undefined;
     rec.walker = undefined;
-    touchKey(s, rec, rec.seq);
+    markKeyChanged(s, rec);
   }
   if (hasTail(k)) s.tails.add(rec);
   else {
@@ -130,7 +126,7 @@ export function collectKeys(s: ReplicaState, raw: number): void {
 export function isFullAt(k: KeyState, t: number): boolean {
   if (isCollectable(k)) return true;
   if (t < k.prefix.tau || k.config.tEff > t) return false;
-  return (levelWithoutTail(k, t) ?? levelAt(k, t).level) >= k.config.rate.capacityUnits;
+  return (levelWithoutTail(k, t) ?? keyLevelAt(k, t).level) >= k.config.rate.capacityUnits;
 }
 
 /**
