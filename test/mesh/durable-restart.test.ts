@@ -68,7 +68,10 @@ describe("whole-cluster restart with snapshots", () => {
         const r = await m.replicas[1]?.client.consume({ decisions: [{ buckets: [{ policy: "quota", key: "tenant-7" }] }] });
         if (r?.results[0]?.allowed === true) burst++;
       }
-      expect(burst).toBeLessThanOrEqual(bound + 1);
+      // The bucket keeps refilling while these calls run one after another (a second or more on
+      // a loaded machine): that refill is owed too, counted from the query the bound came from.
+      const refillDuringBurst = (R * (Date.now() - queriedAt)) / 1000;
+      expect(burst).toBeLessThanOrEqual(bound + 1 + Math.floor(refillDuringBurst));
     }, 240_000);
   }
 });
