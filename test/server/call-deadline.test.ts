@@ -7,6 +7,7 @@ import { arrivalDeadline, type CallTiming } from "../../src/server/call-deadline
 import { CallGuard } from "../../src/server/call-guard.ts";
 import { type RequestError, Status } from "../../src/server/errors.ts";
 import { EventLoopWatch } from "../../src/server/event-loop-watch.ts";
+import { handElu } from "../support/hand-elu.ts";
 
 /** A watch whose clock (also the guard's wall clock) and loop utilization the test drives. */
 function loop() {
@@ -14,13 +15,10 @@ function loop() {
   let active = 0;
   const watch = new EventLoopWatch(
     () => now,
-    (since) => {
-      const u = { idle: now - active, active, utilization: 0 };
-      if (since === undefined) return u;
-      const busy = u.active - since.active;
-      const all = busy + (u.idle - since.idle);
-      return { idle: u.idle - since.idle, active: busy, utilization: all <= 0 ? 0 : busy / all };
-    },
+    handElu(
+      () => now,
+      () => active,
+    ),
   );
   const guard = new CallGuard(undefined, () => now);
   return {

@@ -5,19 +5,17 @@
 import { describe, expect, it } from "vitest";
 import { EventLoopWatch } from "../../src/server/event-loop-watch.ts";
 import { LoadShedder } from "../../src/server/load-shedder.ts";
+import { handElu } from "../support/hand-elu.ts";
 
 function watch() {
   let now = 1_000;
   let active = 0; // loop time spent running code, ms
   const w = new EventLoopWatch(
     () => now,
-    (since) => {
-      const u = { idle: now - active, active, utilization: 0 };
-      if (since === undefined) return u;
-      const busy = u.active - since.active;
-      const all = busy + (u.idle - since.idle);
-      return { idle: u.idle - since.idle, active: busy, utilization: all <= 0 ? 0 : busy / all };
-    },
+    handElu(
+      () => now,
+      () => active,
+    ),
   );
   return {
     w,
