@@ -117,7 +117,7 @@ function exchange(a: Replica, b: Replica, now: number): void {
     [a, b],
     [b, a],
   ] as const) {
-    const d = from.deltaFor(to.s.opts.node, now);
+    const d = from.deltaFor(to.node, now);
     if (d === undefined) continue;
     const r = to.applyDelta(viaWire(d), now);
     if (!r.ok) throw new Error(r.error.message);
@@ -152,7 +152,7 @@ function flushCost(held: number): number {
     b.tick(now);
     exchange(a, b, now);
   }
-  if (a.s.keys.size < held || b.s.keys.size < held) throw new Error("held keys were collected");
+  if (a.keyCount < held || b.keyCount < held) throw new Error("held keys were collected");
   return ((performance.now() - t0) * 1000) / flushes;
 }
 

@@ -80,7 +80,7 @@ export function handleInbound(call: ServerDuplexStream<Sized<InboundRequest>, Me
       windowStart = now;
       newKeysInWindow = 0;
     }
-    for (const k of body.value.keys) if (replica.keyState(k.key) === undefined) newKeysInWindow++;
+    for (const k of body.value.keys) if (!replica.holdsKey(k.key)) newKeysInWindow++;
     if (newKeysInWindow > deps.maxNewKeysPerSecond) {
       return refuse(
         Status.RESOURCE_EXHAUSTED,
