@@ -12,6 +12,7 @@ import type { MeshStats, RejectReason } from "./mesh-stats.ts";
 import { ackToProto } from "./peer-codec.ts";
 import type { InboundRequest, MergeResponseInit, Sized } from "./peer-transport.ts";
 import type { RejectionLog } from "./rejection-log.ts";
+import { failStream } from "./stream-status.ts";
 
 export interface InboundDeps {
   readonly replica: Replica;
@@ -48,7 +49,7 @@ export function handleInbound(call: ServerDuplexStream<Sized<InboundRequest>, Me
     clearTimeout(helloTimer);
     stats.reject(reason);
     deps.rejections.report(reason, { peer: peer?.node ?? call.getPeer(), reason, message }, "peer stream refused");
-    call.emit("error", { code, details: message });
+    failStream(call, code, message, reason);
   };
   const helloTimer = setTimeout(() => {
     if (peer === undefined) refuse(Status.DEADLINE_EXCEEDED, "hello_timeout", `no valid hello within ${deps.helloTimeoutMs} ms`);
