@@ -189,9 +189,9 @@ export function resolveConfig(raw: unknown, source: string, env: NodeJS.ProcessE
   const resolved = new Map<string, Policy>();
   for (const [name, p] of Object.entries(policies)) {
     const rate = makeRate({ capacity: p.capacity, refillTokens: p.refill, refillPeriodUs: parseDurationUs(p.per) as number });
-    if (!rate.ok) throw new ConfigError(source, [`policies.${name}: ${rate.message}`]);
+    if (!rate.ok) throw new ConfigError(source, [`policies.${name}: ${rate.error.message}`]);
     const effectiveAtUs = p.effectiveAt === undefined ? 0 : Date.parse(p.effectiveAt) * 1000;
-    resolved.set(name, { name, rate: rate.rate, version: p.version, effectiveAtUs, ...(p.inline ? { inline: p.inline } : {}) });
+    resolved.set(name, { name, rate: rate.value, version: p.version, effectiveAtUs, ...(p.inline ? { inline: p.inline } : {}) });
   }
   const name = node ?? mesh?.node ?? hostname();
   return {

@@ -127,8 +127,8 @@ function ruleOf(d: DescriptorInput, label: string, where: string, problems: stri
   let rate: Rate | undefined;
   if (!r.unlimited && r.unit !== undefined && requestsPerUnit > 0) {
     const made = makeRate({ capacity: requestsPerUnit, refillTokens: requestsPerUnit, refillPeriodUs: UNIT_US[r.unit] });
-    if (made.ok) rate = made.rate;
-    else problems.push(`${where}.rate_limit: ${made.message}`);
+    if (made.ok) rate = made.value;
+    else problems.push(`${where}.rate_limit: ${made.error.message}`);
   }
   const bucketPolicy =
     Buffer.byteLength(label) <= 60 ? `rls:${label}` : `rls#${createHash("sha256").update(label).digest("hex").slice(0, 40)}`;

@@ -109,7 +109,7 @@ export function handleInbound(call: ServerDuplexStream<Sized<InboundRequest>, Me
       for (const e of k.entries) newest = Math.max(newest, e[1] ?? Number.NEGATIVE_INFINITY);
       if (newest !== Number.NEGATIVE_INFINITY) stats.lag(Math.max(0, now - newest) / 1e6);
     }
-    if (!call.write({ message: { case: "ack", value: ackToProto(result.ack) } })) {
+    if (!call.write({ message: { case: "ack", value: ackToProto(result.value) } })) {
       // The peer is not reading our acks: stop reading its deltas until it does.
       call.pause();
       call.once("drain", () => call.resume());

@@ -68,8 +68,8 @@ function inlineRate(limit: InlineLimit, policy: Policy, field: string): Rate | R
     );
   }
   const made = makeRate({ capacity, refillTokens, refillPeriodUs: periodMs * 1000 });
-  if (!made.ok) return invalidArgument(field, made.message);
-  return made.rate;
+  if (!made.ok) return invalidArgument(field, made.error.message);
+  return made.value;
 }
 
 function validateBucket(

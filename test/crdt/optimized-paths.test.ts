@@ -71,7 +71,7 @@ function run(seed: number, steps: number): void {
       if (!rng.chance(0.2)) inFlight.splice(i, 1); // else delivered again later
       if (rng.chance(0.15)) continue; // lost
       const res = m.get(msg.to).applyDelta(viaWire(msg.d), raw(msg.to));
-      if (res.ok && rng.chance(0.85)) m.get(msg.d.node).applyAck(res.ack, raw(msg.d.node));
+      if (res.ok && rng.chance(0.85)) m.get(msg.d.node).applyAck(res.value, raw(msg.d.node));
     } else if (op < 90) {
       const key = KEYS[rng.int(0, 4)] as string;
       const got = r.level(key, c, raw(name)).level;

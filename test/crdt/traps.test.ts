@@ -82,7 +82,7 @@ describe("traps (docs/design.md, section 4)", () => {
       const d = b.deltaFor("a", m.now + HOUR);
       if (d !== undefined) {
         const res = m.get("a").applyDelta(viaWire(d), m.now);
-        if (res.ok) b.applyAck(res.ack, m.now + HOUR);
+        if (res.ok) b.applyAck(res.value, m.now + HOUR);
       }
     }
     expect(b.ready).toBe(true);

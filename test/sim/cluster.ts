@@ -74,8 +74,8 @@ export class Cluster {
     this.rng = new Prng(opts.seed);
     this.net = new Network(this.queue, this.rng.fork(1), opts.link, opts.topology);
     const made = makeKeyConfig(opts.limit);
-    if (!made.ok) throw new Error(made.message);
-    this.config = made.config;
+    if (!made.ok) throw new Error(made.error.message);
+    this.config = made.value;
     this.names = opts.nodes.map((n) => n.name);
     for (const n of opts.nodes) this.nodes.set(n.name, new SimNode(n.name, n.skewUs ?? 0));
   }
@@ -150,7 +150,7 @@ export class Cluster {
       );
       return;
     }
-    const ack = res.ack;
+    const ack = res.value;
     const back = (delta as { node: string }).node;
     this.net.send(to, back, () => {
       const m = this.node(back);
