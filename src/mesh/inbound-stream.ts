@@ -66,8 +66,8 @@ export function handleInbound(call: ServerDuplexStream<Sized<InboundRequest>, Me
         return refuse(Status.FAILED_PRECONDITION, "protocol", "the first message of a Merge stream must be a hello");
       const local = deps.local();
       const verdict = checkHello(body.value, local, peerCertificateName(deps.secure, call));
-      if (!verdict.ok) return refuse(CODE[verdict.code], "handshake", verdict.message);
-      peer = verdict.peer;
+      if (!verdict.ok) return refuse(CODE[verdict.error.code], "handshake", verdict.error.message);
+      peer = verdict.value;
       clearTimeout(helloTimer);
       stats.nodeOfIncarnation.set(peer.incarnation, peer.node);
       stats.peer(peer.node);

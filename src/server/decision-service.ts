@@ -129,7 +129,7 @@ export class DecisionService {
     }
     const validated = validateDecisions(request.decisions, this.#deps.policies().policies, limits);
     if (!validated.ok) throw validated.error;
-    const decisions: ValidDecision[] = validated.decisions;
+    const decisions: ValidDecision[] = validated.value;
     if (consume) this.#deps.guard?.charge(call);
     const now = clock();
     const outcomes = limiter.run(decisions, now, consume);

@@ -4,6 +4,7 @@
 
 import type { Policy } from "../config/load.ts";
 import { LIMIT_BOUNDS, makeRate, type Rate } from "../core/rate.ts";
+import type { Result } from "../core/result.ts";
 import { type BucketTarget, bucketId, type ValidDecision } from "../limiter/limiter.ts";
 import { invalidArgument, TokenmeshError } from "./errors.ts";
 import type { DecodedLimit as InlineLimit } from "./request-decoder.ts";
@@ -32,7 +33,7 @@ export interface RequestLimits {
   readonly maxPolicyNameBytes: number;
 }
 
-export type ValidationResult = { ok: true; decisions: ValidDecision[] } | { ok: false; error: TokenmeshError };
+export type ValidationResult = Result<ValidDecision[], TokenmeshError>;
 
 const describeKnown = (policies: ReadonlyMap<string, Policy>): string => {
   const names = [...policies.keys()];
@@ -142,5 +143,5 @@ export function validateDecisions(
     if (d instanceof TokenmeshError) return { ok: false, error: d };
     out[i] = d;
   }
-  return { ok: true, decisions: out };
+  return { ok: true, value: out };
 }
