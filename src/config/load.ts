@@ -149,8 +149,8 @@ function resolveEnvoy(envoy: EnvoyConfig | undefined, baseDir: string): { envoy:
     sources.push(...read.sources);
   }
   const built = buildRateLimitDomains(sources);
-  if (!built.ok) return { problems: built.problems };
-  return { envoy: { domains: built.domains, responseHeaders: envoy.responseHeaders } };
+  if (!built.ok) return { problems: built.error };
+  return { envoy: { domains: built.value, responseHeaders: envoy.responseHeaders } };
 }
 
 /**

@@ -7,6 +7,7 @@
 import { createHash } from "node:crypto";
 import { z } from "zod";
 import { makeRate, type Rate } from "../core/rate.ts";
+import type { Result } from "../core/result.ts";
 
 /** Units ratelimit accepts, as the length of one unit in microseconds (month: 30 days, year: 365). */
 export const UNIT_US = {
@@ -173,7 +174,8 @@ export interface DomainSource {
   readonly raw: unknown;
 }
 
-export type DomainsResult = { ok: true; domains: RateLimitDomains } | { ok: false; problems: string[] };
+/** The domains, or every problem found (config loading reports them all at once). */
+export type DomainsResult = Result<RateLimitDomains, string[]>;
 
 /** Validates every document and builds the domains; one domain per document, as ratelimit requires. */
 export function buildRateLimitDomains(sources: readonly DomainSource[]): DomainsResult {
@@ -196,7 +198,7 @@ export function buildRateLimitDomains(sources: readonly DomainSource[]): Domains
     origin.set(domain, source);
     domains.set(domain, { rule: undefined, children: buildLevel(descriptors, domain, source, problems) });
   }
-  return problems.length > 0 ? { ok: false, problems } : { ok: true, domains };
+  return problems.length > 0 ? { ok: false, error: problems } : { ok: true, value: domains };
 }
 
 /** Every bucket rate the domains use (the mesh bounds peers' counts by the largest). */

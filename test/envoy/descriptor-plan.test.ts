@@ -12,8 +12,8 @@ const LIMITS = { maxDescriptorsPerRequest: 64, maxBucketsPerDecision: 16, maxKey
 
 function domains(descriptors: unknown[]): RateLimitDomains {
   const built = buildRateLimitDomains([{ source: "test", raw: { domain: "d", descriptors } }]);
-  if (!built.ok) throw new Error(built.problems.join("; "));
-  return built.domains;
+  if (!built.ok) throw new Error(built.error.join("; "));
+  return built.value;
 }
 
 const d = domains([
