@@ -41,8 +41,11 @@ for (const file of files(core)) {
 }
 
 // The replica owns its state: outside src/core, src/ reaches it only through Replica's methods.
-// Flagged: any use of `.s` on a value (the replica's state object), and value imports of
-// src/core/crdt modules other than index.ts (its internals act on that state directly).
+// The state is a private field (#s), so the language keeps the edge out of it; what is left to
+// check is the core's own way in. Flagged: any mention of `replicaStateOf` (the module-internal
+// accessor core modules such as snapshot.ts use), any import from test/ (where the test-only
+// accessor test/support/replica-state.ts lives), and value imports of src/core/crdt modules
+// other than index.ts (its internals act on the state).
 const edgeFiles = files(join(root, "src")).filter((f) => !f.startsWith(core) && !f.startsWith(join(root, "src/gen")));
 for (const file of edgeFiles) {
   const rel = relative(root, file);
@@ -50,8 +53,10 @@ for (const file of edgeFiles) {
     .split("\n")
     .forEach((line, i) => {
       const code = line.replace(/\/\/.*$/, "");
-      if (/\w\??\.s\b(?!\s*\()/.test(code))
+      if (/\breplicaStateOf\b/.test(code))
         problems.push(`${rel}:${i + 1}: reaches into a replica's state (use Replica's methods): ${line.trim()}`);
+      if (/\bfrom\s+["'][^"']*\/test\//.test(code))
+        problems.push(`${rel}:${i + 1}: imports from test/ (test-only helpers such as the replica-state accessor): ${line.trim()}`);
       const internal = /^\s*import\s+(?!type\b)[^;]*from\s+["'][^"']*core\/crdt\/(?!index\.ts)[^"']+["']/.exec(code);
       if (internal !== null) problems.push(`${rel}:${i + 1}: imports a core/crdt internal (use core/crdt/index.ts): ${line.trim()}`);
     });

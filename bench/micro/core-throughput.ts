@@ -23,8 +23,8 @@ const START = 1_800_000_000_000_000;
 const FLUSH_US = 5_000;
 
 const made = makeRate({ capacity: 2000, refillTokens: 1000, refillPeriodUs: 1_000_000 });
-if (!made.ok) throw new Error(made.message);
-const rate: Rate = made.rate;
+if (!made.ok) throw new Error(made.error.message);
+const rate: Rate = made.value;
 const ids = Array.from({ length: KEYS }, (_, k) => `k${k}`);
 
 let ids16 = 0;
@@ -117,11 +117,11 @@ function exchange(a: Replica, b: Replica, now: number): void {
     [a, b],
     [b, a],
   ] as const) {
-    const d = from.deltaFor(to.s.opts.node, now);
+    const d = from.deltaFor(to.node, now);
     if (d === undefined) continue;
     const r = to.applyDelta(viaWire(d), now);
     if (!r.ok) throw new Error(r.error.message);
-    from.applyAck(r.ack, now);
+    from.applyAck(r.value, now);
   }
 }
 
@@ -152,14 +152,14 @@ function flushCost(held: number): number {
     b.tick(now);
     exchange(a, b, now);
   }
-  if (a.s.keys.size < held || b.s.keys.size < held) throw new Error("held keys were collected");
+  if (a.keyCount < held || b.keyCount < held) throw new Error("held keys were collected");
   return ((performance.now() - t0) * 1000) / flushes;
 }
 
 function mustConfig(): KeyConfig {
   const c = makeKeyConfig({ capacity: 2000, refillTokens: 1, refillPeriodUs: 1_000_000 });
-  if (!c.ok) throw new Error(c.message);
-  return c.config;
+  if (!c.ok) throw new Error(c.error.message);
+  return c.value;
 }
 
 console.log("");

@@ -92,8 +92,8 @@ async function mesh(dir: string): Promise<Row[]> {
   const replica = (): Replica =>
     new Replica({ node: "bench", peers: [], nowUs: now, randomHex: () => (++ids).toString(16).padStart(18, "0"), maxNewKeysPerDelta: 1e9 });
   const made = makeKeyConfig({ capacity: 100, refillTokens: 1, refillPeriodUs: 1_000_000 });
-  if (!made.ok) throw new Error(made.message);
-  const cfg = made.config;
+  if (!made.ok) throw new Error(made.error.message);
+  const cfg = made.value;
   const r = replica();
   const key = (i: number): string => `api\u0000tenant-${i}`;
   // Every key debited, then folded by the ticks: a prefix per key, as a replica holds after load.
@@ -124,8 +124,8 @@ async function mesh(dir: string): Promise<Row[]> {
 
 async function standalone(dir: string): Promise<Row[]> {
   const made = makeRate({ capacity: 100, refillTokens: 1, refillPeriodUs: 1_000_000 });
-  if (!made.ok) throw new Error(made.message);
-  const rate = made.rate;
+  if (!made.ok) throw new Error(made.error.message);
+  const rate = made.value;
   const store = new BucketStore(N + 1);
   for (let i = 0; i < N; i++) store.access(`api\u0000tenant-${i}`, rate, 5, now).debit(5 * rate.unitsPerToken);
   const dataDir = join(dir, "standalone");

@@ -4,6 +4,7 @@
 // take "50051" for a host name and the call would fail far from the mistake).
 
 import { type ParseArgsConfig, parseArgs } from "node:util";
+import type { Result } from "../core/result.ts";
 
 type Options = NonNullable<ParseArgsConfig["options"]>;
 
@@ -133,23 +134,23 @@ tokenmesh COMMAND --help  the command's options
 tokenmesh --version       the version
 `;
 
-export type ParsedCommand =
-  | {
-      readonly ok: true;
-      readonly values: Readonly<Record<string, string | boolean | string[] | undefined>>;
-      readonly positionals: readonly string[];
-    }
-  | { readonly ok: false; readonly message: string };
+export interface CommandArguments {
+  readonly values: Readonly<Record<string, string | boolean | string[] | undefined>>;
+  readonly positionals: readonly string[];
+}
+
+/** The arguments, or node:util's message naming the bad option. */
+export type ParsedCommand = Result<CommandArguments, string>;
 
 /** Parses a command's arguments; never throws: a bad argument comes back as a message. */
 export function parseCommand(command: CommandName, args: readonly string[]): ParsedCommand {
   const spec = COMMAND_TABLE[command];
   try {
     const { values, positionals } = parseArgs({ args: [...args], options: spec.options, allowPositionals: spec.positionals, strict: true });
-    return { ok: true, values: values as Record<string, string | boolean | string[] | undefined>, positionals };
+    return { ok: true, value: { values: values as Record<string, string | boolean | string[] | undefined>, positionals } };
   } catch (err) {
     // node:util names the option in its message ("Unknown option '--colour'").
-    return { ok: false, message: (err as Error).message };
+    return { ok: false, error: (err as Error).message };
   }
 }
 

@@ -111,10 +111,10 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   const usage = COMMAND_TABLE[first].usage;
   const parsed = parseCommand(first, rest);
-  if (!parsed.ok) return fail(`${first}: ${parsed.message}`, usage);
-  if (parsed.values.help === true) {
+  if (!parsed.ok) return fail(`${first}: ${parsed.error}`, usage);
+  if (parsed.value.values.help === true) {
     process.stdout.write(`${usage}\n`);
     return 0;
   }
-  return run(first, parsed.values, parsed.positionals);
+  return run(first, parsed.value.values, parsed.value.positionals);
 }

@@ -7,6 +7,7 @@ import { hostname } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { makeRate, type Rate } from "../core/rate.ts";
+import type { Result } from "../core/result.ts";
 import { parseDurationUs } from "./duration.ts";
 import { buildRateLimitDomains, type DomainSource, NO_DOMAINS, type RateLimitDomains } from "./rate-limit-config.ts";
 import { type Config, configSchema, type EnvoyConfig, type MeshConfig } from "./schema.ts";
@@ -140,17 +141,17 @@ function readDomainDirectory(directory: string): { sources: DomainSource[]; prob
   return { sources, problems };
 }
 
-function resolveEnvoy(envoy: EnvoyConfig | undefined, baseDir: string): { envoy: ResolvedEnvoy } | { problems: string[] } {
-  if (envoy === undefined) return { envoy: { domains: NO_DOMAINS, responseHeaders: false } };
+function resolveEnvoy(envoy: EnvoyConfig | undefined, baseDir: string): Result<ResolvedEnvoy, string[]> {
+  if (envoy === undefined) return { ok: true, value: { domains: NO_DOMAINS, responseHeaders: false } };
   const sources: DomainSource[] = envoy.domains.map((raw, i) => ({ source: `envoy.domains[${i}]`, raw }));
   if (envoy.configDirectory !== undefined) {
     const read = readDomainDirectory(resolve(baseDir, envoy.configDirectory));
-    if (read.problems.length > 0) return { problems: read.problems };
+    if (read.problems.length > 0) return { ok: false, error: read.problems };
     sources.push(...read.sources);
   }
   const built = buildRateLimitDomains(sources);
-  if (!built.ok) return { problems: built.problems };
-  return { envoy: { domains: built.domains, responseHeaders: envoy.responseHeaders } };
+  if (!built.ok) return built;
+  return { ok: true, value: { domains: built.value, responseHeaders: envoy.responseHeaders } };
 }
 
 /**
@@ -185,13 +186,13 @@ export function resolveConfig(raw: unknown, source: string, env: NodeJS.ProcessE
     throw new ConfigError(source, [`node: must equal mesh.node ("${mesh.node}") when both are set`]);
   }
   const resolvedEnvoy = resolveEnvoy(envoy, baseDir);
-  if ("problems" in resolvedEnvoy) throw new ConfigError(source, resolvedEnvoy.problems);
+  if (!resolvedEnvoy.ok) throw new ConfigError(source, resolvedEnvoy.error);
   const resolved = new Map<string, Policy>();
   for (const [name, p] of Object.entries(policies)) {
     const rate = makeRate({ capacity: p.capacity, refillTokens: p.refill, refillPeriodUs: parseDurationUs(p.per) as number });
-    if (!rate.ok) throw new ConfigError(source, [`policies.${name}: ${rate.message}`]);
+    if (!rate.ok) throw new ConfigError(source, [`policies.${name}: ${rate.error.message}`]);
     const effectiveAtUs = p.effectiveAt === undefined ? 0 : Date.parse(p.effectiveAt) * 1000;
-    resolved.set(name, { name, rate: rate.rate, version: p.version, effectiveAtUs, ...(p.inline ? { inline: p.inline } : {}) });
+    resolved.set(name, { name, rate: rate.value, version: p.version, effectiveAtUs, ...(p.inline ? { inline: p.inline } : {}) });
   }
   const name = node ?? mesh?.node ?? hostname();
   return {
@@ -202,7 +203,7 @@ export function resolveConfig(raw: unknown, source: string, env: NodeJS.ProcessE
     snapshotIntervalMs: us(snapshotInterval) / 1000,
     policies: resolved,
     shutdownGraceMs: us(shutdownGrace) / 1000,
-    envoy: resolvedEnvoy.envoy,
+    envoy: resolvedEnvoy.value,
     ...(mesh === undefined ? {} : { mesh: resolveMesh(mesh) }),
   };
 }

@@ -7,6 +7,7 @@
 import { createHash } from "node:crypto";
 import { z } from "zod";
 import { makeRate, type Rate } from "../core/rate.ts";
+import type { Result } from "../core/result.ts";
 
 /** Units ratelimit accepts, as the length of one unit in microseconds (month: 30 days, year: 365). */
 export const UNIT_US = {
@@ -127,8 +128,8 @@ function ruleOf(d: DescriptorInput, label: string, where: string, problems: stri
   let rate: Rate | undefined;
   if (!r.unlimited && r.unit !== undefined && requestsPerUnit > 0) {
     const made = makeRate({ capacity: requestsPerUnit, refillTokens: requestsPerUnit, refillPeriodUs: UNIT_US[r.unit] });
-    if (made.ok) rate = made.rate;
-    else problems.push(`${where}.rate_limit: ${made.message}`);
+    if (made.ok) rate = made.value;
+    else problems.push(`${where}.rate_limit: ${made.error.message}`);
   }
   const bucketPolicy =
     Buffer.byteLength(label) <= 60 ? `rls:${label}` : `rls#${createHash("sha256").update(label).digest("hex").slice(0, 40)}`;
@@ -173,7 +174,8 @@ export interface DomainSource {
   readonly raw: unknown;
 }
 
-export type DomainsResult = { ok: true; domains: RateLimitDomains } | { ok: false; problems: string[] };
+/** The domains, or every problem found (config loading reports them all at once). */
+export type DomainsResult = Result<RateLimitDomains, string[]>;
 
 /** Validates every document and builds the domains; one domain per document, as ratelimit requires. */
 export function buildRateLimitDomains(sources: readonly DomainSource[]): DomainsResult {
@@ -196,7 +198,7 @@ export function buildRateLimitDomains(sources: readonly DomainSource[]): Domains
     origin.set(domain, source);
     domains.set(domain, { rule: undefined, children: buildLevel(descriptors, domain, source, problems) });
   }
-  return problems.length > 0 ? { ok: false, problems } : { ok: true, domains };
+  return problems.length > 0 ? { ok: false, error: problems } : { ok: true, value: domains };
 }
 
 /** Every bucket rate the domains use (the mesh bounds peers' counts by the largest). */

@@ -42,7 +42,8 @@ const policySchema = z
     const periodUs = parseDurationUs(p.per);
     if (periodUs === undefined) return;
     const rate = makeRate({ capacity: p.capacity, refillTokens: p.refill, refillPeriodUs: periodUs });
-    if (!rate.ok) ctx.addIssue({ code: "custom", message: rate.message, path: [rate.field === "refillPeriodUs" ? "per" : "capacity"] });
+    if (!rate.ok)
+      ctx.addIssue({ code: "custom", message: rate.error.message, path: [rate.error.field === "refillPeriodUs" ? "per" : "capacity"] });
   });
 
 const nodeName = z.string().regex(/^[A-Za-z0-9._-]{1,128}$/, "node names are 1-128 of A-Z a-z 0-9 . _ -");

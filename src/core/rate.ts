@@ -11,6 +11,8 @@
 // emission interval T, which is what the property tests compare against. All products are
 // kept below 2^53 by the bounds checked in `makeRate`, so plain `number` arithmetic is exact.
 
+import { type FieldError, fail, ok, type Result } from "./result.ts";
+
 export interface LimitSpec {
   /** Bucket size in tokens; the bucket starts full. */
   readonly capacity: number;
@@ -42,7 +44,7 @@ export const LIMIT_BOUNDS = {
   maxRefillPeriodUs: 366 * 24 * 3600 * 1_000_000,
 } as const;
 
-export type RateResult = { ok: true; rate: Rate } | { ok: false; field: keyof LimitSpec | "capacity*period"; message: string };
+export type RateResult = Result<Rate, FieldError<keyof LimitSpec | "capacity*period">>;
 
 function gcd(a: number, b: number): number {
   let x = a;
@@ -63,21 +65,16 @@ function isPositiveInt(n: number): boolean {
 export function makeRate(spec: LimitSpec): RateResult {
   const { capacity, refillTokens, refillPeriodUs } = spec;
   if (!isPositiveInt(capacity) || capacity > LIMIT_BOUNDS.maxCapacity) {
-    return { ok: false, field: "capacity", message: `must be an integer in 1..${LIMIT_BOUNDS.maxCapacity}, got ${capacity}` };
+    return fail("capacity", `must be an integer in 1..${LIMIT_BOUNDS.maxCapacity}, got ${capacity}`);
   }
   if (!isPositiveInt(refillTokens) || refillTokens > LIMIT_BOUNDS.maxRefillTokens) {
-    return {
-      ok: false,
-      field: "refillTokens",
-      message: `must be an integer in 1..${LIMIT_BOUNDS.maxRefillTokens}, got ${refillTokens}`,
-    };
+    return fail("refillTokens", `must be an integer in 1..${LIMIT_BOUNDS.maxRefillTokens}, got ${refillTokens}`);
   }
   if (!isPositiveInt(refillPeriodUs) || refillPeriodUs > LIMIT_BOUNDS.maxRefillPeriodUs) {
-    return {
-      ok: false,
-      field: "refillPeriodUs",
-      message: `must be an integer number of microseconds in 1..${LIMIT_BOUNDS.maxRefillPeriodUs}, got ${refillPeriodUs}`,
-    };
+    return fail(
+      "refillPeriodUs",
+      `must be an integer number of microseconds in 1..${LIMIT_BOUNDS.maxRefillPeriodUs}, got ${refillPeriodUs}`,
+    );
   }
   const g = gcd(refillPeriodUs, refillTokens);
   const unitsPerToken = refillPeriodUs / g;
@@ -85,14 +82,13 @@ export function makeRate(spec: LimitSpec): RateResult {
   const capacityUnits = capacity * unitsPerToken;
   // capacityUnits + unitsPerMicro bounds every intermediate value (see refill below).
   if (!Number.isSafeInteger(capacityUnits) || capacityUnits + unitsPerMicro > MAX_EXACT) {
-    return {
-      ok: false,
-      field: "capacity*period",
-      message: `capacity × (period / refill) must stay below 2^53 units; got capacity ${capacity}, refill ${refillTokens} per ${refillPeriodUs} us`,
-    };
+    return fail(
+      "capacity*period",
+      `capacity × (period / refill) must stay below 2^53 units; got capacity ${capacity}, refill ${refillTokens} per ${refillPeriodUs} us`,
+    );
   }
   const fillTimeUs = Math.ceil(capacityUnits / unitsPerMicro);
-  return { ok: true, rate: { capacity, refillTokens, refillPeriodUs, unitsPerToken, unitsPerMicro, capacityUnits, fillTimeUs } };
+  return ok({ capacity, refillTokens, refillPeriodUs, unitsPerToken, unitsPerMicro, capacityUnits, fillTimeUs });
 }
 
 /** Units refilled over `elapsedUs`, saturated at a full bucket's worth (exact: no overflow). */

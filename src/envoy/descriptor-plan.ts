@@ -15,7 +15,7 @@
 import type { DescriptorNode, RateLimitDomains, RateLimitRule } from "../config/rate-limit-config.ts";
 import type { DecisionOutcome } from "../core/decision.ts";
 import { type BucketTarget, bucketId } from "../limiter/limiter.ts";
-import { invalidArgument, type RequestError } from "../server/errors.ts";
+import { invalidArgument, type TokenmeshError } from "../server/errors.ts";
 
 export interface DescriptorEntry {
   readonly key: string;
@@ -97,7 +97,7 @@ export function matchRule(root: DescriptorNode, entries: readonly DescriptorEntr
   return undefined;
 }
 
-function checkShape(request: DescriptorRequest, limits: DescriptorLimits): RequestError | undefined {
+function checkShape(request: DescriptorRequest, limits: DescriptorLimits): TokenmeshError | undefined {
   if (request.malformed !== undefined) return invalidArgument("request", `not a valid protobuf message: ${request.malformed}`);
   if (request.invalid !== undefined) return invalidArgument(request.invalid.field, request.invalid.problem);
   if (request.domain.length === 0) return invalidArgument("domain", "is required");
@@ -141,7 +141,7 @@ export function planDescriptors(
   request: DescriptorRequest,
   domains: RateLimitDomains,
   limits: DescriptorLimits,
-): DescriptorPlan | RequestError {
+): DescriptorPlan | TokenmeshError {
   const bad = checkShape(request, limits);
   if (bad !== undefined) return bad;
   const root = domains.get(request.domain);

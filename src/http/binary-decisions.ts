@@ -13,14 +13,14 @@
 // are sent uncompressed, which every Connect client accepts.
 
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { Code, ConnectError } from "@connectrpc/connect";
 import { compressionBrotli, compressionGzip } from "@connectrpc/connect-node";
 import type { Logger } from "pino";
 import { arrivalDeadline, type BacklogSource, type CallTiming } from "../server/call-deadline.ts";
 import type { DecisionService } from "../server/decision-service.ts";
+import { invalidArgument, Status, TokenmeshError } from "../server/errors.ts";
 import { decodeOrMark } from "../server/request-decoder.ts";
 import { encodeDecisionAnswers } from "../server/response-encoder.ts";
-import { connectErrorOf } from "./connect-rate-limiter.ts";
+import { refusedBy } from "./connect-rate-limiter.ts";
 
 const PATHS: Record<string, "Consume" | "Query"> = {
   "/tokenmesh.v1.RateLimiter/Consume": "Consume",
@@ -39,41 +39,16 @@ export function binaryDecisionMethod(req: IncomingMessage): "Consume" | "Query" 
   return PATHS[path];
 }
 
-/** The Connect protocol's HTTP status for each code (connectrpc.com/docs/protocol, "Error codes"). */
-const HTTP_STATUS: Record<Code, number> = {
-  [Code.Canceled]: 499,
-  [Code.Unknown]: 500,
-  [Code.InvalidArgument]: 400,
-  [Code.DeadlineExceeded]: 504,
-  [Code.NotFound]: 404,
-  [Code.AlreadyExists]: 409,
-  [Code.PermissionDenied]: 403,
-  [Code.ResourceExhausted]: 429,
-  [Code.FailedPrecondition]: 400,
-  [Code.Aborted]: 409,
-  [Code.OutOfRange]: 400,
-  [Code.Unimplemented]: 501,
-  [Code.Internal]: 500,
-  [Code.Unavailable]: 503,
-  [Code.DataLoss]: 500,
-  [Code.Unauthenticated]: 401,
-};
-
-/** "InvalidArgument" -> "invalid_argument", Connect's wire name for a code. */
-function codeName(code: Code): string {
-  return Code[code].replace(/(?<!^)([A-Z])/g, "_$1").toLowerCase();
-}
-
-function sendError(res: ServerResponse, err: ConnectError): void {
-  const body = JSON.stringify({ code: codeName(err.code), message: err.rawMessage });
-  res.writeHead(HTTP_STATUS[err.code], { "content-type": "application/json", "content-length": Buffer.byteLength(body) });
+function sendError(res: ServerResponse, err: TokenmeshError): void {
+  const body = JSON.stringify({ code: err.codeName, message: err.details });
+  res.writeHead(err.httpStatus, { "content-type": "application/json", "content-length": Buffer.byteLength(body) });
   res.end(body);
 }
 
 /** `declared`: the Content-Length; absent when a chunked body passed the limit while read. */
-function tooLarge(maxBytes: number, declared?: string): ConnectError {
+function tooLarge(maxBytes: number, declared?: string): TokenmeshError {
   const size = declared === undefined ? "longer than" : `${declared} bytes is more than`;
-  return new ConnectError(`request body: ${size} limits.maxMessageBytes (${maxBytes})`, Code.ResourceExhausted);
+  return new TokenmeshError(Status.RESOURCE_EXHAUSTED, "request body", `${size} limits.maxMessageBytes (${maxBytes})`);
 }
 
 /**
@@ -106,9 +81,10 @@ async function decompressed(req: IncomingMessage, bytes: Uint8Array, maxBytes: n
   if (encoding === "identity" || encoding === "") return bytes;
   const d = DECOMPRESSORS[encoding];
   if (d === undefined) {
-    throw new ConnectError(
-      `content-encoding: "${encoding.slice(0, 32)}" is not supported (supported: gzip, br, identity)`,
-      Code.Unimplemented,
+    throw new TokenmeshError(
+      Status.UNIMPLEMENTED,
+      "content-encoding",
+      `"${encoding.slice(0, 32)}" is not supported (supported: gzip, br, identity)`,
     );
   }
   return d.decompress(bytes, maxBytes);
@@ -120,10 +96,7 @@ function deadlineOf(req: IncomingMessage, now: number): number | undefined {
   if (header === undefined) return undefined;
   const value = Array.isArray(header) ? header[0] : header;
   if (value === undefined || !/^\d{1,10}$/.test(value)) {
-    throw new ConnectError(
-      `connect-timeout-ms: must be 1..10 digits of milliseconds, got "${String(value).slice(0, 32)}"`,
-      Code.InvalidArgument,
-    );
+    throw invalidArgument("connect-timeout-ms", `must be 1..10 digits of milliseconds, got "${String(value).slice(0, 32)}"`);
   }
   return now + Number(value);
 }
@@ -132,7 +105,7 @@ function deadlineOf(req: IncomingMessage, now: number): number | undefined {
 function checkProtocolVersion(req: IncomingMessage): void {
   const version = req.headers["connect-protocol-version"];
   if (version !== undefined && version !== "1") {
-    throw new ConnectError(`connect-protocol-version: must be "1", got "${String(version).slice(0, 32)}"`, Code.InvalidArgument);
+    throw invalidArgument("connect-protocol-version", `must be "1", got "${String(version).slice(0, 32)}"`);
   }
 }
 
@@ -164,13 +137,8 @@ export async function serveBinaryDecision(
     const bytes = await decompressed(req, await readBody(req, res, maxMessageBytes), maxMessageBytes);
     const timing: CallTiming = deadlineMs === undefined ? { signal: gone.signal } : { signal: gone.signal, deadlineMs };
     const request = decodeOrMark(bytes);
-    let answer: Uint8Array;
-    try {
-      const answers = method === "Consume" ? decisions.consume(request, timing) : decisions.query(request, request.includeReplicas, timing);
-      answer = encodeDecisionAnswers(answers);
-    } catch (err) {
-      throw connectErrorOf(err, log, method);
-    }
+    const answers = method === "Consume" ? decisions.consume(request, timing) : decisions.query(request, request.includeReplicas, timing);
+    const answer = encodeDecisionAnswers(answers);
     res.writeHead(200, { "content-type": "application/proto", "content-length": answer.byteLength });
     res.end(answer);
   } catch (err) {
@@ -179,7 +147,7 @@ export async function serveBinaryDecision(
     // Refused before its body was read (a bad header): close after the answer, rather than
     // have Node read and discard a body of any length to keep the connection.
     if (!req.complete) res.shouldKeepAlive = false;
-    const connectErr = err instanceof ConnectError ? err : connectErrorOf(err, log, method);
-    if (!res.headersSent) sendError(res, connectErr);
+    const refused = refusedBy(err, log, `/tokenmesh.v1.RateLimiter/${method}`);
+    if (!res.headersSent) sendError(res, refused);
   }
 }

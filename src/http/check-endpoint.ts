@@ -7,36 +7,29 @@ import { isUtf8 } from "node:buffer";
 import type { ServerResponse } from "node:http";
 import type { Logger } from "pino";
 import type { DecisionService } from "../server/decision-service.ts";
-import { invalidArgument, RequestError, Status } from "../server/errors.ts";
+import { invalidArgument, TokenmeshError } from "../server/errors.ts";
 import { rateLimitHeaders, secondsUp } from "../server/ratelimit-headers.ts";
-import { logRefused } from "./connect-rate-limiter.ts";
+import { logRefused, refusedBy } from "./connect-rate-limiter.ts";
 
 const PARAMETERS = new Set(["policy", "key", "cost"]);
 /** The validator names fields by their place in a ConsumeRequest; the query names them alone. */
 const BUCKET_FIELD = "decisions[0].buckets[0].";
-
-/** HTTP status for a decision-service error code (the Connect protocol's mapping). */
-export function httpStatusOf(code: Status): number {
-  if (code === Status.INVALID_ARGUMENT) return 400;
-  if (code === Status.UNAVAILABLE) return 503;
-  if (code === Status.RESOURCE_EXHAUSTED) return 429;
-  return 500;
-}
 
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = `${JSON.stringify(body)}\n`;
   res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text), ...headers }).end(text);
 }
 
-export function sendError(res: ServerResponse, error: RequestError): void {
-  sendJson(res, httpStatusOf(error.code), { code: Status[error.code].toLowerCase(), message: error.details });
+/** `message`: the error's text unless given (the check endpoint names fields as its query does). */
+export function sendError(res: ServerResponse, error: TokenmeshError, message = error.details): void {
+  sendJson(res, error.httpStatus, { code: error.codeName, message });
 }
 
 /**
  * The first parameter whose percent-decoded bytes are not UTF-8. URLSearchParams turns each bad
  * byte into U+FFFD, so keys %FF, %FE and %80 would share one bucket: the raw query is read first.
  */
-function notUtf8Parameter(rawQuery: string): RequestError | undefined {
+function notUtf8Parameter(rawQuery: string): TokenmeshError | undefined {
   for (const pair of rawQuery.replace(/^\?/, "").split("&")) {
     const at = pair.indexOf("=");
     for (const [i, part] of (at < 0 ? [pair] : [pair.slice(0, at), pair.slice(at + 1)]).entries()) {
@@ -68,7 +61,7 @@ function percentDecoded(text: string): Buffer {
   return Buffer.from(out);
 }
 
-function parseCheck(rawQuery: string, query: URLSearchParams): { policy: string; key: string; cost: number | undefined } | RequestError {
+function parseCheck(rawQuery: string, query: URLSearchParams): { policy: string; key: string; cost: number | undefined } | TokenmeshError {
   const notUtf8 = notUtf8Parameter(rawQuery);
   if (notUtf8 !== undefined) return notUtf8;
   for (const name of query.keys()) {
@@ -86,7 +79,7 @@ function parseCheck(rawQuery: string, query: URLSearchParams): { policy: string;
 
 export function serveCheck(decisions: DecisionService, url: URL, res: ServerResponse, log: Logger): void {
   const parsed = parseCheck(url.search, url.searchParams);
-  if (parsed instanceof RequestError) {
+  if (parsed instanceof TokenmeshError) {
     logRefused(log, "GET /v1/check", parsed);
     sendError(res, parsed);
     return;
@@ -95,14 +88,9 @@ export function serveCheck(decisions: DecisionService, url: URL, res: ServerResp
   try {
     answers = decisions.consume({ decisions: [{ buckets: [parsed] }] });
   } catch (err) {
-    if (!(err instanceof RequestError)) {
-      log.error({ err }, "check failed");
-      sendJson(res, 500, { code: "internal", message: "internal error; the server log has the detail" });
-      return;
-    }
-    logRefused(log, "GET /v1/check", err);
-    const message = err.details.startsWith(BUCKET_FIELD) ? err.details.slice(BUCKET_FIELD.length) : err.details;
-    sendJson(res, httpStatusOf(err.code), { code: Status[err.code].toLowerCase(), message });
+    const refused = refusedBy(err, log, "GET /v1/check");
+    const message = refused.details.startsWith(BUCKET_FIELD) ? refused.details.slice(BUCKET_FIELD.length) : refused.details;
+    sendError(res, refused, message);
     return;
   }
   const outcome = answers.outcomes[0] as (typeof answers.outcomes)[number];

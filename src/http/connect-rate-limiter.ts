@@ -5,13 +5,13 @@
 // codes are gRPC's: invalid_argument is HTTP 400, unavailable 503).
 
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import { Code, ConnectError, type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
+import { type Code, ConnectError, type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import type { DecisionOutcome } from "../core/decision.ts";
 import { type DecisionResultSchema, RateLimiter } from "../gen/tokenmesh/v1/rate_limiter_pb.ts";
 import { arrivalDeadline, type BacklogSource, type CallTiming } from "../server/call-deadline.ts";
 import type { DecisionService } from "../server/decision-service.ts";
-import { RequestError, Status } from "../server/errors.ts";
+import { Status, TokenmeshError } from "../server/errors.ts";
 import type { DecisionAnswers } from "../server/response-encoder.ts";
 
 /** ConsumeResponse and QueryResponse share this shape. */
@@ -46,19 +46,23 @@ function responseOf(answers: DecisionAnswers): ResponseInit {
   };
 }
 
-/** The gRPC middleware's "request refused" line, for the HTTP door. */
-export function logRefused(log: Logger, method: string, err: RequestError): void {
+/** The gRPC middleware's "request refused" line, for the HTTP doors. */
+export function logRefused(log: Logger, method: string, err: TokenmeshError): void {
   if (log.isLevelEnabled("debug")) log.debug({ method, code: Status[err.code], field: err.field, reason: err.problem }, "request refused");
 }
 
-/** A caller's mistake keeps its code and text; anything else is logged and answered `internal`. */
+/** Whatever an HTTP handler threw, as a TokenmeshError, logged once: a refusal at debug, a server fault at error. */
+export function refusedBy(err: unknown, log: Logger, method: string): TokenmeshError {
+  const refused = TokenmeshError.from(err);
+  if (refused.internal) log.error({ err: refused.cause, method }, "handler failed");
+  else logRefused(log, method, refused);
+  return refused;
+}
+
+/** For Connect's router: a caller's mistake keeps its code and text; anything else is answered `internal`. */
 export function connectErrorOf(err: unknown, log: Logger, method: string): ConnectError {
-  if (err instanceof RequestError) {
-    logRefused(log, `/tokenmesh.v1.RateLimiter/${method}`, err);
-    return new ConnectError(err.details, err.code as number as Code);
-  }
-  log.error({ err, method }, "handler failed");
-  return new ConnectError("internal error; the server log has the detail", Code.Internal);
+  const refused = refusedBy(err, log, `/tokenmesh.v1.RateLimiter/${method}`);
+  return new ConnectError(refused.details, refused.code as number as Code);
 }
 
 /**

@@ -5,6 +5,7 @@
 import type { PeerCertificate } from "node:tls";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { isIncarnationId } from "../core/crdt/index.ts";
+import type { Result } from "../core/result.ts";
 import type { Hello, HelloSchema } from "../gen/tokenmesh/v1/peer_pb.ts";
 
 /** Protocol versions this build speaks. A rolling upgrade keeps one old version in the range. */
@@ -25,9 +26,18 @@ export interface PeerIdentity {
   readonly version: number;
 }
 
-export type HandshakeResult =
-  | { ok: true; peer: PeerIdentity }
-  | { ok: false; code: "FAILED_PRECONDITION" | "PERMISSION_DENIED" | "INVALID_ARGUMENT"; message: string; self?: boolean };
+/** Why a hello is refused: the status the stream ends with, and whether the peer is this replica itself. */
+export interface HelloRefusal {
+  readonly code: "FAILED_PRECONDITION" | "PERMISSION_DENIED" | "INVALID_ARGUMENT";
+  readonly message: string;
+  readonly self?: boolean;
+}
+
+export type HandshakeResult = Result<PeerIdentity, HelloRefusal>;
+
+function refused(code: HelloRefusal["code"], message: string, self?: true): HandshakeResult {
+  return { ok: false, error: self === true ? { code, message, self } : { code, message } };
+}
 
 const NODE_NAME = /^[A-Za-z0-9._-]{1,128}$/;
 
@@ -68,48 +78,30 @@ export function checkHello(hello: Hello, local: LocalIdentity, certificateName: 
   const lo = Math.max(v.min, hello.minProtocolVersion);
   const hi = Math.min(v.max, hello.maxProtocolVersion);
   if (hello.minProtocolVersion > hello.maxProtocolVersion || lo > hi) {
-    return {
-      ok: false,
-      code: "FAILED_PRECONDITION",
-      message: `hello.protocol_version: peer speaks ${hello.minProtocolVersion}..${hello.maxProtocolVersion}, this replica ${v.min}..${v.max}; upgrade one version at a time`,
-    };
+    return refused(
+      "FAILED_PRECONDITION",
+      `hello.protocol_version: peer speaks ${hello.minProtocolVersion}..${hello.maxProtocolVersion}, this replica ${v.min}..${v.max}; upgrade one version at a time`,
+    );
   }
   if (hello.cluster !== local.cluster) {
-    return {
-      ok: false,
-      code: "PERMISSION_DENIED",
-      message: `hello.cluster: peer is in cluster "${hello.cluster.slice(0, 128)}", this replica in "${local.cluster}"`,
-    };
+    return refused(
+      "PERMISSION_DENIED",
+      `hello.cluster: peer is in cluster "${hello.cluster.slice(0, 128)}", this replica in "${local.cluster}"`,
+    );
   }
-  if (!NODE_NAME.test(hello.node)) {
-    return { ok: false, code: "INVALID_ARGUMENT", message: "hello.node: must be 1-128 of A-Z a-z 0-9 . _ -" };
-  }
-  if (hello.region.length === 0 || hello.region.length > 128) {
-    return { ok: false, code: "INVALID_ARGUMENT", message: "hello.region: must be 1-128 characters" };
-  }
-  if (!isIncarnationId(hello.incarnation)) {
-    return { ok: false, code: "INVALID_ARGUMENT", message: "hello.incarnation: must be 32 hex digits" };
-  }
+  if (!NODE_NAME.test(hello.node)) return refused("INVALID_ARGUMENT", "hello.node: must be 1-128 of A-Z a-z 0-9 . _ -");
+  if (hello.region.length === 0 || hello.region.length > 128) return refused("INVALID_ARGUMENT", "hello.region: must be 1-128 characters");
+  if (!isIncarnationId(hello.incarnation)) return refused("INVALID_ARGUMENT", "hello.incarnation: must be 32 hex digits");
   if (certificateName !== undefined && certificateName !== hello.node) {
-    return {
-      ok: false,
-      code: "PERMISSION_DENIED",
-      message: `hello.node: "${hello.node}" does not match the peer certificate's common name "${certificateName}"`,
-    };
+    return refused(
+      "PERMISSION_DENIED",
+      `hello.node: "${hello.node}" does not match the peer certificate's common name "${certificateName}"`,
+    );
   }
   if (hello.node === local.node) {
     return hello.incarnation === local.incarnation
-      ? {
-          ok: false,
-          code: "FAILED_PRECONDITION",
-          message: `hello.node: "${hello.node}" is this replica (its own address is in the peer list)`,
-          self: true,
-        }
-      : {
-          ok: false,
-          code: "FAILED_PRECONDITION",
-          message: `hello.node: another process also calls itself "${hello.node}"; node names must be unique`,
-        };
+      ? refused("FAILED_PRECONDITION", `hello.node: "${hello.node}" is this replica (its own address is in the peer list)`, true)
+      : refused("FAILED_PRECONDITION", `hello.node: another process also calls itself "${hello.node}"; node names must be unique`);
   }
-  return { ok: true, peer: { node: hello.node, region: hello.region, incarnation: hello.incarnation, version: hi } };
+  return { ok: true, value: { node: hello.node, region: hello.region, incarnation: hello.incarnation, version: hi } };
 }

@@ -12,6 +12,7 @@ import type { MeshStats, RejectReason } from "./mesh-stats.ts";
 import { ackToProto } from "./peer-codec.ts";
 import type { InboundRequest, MergeResponseInit, Sized } from "./peer-transport.ts";
 import type { RejectionLog } from "./rejection-log.ts";
+import { failStream } from "./stream-status.ts";
 
 export interface InboundDeps {
   readonly replica: Replica;
@@ -48,7 +49,7 @@ export function handleInbound(call: ServerDuplexStream<Sized<InboundRequest>, Me
     clearTimeout(helloTimer);
     stats.reject(reason);
     deps.rejections.report(reason, { peer: peer?.node ?? call.getPeer(), reason, message }, "peer stream refused");
-    call.emit("error", { code, details: message });
+    failStream(call, code, message, reason);
   };
   const helloTimer = setTimeout(() => {
     if (peer === undefined) refuse(Status.DEADLINE_EXCEEDED, "hello_timeout", `no valid hello within ${deps.helloTimeoutMs} ms`);
@@ -65,8 +66,8 @@ export function handleInbound(call: ServerDuplexStream<Sized<InboundRequest>, Me
         return refuse(Status.FAILED_PRECONDITION, "protocol", "the first message of a Merge stream must be a hello");
       const local = deps.local();
       const verdict = checkHello(body.value, local, peerCertificateName(deps.secure, call));
-      if (!verdict.ok) return refuse(CODE[verdict.code], "handshake", verdict.message);
-      peer = verdict.peer;
+      if (!verdict.ok) return refuse(CODE[verdict.error.code], "handshake", verdict.error.message);
+      peer = verdict.value;
       clearTimeout(helloTimer);
       stats.nodeOfIncarnation.set(peer.incarnation, peer.node);
       stats.peer(peer.node);
@@ -80,7 +81,7 @@ export function handleInbound(call: ServerDuplexStream<Sized<InboundRequest>, Me
       windowStart = now;
       newKeysInWindow = 0;
     }
-    for (const k of body.value.keys) if (replica.keyState(k.key) === undefined) newKeysInWindow++;
+    for (const k of body.value.keys) if (!replica.holdsKey(k.key)) newKeysInWindow++;
     if (newKeysInWindow > deps.maxNewKeysPerSecond) {
       return refuse(
         Status.RESOURCE_EXHAUSTED,
@@ -108,7 +109,7 @@ export function handleInbound(call: ServerDuplexStream<Sized<InboundRequest>, Me
       for (const e of k.entries) newest = Math.max(newest, e[1] ?? Number.NEGATIVE_INFINITY);
       if (newest !== Number.NEGATIVE_INFINITY) stats.lag(Math.max(0, now - newest) / 1e6);
     }
-    if (!call.write({ message: { case: "ack", value: ackToProto(result.ack) } })) {
+    if (!call.write({ message: { case: "ack", value: ackToProto(result.value) } })) {
       // The peer is not reading our acks: stop reading its deltas until it does.
       call.pause();
       call.once("drain", () => call.resume());

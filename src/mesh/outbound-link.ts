@@ -88,11 +88,11 @@ export class OutboundLink {
       const verdict = checkHello(body.value, deps.local(), peerCertificateName(deps.secure, stream));
       if (!verdict.ok) {
         deps.stats.reject("handshake");
-        if (verdict.self === true) this.isSelf = true;
-        this.#abandon(stream, verdict.message);
+        if (verdict.error.self === true) this.isSelf = true;
+        this.#abandon(stream, verdict.error.message);
         return;
       }
-      const peer = verdict.peer;
+      const peer = verdict.value;
       this.#peer = peer;
       this.#attempt = 0;
       const now = deps.clock();

@@ -57,16 +57,16 @@ export class ReplicaBackend implements BucketBackend {
       version,
       tEff,
     );
-    if (!made.ok) throw new Error(`limit rejected by the replicated core: ${made.message}`);
-    return made.config;
+    if (!made.ok) throw new Error(`limit rejected by the replicated core: ${made.error.message}`);
+    return made.value;
   }
 
   #config(rate: Rate): KeyConfig {
     let c = this.#configs.get(rate);
     if (c === undefined) {
       const made = makeKeyConfig({ capacity: rate.capacity, refillTokens: rate.refillTokens, refillPeriodUs: rate.refillPeriodUs });
-      if (!made.ok) throw new Error(`limit rejected by the replicated core: ${made.message}`);
-      c = made.config;
+      if (!made.ok) throw new Error(`limit rejected by the replicated core: ${made.error.message}`);
+      c = made.value;
       this.#configs.set(rate, c);
     }
     return c;

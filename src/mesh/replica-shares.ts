@@ -11,15 +11,8 @@ export function replicaShares(
   nowUs: number,
   nodeOf: (incarnation: string) => string | undefined,
 ): ReplicaShareInfo[] {
-  const state = replica.keyState(key);
-  if (state === undefined) return [];
-  const consumed = new Map<string, number>();
-  const raise = (inc: string, n: number): void => {
-    consumed.set(inc, Math.max(consumed.get(inc) ?? 0, n));
-  };
-  for (const [inc, n] of state.prefix.F) raise(inc, n);
-  for (const [inc, n] of state.K) raise(inc, n);
-  for (const e of state.entries) raise(e.inc, e.c1);
+  const consumed = replica.consumedBy(key);
+  if (consumed === undefined) return [];
   const stamp = replica.stamp(nowUs);
   const self = replica.incarnation;
   return [...consumed.entries()]

@@ -5,7 +5,7 @@
 // tokenmesh_shed_calls_total). Transport-free: a door passes what it knows of the call.
 
 import { type CallTiming, callExpiry, type Expiry } from "./call-deadline.ts";
-import { RequestError, Status } from "./errors.ts";
+import { Status, TokenmeshError } from "./errors.ts";
 import type { LoadShedder } from "./load-shedder.ts";
 
 export interface CallGuardStats {
@@ -27,7 +27,7 @@ export class CallGuard {
     const behind = this.shedder?.shed();
     if (behind !== undefined) {
       this.stats.shed++;
-      throw new RequestError(
+      throw new TokenmeshError(
         Status.RESOURCE_EXHAUSTED,
         "server",
         `overloaded: the event loop is ${Math.round(behind)} ms behind (limits.shedEventLoopLag is ${this.shedder?.maxLagMs} ms); retry after a backoff`,
@@ -41,7 +41,7 @@ export class CallGuard {
     if (why === undefined) return;
     this.stats.expired[why]++;
     if (why === "cancelled")
-      throw new RequestError(Status.CANCELLED, "call", "cancelled by the client before its decision was applied; no tokens were taken");
-    throw new RequestError(Status.DEADLINE_EXCEEDED, "call", "deadline passed before its decision was applied; no tokens were taken");
+      throw new TokenmeshError(Status.CANCELLED, "call", "cancelled by the client before its decision was applied; no tokens were taken");
+    throw new TokenmeshError(Status.DEADLINE_EXCEEDED, "call", "deadline passed before its decision was applied; no tokens were taken");
   }
 }

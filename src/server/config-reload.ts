@@ -10,6 +10,7 @@ import type { Logger } from "pino";
 import { Counter } from "prom-client";
 import { ConfigError, loadConfigFile, type Policy, type PolicySnapshot, policySnapshot, type ResolvedConfig } from "../config/load.ts";
 import { sameRate } from "../core/rate.ts";
+import type { Result } from "../core/result.ts";
 import type { Metrics } from "../metrics/metrics.ts";
 
 /** Settings read once at start-up; a reload that changes one is refused, naming it. */
@@ -34,7 +35,8 @@ export interface ReloadTarget {
   readonly bound?: { readonly capacity: number; readonly tokensPerSecond: number };
 }
 
-export type ReloadResult = { ok: true; changed: string[] } | { ok: false; problems: string[] };
+/** What changed (`+name` added, `-name` removed, `name` a new version, `envoy`), or every problem that refused the reload. */
+export type ReloadResult = Result<string[], string[]>;
 
 function tokensPerSecond(p: Policy): number {
   return (p.rate.refillTokens * 1e6) / p.rate.refillPeriodUs;
@@ -130,13 +132,13 @@ export class ConfigReloader {
     this.#config = next;
     this.#reloads.inc({ result: "success" });
     this.log.info({ reason, changed, ms: Math.round((performance.now() - started) * 10) / 10 }, "config reloaded");
-    return { ok: true, changed };
+    return { ok: true, value: changed };
   }
 
   #fail(reason: string, problems: string[]): ReloadResult {
     this.#reloads.inc({ result: "failure" });
     this.log.error({ reason, file: this.path, problems }, "config reload refused: the old config keeps serving");
-    return { ok: false, problems };
+    return { ok: false, error: problems };
   }
 
   /** Watches the file's directory (editors replace files by rename), debounced by `debounceMs`. */

@@ -21,7 +21,7 @@ import type { Metrics } from "../metrics/metrics.ts";
 import type { CallTiming } from "./call-deadline.ts";
 import type { CallGuard } from "./call-guard.ts";
 import type { Clock } from "./clock.ts";
-import { invalidArgument, RequestError, Status } from "./errors.ts";
+import { invalidArgument, Status, TokenmeshError } from "./errors.ts";
 import type { DecisionAnswers } from "./response-encoder.ts";
 import { type PlainDecision, type RequestLimits, validateDecisions } from "./validate-request.ts";
 
@@ -99,7 +99,7 @@ export class DecisionService {
     this.#admit();
     const { limiter, clock, metrics, limits } = this.#deps;
     const plan = planDescriptors(request, this.#deps.policies().rateLimitDomains, limits);
-    if (plan instanceof RequestError) throw plan;
+    if (plan instanceof TokenmeshError) throw plan;
     this.#deps.guard?.charge(call);
     const now = clock();
     const outcomes: (DecisionOutcome | undefined)[] = plan.decisions.map((d) =>
@@ -117,7 +117,7 @@ export class DecisionService {
   }
 
   #admit(): void {
-    if (this.#deps.warmingUp()) throw new RequestError(Status.UNAVAILABLE, "replica", WARMING_UP);
+    if (this.#deps.warmingUp()) throw new TokenmeshError(Status.UNAVAILABLE, "replica", WARMING_UP);
   }
 
   #decide(request: DecisionRequest, consume: boolean, includeReplicas: boolean, call: CallTiming | undefined): DecisionAnswers {
@@ -129,7 +129,7 @@ export class DecisionService {
     }
     const validated = validateDecisions(request.decisions, this.#deps.policies().policies, limits);
     if (!validated.ok) throw validated.error;
-    const decisions: ValidDecision[] = validated.decisions;
+    const decisions: ValidDecision[] = validated.value;
     if (consume) this.#deps.guard?.charge(call);
     const now = clock();
     const outcomes = limiter.run(decisions, now, consume);

@@ -1,12 +1,13 @@
 // Server middleware: times every call, logs refused requests at debug (the field and the reason,
-// for an operator chasing one client's errors), and turns errors the caller did not cause into
-// INTERNAL with a generic message (the detail goes to the log, never to the caller).
+// for an operator chasing one client's errors), and turns whatever a handler throws into a
+// TokenmeshError: errors the caller did not cause become INTERNAL with a generic message (the
+// detail goes to the log, never to the caller).
 
 import { isAbortError } from "abort-controller-x";
-import { type CallContext, ServerError, type ServerMiddlewareCall, Status } from "nice-grpc";
+import type { CallContext, ServerMiddlewareCall } from "nice-grpc";
 import type { Logger } from "pino";
 import type { GrpcLabels, Metrics } from "../metrics/metrics.ts";
-import { RequestError } from "./errors.ts";
+import { Status, TokenmeshError } from "./errors.ts";
 
 /** `/tokenmesh.v1.RateLimiter/Consume` as `{ grpc_service: "tokenmesh.v1.RateLimiter", grpc_method: "Consume" }`. */
 export function grpcLabels(path: string): GrpcLabels {
@@ -44,21 +45,21 @@ export function observeCalls(metrics: Metrics, log: Logger) {
     try {
       return yield* call.next(call.request, context);
     } catch (err) {
-      if (err instanceof ServerError) {
-        code = err.code;
-        if (log.isLevelEnabled("debug")) {
-          const why = err instanceof RequestError ? { field: err.field, reason: err.problem } : { reason: err.details };
-          log.debug({ method: path, code: Status[code], ...why, peer: context.peer }, "request refused");
-        }
-        throw err;
+      const refused = TokenmeshError.from(err);
+      code = refused.code;
+      if (refused.internal) {
+        log.error({ err, method: path }, "handler failed");
+        throw refused;
       }
-      if (isAbortError(err)) {
-        code = Status.CANCELLED;
-        throw err;
+      // An abort goes back as it came: nice-grpc knows the client is gone and sends nothing.
+      if (isAbortError(err)) throw err;
+      if (log.isLevelEnabled("debug")) {
+        log.debug(
+          { method: path, code: Status[code], field: refused.field, reason: refused.problem, peer: context.peer },
+          "request refused",
+        );
       }
-      code = Status.INTERNAL;
-      log.error({ err, method: path }, "handler failed");
-      throw new ServerError(Status.INTERNAL, "internal error; the server log has the detail");
+      throw refused;
     } finally {
       metrics.requestSeconds.observe(labelsFor(path, code), (performance.now() - started) / 1000);
     }

@@ -1,11 +1,12 @@
-// Turns a Consume/Query request into validated decisions, or a RequestError naming the first
+// Turns a Consume/Query request into validated decisions, or a TokenmeshError naming the first
 // bad field and its limit. Validation finishes before any bucket is touched, so a bad request
 // changes no state.
 
 import type { Policy } from "../config/load.ts";
 import { LIMIT_BOUNDS, makeRate, type Rate } from "../core/rate.ts";
+import type { Result } from "../core/result.ts";
 import { type BucketTarget, bucketId, type ValidDecision } from "../limiter/limiter.ts";
-import { invalidArgument, RequestError } from "./errors.ts";
+import { invalidArgument, TokenmeshError } from "./errors.ts";
 import type { DecodedLimit as InlineLimit } from "./request-decoder.ts";
 
 /** A bucket as any door names it: the gRPC decoder's output and protobuf-es messages both fit. */
@@ -32,14 +33,14 @@ export interface RequestLimits {
   readonly maxPolicyNameBytes: number;
 }
 
-export type ValidationResult = { ok: true; decisions: ValidDecision[] } | { ok: false; error: RequestError };
+export type ValidationResult = Result<ValidDecision[], TokenmeshError>;
 
 const describeKnown = (policies: ReadonlyMap<string, Policy>): string => {
   const names = [...policies.keys()];
   return names.length <= 10 ? names.join(", ") : `${names.slice(0, 10).join(", ")}, ... (${names.length} in all)`;
 };
 
-function inlineRate(limit: InlineLimit, policy: Policy, field: string): Rate | RequestError {
+function inlineRate(limit: InlineLimit, policy: Policy, field: string): Rate | TokenmeshError {
   const inline = policy.inline;
   if (inline === undefined) {
     return invalidArgument(
@@ -68,8 +69,8 @@ function inlineRate(limit: InlineLimit, policy: Policy, field: string): Rate | R
     );
   }
   const made = makeRate({ capacity, refillTokens, refillPeriodUs: periodMs * 1000 });
-  if (!made.ok) return invalidArgument(field, made.message);
-  return made.rate;
+  if (!made.ok) return invalidArgument(field, made.error.message);
+  return made.value;
 }
 
 function validateBucket(
@@ -77,7 +78,7 @@ function validateBucket(
   field: string,
   policies: ReadonlyMap<string, Policy>,
   limits: RequestLimits,
-): BucketTarget | RequestError {
+): BucketTarget | TokenmeshError {
   if (b.invalid !== undefined) return invalidArgument(`${field}.${b.invalid.field}`, b.invalid.problem);
   if (b.policy.length === 0) return invalidArgument(`${field}.policy`, "is required");
   const policy = b.policy.length <= limits.maxPolicyNameBytes ? policies.get(b.policy) : undefined;
@@ -92,7 +93,7 @@ function validateBucket(
   let rate = policy.rate;
   if (b.limit !== undefined) {
     const r = inlineRate(b.limit, policy, `${field}.limit`);
-    if (r instanceof RequestError) return r;
+    if (r instanceof TokenmeshError) return r;
     rate = r;
   }
   const cost = b.cost ?? 1;
@@ -108,7 +109,7 @@ function validateDecision(
   field: string,
   policies: ReadonlyMap<string, Policy>,
   limits: RequestLimits,
-): ValidDecision | RequestError {
+): ValidDecision | TokenmeshError {
   const n = d.buckets.length;
   if (n === 0 || n > limits.maxBucketsPerDecision) {
     return invalidArgument(`${field}.buckets`, `must hold 1..${limits.maxBucketsPerDecision} buckets, got ${n}`);
@@ -116,7 +117,7 @@ function validateDecision(
   const targets: BucketTarget[] = new Array(n);
   for (let j = 0; j < n; j++) {
     const t = validateBucket(d.buckets[j] as BucketRequest, `${field}.buckets[${j}]`, policies, limits);
-    if (t instanceof RequestError) return t;
+    if (t instanceof TokenmeshError) return t;
     for (let k = 0; k < j; k++) {
       if ((targets[k] as BucketTarget).id === t.id) {
         return invalidArgument(`${field}.buckets[${j}]`, `names the same bucket as buckets[${k}]; put the total cost on one entry`);
@@ -139,8 +140,8 @@ export function validateDecisions(
   const out: ValidDecision[] = new Array(n);
   for (let i = 0; i < n; i++) {
     const d = validateDecision(decisions[i] as Decision, `decisions[${i}]`, policies, limits);
-    if (d instanceof RequestError) return { ok: false, error: d };
+    if (d instanceof TokenmeshError) return { ok: false, error: d };
     out[i] = d;
   }
-  return { ok: true, decisions: out };
+  return { ok: true, value: out };
 }

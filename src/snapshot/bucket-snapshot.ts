@@ -108,14 +108,14 @@ function readBucket(r: ProtoReader, nowUs: number): Bucket {
   const [, , capacity, refillTokens, refillPeriodUs, level, atUs] = n as [number, number, number, number, number, number, number];
   if (id === "") throw new WireFormatError("Bucket.id: empty");
   const made = makeRate({ capacity, refillTokens, refillPeriodUs });
-  if (!made.ok) throw new WireFormatError(`bucket ${JSON.stringify(id.slice(0, 64))}: ${made.field}: ${made.message}`);
-  if (!Number.isSafeInteger(level) || level < 0 || level > made.rate.capacityUnits) {
-    throw new WireFormatError(`bucket ${JSON.stringify(id.slice(0, 64))}: level ${level} outside 0..${made.rate.capacityUnits}`);
+  if (!made.ok) throw new WireFormatError(`bucket ${JSON.stringify(id.slice(0, 64))}: ${made.error.field}: ${made.error.message}`);
+  if (!Number.isSafeInteger(level) || level < 0 || level > made.value.capacityUnits) {
+    throw new WireFormatError(`bucket ${JSON.stringify(id.slice(0, 64))}: level ${level} outside 0..${made.value.capacityUnits}`);
   }
   if (!Number.isSafeInteger(atUs) || atUs > nowUs + MAX_AHEAD_US) {
     throw new WireFormatError(`bucket ${JSON.stringify(id.slice(0, 64))}: observed at ${atUs} us, over an hour after now (${nowUs})`);
   }
-  return { id, held: { rate: made.rate, state: { level, atUs } } };
+  return { id, held: { rate: made.value, state: { level, atUs } } };
 }
 
 export interface BucketLoad {

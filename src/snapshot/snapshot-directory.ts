@@ -87,9 +87,9 @@ export function scanSnapshotDirectory(dir: string, id: SnapshotIdentity): ScanRe
   }
   const read = (name: string): LoadedFile | { reason: string } => {
     const parsed = parseSnapshotFile(readFileSync(`${dir}/${name}`));
-    if (!parsed.ok) return { reason: parsed.reason };
-    const problem = identityProblem(parsed.header, id);
-    return problem === undefined ? { name, header: parsed.header, chunks: parsed.chunks, bytes: parsed.bytes } : { reason: problem };
+    if (!parsed.ok) return { reason: parsed.error };
+    const problem = identityProblem(parsed.value.header, id);
+    return problem === undefined ? { name, ...parsed.value } : { reason: problem };
   };
   const base = read(BASE_FILE);
   if ("reason" in base) return { files: [], refused: { file: BASE_FILE, reason: base.reason } };

@@ -17,6 +17,7 @@
 import { open, rename, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { crc32 } from "node:zlib";
+import type { Result } from "../core/result.ts";
 
 export const FORMAT_VERSION = 1;
 const MAGIC = Buffer.from("TMSNAPSH", "latin1");
@@ -43,7 +44,15 @@ export interface SnapshotHeader {
   readonly items: number;
 }
 
-export type ReadResult = { ok: true; header: SnapshotHeader; chunks: Uint8Array[]; bytes: number } | { ok: false; reason: string };
+/** A file's checked contents: its header, its chunks, and its size in bytes. */
+export interface SnapshotContents {
+  readonly header: SnapshotHeader;
+  readonly chunks: Uint8Array[];
+  readonly bytes: number;
+}
+
+/** The contents, or why the file is refused. */
+export type ReadResult = Result<SnapshotContents, string>;
 
 const u32 = (n: number): Buffer => {
   const b = Buffer.allocUnsafe(4);
@@ -54,52 +63,52 @@ const u32 = (n: number): Buffer => {
 /** Parses and checks a whole file's bytes. Never throws. */
 export function parseSnapshotFile(buf: Buffer): ReadResult {
   if (buf.length < MAGIC.length + 8 || !buf.subarray(0, MAGIC.length).equals(MAGIC)) {
-    return { ok: false, reason: "not a tokenmesh snapshot (no TMSNAPSH magic at the start)" };
+    return { ok: false, error: "not a tokenmesh snapshot (no TMSNAPSH magic at the start)" };
   }
   let pos = MAGIC.length;
   const version = buf.readUInt32LE(pos);
   pos += 4;
-  if (version !== FORMAT_VERSION) return { ok: false, reason: `format version ${version}, this build reads version ${FORMAT_VERSION}` };
+  if (version !== FORMAT_VERSION) return { ok: false, error: `format version ${version}, this build reads version ${FORMAT_VERSION}` };
   const need = (n: number, what: string): string | undefined =>
     n > buf.length - pos ? `truncated: ${what} needs ${n} bytes at offset ${pos}, the file has ${buf.length}` : undefined;
   const headerLen = buf.readUInt32LE(pos);
   pos += 4;
   const short = need(headerLen + 4, "the header");
-  if (short !== undefined) return { ok: false, reason: short };
+  if (short !== undefined) return { ok: false, error: short };
   const headerBytes = buf.subarray(pos, pos + headerLen);
   pos += headerLen;
-  if (crc32(headerBytes) !== buf.readUInt32LE(pos)) return { ok: false, reason: "header checksum mismatch" };
+  if (crc32(headerBytes) !== buf.readUInt32LE(pos)) return { ok: false, error: "header checksum mismatch" };
   pos += 4;
   const header = parseHeader(headerBytes);
-  if (typeof header === "string") return { ok: false, reason: `header: ${header}` };
+  if (typeof header === "string") return { ok: false, error: `header: ${header}` };
   const chunks: Uint8Array[] = [];
   let all = 0;
   for (;;) {
     const lenShort = need(4, `chunk ${chunks.length}`);
-    if (lenShort !== undefined) return { ok: false, reason: `${lenShort} (no trailer: the write did not finish)` };
+    if (lenShort !== undefined) return { ok: false, error: `${lenShort} (no trailer: the write did not finish)` };
     const len = buf.readUInt32LE(pos);
     pos += 4;
     if (len === 0) break;
-    if (len > MAX_CHUNK_BYTES) return { ok: false, reason: `chunk ${chunks.length} claims ${len} bytes, limit ${MAX_CHUNK_BYTES}` };
+    if (len > MAX_CHUNK_BYTES) return { ok: false, error: `chunk ${chunks.length} claims ${len} bytes, limit ${MAX_CHUNK_BYTES}` };
     const chunkShort = need(len + 4, `chunk ${chunks.length}`);
-    if (chunkShort !== undefined) return { ok: false, reason: chunkShort };
+    if (chunkShort !== undefined) return { ok: false, error: chunkShort };
     const sum = buf.readUInt32LE(pos);
     pos += 4;
     const bytes = buf.subarray(pos, pos + len);
     pos += len;
-    if (crc32(bytes) !== sum) return { ok: false, reason: `checksum mismatch in chunk ${chunks.length}` };
+    if (crc32(bytes) !== sum) return { ok: false, error: `checksum mismatch in chunk ${chunks.length}` };
     all = crc32(bytes, all);
     chunks.push(bytes);
   }
   const trailerShort = need(8, "the trailer");
-  if (trailerShort !== undefined) return { ok: false, reason: trailerShort };
+  if (trailerShort !== undefined) return { ok: false, error: trailerShort };
   const count = buf.readUInt32LE(pos);
   const total = buf.readUInt32LE(pos + 4);
   pos += 8;
-  if (count !== chunks.length) return { ok: false, reason: `trailer counts ${count} chunks, the file has ${chunks.length}` };
-  if (total !== all) return { ok: false, reason: "trailer checksum mismatch" };
-  if (pos !== buf.length) return { ok: false, reason: `${buf.length - pos} bytes after the trailer` };
-  return { ok: true, header, chunks, bytes: buf.length };
+  if (count !== chunks.length) return { ok: false, error: `trailer counts ${count} chunks, the file has ${chunks.length}` };
+  if (total !== all) return { ok: false, error: "trailer checksum mismatch" };
+  if (pos !== buf.length) return { ok: false, error: `${buf.length - pos} bytes after the trailer` };
+  return { ok: true, value: { header, chunks, bytes: buf.length } };
 }
 
 function parseHeader(bytes: Uint8Array): SnapshotHeader | string {

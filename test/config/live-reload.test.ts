@@ -45,13 +45,13 @@ describe("live config reload", () => {
 
     writeFileSync(file, base("  api: { capacity: 5, refill: 5, per: 1s }\n"));
     const sameVersion = await reloader.reload("test");
-    expect(sameVersion).toMatchObject({ ok: false, problems: [expect.stringContaining("policies.api.version")] });
+    expect(sameVersion).toMatchObject({ ok: false, error: [expect.stringContaining("policies.api.version")] });
 
     writeFileSync(file, base("  api: { capacity: 5, refill: [5], per: 1s }\n"));
-    expect(await reloader.reload("test")).toMatchObject({ ok: false, problems: [expect.stringContaining("policies.api.refill")] });
+    expect(await reloader.reload("test")).toMatchObject({ ok: false, error: [expect.stringContaining("policies.api.refill")] });
 
     writeFileSync(file, `${base("  api: { capacity: 5, refill: 5, per: 1s, version: 1 }\n")}`.replace("127.0.0.1:0", "127.0.0.1:1"));
-    expect(await reloader.reload("test")).toMatchObject({ ok: false, problems: [expect.stringContaining("listen: cannot change live")] });
+    expect(await reloader.reload("test")).toMatchObject({ ok: false, error: [expect.stringContaining("listen: cannot change live")] });
     expect(await capacity()).toBe(50n); // every refused reload left the old config serving
 
     writeFileSync(file, base("  api: { capacity: 5, refill: 5, per: 1s, version: 1 }\n  added: { capacity: 3, refill: 1, per: 1s }\n"));
@@ -60,7 +60,7 @@ describe("live config reload", () => {
     expect(await capacity("added")).toBe(3n);
 
     writeFileSync(file, base("  added: { capacity: 3, refill: 1, per: 1s }\n"));
-    expect(await reloader.reload("test")).toMatchObject({ ok: true, changed: ["-api"] });
+    expect(await reloader.reload("test")).toMatchObject({ ok: true, value: ["-api"] });
     await expect(capacity()).rejects.toThrow(/api/);
     expect(await reloadsCounted(server)).toMatch(/result="success"} 2[\s\S]*result="failure"} 3/);
     channel.close();
@@ -81,9 +81,9 @@ describe("live config reload", () => {
     await drain("other");
     expect(await remaining("api")).toBe(0n);
     writeFileSync(file, base("  other: { capacity: 5, refill: 1, per: 1h }\n"));
-    expect(await reloader.reload("test")).toMatchObject({ ok: true, changed: ["-api"] });
+    expect(await reloader.reload("test")).toMatchObject({ ok: true, value: ["-api"] });
     writeFileSync(file, base("  api: { capacity: 5, refill: 1, per: 1h }\n  other: { capacity: 5, refill: 1, per: 1h }\n"));
-    expect(await reloader.reload("test")).toMatchObject({ ok: true, changed: ["+api"] });
+    expect(await reloader.reload("test")).toMatchObject({ ok: true, value: ["+api"] });
     expect(await remaining("api")).toBe(5n); // dropped at removal: not the drained bucket back
     expect(await remaining("other")).toBe(0n); // the policy that stayed kept its bucket
     channel.close();

@@ -46,7 +46,7 @@ describe("single-replica bucket against GCRA", () => {
         const made = makeRate(spec);
         fc.pre(made.ok);
         if (!made.ok) return;
-        const rate = made.rate;
+        const rate = made.value;
         const limiter = new Limiter(new BucketStore(10));
         const reference = new GcraReference(spec.capacity, spec.refillTokens, spec.refillPeriodUs);
         let now = startUs;
@@ -74,14 +74,14 @@ describe("single-replica bucket against GCRA", () => {
         fc.array(fc.record({ gapUs: fc.integer({ min: 0, max: 300_000 }), cost: fc.integer({ min: 1, max: 5 }) }), { maxLength: 200 }),
         (capacity, perSecond, steps) => {
           const made = makeRate({ capacity, refillTokens: perSecond, refillPeriodUs: 1_000_000 });
-          if (!made.ok) throw new Error(made.message);
+          if (!made.ok) throw new Error(made.error.message);
           const limiter = new Limiter(new BucketStore(1));
           const admitted: { t: number; cost: number }[] = [];
           let now = 0;
           for (const s of steps) {
             now += s.gapUs;
             const cost = Math.min(s.cost, capacity);
-            const [o] = limiter.run([[{ policy: "p", id: "k", rate: made.rate, cost }]], now, true);
+            const [o] = limiter.run([[{ policy: "p", id: "k", rate: made.value, cost }]], now, true);
             if (o?.allowed) admitted.push({ t: now, cost });
           }
           // Every window [s, t] between two admissions: sum of costs <= C + r*(t - s).

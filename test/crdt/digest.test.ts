@@ -5,6 +5,7 @@ import fc from "fast-check";
 import { describe, it } from "vitest";
 import { foldKey, liveFloor } from "../../src/core/crdt/index.ts";
 import { digestOf, digestOfReference, type Prefix, prefixDigest, prefixText } from "../../src/core/crdt/key-state.ts";
+import { stateOf } from "../support/replica-state.ts";
 import { config } from "./mesh.ts";
 import { runScript, scriptArb } from "./protocol-states.ts";
 
@@ -63,7 +64,7 @@ describe("digest", () => {
         const { samples, replicas } = runScript(script, 3);
         const s = samples[i % Math.max(1, samples.length)];
         if (s === undefined) return true;
-        const target = Math.max(s.prefix.tau + 1, (liveFloor((replicas[0] as (typeof replicas)[0]).s.reg) ?? 0) + ahead);
+        const target = Math.max(s.prefix.tau + 1, (liveFloor(stateOf(replicas[0] as (typeof replicas)[0]).reg) ?? 0) + ahead);
         const p = foldKey(s, target).prefix;
         return p.digest === digestOfReference(prefixText({ ...p, digest: 0, F: p.F, tau: p.tau, level: p.level, config: p.config }));
       }),

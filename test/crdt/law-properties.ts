@@ -4,6 +4,7 @@
 import fc from "fast-check";
 import * as crdt from "../../src/core/crdt/index.ts";
 import { cloneKeyState, foldKey, joinKey, type KeyState, keyLevelAt, keyText, liveFloor, normalizeKey } from "../../src/core/crdt/index.ts";
+import { stateOf } from "../support/replica-state.ts";
 import { viaWire } from "../support/via-wire.ts";
 import { runScript, scriptArb } from "./protocol-states.ts";
 
@@ -57,7 +58,7 @@ export const LAWS: readonly Law[] = [
       const s = pick(samples, i);
       if (s === undefined) return true;
       // Targets the protocol could choose: some replica's live floor, or a bit past it.
-      const floors = replicas.map((r) => liveFloor(r.s.reg) ?? 0);
+      const floors = replicas.map((r) => liveFloor(stateOf(r).reg) ?? 0);
       const target = Math.max(s.prefix.tau, (floors[i % 3] as number) + (ahead % 3 === 0 ? 0 : ahead));
       const f = foldKey(s, target);
       if (keyText(joinKey(s, f)) !== keyText(f)) return false;
@@ -82,7 +83,7 @@ export const LAWS: readonly Law[] = [
       if (r === undefined || k === undefined) return true;
       const fresh = new crdt.Replica({
         node: "z",
-        peers: [r.s.opts.node],
+        peers: [r.node],
         nowUs: now,
         randomHex: () => "f".repeat(18),
         warmupTimeoutUs: 0,

@@ -8,8 +8,8 @@ export const LIMIT = { capacity: 10, refillTokens: 1000, refillPeriodUs: 1_000_0
 
 export function config(capacity = 10, refillTokens = 1000, version = 0, tEff = 0): KeyConfig {
   const made = makeKeyConfig({ capacity, refillTokens, refillPeriodUs: 1_000_000 }, version, tEff);
-  if (!made.ok) throw new Error(made.message);
-  return made.config;
+  if (!made.ok) throw new Error(made.error.message);
+  return made.value;
 }
 
 export class Mesh {
@@ -56,7 +56,7 @@ export class Mesh {
   deliver(d: Delta | undefined, to: string): boolean {
     if (d === undefined) return false;
     const res = this.get(to).applyDelta(viaWire(d), this.now);
-    if (res.ok) this.r.get(d.node)?.applyAck(res.ack, this.now);
+    if (res.ok) this.r.get(d.node)?.applyAck(res.value, this.now);
     return res.ok;
   }
 

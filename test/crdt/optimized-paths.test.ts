@@ -8,6 +8,7 @@ import { describe, expect, it } from "vitest";
 import type { Delta, KeyConfig, Replica } from "../../src/core/crdt/index.ts";
 import { decide } from "../../src/core/decision.ts";
 import { Prng } from "../sim/prng.ts";
+import { stateOf } from "../support/replica-state.ts";
 import { viaWire } from "../support/via-wire.ts";
 import { config, Mesh } from "./mesh.ts";
 import { changeListProblems, leftoverTickWork, referenceDeltaKeys, referenceLevel, sentDeltaKeys } from "./reference-paths.ts";
@@ -70,7 +71,7 @@ function run(seed: number, steps: number): void {
       if (!rng.chance(0.2)) inFlight.splice(i, 1); // else delivered again later
       if (rng.chance(0.15)) continue; // lost
       const res = m.get(msg.to).applyDelta(viaWire(msg.d), raw(msg.to));
-      if (res.ok && rng.chance(0.85)) m.get(msg.d.node).applyAck(res.ack, raw(msg.d.node));
+      if (res.ok && rng.chance(0.85)) m.get(msg.d.node).applyAck(res.value, raw(msg.d.node));
     } else if (op < 90) {
       const key = KEYS[rng.int(0, 4)] as string;
       const got = r.level(key, c, raw(name)).level;
@@ -83,8 +84,8 @@ function run(seed: number, steps: number): void {
     } else if (op < 98) {
       // What src/mesh/replica-backend.ts did before dropKey: delete from the map directly.
       const key = KEYS[rng.int(0, 4)] as string;
-      r.s.keys.delete(key);
-      r.s.open.delete(key);
+      stateOf(r).keys.delete(key);
+      stateOf(r).open.delete(key);
     } else if (rng.chance(0.5)) {
       m.boot(name, skew(name));
     }
@@ -154,7 +155,7 @@ describe("change list", () => {
     a.tick(m.now);
     const d = a.deltaFor("b", m.now);
     if (d === undefined) throw new Error("no resend");
-    expect(d.fromSeq).toBe(a.s.sessions.get("b")?.acked);
+    expect(d.fromSeq).toBe(stateOf(a).sessions.get("b")?.acked);
     const sent = d.keys.map((k) => k.key).sort();
     expect(sent).toEqual(["early", ...changed].sort());
     expect(sentDeltaKeys(d)).toEqual(referenceDeltaKeys(a, "b", d));

@@ -43,8 +43,8 @@ export const BASE: KeyConfig = mustConfig(10, 0, 0);
 
 export function mustConfig(capacity: number, version: number, tEff: number): KeyConfig {
   const made = makeKeyConfig({ capacity, refillTokens: 1000, refillPeriodUs: 1_000_000 }, version, Math.max(0, tEff));
-  if (!made.ok) throw new Error(made.message);
-  return made.config;
+  if (!made.ok) throw new Error(made.error.message);
+  return made.value;
 }
 
 export interface Run {
@@ -103,7 +103,7 @@ export function runScript(script: readonly Op[], seed = 1): Run {
         const res = to.applyDelta(viaWire(m.d), now);
         if (res.ok) {
           const back = replicas[names.indexOf(m.d.node)];
-          back?.applyAck(res.ack, now);
+          back?.applyAck(res.value, now);
         }
         sample(to);
         break;
@@ -140,7 +140,7 @@ export function runScript(script: readonly Op[], seed = 1): Run {
           }
           const to = replicas[m.to] as Replica;
           const res = to.applyDelta(viaWire(m.d), now);
-          if (res.ok) replicas[names.indexOf(m.d.node)]?.applyAck(res.ack, now);
+          if (res.ok) replicas[names.indexOf(m.d.node)]?.applyAck(res.value, now);
           sample(to);
         }
         break;

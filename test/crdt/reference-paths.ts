@@ -13,6 +13,7 @@ import {
   type Replica,
 } from "../../src/core/crdt/index.ts";
 import { isCollectable } from "../../src/core/crdt/key-fold.ts";
+import { stateOf } from "../support/replica-state.ts";
 
 /** Level of `key` at the replica's stamp for `raw`, by a full walk of a copy of its state. */
 export function referenceLevel(r: Replica, key: string, config: KeyConfig, raw: number): number {
@@ -26,7 +27,7 @@ export function referenceLevel(r: Replica, key: string, config: KeyConfig, raw: 
  * entry as the first version did: key -> "slot@inc:c0-c1" of each entry chosen.
  */
 export function referenceDeltaKeys(r: Replica, peer: string, d: Delta): Map<string, string[]> {
-  const s = r.s;
+  const s = stateOf(r);
   const peerInc = s.sessions.get(peer)?.inInc;
   const send = (seq: number, origin: IncId | undefined): boolean =>
     seq > d.fromSeq && (origin === undefined || (s.opts.relay && origin !== peerInc));
@@ -58,7 +59,7 @@ export function sentDeltaKeys(d: Delta): Map<string, string[]> {
  * floor has passed (fold), keys behind the horizon, and keys the collection test drops.
  */
 export function leftoverTickWork(r: Replica, raw: number): string[] {
-  const s = r.s;
+  const s = stateOf(r);
   const floor = liveFloor(s.reg);
   const t = Math.min(r.stamp(raw), floor ?? 0);
   const found: string[] = [];
@@ -80,7 +81,7 @@ export function leftoverTickWork(r: Replica, raw: number): string[] {
  * to a key or its entries is newer than its place in the list (else a delta could miss it).
  */
 export function changeListProblems(r: Replica): string[] {
-  const s = r.s;
+  const s = stateOf(r);
   const found: string[] = [];
   const listed = new Set<string>();
   let last = 0;

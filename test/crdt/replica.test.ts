@@ -77,7 +77,7 @@ describe("replica", () => {
       m.now += 5_000;
       m.get("b").tick(m.now);
     }
-    expect(m.get("b").s.reg.incs.get(old)?.retired).toBeGreaterThanOrEqual(0);
+    expect(m.get("b").incarnationRecord(old)?.retired).toBeGreaterThanOrEqual(0);
     m.round(1_000); // a learns retired[a]
     m.round(1_000); // and renews at its next tick
     expect(m.get("a").incarnation).not.toBe(old);
@@ -98,6 +98,6 @@ describe("replica", () => {
     const old = m.get("a").incarnation;
     m.boot("a");
     m.round(1_000);
-    expect(m.get("b").s.reg.incs.get(old)?.retired).toBeGreaterThanOrEqual(0);
+    expect(m.get("b").incarnationRecord(old)?.retired).toBeGreaterThanOrEqual(0);
   });
 });

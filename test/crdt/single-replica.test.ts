@@ -27,7 +27,7 @@ describe("single replica vs GCRA", () => {
       fc.property(limitArb, requestsArb, fc.boolean(), (limit, reqs, tick) => {
         const made = makeKeyConfig(limit);
         if (!made.ok) return;
-        const cfg = made.config;
+        const cfg = made.value;
         const r = lone(0);
         const ref = new GcraReference(limit.capacity, limit.refillTokens, limit.refillPeriodUs);
         let t = 1;
@@ -51,7 +51,7 @@ describe("single replica vs GCRA", () => {
       fc.property(limitArb, requestsArb, (limit, reqs) => {
         const made = makeKeyConfig(limit);
         if (!made.ok) return;
-        const cfg = made.config;
+        const cfg = made.value;
         const slot = 5_000;
         const r = lone(slot);
         // The exact bucket is fed what we admitted at the true times (debt allowed), in tokens*P.

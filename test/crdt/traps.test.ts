@@ -82,7 +82,7 @@ describe("traps (docs/design.md, section 4)", () => {
       const d = b.deltaFor("a", m.now + HOUR);
       if (d !== undefined) {
         const res = m.get("a").applyDelta(viaWire(d), m.now);
-        if (res.ok) b.applyAck(res.ack, m.now + HOUR);
+        if (res.ok) b.applyAck(res.value, m.now + HOUR);
       }
     }
     expect(b.ready).toBe(true);
@@ -181,8 +181,8 @@ describe("traps (docs/design.md, section 4)", () => {
     const later = m.delta("a", "b");
     expect(later?.keys.length ?? 0).toBe(0); // it covers (sent, now]: the entries went in `lost`
     m.deliver(later, "b");
-    const wmSeenByB = m.get("b").s.reg.incs.get(m.get("a").incarnation)?.wm ?? 0;
-    expect(wmSeenByB).toBeLessThan(m.get("a").s.reg.incs.get(m.get("a").incarnation)?.wm ?? 0);
+    const wmSeenByB = m.get("b").incarnationRecord(m.get("a").incarnation)?.wm ?? 0;
+    expect(wmSeenByB).toBeLessThan(m.get("a").incarnationRecord(m.get("a").incarnation)?.wm ?? 0);
     expect(m.get("b").stats.deltasUntrusted).toBe(1);
     // After the resend timeout a's next delta restarts from the last ack and covers the gap.
     m.now += 60_000;
@@ -205,10 +205,10 @@ describe("traps (docs/design.md, section 4)", () => {
       m.deliver(m.delta("b", "a"), "a");
     }
     const cInc = m.get("c").incarnation;
-    expect(m.get("a").s.reg.incs.get(cInc)?.retired).toBeGreaterThanOrEqual(0);
+    expect(m.get("a").incarnationRecord(cInc)?.retired).toBeGreaterThanOrEqual(0);
     m.round(5_000, ["a", "b"]);
     m.round(5_000, ["a", "b"]);
-    expect(m.get("b").s.reg.incs.get(cInc)?.retired).toBeGreaterThanOrEqual(0);
+    expect(m.get("b").incarnationRecord(cInc)?.retired).toBeGreaterThanOrEqual(0);
     const ka = m.get("a").keyState("k");
     const kb = m.get("b").keyState("k");
     expect(ka && keyText(ka)).toBe(kb && keyText(kb));

@@ -15,8 +15,8 @@ function lone(): Replica {
 
 function config(capacity: number, refillPerSecond: number, version: number, tEff: number) {
   const made = makeKeyConfig({ capacity, refillTokens: refillPerSecond, refillPeriodUs: SECOND }, version, tEff);
-  if (!made.ok) throw new Error(made.message);
-  return made.config;
+  if (!made.ok) throw new Error(made.error.message);
+  return made.value;
 }
 
 describe("versioned policy configs", () => {

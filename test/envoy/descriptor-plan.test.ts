@@ -6,14 +6,14 @@ import { buildRateLimitDomains, type RateLimitDomains } from "../../src/config/r
 import { decide } from "../../src/core/decision.ts";
 import { answerDescriptors, type DescriptorPlan, type DescriptorRequest, planDescriptors } from "../../src/envoy/descriptor-plan.ts";
 import { BucketStore } from "../../src/limiter/bucket-store.ts";
-import { RequestError } from "../../src/server/errors.ts";
+import { TokenmeshError } from "../../src/server/errors.ts";
 
 const LIMITS = { maxDescriptorsPerRequest: 64, maxBucketsPerDecision: 16, maxKeyBytes: 256 };
 
 function domains(descriptors: unknown[]): RateLimitDomains {
   const built = buildRateLimitDomains([{ source: "test", raw: { domain: "d", descriptors } }]);
-  if (!built.ok) throw new Error(built.problems.join("; "));
-  return built.domains;
+  if (!built.ok) throw new Error(built.error.join("; "));
+  return built.value;
 }
 
 const d = domains([
@@ -30,7 +30,7 @@ const request = (descriptors: [string, string, number?][], hitsAddend = 0): Desc
 
 function plan(r: DescriptorRequest): DescriptorPlan {
   const p = planDescriptors(r, d, LIMITS);
-  if (p instanceof RequestError) throw p;
+  if (p instanceof TokenmeshError) throw p;
   return p;
 }
 

@@ -8,8 +8,8 @@ import { encodeInChunks } from "../../src/mesh/delta-chunks.ts";
 import { eventually, type MeshReplica, startInProcessMesh } from "../support/mesh.ts";
 
 const made = makeKeyConfig({ capacity: 10, refillTokens: 1, refillPeriodUs: 1_000_000 });
-if (!made.ok) throw new Error(made.message);
-const limit = made.config;
+if (!made.ok) throw new Error(made.error.message);
+const limit = made.value;
 const key = (i: number): KeyDelta => ({
   key: `api\u0000k${i}`,
   limit,

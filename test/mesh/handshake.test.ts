@@ -23,11 +23,11 @@ const hello = (over: Partial<Record<string, unknown>> = {}) =>
 
 describe("checkHello", () => {
   it("accepts a well-formed peer and agrees on the highest common version", () => {
-    expect(checkHello(hello(), local, undefined)).toEqual({ ok: true, peer: { node: "b", region: "us", incarnation: INC_B, version: 1 } });
+    expect(checkHello(hello(), local, undefined)).toEqual({ ok: true, value: { node: "b", region: "us", incarnation: INC_B, version: 1 } });
     const upgraded = { ...local, versions: { min: 1, max: 2 } };
     // New build (1..2) meets old build (1..1): they speak 1. Two new builds speak 2.
-    expect(checkHello(hello(), upgraded, undefined)).toMatchObject({ ok: true, peer: { version: 1 } });
-    expect(checkHello(hello({ maxProtocolVersion: 2 }), upgraded, undefined)).toMatchObject({ ok: true, peer: { version: 2 } });
+    expect(checkHello(hello(), upgraded, undefined)).toMatchObject({ ok: true, value: { version: 1 } });
+    expect(checkHello(hello({ maxProtocolVersion: 2 }), upgraded, undefined)).toMatchObject({ ok: true, value: { version: 2 } });
   });
 
   it.each([
@@ -62,21 +62,20 @@ describe("checkHello", () => {
     const r = checkHello(hello(over), local, undefined);
     expect(r.ok).toBe(false);
     if (!r.ok) {
-      expect(r.code).toBe(code);
-      expect(r.message).toMatch(message);
+      expect(r.error.code).toBe(code);
+      expect(r.error.message).toMatch(message);
     }
   });
 
   it("recognises its own address and marks it so the link stops", () => {
-    expect(checkHello(hello({ node: "a", incarnation: INC_A }), local, undefined)).toMatchObject({ ok: false, self: true });
+    expect(checkHello(hello({ node: "a", incarnation: INC_A }), local, undefined)).toMatchObject({ ok: false, error: { self: true } });
   });
 
   it("requires the node name to match the TLS certificate", () => {
     expect(checkHello(hello(), local, "b").ok).toBe(true);
     expect(checkHello(hello(), local, "mallory")).toMatchObject({
       ok: false,
-      code: "PERMISSION_DENIED",
-      message: 'hello.node: "b" does not match the peer certificate\'s common name "mallory"',
+      error: { code: "PERMISSION_DENIED", message: 'hello.node: "b" does not match the peer certificate\'s common name "mallory"' },
     });
   });
 });

@@ -3,11 +3,12 @@
 // the problem and counted; nothing of it is applied; the replicas keep serving and stay meshed.
 
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import { ChannelCredentials } from "@grpc/grpc-js";
+import { ChannelCredentials, type Metadata } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { DeltaSchema, MergeResponse } from "../../src/gen/tokenmesh/v1/peer_pb.ts";
 import { helloFor } from "../../src/mesh/handshake.ts";
 import { dialPeer, encodeMergeRequest, MERGE_PATH, mergeMethod, type Sized } from "../../src/mesh/peer-transport.ts";
+import { REJECT_REASON_TRAILER } from "../../src/mesh/stream-status.ts";
 import { eventually, type InProcessMesh, type MeshReplica, startInProcessMesh } from "../support/mesh.ts";
 
 type DeltaInit = MessageInitShape<typeof DeltaSchema>;
@@ -42,7 +43,7 @@ function delta(keys: ReturnType<typeof keyDelta>[], over: { fromSeq?: bigint; to
 async function send(
   target: MeshReplica,
   frames: Uint8Array[],
-): Promise<{ code: number | undefined; details: string; gotHello: boolean; acked?: boolean }> {
+): Promise<{ code: number | undefined; details: string; reason?: string; gotHello: boolean; acked?: boolean }> {
   const client = dialPeer(target.peerAddress, ChannelCredentials.createInsecure(), 64 << 20);
   try {
     return await new Promise((resolve) => {
@@ -62,9 +63,10 @@ async function send(
           resolve({ code: undefined, details: "", gotHello, acked: true });
         }
       });
-      stream.on("error", (e: Error & { code?: number; details?: string }) => {
+      stream.on("error", (e: Error & { code?: number; details?: string; metadata?: Metadata }) => {
         clearTimeout(timer);
-        resolve({ code: e.code, details: e.details ?? e.message, gotHello });
+        const reason = e.metadata?.get(REJECT_REASON_TRAILER)[0];
+        resolve({ code: e.code, details: e.details ?? e.message, reason: reason?.toString(), gotHello });
       });
       for (const f of frames) stream.write(f);
     });
@@ -99,6 +101,7 @@ describe("a hostile peer", () => {
       frames: () => [deltaFrame(delta([keyDelta("api\u0000k", 3n)]))],
       code: 9,
       details: /^the first message of a Merge stream must be a hello$/,
+      reason: "protocol",
     },
     {
       name: "an incarnation index out of range",
@@ -108,18 +111,21 @@ describe("a hostile peer", () => {
       ],
       code: 3,
       details: /^delta\.keys\[1\]\.entries\[0\]\[0\]/,
+      reason: "invalid_delta",
     },
     {
       name: "a count near 2^64",
       frames: () => [hello(), deltaFrame(delta([keyDelta("api\u0000a", 3n), keyDelta("api\u0000c", 2n ** 62n)]))],
       code: 3,
       details: /^delta\.keys\[1\]\.entries\[0\]\[3\]/,
+      reason: "invalid_delta",
     },
     {
       name: "more keys than a delta may carry",
       frames: () => [hello(), deltaFrame(delta(Array.from({ length: 10_001 }, (_, i) => keyDelta(`api\u0000f${i}`, 1n))))],
       code: 8, // the message is also over the 64 KiB cap: grpc-js refuses it first
       details: /larger than max/,
+      reason: undefined, // refused by grpc-js before any handler sees it
     },
     {
       name: "a flood of new keys",
@@ -135,18 +141,21 @@ describe("a hostile peer", () => {
       ],
       code: 8,
       details: /^delta\.keys: peer introduced 80 new keys within 1 s, more than mesh\.maxNewKeysPerPeerPerSecond \(50\)$/,
+      reason: "key_flood",
     },
     {
       name: "bytes that are not protobuf",
       frames: () => [hello(), new Uint8Array([0xff, 0xff, 0xff, 0xff, 0x0f])],
       code: 3,
       details: /^merge request: not a valid protobuf message: wire type 7, which these messages never use$/,
+      reason: "invalid_delta",
     },
-  ])("cuts off $name", async ({ frames, code, details }) => {
+  ])("cuts off $name", async ({ frames, code, details, reason }) => {
     const before = [...(target.server.mesh?.stats.rejected.values() ?? [])].reduce((a, b) => a + b, 0);
     const r = await send(target, frames());
     expect(r.code).toBe(code);
     expect(r.details).toMatch(details);
+    expect(r.reason).toBe(reason);
     if (!/larger than max/.test(r.details)) {
       const after = [...(target.server.mesh?.stats.rejected.values() ?? [])].reduce((a, b) => a + b, 0);
       expect(after).toBe(before + 1);

@@ -22,8 +22,8 @@ import { expectEveryLineNames, parseLines } from "./log-lines.ts";
 const dir = mkdtempSync(join(tmpdir(), "tokenmesh-audit-"));
 const rate = (() => {
   const r = makeRate({ capacity: 10, refillTokens: 1, refillPeriodUs: 1_000_000 });
-  if (!r.ok) throw new Error(r.message);
-  return r.rate;
+  if (!r.ok) throw new Error(r.error.message);
+  return r.value;
 })();
 const decision = (...buckets: [string, string, number][]): ValidDecision =>
   buckets.map(([policy, key, cost]) => ({ policy, id: bucketId(policy, key), rate, cost }));

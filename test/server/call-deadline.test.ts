@@ -5,7 +5,7 @@
 import { describe, expect, it } from "vitest";
 import { arrivalDeadline, type CallTiming } from "../../src/server/call-deadline.ts";
 import { CallGuard } from "../../src/server/call-guard.ts";
-import { type RequestError, Status } from "../../src/server/errors.ts";
+import { Status, type TokenmeshError } from "../../src/server/errors.ts";
 import { EventLoopWatch } from "../../src/server/event-loop-watch.ts";
 import { handElu } from "../support/hand-elu.ts";
 
@@ -42,7 +42,7 @@ function refusal(guard: CallGuard, call: CallTiming): Status | undefined {
     guard.charge(call);
     return undefined;
   } catch (err) {
-    return (err as RequestError).code;
+    return (err as TokenmeshError).code;
   }
 }
 

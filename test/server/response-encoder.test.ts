@@ -34,11 +34,11 @@ const bucketArb = fc
   })
   .map((b) => {
     const made = makeRate(b);
-    if (!made.ok) throw new Error(made.message);
-    const target: BucketTarget = { policy: "p", id: "p\u0000k", rate: made.rate, cost: 1 };
+    if (!made.ok) throw new Error(made.error.message);
+    const target: BucketTarget = { policy: "p", id: "p\u0000k", rate: made.value, cost: 1 };
     return {
       target,
-      report: { rate: made.rate, remaining: b.remaining, retryAfterUs: b.retryAfterUs, resetAfterUs: b.resetAfterUs },
+      report: { rate: made.value, remaining: b.remaining, retryAfterUs: b.retryAfterUs, resetAfterUs: b.resetAfterUs },
       shares: b.shares,
     };
   });

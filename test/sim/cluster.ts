@@ -6,6 +6,7 @@ import { DEFAULT_LIMITS, type KeyConfig, makeKeyConfig, Replica, type ReplicaOpt
 import { refilled } from "../../src/core/crdt/replay.ts";
 import type { LimitSpec } from "../../src/core/rate.ts";
 import { GcraReference } from "../support/gcra.ts";
+import { stateOf } from "../support/replica-state.ts";
 import { viaWire } from "../support/via-wire.ts";
 import { EventQueue } from "./event-queue.ts";
 import { type LinkSpec, Network } from "./network.ts";
@@ -73,8 +74,8 @@ export class Cluster {
     this.rng = new Prng(opts.seed);
     this.net = new Network(this.queue, this.rng.fork(1), opts.link, opts.topology);
     const made = makeKeyConfig(opts.limit);
-    if (!made.ok) throw new Error(made.message);
-    this.config = made.config;
+    if (!made.ok) throw new Error(made.error.message);
+    this.config = made.value;
     this.names = opts.nodes.map((n) => n.name);
     for (const n of opts.nodes) this.nodes.set(n.name, new SimNode(n.name, n.skewUs ?? 0));
   }
@@ -149,7 +150,7 @@ export class Cluster {
       );
       return;
     }
-    const ack = res.ack;
+    const ack = res.value;
     const back = (delta as { node: string }).node;
     this.net.send(to, back, () => {
       const m = this.node(back);
@@ -187,7 +188,7 @@ export class Cluster {
     const rate = this.config.rate;
     truth.level = refilled(rate, truth.level, this.now - truth.at) - cost * rate.unitsPerToken;
     truth.at = this.now;
-    const slot = n.replica.s.open.get(key)?.slot ?? this.now;
+    const slot = stateOf(n.replica).open.get(key)?.slot ?? this.now;
     const a: Admission = {
       t: this.now,
       node: name,
@@ -263,8 +264,10 @@ export class Cluster {
       for (const n of this.live()) n.replica?.releaseHeld(this.raw(n));
       let pending = this.net.inFlight;
       for (const n of this.live()) {
-        for (const [peer, s] of n.replica?.s.sessions ?? []) if (s.acked < s.sent && this.node(peer).alive) pending += 1;
-        pending += (n.replica?.s.heldKeys.length ?? 0) + (n.replica?.s.heldRecords.length ?? 0);
+        if (n.replica === undefined) continue;
+        const s = stateOf(n.replica);
+        for (const [peer, session] of s.sessions) if (session.acked < session.sent && this.node(peer).alive) pending += 1;
+        pending += s.heldKeys.length + s.heldRecords.length;
       }
       quiet = pending === 0 ? quiet + 1 : 0;
       if (quiet >= 3) break;

@@ -57,7 +57,7 @@ export function fuzzOnce(seed: number, seconds = 6): FuzzOutcome {
       at + rng.int(-200_000, 200_000),
     );
     if (made.ok) {
-      const cfg = made.config;
+      const cfg = made.value;
       const who = names[rng.int(0, n - 1)] as string;
       c.queue.at(at, () => {
         const r = c.node(who).replica;

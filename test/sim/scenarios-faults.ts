@@ -2,6 +2,8 @@
 // longer than T_retire (with mutual retirement) and its heal, convergence after quiescence
 // with loss, duplicates, reordering, relays, peer timeouts and retirements, and state size.
 
+import type { Replica } from "../../src/core/crdt/index.ts";
+import { stateOf } from "../support/replica-state.ts";
 import { Cluster } from "./cluster.ts";
 import { admittedBetween, maxGap, type Row, rateByFit, row } from "./figures.ts";
 import { C, D_US, FLUSH_US, LIMIT, LINK, R, seconds, WARM_US } from "./scenarios-load.ts";
@@ -17,13 +19,14 @@ export function restart(seed: number, scale: number): Row[] {
   // Kill n1 at the worst moment: just after it admitted, before its next flush ships that.
   let kill = Math.round(T / 3);
   c.run(kill);
-  while (c.node("n1").replica?.s.open.get("k") === undefined && kill < T / 2) {
+  const openSlot = (r: Replica | undefined) => (r === undefined ? undefined : stateOf(r).open.get("k"));
+  while (openSlot(c.node("n1").replica) === undefined && kill < T / 2) {
     kill += 100;
     c.run(kill);
   }
   const dying = c.node("n1").replica;
   const oldInc = dying?.incarnation ?? "";
-  const consumed = dying?.s.counters.get("k") ?? 0;
+  const consumed = dying === undefined ? 0 : (stateOf(dying).counters.get("k") ?? 0);
   const back = kill + 500_000;
   c.kill("n1", kill);
   c.restart("n1", back);

@@ -11,8 +11,8 @@ import { ProtoWriter } from "../../src/wire/proto-writer.ts";
 import { Prng } from "../sim/prng.ts";
 
 const made = makeRate({ capacity: 50, refillTokens: 1, refillPeriodUs: 1_000_000 });
-if (!made.ok) throw new Error(made.message);
-const rate: Rate = made.rate;
+if (!made.ok) throw new Error(made.error.message);
+const rate: Rate = made.value;
 const NOW = 1_800_000_000_000_000;
 
 const file = (name: string, chunks: Uint8Array[]): LoadedFile => ({

@@ -22,7 +22,7 @@ function snapshot(r: Replica, now: number, from = 0, sequence = 0): { file: Load
     role: sequence === 0 ? ("base" as const) : ("increment" as const),
     generation: "g",
     sequence,
-    node: r.s.opts.node,
+    node: r.node,
     cluster: "test",
     writer: e.writer,
     writtenAtUs: now,
@@ -48,7 +48,7 @@ describe("mesh replica snapshots", () => {
     const load = loadReplicaSnapshot(restarted, [file], m.now);
     expect(load.refused).toBeUndefined();
     expect(load.retired).toBe(1);
-    expect(restarted.s.reg.incs.get(oldInc)?.retired).toBeGreaterThanOrEqual(0);
+    expect(restarted.incarnationRecord(oldInc)?.retired).toBeGreaterThanOrEqual(0);
     expect(levels(restarted, KEYS, m.now)).toEqual(written);
     // Later, the same refill on both sides.
     expect(levels(restarted, KEYS, m.now + 300_000)).toEqual(levels(m.get("b"), KEYS, m.now + 300_000));
@@ -74,7 +74,7 @@ describe("mesh replica snapshots", () => {
       for (const bytes of f.chunks) {
         const at = findDelta(bytes);
         if (at === undefined) throw new Error("no delta");
-        const parsed = validateDelta({ ...decodeDelta(bytes, at.start, at.end), node: "a" }, backward.s.opts.limits);
+        const parsed = validateDelta({ ...decodeDelta(bytes, at.start, at.end), node: "a" }, backward.limits);
         if (!parsed.ok) throw new Error(parsed.error.message);
         importState(backward, parsed.value, m.now);
       }

@@ -33,8 +33,8 @@ describe("snapshot file", () => {
   it("reads back what was written, and leaves no temporary file", async () => {
     const { dir, bytes } = await written();
     const r = parseSnapshotFile(bytes);
-    expect(r.ok && r.header).toEqual(header);
-    expect(r.ok && r.chunks.map((c) => [...c])).toEqual(chunks.map((c) => [...c]));
+    expect(r.ok && r.value.header).toEqual(header);
+    expect(r.ok && r.value.chunks.map((c) => [...c])).toEqual(chunks.map((c) => [...c]));
     expect(readdirSync(dir)).toEqual(["base.tms"]);
   });
 
@@ -43,7 +43,7 @@ describe("snapshot file", () => {
     for (let n = 0; n < bytes.length; n++) {
       const r = parseSnapshotFile(bytes.subarray(0, n));
       expect(r.ok, `length ${n}`).toBe(false);
-      if (!r.ok) expect(r.reason, `length ${n}`).toMatch(/^(not a tokenmesh snapshot|truncated: )/);
+      if (!r.ok) expect(r.error, `length ${n}`).toMatch(/^(not a tokenmesh snapshot|truncated: )/);
     }
   });
 
@@ -69,12 +69,12 @@ describe("snapshot file", () => {
     const { bytes } = await written();
     const bad = Buffer.from(bytes);
     spoil(bad);
-    expect(parseSnapshotFile(bad)).toEqual({ ok: false, reason });
+    expect(parseSnapshotFile(bad)).toEqual({ ok: false, error: reason });
   });
 
   it("refuses bytes after the trailer", async () => {
     const { bytes } = await written();
-    expect(parseSnapshotFile(Buffer.concat([bytes, Buffer.from([0])]))).toEqual({ ok: false, reason: "1 bytes after the trailer" });
+    expect(parseSnapshotFile(Buffer.concat([bytes, Buffer.from([0])]))).toEqual({ ok: false, error: "1 bytes after the trailer" });
   });
 });
 

@@ -3,6 +3,7 @@
 // counted, never dropped: dropping would make replicas disagree forever about what one accepted
 // and relayed), and only then join. A rejected delta changes nothing and closes the stream.
 
+import type { Result } from "../result.ts";
 import type { IncId } from "./incarnation.ts";
 import { afterKeyChange, touchKey } from "./key-index.ts";
 import { joinKeyInto, normalizeKey } from "./key-join.ts";
@@ -20,7 +21,7 @@ import type { Ack, CountRow, Delta, UntrustedDelta } from "./wire.ts";
 /** Bound on the keys one ack asks to be resent whole. */
 const MAX_MISSING = 256;
 
-export type ApplyResult = { ok: true; ack: Ack } | { ok: false; error: DeltaError };
+export type ApplyResult = Result<Ack, DeltaError>;
 
 /**
  * Joins a key part into the replica, stamping what changed with a new sequence number. A change
@@ -246,7 +247,7 @@ export function applyDelta(s: ReplicaState, untrusted: UntrustedDelta, raw_now: 
   if (s.ready) renewIfRetired(s, raw_now);
   return {
     ok: true,
-    ack: {
+    value: {
       kind: "ack",
       node: s.opts.node,
       inc: s.self,

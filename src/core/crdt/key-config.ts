@@ -4,6 +4,7 @@
 // function of the state, not of one replica's current level.
 
 import { type LimitSpec, makeRate, type Rate } from "../rate.ts";
+import { fail, ok, type Result } from "../result.ts";
 
 export interface KeyConfig {
   /** Monotone version chosen by whoever edits the policy; larger wins. */
@@ -13,15 +14,15 @@ export interface KeyConfig {
   readonly rate: Rate;
 }
 
-export type ConfigResult = { ok: true; config: KeyConfig } | { ok: false; message: string };
+export type ConfigResult = Result<KeyConfig>;
 
 export function makeKeyConfig(spec: LimitSpec, version = 0, tEff = 0): ConfigResult {
   if (!Number.isSafeInteger(version) || version < 0)
-    return { ok: false, message: `config version must be a non-negative integer, got ${version}` };
-  if (!Number.isSafeInteger(tEff) || tEff < 0) return { ok: false, message: `config tEff must be a non-negative integer, got ${tEff}` };
+    return fail("version", `config version must be a non-negative integer, got ${version}`);
+  if (!Number.isSafeInteger(tEff) || tEff < 0) return fail("tEff", `config tEff must be a non-negative integer, got ${tEff}`);
   const made = makeRate(spec);
-  if (!made.ok) return { ok: false, message: `config ${made.field}: ${made.message}` };
-  return { ok: true, config: { version, tEff, rate: made.rate } };
+  if (!made.ok) return fail(made.error.field, `config ${made.error.field}: ${made.error.message}`);
+  return ok({ version, tEff, rate: made.value });
 }
 
 /** Canonical text of a config; also the content tie-break of the last-writer-wins order. */

@@ -11,7 +11,7 @@ import { deltaFor } from "./delta-out.ts";
 import { birthOf, type IncId, makeIncarnationId } from "./incarnation.ts";
 import { compareConfig, type KeyConfig } from "./key-config.ts";
 import { afterKeyChange, hasTail, newDueHeap, touchKey } from "./key-index.ts";
-import { findEntry, type KeyState, keyText, newKeyState } from "./key-state.ts";
+import { cloneKeyState, findEntry, type KeyState, keyText, newKeyState } from "./key-state.ts";
 import { afterOwnDebit, cachedLevel, type LevelOut } from "./level-cache.ts";
 import { markChanged, markKeyChanged } from "./local-change.ts";
 import { onAck, resetOut } from "./peer-session.ts";
@@ -41,14 +41,25 @@ export interface ReplicaInit extends Partial<Omit<ReplicaOptions, "node" | "peer
   readonly randomHex: () => string;
 }
 
+/**
+ * The state of `replica`, for the core modules that act on it (snapshot.ts) and for the test-only
+ * accessor in test/support. Not exported by index.ts, and `npm run check:core` fails any file of
+ * src/ outside src/core that names it: the edge reads a replica through its methods only.
+ */
+export let replicaStateOf: (replica: Replica) => ReplicaState;
+
 export class Replica {
-  /** For core modules, tests and the simulator; the edge uses the methods (npm run check:core checks src/). */
-  readonly s: ReplicaState;
+  /** Private: everything outside this class reaches it through `replicaStateOf` (core) or the methods (edge). */
+  readonly #s: ReplicaState;
   /** Scratch for cachedLevel (the hot path allocates only the access object). */
   readonly #out: LevelOut = { level: 0, rate: undefined as unknown as Rate };
   /** Birth of `#birthOf` (the current id), parsed once per id. */
   #birthOf = "";
   #birth = 0;
+
+  static {
+    replicaStateOf = (replica) => replica.#s;
+  }
 
   constructor(init: ReplicaInit) {
     const { node, peers, nowUs, randomHex, ...rest } = init;
@@ -58,7 +69,7 @@ export class Replica {
         throw new TypeError(`replica option ${name} must be a non-negative integer, got ${v}`);
     }
     const self = makeIncarnationId(nowUs, randomHex());
-    this.s = {
+    this.#s = {
       opts,
       reg: newRegistry(),
       keys: new Map(),
@@ -85,35 +96,35 @@ export class Replica {
       stats: newStats(),
       randomHex,
     };
-    this.s.reg.incs.set(self, { wm: 0, retired: -1, seq: bump(this.s) });
-    this.s.lastHeard.set(self, nowUs);
+    this.#s.reg.incs.set(self, { wm: 0, retired: -1, seq: bump(this.#s) });
+    this.#s.lastHeard.set(self, nowUs);
   }
 
   get incarnation(): IncId {
-    return this.s.self;
+    return this.#s.self;
   }
   get ready(): boolean {
-    return this.s.ready;
+    return this.#s.ready;
   }
   get stats(): Readonly<ReplicaStats> {
-    return this.s.stats;
+    return this.#s.stats;
   }
   /** This replica's node name on the mesh. */
   get node(): string {
-    return this.s.opts.node;
+    return this.#s.opts.node;
   }
   /** The bounds every delta is validated against (snapshots are read through them too). */
   get limits(): Limits {
-    return this.s.opts.limits;
+    return this.#s.opts.limits;
   }
   /** The local change sequence: a snapshot increment covers the changes after it. */
   get sequence(): number {
-    return this.s.seq;
+    return this.#s.seq;
   }
 
   /** What this replica holds of incarnation `id`'s registry record (a copy), or undefined. */
   incarnationRecord(id: IncId): { readonly wm: number; readonly retired: number } | undefined {
-    const r = this.s.reg.incs.get(id);
+    const r = this.#s.reg.incs.get(id);
     return r === undefined ? undefined : { wm: r.wm, retired: r.retired };
   }
 
@@ -124,7 +135,7 @@ export class Replica {
    * acknowledged delta-interval rule (Almeida, Shoker and Baquero, JPDC 2018, Algorithm 2).
    */
   outboundReopened(node: string, sameIncarnationAsBefore: boolean, raw: number): void {
-    const session = this.s.sessions.get(node);
+    const session = this.#s.sessions.get(node);
     if (session === undefined) return; // first contact: the first delta covers everything
     if (sameIncarnationAsBefore) {
       session.sent = session.acked;
@@ -134,11 +145,11 @@ export class Replica {
 
   /** The stamping clock at raw time `raw` (what levels are evaluated at). */
   stamp(raw: number): number {
-    return stampAt(this.s, raw);
+    return stampAt(this.#s, raw);
   }
 
   private record(key: string, config: KeyConfig): KeyRecord {
-    const s = this.s;
+    const s = this.#s;
     let rec = s.keys.get(key);
     if (rec === undefined) {
       rec = newKeyRecord(key, newKeyState(config, s.reg.horizon), bump(s));
@@ -157,8 +168,8 @@ export class Replica {
 
   /** Level (units of the limit in force) of `key` now; a key never seen is full. */
   level(key: string, config: KeyConfig, raw: number): { level: number; config: KeyConfig } {
-    const rec = this.s.keys.get(key);
-    const t = stampAt(this.s, raw);
+    const rec = this.#s.keys.get(key);
+    const t = stampAt(this.#s, raw);
     if (rec === undefined) return { level: config.rate.capacityUnits, config };
     const out = this.#out;
     cachedLevel(rec, t, out);
@@ -167,7 +178,7 @@ export class Replica {
 
   /** A `BucketAccess` for core/decision.ts: level() at `raw`, debit() records this incarnation's consumption. */
   access(key: string, config: KeyConfig, cost: number, raw: number): BucketAccess {
-    const s = this.s;
+    const s = this.#s;
     // Never write under an id the mesh has retired or forgotten (its data there would be late).
     if (s.ready && !this.selfLive()) this.renewIfRetired(raw);
     const rec = this.record(key, config);
@@ -179,7 +190,7 @@ export class Replica {
 
   /** Whether this incarnation may still write (not retired, not forgotten); no id parsing per call. */
   private selfLive(): boolean {
-    const s = this.s;
+    const s = this.#s;
     const me = s.reg.incs.get(s.self);
     if (me === undefined || me.retired >= 0) return false;
     if (this.#birthOf !== s.self) {
@@ -200,7 +211,7 @@ export class Replica {
 
   /** Records `tokens` consumed at stamp `t` as a running total under this incarnation (the debit of an access). @internal */
   debitAt(key: string, tokens: number, t: number): void {
-    const s = this.s;
+    const s = this.#s;
     const rec = s.keys.get(key);
     if (rec === undefined || tokens <= 0) return;
     const total = s.counters.get(key) ?? 0;
@@ -231,34 +242,34 @@ export class Replica {
 
   /** The next delta for peer `node`, or undefined if it holds everything. */
   deltaFor(node: string, raw: number): Delta | undefined {
-    return deltaFor(this.s, node, raw);
+    return deltaFor(this.#s, node, raw);
   }
 
   /** Validates and joins a peer's delta. On error nothing changed, and the edge closes that stream. */
   applyDelta(delta: UntrustedDelta, raw: number): ApplyResult {
-    const r = applyDelta(this.s, delta, raw);
+    const r = applyDelta(this.#s, delta, raw);
     this.checkReady(raw);
     return r;
   }
 
   applyAck(ack: Ack, raw: number): void {
-    const session = this.s.sessions.get(ack.node);
-    if (session === undefined || ack.peerInc !== this.s.self) return;
+    const session = this.#s.sessions.get(ack.node);
+    if (session === undefined || ack.peerInc !== this.#s.self) return;
     onAck(session, ack.upTo, raw);
     if (ack.gap === true && session.acked < session.sent) session.resendNow = true;
     // The peer dropped a key we sent only partly (it collected it as full): restamp it whole.
     for (const key of Array.isArray(ack.missing) ? ack.missing.slice(0, 256) : []) {
-      const rec = this.s.keys.get(key);
+      const rec = this.#s.keys.get(key);
       if (rec === undefined) continue;
-      const seq = markKeyChanged(this.s, rec);
+      const seq = markKeyChanged(this.#s, rec);
       for (const e of rec.state.entries) markChanged(e, seq);
     }
-    if (Number.isSafeInteger(ack.t1) && Number.isSafeInteger(ack.t2)) this.s.clock.addSample(ack.node, ack.t1, ack.t2, raw);
+    if (Number.isSafeInteger(ack.t1) && Number.isSafeInteger(ack.t2)) this.#s.clock.addSample(ack.node, ack.t1, ack.t2, raw);
     this.checkReady(raw);
   }
 
   private checkReady(raw: number): void {
-    const s = this.s;
+    const s = this.#s;
     if (s.ready) return;
     const synced = [...s.sessions.values()].some((x) => x.synced);
     if ((synced && (!s.opts.clockSync || s.clock.hasSamples())) || raw - s.startedAt >= s.opts.warmupTimeoutUs) {
@@ -283,7 +294,7 @@ export class Replica {
 
   /** Closes open slots and raises this incarnation's watermark to the stamping clock. */
   advanceWatermark(raw: number): void {
-    const s = this.s;
+    const s = this.#s;
     this.checkReady(raw);
     if (!s.ready) return;
     const t = stampAt(s, raw);
@@ -298,19 +309,19 @@ export class Replica {
 
   /** Applies held (too early) data the clock now admits; `tick` does this too. */
   releaseHeld(raw: number): void {
-    releaseHeld(this.s, raw);
+    releaseHeld(this.#s, raw);
   }
 
   /** Flush-timer work: watermark, held data, retirement, horizon, renewal, fold and collection. */
   tick(raw: number): void {
     this.advanceWatermark(raw);
-    if (!this.s.ready) return;
-    releaseHeld(this.s, raw);
-    retireSilent(this.s, raw);
+    if (!this.#s.ready) return;
+    releaseHeld(this.#s, raw);
+    retireSilent(this.#s, raw);
     this.renewIfRetired(raw);
-    raiseOwnHorizon(this.s, raw);
-    foldAll(this.s, raw);
-    collectKeys(this.s, raw);
+    raiseOwnHorizon(this.#s, raw);
+    foldAll(this.#s, raw);
+    collectKeys(this.#s, raw);
   }
 
   /**
@@ -318,7 +329,7 @@ export class Replica {
    * keeping its state: its old running totals stay valid data, new consumption starts a new writer.
    */
   renewIfRetired(raw: number): boolean {
-    return renewIfRetired(this.s, raw);
+    return renewIfRetired(this.#s, raw);
   }
 
   /**
@@ -328,25 +339,49 @@ export class Replica {
    * hold a key the others collected; it answers like a new bucket all the same.
    */
   canonical(): string {
-    const floor = liveFloor(this.s.reg);
-    const held = (key: string): KeyState => (this.s.keys.get(key) as { state: KeyState }).state;
-    const keys = [...this.s.keys.keys()].filter((key) => !wouldCollect(held(key), floor)).sort();
-    return [registryText(this.s.reg), ...keys.map((key) => `${key}=${keyText(held(key))}`)].join("\n");
+    const floor = liveFloor(this.#s.reg);
+    const held = (key: string): KeyState => (this.#s.keys.get(key) as { state: KeyState }).state;
+    const keys = [...this.#s.keys.keys()].filter((key) => !wouldCollect(held(key), floor)).sort();
+    return [registryText(this.#s.reg), ...keys.map((key) => `${key}=${keyText(held(key))}`)].join("\n");
   }
 
   /** Canonical size of one key's state in bytes (UTF-8 of its canonical text). */
   keyBytes(key: string): number {
-    const rec = this.s.keys.get(key);
+    const rec = this.#s.keys.get(key);
     return rec === undefined ? 0 : new TextEncoder().encode(keyText(rec.state)).length;
   }
 
-  keyState(key: string): Readonly<KeyState> | undefined {
-    return this.s.keys.get(key)?.state;
+  /** Whether `key` is held here (a key never seen, collected or dropped is not). No copy: for hot paths. */
+  holdsKey(key: string): boolean {
+    return this.#s.keys.has(key);
+  }
+
+  /** A copy of `key`'s replicated state, or undefined: for inspection (a reader cannot change the lattice through it). */
+  keyState(key: string): KeyState | undefined {
+    const rec = this.#s.keys.get(key);
+    return rec === undefined ? undefined : cloneKeyState(rec.state);
+  }
+
+  /**
+   * Per incarnation, the running total of `key` known here: the largest of its folded count, its
+   * known count and its entries' totals. Undefined if the key is not held.
+   */
+  consumedBy(key: string): Map<IncId, number> | undefined {
+    const state = this.#s.keys.get(key)?.state;
+    if (state === undefined) return undefined;
+    const consumed = new Map<IncId, number>();
+    const raise = (inc: IncId, n: number): void => {
+      consumed.set(inc, Math.max(consumed.get(inc) ?? 0, n));
+    };
+    for (const [inc, n] of state.prefix.F) raise(inc, n);
+    for (const [inc, n] of state.K) raise(inc, n);
+    for (const e of state.entries) raise(e.inc, e.c1);
+    return consumed;
   }
 
   /** Number of keys held (collected and dropped keys excluded). */
   get keyCount(): number {
-    return this.s.keys.size;
+    return this.#s.keys.size;
   }
 
   /**
@@ -360,7 +395,7 @@ export class Replica {
    * `evictions_unsafe_total`, and size the LRU so it does not happen).
    */
   dropKey(key: string, raw: number): "absent" | "full" | "unsafe" {
-    const s = this.s;
+    const s = this.#s;
     const rec = s.keys.get(key);
     if (rec === undefined) return "absent";
     // The collection test, at the stamping clock rather than the fold floor.

@@ -24,7 +24,7 @@ import type { IncId } from "./incarnation.ts";
 import { changedSince } from "./key-index.ts";
 import { writeRetirement } from "./local-change.ts";
 import { raiseHorizon } from "./registry.ts";
-import type { Replica } from "./replica.ts";
+import { type Replica, replicaStateOf } from "./replica.ts";
 import { bump, type KeyRecord, stampAt } from "./replica-state.ts";
 import { type Delta, type IncarnationRecord, IncTable, type KeyDelta, keyDelta } from "./wire.ts";
 
@@ -51,7 +51,7 @@ const all = (): boolean => true;
 
 /** Starts an export of `replica` at raw time `raw`. */
 export function exportState(replica: Replica, raw: number, options: ExportOptions): StateExport {
-  const s = replica.s;
+  const s = replicaStateOf(replica);
   const to = s.seq;
   const writer = s.self;
   const sentAt = stampAt(s, raw);
@@ -119,7 +119,7 @@ export interface ImportResult {
  * would be joined, except that nothing is attributed to a peer and no stream session moves.
  */
 export function importState(replica: Replica, d: Delta, raw: number): ImportResult {
-  const s = replica.s;
+  const s = replicaStateOf(replica);
   const limit = stampAt(s, raw) + s.opts.skewBoundUs + s.opts.maxDelayUs;
   const { now, later } = quarantine(keyParts(d), limit);
   let held = 0;
@@ -151,7 +151,7 @@ export function importState(replica: Replica, d: Delta, raw: number): ImportResu
  * incarnations it retired.
  */
 export function finishImport(replica: Replica, writers: Iterable<IncId>, raw: number): number {
-  const s = replica.s;
+  const s = replicaStateOf(replica);
   let retired = 0;
   for (const id of writers) {
     const r = s.reg.incs.get(id);

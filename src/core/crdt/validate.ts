@@ -7,6 +7,7 @@
 // Checks that depend on the receiver's clock (future stamps) are the replica's: it holds such
 // data, bounded and counted, and applies it once its clock admits it.
 
+import type { FieldError, Result } from "../result.ts";
 import { birthOf, type IncId, isIncarnationId } from "./incarnation.ts";
 import { type KeyConfig, makeKeyConfig } from "./key-config.ts";
 import type { CountRow, Delta, DeltaPrefix, EntryRow, IncarnationRecord, KeyDelta, UntrustedDelta } from "./wire.ts";
@@ -41,12 +42,10 @@ export const DEFAULT_LIMITS: Limits = {
   maxSlotUs: 1_000_000,
 };
 
-export interface DeltaError {
-  readonly field: string;
-  readonly message: string;
-}
+/** What is wrong with a delta: the field path within it and why (the core's FieldError). */
+export type DeltaError = FieldError;
 
-export type Parsed<T> = { ok: true; value: T } | { ok: false; error: DeltaError };
+export type Parsed<T> = Result<T, DeltaError>;
 
 type Obj = Record<string, unknown>;
 class Bad {
@@ -117,10 +116,10 @@ class LimitsSeen {
       w.version as number,
       w.effectiveUs as number,
     );
-    if (!made.ok) return fail(field, made.message);
+    if (!made.ok) return fail(field, made.error.message);
     // Bounded: a delta naming thousands of distinct limits pays a linear scan, not unbounded memory.
-    if (this.made.length < 16) this.made.push(made.config);
-    return made.config;
+    if (this.made.length < 16) this.made.push(made.value);
+    return made.value;
   }
 }
 
