@@ -28,7 +28,11 @@ describe("ReplicaBackend.forgetRemovedPolicies", () => {
       bucketId("rls:example.generic_key_demo", "k"), // an Envoy rule's bucket
     ];
     const limits = [rate(5), rate(7), rate(5), rate(5)];
-    ids.forEach((id, i) => backend.access(id, limits[i] as Rate, 1, now).debit(1_000_000_000));
+    // Drain each bucket (what a consume of its whole capacity debits).
+    for (const [i, id] of ids.entries()) {
+      const limit = limits[i] as Rate;
+      backend.access(id, limit, limit.capacity, now).debit(limit.capacityUnits);
+    }
     expect(replica.keyCount).toBe(4);
 
     // The Envoy rule is still in force under a name a policy could have had: not dropped.
