@@ -92,6 +92,26 @@ describe("ignored key prefixes (removed policies in a mesh)", () => {
     );
   });
 
+  it("joins the prefix again once allowed back: its own first write brings back what a peer kept", () => {
+    const m = new Mesh(["a", "b"]);
+    m.round(1_000);
+    const a = m.get("a");
+    const b = m.get("b");
+    a.ignoreKeyPrefixes([GONE]);
+    b.consume(gone("k"), SLOW, 10, m.now); // b drains it while a ignores the prefix
+    for (let i = 0; i < 3; i++) m.round(5_000); // b folds; nothing of the key changes after that
+    a.ignoreKeyPrefixes([]);
+    for (let i = 0; i < 3; i++) m.round(5_000);
+    // b writes nothing more (it would deny), so a still believes the key full and admits once...
+    expect(level(m, "a", gone("k"))).toBe(SLOW.rate.capacityUnits);
+    expect(a.consume(gone("k"), SLOW, 2, m.now).allowed).toBe(true);
+    // ...and b answers that write with what a lacks: both then hold b's drain plus a's 2.
+    for (let i = 0; i < 4; i++) m.round(5_000);
+    expect(a.canonical()).toBe(b.canonical());
+    expect(level(m, "a", gone("k"))).toBeLessThan(-SLOW.rate.unitsPerToken);
+    expect(a.consume(gone("k"), SLOW, 1, m.now).allowed).toBe(false);
+  });
+
   it("a replica that re-adds a key it wrote before continues its own running total (no double charge, no loss)", () => {
     const m = new Mesh(["a", "b"]);
     m.round(1_000);
