@@ -2,7 +2,9 @@
 // processes (SIGHUP). Added: it is enforced on all three. Removed on one replica first: that
 // replica answers unknown policy, drops its keys, and skips (and counts) the deltas its peers,
 // which still serve the policy, keep sending for them. Removed everywhere, then added again: the
-// drained key starts full on every replica (docs/design.md, "Live config").
+// drained key starts full on every replica. Removed and added back on one replica while the
+// others kept it: the kept consumption comes back with its first write (docs/design.md, "Live
+// config: removed and re-added policies").
 //
 // Waits are on each replica's reload counter and metrics (never a fixed sleep); the loads run for
 // fixed times counted from when they start.
@@ -148,5 +150,19 @@ describe("a policy removed and added again live on a 3-replica mesh", () => {
     expect((await consume(0, "k", TEMP.capacity)).results[0]?.allowed).toBe(true);
     await eventually(async () => (await remaining(1, "k")) === 0n, 10_000, "p2 sees p1's consumption");
     expect((await consume(1, "k")).results[0]?.allowed).toBe(false);
+  }, 120_000);
+
+  it("removed and added back on one replica while the others kept it: the kept consumption comes back at its first write", async () => {
+    await reload([0], undefined);
+    // p2 drains a key p1 ignores meanwhile.
+    expect((await consume(1, "kept", TEMP.capacity)).results[0]?.allowed).toBe(true);
+    await eventually(async () => (await remaining(2, "kept")) === 0n, 10_000, "p3 sees p2's consumption");
+    await reload([0], TEMP);
+    // p1 dropped the key and learnt nothing of it: it answers full, and admits one call on it...
+    expect(await remaining(0, "kept")).toBe(BigInt(TEMP.capacity));
+    expect((await consume(0, "kept")).results[0]?.allowed).toBe(true);
+    // ...which p2 and p3 answer with what p1 lacks: the drain is back on p1, and p1 denies.
+    await eventually(async () => (await remaining(0, "kept")) === 0n, 10_000, "p1 learns the kept consumption");
+    expect((await consume(0, "kept")).results[0]?.allowed).toBe(false);
   }, 120_000);
 });
