@@ -201,16 +201,28 @@ export function buildRateLimitDomains(sources: readonly DomainSource[]): Domains
   return problems.length > 0 ? { ok: false, error: problems } : { ok: true, value: domains };
 }
 
+/** Every configured rule under `node`, depth first (values before `any`, in config order). */
+function* rulesUnder(node: DescriptorNode): Generator<RateLimitRule> {
+  if (node.rule !== undefined) yield node.rule;
+  for (const branch of node.children.values()) {
+    for (const child of branch.values.values()) yield* rulesUnder(child);
+    if (branch.any !== undefined) yield* rulesUnder(branch.any);
+  }
+}
+
+function* domainRules(domains: RateLimitDomains): Generator<RateLimitRule> {
+  for (const node of domains.values()) yield* rulesUnder(node);
+}
+
 /** Every bucket rate the domains use (the mesh bounds peers' counts by the largest). */
 export function domainRates(domains: RateLimitDomains): Rate[] {
-  const out: Rate[] = [];
-  const walk = (node: DescriptorNode): void => {
-    if (node.rule?.rate !== undefined) out.push(node.rule.rate);
-    for (const branch of node.children.values()) {
-      for (const child of branch.values.values()) walk(child);
-      if (branch.any !== undefined) walk(branch.any);
-    }
-  };
-  for (const node of domains.values()) walk(node);
-  return out;
+  return [...domainRules(domains)].flatMap((rule) => (rule.rate === undefined ? [] : [rule.rate]));
+}
+
+/**
+ * The policy part of every rule's bucket ids. Policy names share that id space (a policy may be
+ * named `rls:...`), so a reload does not drop keys one of these still serves.
+ */
+export function domainBucketPolicies(domains: RateLimitDomains): Set<string> {
+  return new Set([...domainRules(domains)].map((rule) => rule.bucketPolicy));
 }

@@ -81,7 +81,8 @@ export function handleInbound(call: ServerDuplexStream<Sized<InboundRequest>, Me
       windowStart = now;
       newKeysInWindow = 0;
     }
-    for (const k of body.value.keys) if (!replica.holdsKey(k.key)) newKeysInWindow++;
+    // Keys this replica ignores (a removed policy) are skipped, not held: they introduce nothing.
+    for (const k of body.value.keys) if (!replica.holdsKey(k.key) && !replica.ignoresKey(k.key)) newKeysInWindow++;
     if (newKeysInWindow > deps.maxNewKeysPerSecond) {
       return refuse(
         Status.RESOURCE_EXHAUSTED,
@@ -103,7 +104,7 @@ export function handleInbound(call: ServerDuplexStream<Sized<InboundRequest>, Me
       stats.nodeOfIncarnation.set(inc, peer.node);
     }
     for (const k of body.value.keys) {
-      deps.onKey(k.key);
+      if (!replica.ignoresKey(k.key)) deps.onKey(k.key);
       // Entries are [incarnation, slot, c0, c1] with absolute slots (stamped by their writers).
       let newest = Number.NEGATIVE_INFINITY;
       for (const e of k.entries) newest = Math.max(newest, e[1] ?? Number.NEGATIVE_INFINITY);

@@ -1,6 +1,6 @@
 // Prometheus metrics of the mesh, read from the edge's counters and the core's statistics when
 // scraped: peers connected and expected, deltas and bytes per peer, rejected peer messages,
-// quarantined data, replication lag, and the core's retirements, renewals and folds.
+// quarantined data, key parts ignored, replication lag, and the core's retirements, renewals and folds.
 
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 import type { MeshNode } from "./mesh-node.ts";
@@ -79,6 +79,14 @@ export function registerMeshMetrics(registry: Registry, mesh: MeshNode): void {
       for (const [reason, n] of stats.rejected) yield [{ reason }, n];
     },
     REJECT_REASONS.map((reason) => ({ reason })),
+  );
+  derivedCounter(
+    registry,
+    "tokenmesh_peer_keys_ignored_total",
+    "Key parts of peers' deltas skipped, not joined, by reason (removed_policy: a policy this replica's reload removed).",
+    ["reason"],
+    () => [[{ reason: "removed_policy" }, replica.stats.keysIgnored]],
+    [{ reason: "removed_policy" }],
   );
   const core: [string, string, () => number][] = [
     [

@@ -9,7 +9,7 @@ import { type KeyConfig, makeKeyConfig, type Replica } from "../core/crdt/index.
 import type { BucketAccess } from "../core/decision.ts";
 import type { Rate } from "../core/rate.ts";
 import type { EvictionCounts } from "../limiter/bucket-store.ts";
-import type { BucketBackend, ReplicaShareInfo } from "../limiter/limiter.ts";
+import { type BucketBackend, bucketId, type ReplicaShareInfo } from "../limiter/limiter.ts";
 import { replicaShares } from "./replica-shares.ts";
 
 export class ReplicaBackend implements BucketBackend {
@@ -23,6 +23,12 @@ export class ReplicaBackend implements BucketBackend {
    */
   #configs = new WeakMap<Rate, KeyConfig>();
   #lastNowUs = 0;
+  /**
+   * Policies this process served and a reload removed (and no later reload added back). Only
+   * these are ignored: a policy this file never had may be one a peer's newer file just added,
+   * whose keys must join here before this replica's own reload.
+   */
+  readonly #removed = new Set<string>();
 
   constructor(
     readonly replica: Replica,
@@ -49,6 +55,22 @@ export class ReplicaBackend implements BucketBackend {
     const configs = new WeakMap<Rate, KeyConfig>();
     for (const p of policies) configs.set(p.rate, this.#make(p.rate, p.version ?? 0, p.effectiveAtUs ?? 0));
     this.#configs = configs;
+  }
+
+  /**
+   * At a reload: `removed` are the policies the new file dropped, `inForce` every bucket policy
+   * it serves (policy names and Envoy rules' bucket policies, which share the id space). Drops
+   * this replica's keys of removed policies (their inline-limit keys too: they are the policy's
+   * buckets) and has the replica skip peers' parts for them from now on; a policy back in force
+   * is joined again. Returns how many keys were dropped.
+   */
+  forgetRemovedPolicies(removed: Iterable<string>, inForce: ReadonlySet<string>): number {
+    for (const name of removed) this.#removed.add(name);
+    for (const name of this.#removed) if (inForce.has(name)) this.#removed.delete(name);
+    const dropped = this.replica.ignoreKeyPrefixes([...this.#removed].map((name) => bucketId(name, "")));
+    // Deleted, not evicted: the LRU's dispose drops from the replica only on eviction.
+    for (const id of dropped) this.#recency.delete(id);
+    return dropped.length;
   }
 
   #make(rate: Rate, version: number, tEff: number): KeyConfig {

@@ -11,7 +11,14 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
-import { type LoadResult, type ProcessMesh, type ProcessReplica, paceLoad, startProcessMesh } from "../support/mesh-processes.ts";
+import {
+  describeErrors,
+  type LoadResult,
+  type ProcessMesh,
+  type ProcessReplica,
+  paceLoad,
+  startProcessMesh,
+} from "../support/mesh-processes.ts";
 
 const N = 3;
 const SEED = 4410; // arrival gaps (printed with the figures)
@@ -97,7 +104,7 @@ describe("live config rollout on a loaded 3-replica mesh", () => {
     console.log(
       `${label} (arrival seed ${SEED}): rollout took ${run.rolloutMs} ms; admitted after the effective time ` +
         `${run.admitted} (per replica ${run.after.join("/")}) in ${seconds.toFixed(2)} s; ideal ${ideal.toFixed(1)}, ` +
-        `allowed up to ${(ideal + slack(to.capacity, to.rate)).toFixed(1)}; errors ${run.results.map((r) => r.errors).join("/")}`,
+        `allowed up to ${(ideal + slack(to.capacity, to.rate)).toFixed(1)}; ${describeErrors(run.results)}`,
     );
     expect(run.rolloutMs, "the rollout finished before the effective time").toBeLessThan(LEAD_MS);
     expect(run.admitted).toBeLessThanOrEqual(ideal + slack(to.capacity, to.rate));

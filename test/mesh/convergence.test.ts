@@ -3,7 +3,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { eventually } from "../support/mesh.ts";
-import { type ProcessMesh, paceLoad, startProcessMesh } from "../support/mesh-processes.ts";
+import { describeErrors, type ProcessMesh, paceLoad, startProcessMesh } from "../support/mesh-processes.ts";
 
 const C = 20;
 const R = 50; // tokens per second
@@ -32,9 +32,13 @@ describe("a 3-process mesh under load", () => {
     const ideal = C + R * LOAD_S;
     const d = 0.1; // replication delay bound on loopback, generous
     console.log(
-      `3 replicas, ${LOAD_S}s (arrival seed ${SEED}): admitted ${admitted}, ideal ${ideal}, per replica ${results.map((r) => r.allowed).join("/")}`,
+      `3 replicas, ${LOAD_S}s (arrival seed ${SEED}): admitted ${admitted}, ideal ${ideal}, per replica ${results.map((r) => r.allowed).join("/")}; ${describeErrors(results)}`,
     );
-    expect(results.every((r) => r.errors === 0)).toBe(true);
+    // The message names the failed calls' gRPC codes (a loaded machine once failed this silently).
+    expect(
+      results.every((r) => r.errors === 0),
+      describeErrors(results),
+    ).toBe(true);
     // Each other replica can over-admit at most what it could not see: C + r*d.
     expect(admitted).toBeLessThanOrEqual(ideal + 2 * (C + R * d));
     // A replica that under-admits (charging twice, say) is caught well above half; 0.85 leaves

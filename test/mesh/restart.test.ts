@@ -7,7 +7,7 @@
 // fixed time counted from when the restarted replica is ready, however long it took to start.
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type LoadResult, type ProcessMesh, paceLoad, startProcessMesh } from "../support/mesh-processes.ts";
+import { describeErrors, type LoadResult, type ProcessMesh, paceLoad, startProcessMesh } from "../support/mesh-processes.ts";
 import { windowExcess } from "../support/window-excess.ts";
 
 const C = 20;
@@ -56,7 +56,7 @@ describe("kill -9 and restart mid-load", () => {
     console.log(
       `restart (arrival seed ${SEED}): admitted ${admitted} in ${elapsed.toFixed(2)} s (survivors ${results[0]?.allowed}/${results[1]?.allowed}, ` +
         `before ${before.allowed}, after ${after.allowed}); restart took ${((readyAt - killedAt) / 1000).toFixed(2)} s to ready; ` +
-        `worst window excess ${worst.excess.toFixed(2)} (${worst.admitted} admitted in ${((worst.toMs - worst.fromMs) / 1000).toFixed(3)} s at +${((worst.fromMs - start) / 1000).toFixed(2)} s), bound C = ${C}`,
+        `worst window excess ${worst.excess.toFixed(2)} (${worst.admitted} admitted in ${((worst.toMs - worst.fromMs) / 1000).toFixed(3)} s at +${((worst.fromMs - start) / 1000).toFixed(2)} s), bound C = ${C}; ${describeErrors(results)}`,
     );
     // The restart may add at most C over any window (docs/design.md, property 9).
     expect(worst.excess).toBeLessThanOrEqual(C);

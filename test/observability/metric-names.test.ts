@@ -58,6 +58,7 @@ describe("metrics used by the dashboard and the alert rules", () => {
     expect(page.get("tokenmesh_evictions_total")).toEqual(['{kind="safe"}', '{kind="unsafe"}']);
     expect(REJECT_REASONS).toEqual(expect.arrayContaining(["handshake", "invalid_delta", "protocol", "key_flood"]));
     expect(page.get("tokenmesh_peer_rejected_total")).toEqual(REJECT_REASONS.map((r) => `{reason="${r}"}`));
+    expect(page.get("tokenmesh_peer_keys_ignored_total")).toEqual(['{reason="removed_policy"}']);
     expect(page.get("tokenmesh_request_duration_seconds_count")).toEqual([
       '{grpc_service="tokenmesh.v1.RateLimiter",grpc_method="Consume",grpc_code="OK"}',
       '{grpc_service="tokenmesh.v1.RateLimiter",grpc_method="Query",grpc_code="OK"}',

@@ -6,7 +6,8 @@
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type Channel, createChannel, createClient } from "nice-grpc";
+import { isAbortError } from "abort-controller-x";
+import { type Channel, ClientError, createChannel, createClient, Status } from "nice-grpc";
 import { stringify } from "yaml";
 import { Prng } from "../sim/prng.ts";
 import { type FaultProxy, startFaultProxy } from "./fault-proxy.ts";
@@ -207,6 +208,11 @@ export interface LoadResult {
   allowed: number;
   denied: number;
   errors: number;
+  /**
+   * Failed calls by gRPC status name (`UNAVAILABLE`, `DEADLINE_EXCEEDED`, ...), `CLIENT_TIMEOUT`
+   * for the call's own 1 s budget running out, or the error's name: what a failing test prints.
+   */
+  errorCodes: Record<string, number>;
   /** Times (ms since the epoch) of allowed decisions, when their answers arrived. */
   allowedAt: number[];
   /** Allowed decisions with when they were sent and answered (window-excess.ts). */
@@ -229,7 +235,7 @@ export async function paceLoad(
   seed: number,
 ): Promise<LoadResult> {
   const gaps = new Prng(seed);
-  const result: LoadResult = { allowed: 0, denied: 0, errors: 0, allowedAt: [], admissions: [] };
+  const result: LoadResult = { allowed: 0, denied: 0, errors: 0, errorCodes: {}, allowedAt: [], admissions: [] };
   const end = typeof untilMs === "number" ? () => untilMs : untilMs;
   let next = Date.now();
   while (Date.now() < end()) {
@@ -242,12 +248,35 @@ export async function paceLoad(
         result.allowedAt.push(receivedMs);
         result.admissions.push({ sentMs, receivedMs });
       } else result.denied++;
-    } catch {
+    } catch (err) {
       result.errors++;
+      const code = errorCode(err);
+      result.errorCodes[code] = (result.errorCodes[code] ?? 0) + 1;
     }
     next += -Math.log(1 - gaps.next()) * everyMs;
     const wait = next - Date.now();
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
   }
   return result;
+}
+
+/** What a failed call failed with, as LoadResult.errorCodes counts it. */
+function errorCode(err: unknown): string {
+  if (err instanceof ClientError) return Status[err.code] ?? `code ${err.code}`;
+  // AbortSignal.timeout rejects with its reason, a DOMException named TimeoutError.
+  if (isAbortError(err) || (err instanceof Error && err.name === "TimeoutError")) return "CLIENT_TIMEOUT";
+  return err instanceof Error ? err.name : typeof err;
+}
+
+/**
+ * The failed calls of each load, for an assertion's message: `errors 0/3/0 (p2: UNAVAILABLE 2,
+ * CLIENT_TIMEOUT 1)`, so a test that fails on errors says which.
+ */
+export function describeErrors(results: readonly LoadResult[]): string {
+  const counts = results.map((r) => r.errors).join("/");
+  const detail = results.flatMap((r, i) => {
+    const codes = Object.entries(r.errorCodes).map(([code, n]) => `${code} ${n}`);
+    return codes.length === 0 ? [] : [`p${i + 1}: ${codes.join(", ")}`];
+  });
+  return detail.length === 0 ? `errors ${counts}` : `errors ${counts} (${detail.join("; ")})`;
 }

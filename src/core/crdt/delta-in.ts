@@ -4,6 +4,7 @@
 // and relayed), and only then join. A rejected delta changes nothing and closes the stream.
 
 import type { Result } from "../result.ts";
+import { isIgnoredKey } from "./ignored-keys.ts";
 import type { IncId } from "./incarnation.ts";
 import { afterKeyChange, touchKey } from "./key-index.ts";
 import { joinKeyInto, normalizeKey } from "./key-join.ts";
@@ -165,13 +166,18 @@ export function applyDelta(s: ReplicaState, untrusted: UntrustedDelta, raw_now: 
   }
   const d = checked.value;
   let newKeys = 0;
-  for (const part of d.keys) if (!s.keys.has(part.key)) newKeys += 1;
+  let ignored = 0;
+  for (const part of d.keys) {
+    if (isIgnoredKey(s, part.key)) ignored += 1;
+    else if (!s.keys.has(part.key)) newKeys += 1;
+  }
   if (newKeys > s.opts.maxNewKeysPerDelta) {
     s.stats.deltasRejected += 1;
     return { ok: false, error: { field: "keys", message: `introduces ${newKeys} new keys, limit ${s.opts.maxNewKeysPerDelta}` } };
   }
   const limit = stampAt(s, raw_now) + s.opts.skewBoundUs + s.opts.maxDelayUs;
-  const parts = keyParts(d);
+  // Keys ignored here (a removed policy) are skipped part by part; the rest of the delta joins.
+  const parts = ignored === 0 ? keyParts(d) : keyParts(d).filter((part) => !isIgnoredKey(s, part.key));
   const { now, later } = quarantine(parts, limit);
   const heldCount = later.reduce((n, h) => n + h.state.entries.length + 1, 0);
   if (s.stats.heldNow + heldCount > s.opts.maxHeldEntries) {
@@ -182,6 +188,7 @@ export function applyDelta(s: ReplicaState, untrusted: UntrustedDelta, raw_now: 
     };
   }
 
+  s.stats.keysIgnored += ignored;
   let session = s.sessions.get(d.node);
   if (session === undefined) {
     session = newSession(raw_now);

@@ -115,6 +115,8 @@ export interface ReplicaStats {
   maxLateCharge: number;
   /** Late data the cap forgave, summed over this replica's folds (tokens). */
   forgivenTotal: number;
+  /** Peers' key parts skipped, not joined, because their key is ignored here (ignored-keys.ts). */
+  keysIgnored: number;
 }
 
 export interface ReplicaState {
@@ -138,6 +140,8 @@ export interface ReplicaState {
   /** Keys first learned from a partial part, per node that still owes us its whole tail. */
   readonly incomplete: Map<string, Set<string>>;
   heldRecords: HeldRecord[];
+  /** Keys under these prefixes are not held, and peers' parts for them are skipped (ignored-keys.ts). */
+  ignoredPrefixes: readonly string[];
   /** Key records in order of last change (key-index.ts). */
   firstChanged: KeyRecord | undefined;
   lastChanged: KeyRecord | undefined;
@@ -166,6 +170,7 @@ export function newStats(): ReplicaStats {
     folds: 0,
     maxLateCharge: 0,
     forgivenTotal: 0,
+    keysIgnored: 0,
   };
 }
 

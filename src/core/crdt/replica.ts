@@ -8,6 +8,7 @@ import { decide } from "../decision.ts";
 import type { Rate } from "../rate.ts";
 import { type ApplyResult, applyDelta, releaseHeld } from "./delta-in.ts";
 import { deltaFor } from "./delta-out.ts";
+import { ignoreKeyPrefixes, isIgnoredKey } from "./ignored-keys.ts";
 import { birthOf, type IncId, makeIncarnationId } from "./incarnation.ts";
 import { compareConfig, type KeyConfig } from "./key-config.ts";
 import { afterKeyChange, hasTail, newDueHeap, touchKey } from "./key-index.ts";
@@ -86,6 +87,7 @@ export class Replica {
       heldKeys: [],
       incomplete: new Map(),
       heldRecords: [],
+      ignoredPrefixes: [],
       firstChanged: undefined,
       lastChanged: undefined,
       tails: new Set(),
@@ -377,6 +379,22 @@ export class Replica {
     for (const [inc, n] of state.K) raise(inc, n);
     for (const e of state.entries) raise(e.inc, e.c1);
     return consumed;
+  }
+
+  /**
+   * Stops holding keys under `prefixes` (replacing the previous list): drops what this replica
+   * holds of them now, and skips peers' parts for them from now on (counted in
+   * `stats.keysIgnored`) while the rest of each delta joins as usual. For the edge's reload: a
+   * removed policy is the prefix of its bucket ids. A prefix left out of a later call is joined
+   * again. Returns the keys dropped (whatever their debt: the edge removed them on purpose).
+   */
+  ignoreKeyPrefixes(prefixes: readonly string[]): string[] {
+    return ignoreKeyPrefixes(this.#s, prefixes);
+  }
+
+  /** Whether peers' parts for `key` are skipped here (see ignoreKeyPrefixes). */
+  ignoresKey(key: string): boolean {
+    return isIgnoredKey(this.#s, key);
   }
 
   /** Number of keys held (collected and dropped keys excluded). */
