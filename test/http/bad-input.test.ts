@@ -84,7 +84,7 @@ describe("Connect Consume: bodies that are not a request", () => {
     {
       name: "a string for a number",
       body: '{"decisions":[{"buckets":[{"policy":"api","key":"a","cost":"x"}]}]}',
-      message: /cannot decode/,
+      message: /^decisions\[0\]\.buckets\[0\]\.cost: must be a whole number in 0\.\.4294967295 \(uint32\) written in decimal/,
     },
   ];
   for (const c of bodies) {
@@ -165,6 +165,96 @@ describe("Connect Consume: bodies that are not a request", () => {
     expect(r.status).toBe(429);
     expect(((await r.json()) as { code: string }).code).toBe("resource_exhausted");
     expect((await fetch(`${base}/health`)).status).toBe(200);
+  });
+});
+
+describe("Connect Consume/Query: integer fields read exactly, as ProtoJSON defines them", () => {
+  const at = "decisions[0].buckets[0]";
+  const cost = (text: string, key = "numbers") => `{"decisions":[{"buckets":[{"policy":"api","key":"${key}","cost":${text}}]}]}`;
+  const limit = (fields: string, policy = "api") =>
+    `{"decisions":[{"buckets":[{"policy":"${policy}","key":"numbers","limit":{${fields}}}]}]}`;
+  const uint32 = (got: string, decimal = false) =>
+    `${at}.cost: must be a whole number in 0..4294967295 (uint32)${decimal ? " written in decimal (ProtoJSON: no hex, sign or leading zeros)" : ""}, got ${got}`;
+  const uint64 = (field: string, got: string, decimal = false) =>
+    `${at}.limit.${field}: must be a whole number in 0..18446744073709551615 (uint64)${decimal ? " written in decimal (ProtoJSON: no hex, sign or leading zeros)" : ""}, got ${got}`;
+  const post = (method: string, body: string) =>
+    fetch(`${base}/tokenmesh.v1.RateLimiter/${method}`, { method: "POST", headers: { "content-type": "application/json" }, body });
+
+  // protobuf-es alone took "0x10" as 16, "0b1", "+1" and "01" as 1, and saw 9007199254740993 as ...992.
+  const refused: { name: string; body: string; message: string }[] = [
+    { name: 'cost "0x10" (hex)', body: cost('"0x10"'), message: uint32('"0x10"', true) },
+    { name: 'cost "0b1" (binary)', body: cost('"0b1"'), message: uint32('"0b1"', true) },
+    { name: 'cost "+1" (plus sign)', body: cost('"+1"'), message: uint32('"+1"', true) },
+    { name: 'cost "01" (leading zero)', body: cost('"01"'), message: uint32('"01"', true) },
+    { name: 'cost " 1" (space)', body: cost('" 1"'), message: uint32('" 1"', true) },
+    { name: 'cost "" (empty)', body: cost('""'), message: uint32('""', true) },
+    { name: "cost 1.5 (fraction)", body: cost("1.5"), message: uint32("1.5") },
+    { name: 'cost "1.5" (fraction, quoted)', body: cost('"1.5"'), message: uint32('"1.5"') },
+    { name: "cost 15e-1 (fraction in exponent form)", body: cost("15e-1"), message: uint32("15e-1") },
+    { name: "cost -1 (negative)", body: cost("-1"), message: uint32("-1") },
+    { name: 'cost "-1" (negative, quoted)', body: cost('"-1"'), message: uint32('"-1"') },
+    { name: "cost 2^32", body: cost("4294967296"), message: uint32("4294967296") },
+    { name: "cost 2^53 + 1 (a JSON number that loses precision)", body: cost("9007199254740993"), message: uint32("9007199254740993") },
+    { name: "cost 1e400 (beyond any double)", body: cost("1e400"), message: uint32("1e400") },
+    { name: "cost true", body: cost("true"), message: uint32("true") },
+    { name: "cost [1]", body: cost("[1]"), message: uint32("[1]") },
+    { name: 'limit.capacity "0x10"', body: limit('"capacity":"0x10"'), message: uint64("capacity", '"0x10"', true) },
+    { name: "limit.capacity -5", body: limit('"capacity":-5'), message: uint64("capacity", "-5") },
+    { name: "limit.refillTokens 1.5", body: limit('"refillTokens":1.5'), message: uint64("refill_tokens", "1.5") },
+    {
+      name: "limit.refill_period_ms 2^64",
+      body: limit('"refill_period_ms":18446744073709551616'),
+      message: uint64("refill_period_ms", "18446744073709551616"),
+    },
+    {
+      name: "limit.capacity 2^53 + 1: exact in the message, then the policy's bound",
+      body: limit('"capacity":9007199254740993,"refillTokens":"1","refillPeriodMs":"1000"', "login"),
+      message: `${at}.limit.capacity: must be 1..100 for policy "login", got 9007199254740993`,
+    },
+  ];
+  for (const c of refused) {
+    it(`${c.name}: 400 invalid_argument naming the field and its limit, over Consume and Query`, async () => {
+      for (const method of ["Consume", "Query"]) {
+        const r = await post(method, c.body);
+        expect(r.status).toBe(400);
+        expect(await r.json()).toEqual({ code: "invalid_argument", message: c.message });
+      }
+    });
+  }
+
+  it("changed no bucket", async () => {
+    const q = await t.client.query({ decisions: [{ buckets: [{ policy: "api", key: "numbers" }] }] });
+    expect(q.results[0]?.buckets[0]?.remaining).toBe(10n);
+  });
+
+  // ProtoJSON accepts exponent notation quoted and unquoted, and integers written as floats
+  // (conformance: Int32FieldExponentialFormat, Int32FieldFloatTrailingZero).
+  const accepted: { text: string; value: number }[] = [
+    { text: "1e0", value: 1 },
+    { text: '"2e0"', value: 2 },
+    { text: "3.000", value: 3 },
+    { text: "1E1", value: 10 },
+    { text: '"0.4e1"', value: 4 },
+    { text: "-0", value: 0 },
+  ];
+  for (const [i, c] of accepted.entries()) {
+    it(`cost ${c.text} is ${c.value}`, async () => {
+      const r = await post("Consume", cost(c.text, `exact-${i}`));
+      if (c.value === 0) {
+        expect(await r.json()).toEqual({ code: "invalid_argument", message: `${at}.cost: must be at least 1 (omit it for 1), got 0` });
+        return;
+      }
+      expect(r.status).toBe(200);
+      const q = await t.client.query({ decisions: [{ buckets: [{ policy: "api", key: `exact-${i}` }] }] });
+      expect(q.results[0]?.buckets[0]?.remaining).toBe(BigInt(10 - c.value));
+    });
+  }
+
+  it('an inline limit in exponent form, quoted ("1e1") or not (20.0e-1), is exact', async () => {
+    const r = await post("Query", limit('"capacity":"1e1","refillTokens":20.0e-1,"refill_period_ms":"1000"', "login"));
+    expect(r.status).toBe(200);
+    const answer = (await r.json()) as { results: { buckets: { capacity: string; refillTokens: string }[] }[] };
+    expect(answer.results[0]?.buckets[0]).toMatchObject({ capacity: "10", refillTokens: "2" });
   });
 });
 
