@@ -73,6 +73,8 @@ export class BucketStore {
   #changed: Set<string> | undefined;
   /** Buckets accessed while a snapshot walks the LRU (see `watchAccesses`). */
   #watched: Set<string> | undefined;
+  /** Buckets were dropped since the last `takeRemovals` (an increment cannot express a removal). */
+  #removed = false;
 
   constructor(maxKeys: number) {
     this.#buckets = new LRUCache<string, Held>({
@@ -162,7 +164,22 @@ export class BucketStore {
     for (const id of [...this.#buckets.keys()]) {
       if (names.has(id.slice(0, id.indexOf("\u0000")))) dropped += this.#buckets.delete(id) ? 1 : 0;
     }
+    // A dropped id left in the changed or watched set writes nothing (snapshots read buckets
+    // with `peek`), but the files already written still hold it: only a new base forgets it.
+    if (dropped > 0) this.#removed = true;
     return dropped;
+  }
+
+  /** Whether buckets were dropped since the last call, which then starts over (snapshots take a base). */
+  takeRemovals(): boolean {
+    const removed = this.#removed;
+    this.#removed = false;
+    return removed;
+  }
+
+  /** Whether buckets were dropped since the last `takeRemovals`. */
+  get hasRemovals(): boolean {
+    return this.#removed;
   }
 
   /** Drops every bucket (tests and shutdown). */
