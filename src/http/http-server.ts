@@ -40,8 +40,8 @@ const strictJsonBody = {
     if (!isUtf8(bytes))
       throw new ConnectError("request body: JSON must be valid UTF-8 (RFC 8259); it holds bytes that are not", Code.InvalidArgument);
     const checked = exactIntegerFields(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8"));
-    if (!checked.ok) throw new ConnectError(`${checked.field}: ${checked.problem}`, Code.InvalidArgument);
-    return checked.text;
+    if (!checked.ok) throw new ConnectError(`${checked.error.field}: ${checked.error.message}`, Code.InvalidArgument);
+    return checked.value;
   },
 };
 

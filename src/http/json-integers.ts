@@ -20,6 +20,8 @@
 // (cost at least 1 and within the capacity, inline limit bounds) are validate-request.ts's.
 // A body that is not JSON is handed on untouched, for protobuf-es to refuse.
 
+import { fail, ok, type Result } from "../core/result.ts";
+
 type Shape =
   | { readonly kind: "object"; readonly fields: Readonly<Record<string, { readonly name: string; readonly shape: Shape }>> }
   | { readonly kind: "array"; readonly of: Shape }
@@ -44,8 +46,6 @@ const DECISION: Shape = { kind: "object", fields: { buckets: { name: "buckets", 
 const REQUEST: Shape = { kind: "object", fields: { decisions: { name: "decisions", shape: { kind: "array", of: DECISION } } } };
 
 const MAX = { uint32: 4_294_967_295n, uint64: 18_446_744_073_709_551_615n } as const;
-
-export type IntegerFieldsResult = { ok: true; text: string } | { ok: false; field: string; problem: string };
 
 /** Thrown inside the scan: the text is not JSON (protobuf-es will say so). */
 class NotJson extends Error {}
@@ -271,25 +271,26 @@ function shown(text: string): string {
 }
 
 /**
- * Checks the integer fields of a Consume/Query JSON body and returns the body with each as its
- * exact decimal string, or the first field refused. Text that is not JSON is returned as it is.
+ * Checks the integer fields of a Consume/Query JSON body: the body with each as its exact
+ * decimal string, or the first field refused (docs/conventions.md's Result). Text that is not
+ * JSON is returned as it is.
  */
-export function exactIntegerFields(text: string): IntegerFieldsResult {
+export function exactIntegerFields(text: string): Result<string> {
   const scan = new Scan(text);
   try {
     scan.value(REQUEST);
-    if (scan.pos !== text.length) return { ok: true, text };
+    if (scan.pos !== text.length) return ok(text);
   } catch (err) {
-    if (err instanceof BadInteger) return { ok: false, field: err.field, problem: err.problem };
-    if (err instanceof NotJson) return { ok: true, text };
+    if (err instanceof BadInteger) return fail(err.field, err.problem);
+    if (err instanceof NotJson) return ok(text);
     throw err;
   }
-  if (scan.replacements.length === 0) return { ok: true, text };
+  if (scan.replacements.length === 0) return ok(text);
   let out = "";
   let at = 0;
   for (const r of scan.replacements) {
     out += text.slice(at, r.start) + r.text;
     at = r.end;
   }
-  return { ok: true, text: out + text.slice(at) };
+  return ok(out + text.slice(at));
 }

@@ -71,7 +71,7 @@ describe("standalone snapshot after a reload drops a policy", () => {
     const second = await start(file);
     expect(await second.remaining("api")).toBe(0n);
     config(OTHER);
-    expect(await second.server.reloader?.reload("test")).toMatchObject({ ok: true, changed: ["-api"] });
+    expect(await second.server.reloader?.reload("test")).toMatchObject({ ok: true, value: ["-api"] });
     await second.drain("other", "k2");
     await second.close();
     // The write after the drop was a base: no increment holds on to the old series.
