@@ -138,11 +138,10 @@ class Scan {
       i++;
     }
     this.pos = i + 1;
-    const token = t.slice(start, i + 1);
     // Escapes are rare in field names and numbers; JSON.parse decodes (and checks) them when present.
-    if (!escaped) return token.slice(1, -1);
+    if (!escaped) return t.slice(start + 1, i);
     try {
-      return JSON.parse(token) as string;
+      return JSON.parse(t.slice(start, i + 1)) as string;
     } catch {
       throw new NotJson();
     }
