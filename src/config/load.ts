@@ -6,6 +6,7 @@ import { readFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
+import type { RateSwitch } from "../core/bucket.ts";
 import { makeRate, type Rate } from "../core/rate.ts";
 import type { Result } from "../core/result.ts";
 import { parseDurationUs } from "./duration.ts";
@@ -21,6 +22,12 @@ export interface Policy {
   readonly version?: number;
   /** `effectiveAt` in microseconds since the epoch; 0: from each key's next fold point. */
   readonly effectiveAtUs?: number;
+  /**
+   * Standalone replicas: the limit this policy replaced at a reload, and when the switch took
+   * (or takes) effect, so a bucket last seen under the old limit switches at that time
+   * (src/config/policy-schedule.ts). Absent in the file's policies and on mesh replicas.
+   */
+  readonly change?: RateSwitch;
 }
 
 export interface ResolvedMesh extends Omit<MeshConfig, "flushInterval" | "retireAfter" | "warmupTimeout" | "helloTimeout" | "dns"> {
@@ -37,7 +44,12 @@ export interface ResolvedMesh extends Omit<MeshConfig, "flushInterval" | "retire
  * consistent set from validation to answer.
  */
 export interface PolicySnapshot {
-  readonly policies: ReadonlyMap<string, Policy>;
+  /**
+   * The policies in force at `nowUs`, the decision's time. A standalone replica's snapshot holds
+   * a change with a future `effectiveAt` as old and new and picks by the time
+   * (src/config/policy-schedule.ts); otherwise the answer does not depend on it.
+   */
+  policiesAt(nowUs: number): ReadonlyMap<string, Policy>;
   /** Envoy rate limit service domains (envoyproxy/ratelimit's format). */
   readonly rateLimitDomains: RateLimitDomains;
 }
@@ -66,8 +78,10 @@ export interface ResolvedConfig
   readonly envoy: ResolvedEnvoy;
 }
 
+/** The file's policies at every time: at start, and on a mesh replica (the replicated core switches limits at tEff). */
 export function policySnapshot(config: ResolvedConfig): PolicySnapshot {
-  return { policies: config.policies, rateLimitDomains: config.envoy.domains };
+  const policies = config.policies;
+  return { policiesAt: () => policies, rateLimitDomains: config.envoy.domains };
 }
 
 const us = (duration: string): number => parseDurationUs(duration) as number;

@@ -1,7 +1,7 @@
 // One token bucket on one replica: a level in exact units (see rate.ts) observed at a time.
 // Pure: the caller passes the time; nothing here reads a clock.
 
-import { type Rate, refillUnits, waitUs, wholeTokens } from "./rate.ts";
+import { convertLevel, type Rate, refillUnits, waitUs, wholeTokens } from "./rate.ts";
 
 export interface BucketState {
   /** Level in units at `atUs` (never above the capacity, never negative on a single replica). */
@@ -22,6 +22,25 @@ export function bucketLevelAt(rate: Rate, state: BucketState, nowUs: number): nu
   const elapsed = nowUs - state.atUs;
   if (elapsed <= 0) return state.level;
   return Math.min(rate.capacityUnits, state.level + refillUnits(rate, elapsed));
+}
+
+/** A limit that replaced another at a set time: `from` held before `atUs`, the new one after. */
+export interface RateSwitch {
+  readonly from: Rate;
+  readonly atUs: number;
+}
+
+/**
+ * Level at `nowUs` under `to` of a bucket last observed under `from`, the limit switching at
+ * `atUs`: refilled at the old rate up to the switch, re-expressed there as min(level, C_new) in
+ * the new units (as the mesh's walk does, core/crdt/replay.ts), then refilled at the new rate.
+ * Taking the switch at its own time rather than at the access makes the level independent of
+ * when the bucket happens to be read next.
+ */
+export function levelAcrossSwitch(to: Rate, change: RateSwitch, state: BucketState, nowUs: number): number {
+  const atUs = Math.max(state.atUs, Math.min(change.atUs, nowUs));
+  const atSwitch = convertLevel(change.from, to, bucketLevelAt(change.from, state, atUs));
+  return bucketLevelAt(to, { level: atSwitch, atUs }, nowUs);
 }
 
 /** What a caller is told about one bucket. */

@@ -15,6 +15,7 @@ import type { DecisionService } from "../server/decision-service.ts";
 import { binaryDecisionMethod, serveBinaryDecision } from "./binary-decisions.ts";
 import { sendJson, serveCheck } from "./check-endpoint.ts";
 import { connectRateLimiter } from "./connect-rate-limiter.ts";
+import { exactIntegerFields } from "./json-integers.ts";
 
 export interface HttpDoorOptions {
   readonly decisions: DecisionService;
@@ -30,13 +31,17 @@ const ROUTES: Record<string, string> = { "/v1/check": "GET", "/health": "GET", "
  * JSON bodies must be UTF-8 (RFC 8259): Connect's default decoder turns each bad byte into
  * U+FFFD, so keys "\xff", "\xfe" and "\x80" would share one bucket. Refused whole instead (the
  * field is not named: the bytes are not JSON text yet); ConnectError keeps its code and text.
+ * Then the integer fields are read exactly from their text, as ProtoJSON defines them
+ * (json-integers.ts): a cost of "0x10" or 1.5 is refused naming the field, 1e3 is 1000.
  */
-const strictUtf8 = {
+const strictJsonBody = {
   decode(input?: Uint8Array): string {
     const bytes = input ?? new Uint8Array(0);
     if (!isUtf8(bytes))
       throw new ConnectError("request body: JSON must be valid UTF-8 (RFC 8259); it holds bytes that are not", Code.InvalidArgument);
-    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8");
+    const checked = exactIntegerFields(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8"));
+    if (!checked.ok) throw new ConnectError(`${checked.error.field}: ${checked.error.message}`, Code.InvalidArgument);
+    return checked.value;
   },
 };
 
@@ -45,7 +50,7 @@ const strictUtf8 = {
  * JSON serialization also reads `textDecoder` from these options (createJsonSerialization),
  * though the adapter's type does not list it; test/http/bad-input.test.ts pins that it is used.
  */
-const JSON_OPTIONS = { alwaysEmitImplicit: true, textDecoder: strictUtf8 };
+const JSON_OPTIONS = { alwaysEmitImplicit: true, textDecoder: strictJsonBody };
 
 function hasBody(req: IncomingMessage): boolean {
   const length = req.headers["content-length"];

@@ -3,7 +3,7 @@
 // full forgives its debt, which is counted so operators can size `maxKeys` to avoid it.
 
 import { LRUCache } from "lru-cache";
-import { type BucketState, bucketLevelAt } from "../core/bucket.ts";
+import { type BucketState, bucketLevelAt, levelAcrossSwitch, type RateSwitch } from "../core/bucket.ts";
 import type { BucketAccess } from "../core/decision.ts";
 import { convertLevel, type Rate, sameRate } from "../core/rate.ts";
 
@@ -36,9 +36,13 @@ class HeldBucketAccess implements BucketAccess {
     readonly rate: Rate,
     readonly cost: number,
     nowUs: number,
+    change: RateSwitch | undefined,
   ) {
     if (held === undefined) this.#level = rate.capacityUnits;
     else if (sameRate(held.rate, rate)) this.#level = bucketLevelAt(rate, held.state, nowUs);
+    else if (change !== undefined && sameRate(held.rate, change.from) && held.state.atUs < change.atUs)
+      this.#level = levelAcrossSwitch(rate, change, held.state, nowUs);
+    // A limit older than the last switch (the bucket slept through two reloads): switched now.
     else this.#level = convertLevel(held.rate, rate, bucketLevelAt(held.rate, held.state, nowUs));
     this.#at = held === undefined ? nowUs : Math.max(nowUs, held.state.atUs);
   }
@@ -69,6 +73,8 @@ export class BucketStore {
   #changed: Set<string> | undefined;
   /** Buckets accessed while a snapshot walks the LRU (see `watchAccesses`). */
   #watched: Set<string> | undefined;
+  /** Buckets were dropped since the last `takeRemovals` (an increment cannot express a removal). */
+  #removed = false;
 
   constructor(maxKeys: number) {
     this.#buckets = new LRUCache<string, Held>({
@@ -87,13 +93,14 @@ export class BucketStore {
 
   /**
    * Access to one bucket at `nowUs` under `rate`. A bucket first seen is full. A bucket whose
-   * limit changed keeps its level, re-expressed in the new units and clamped to the new capacity.
+   * limit changed keeps its level, re-expressed in the new units and clamped to the new capacity:
+   * at `change.atUs` when it was held under `change.from` (the policy's switch time), else now.
    * Nothing is stored until `debit`, so reads (Query, denied decisions) never fill the LRU.
    */
-  access(id: string, rate: Rate, cost: number, nowUs: number): BucketAccess {
+  access(id: string, rate: Rate, cost: number, nowUs: number, change?: RateSwitch): BucketAccess {
     if (nowUs > this.#lastNowUs) this.#lastNowUs = nowUs;
     this.#watched?.add(id);
-    return new HeldBucketAccess(this.#buckets, this.#changed, id, this.#buckets.get(id), rate, cost, nowUs);
+    return new HeldBucketAccess(this.#buckets, this.#changed, id, this.#buckets.get(id), rate, cost, nowUs, change);
   }
 
   /** Starts recording which buckets change, for incremental snapshots (src/snapshot/). */
@@ -157,7 +164,22 @@ export class BucketStore {
     for (const id of [...this.#buckets.keys()]) {
       if (names.has(id.slice(0, id.indexOf("\u0000")))) dropped += this.#buckets.delete(id) ? 1 : 0;
     }
+    // A dropped id left in the changed or watched set writes nothing (snapshots read buckets
+    // with `peek`), but the files already written still hold it: only a new base forgets it.
+    if (dropped > 0) this.#removed = true;
     return dropped;
+  }
+
+  /** Whether buckets were dropped since the last call, which then starts over (snapshots take a base). */
+  takeRemovals(): boolean {
+    const removed = this.#removed;
+    this.#removed = false;
+    return removed;
+  }
+
+  /** Whether buckets were dropped since the last `takeRemovals`. */
+  get hasRemovals(): boolean {
+    return this.#removed;
   }
 
   /** Drops every bucket (tests and shutdown). */

@@ -1,6 +1,7 @@
 // Runs validated decisions against the bucket store: the one place the server's handlers and
 // (later) the replication layer meet the core's decision rule.
 
+import type { RateSwitch } from "../core/bucket.ts";
 import { type BucketAccess, type DecisionOutcome, decide } from "../core/decision.ts";
 import type { Rate } from "../core/rate.ts";
 import type { EvictionCounts } from "./bucket-store.ts";
@@ -13,6 +14,8 @@ export interface BucketTarget {
   readonly id: string;
   readonly rate: Rate;
   readonly cost: number;
+  /** The limit `rate` replaced and when (a standalone policy's last switch; see config/policy-schedule.ts). */
+  readonly change?: RateSwitch;
 }
 
 export type ValidDecision = readonly BucketTarget[];
@@ -27,7 +30,8 @@ export function bucketId(policy: string, key: string): string {
  * replicated CRDT core when the process is part of a mesh.
  */
 export interface BucketBackend {
-  access(id: string, rate: Rate, cost: number, nowUs: number): BucketAccess;
+  /** `change`: the limit `rate` replaced and when; backends that keep their own config history ignore it. */
+  access(id: string, rate: Rate, cost: number, nowUs: number, change?: RateSwitch): BucketAccess;
   readonly size: number;
   readonly evictions: EvictionCounts;
   /** Each writer's part in a bucket (replicated backends only). */
@@ -52,7 +56,7 @@ export class Limiter {
     const out: DecisionOutcome[] = new Array(decisions.length);
     for (let i = 0; i < decisions.length; i++) {
       const targets = decisions[i] as ValidDecision;
-      const access = targets.map((t) => this.store.access(t.id, t.rate, t.cost, nowUs));
+      const access = targets.map((t) => this.store.access(t.id, t.rate, t.cost, nowUs, t.change));
       out[i] = decide(access, consume);
     }
     return out;

@@ -1,5 +1,6 @@
 // Live config: SIGHUP or a change of the config file reloads it. The whole file is read and
-// validated first; only a file that passes every check replaces the policy snapshot, whole.
+// validated first; only a file that passes every check replaces the policy snapshot, whole
+// (built by the server: a standalone replica schedules changes with a future `effectiveAt`).
 // Any problem (bad YAML, a field out of range, a setting that cannot change live, a limit that
 // changed without a higher `version`) refuses the whole reload: the old config keeps serving,
 // the problem is logged with its field path and counted. A reload never stops the process.
@@ -8,7 +9,7 @@ import { type FSWatcher, watch } from "node:fs";
 import { dirname } from "node:path";
 import type { Logger } from "pino";
 import { Counter } from "prom-client";
-import { ConfigError, loadConfigFile, type Policy, type PolicySnapshot, policySnapshot, type ResolvedConfig } from "../config/load.ts";
+import { ConfigError, loadConfigFile, type Policy, type ResolvedConfig } from "../config/load.ts";
 import { sameRate } from "../core/rate.ts";
 import type { Result } from "../core/result.ts";
 import type { Metrics } from "../metrics/metrics.ts";
@@ -29,8 +30,8 @@ const FIXED_AT_START = [
 ] as const;
 
 export interface ReloadTarget {
-  /** Called with the new snapshot once it passed every check. */
-  readonly apply: (config: ResolvedConfig, snapshot: PolicySnapshot) => void;
+  /** Called with the new config once it passed every check (the target builds its policy snapshot). */
+  readonly apply: (config: ResolvedConfig) => void;
   /** The largest capacity / tokens per second peers' counts are held to (mesh only). */
   readonly bound?: { readonly capacity: number; readonly tokensPerSecond: number };
 }
@@ -128,7 +129,7 @@ export class ConfigReloader {
     const problems = reloadProblems(this.#config, next, this.target);
     if (problems.length > 0) return this.#fail(reason, problems);
     const changed = changedPolicies(this.#config, next);
-    this.target.apply(next, policySnapshot(next));
+    this.target.apply(next);
     this.#config = next;
     this.#reloads.inc({ result: "success" });
     this.log.info({ reason, changed, ms: Math.round((performance.now() - started) * 10) / 10 }, "config reloaded");

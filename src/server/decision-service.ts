@@ -127,11 +127,13 @@ export class DecisionService {
     if (request.malformed !== undefined) {
       throw invalidArgument("request", `not a valid protobuf message: ${request.malformed}`);
     }
-    const validated = validateDecisions(request.decisions, this.#deps.policies().policies, limits);
+    // The time is read before validation: the policies in force depend on it (a pending
+    // `effectiveAt`), and validating, enforcing and answering under one limit needs one time.
+    const now = clock();
+    const validated = validateDecisions(request.decisions, this.#deps.policies().policiesAt(now), limits);
     if (!validated.ok) throw validated.error;
     const decisions: ValidDecision[] = validated.value;
     if (consume) this.#deps.guard?.charge(call);
-    const now = clock();
     const outcomes = limiter.run(decisions, now, consume);
     const shares = limiter.store.shares;
     if (includeReplicas && shares !== undefined) {

@@ -9,6 +9,7 @@ import { HealthDefinition, HealthServiceImpl, HealthState } from "nice-grpc-serv
 import { ServerReflectionService } from "nice-grpc-server-reflection";
 import type { Logger } from "pino";
 import { type Policy, policySnapshot, type ResolvedConfig } from "../config/load.ts";
+import { scheduledSnapshot } from "../config/policy-schedule.ts";
 import { domainBucketPolicies, domainRates } from "../config/rate-limit-config.ts";
 import { rateLimitService, rateLimitServiceDefinition } from "../envoy/rls-service.ts";
 import { RateLimitService } from "../gen/envoy/service/ratelimit/v3/rls_pb.ts";
@@ -154,17 +155,21 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
           options.configPath,
           config,
           {
-            apply: (next, nextSnapshot) => {
+            apply: (next) => {
               replicaBackend?.usePolicies(next.policies.values());
+              const nowUs = clock();
+              const current = snapshot.policiesAt(nowUs);
               // A removed policy's buckets go at once. Envoy rules' bucket policies share the id
               // space with policy names, so a name one of them still serves is not dropped.
               const inForce = new Set([...next.policies.keys(), ...domainBucketPolicies(next.envoy.domains)]);
-              const removed = new Set([...snapshot.policies.keys()].filter((name) => !inForce.has(name)));
+              const removed = new Set([...current.keys()].filter((name) => !inForce.has(name)));
               if (backend instanceof BucketStore) backend.dropPolicies(removed);
               // A mesh replica also stops joining peers' data for them (a peer may not have reloaded yet).
               const dropped = replicaBackend?.forgetRemovedPolicies(removed, inForce) ?? 0;
               if (dropped > 0) log.info({ keys: dropped }, "dropped the keys of removed policies");
-              snapshot = nextSnapshot;
+              // The mesh's core switches limits at their tEff itself; a standalone replica's
+              // snapshot keeps the old limit until `effectiveAt`.
+              snapshot = replicaBackend === undefined ? scheduledSnapshot(current, next, nowUs) : policySnapshot(next);
             },
             ...(config.mesh === undefined ? {} : { bound: policyMax(everyLimit(config)) }),
           },

@@ -101,7 +101,8 @@ function validateBucket(
   if (cost > rate.capacity) {
     return invalidArgument(`${field}.cost`, `${cost} exceeds the bucket's capacity of ${rate.capacity}, so it could never be allowed`);
   }
-  return { policy: policy.name, id: bucketId(policy.name, b.key), rate, cost };
+  // An inline limit is the request's own: the policy's switch (if any) is not its history.
+  return { policy: policy.name, id: bucketId(policy.name, b.key), rate, cost, change: b.limit === undefined ? policy.change : undefined };
 }
 
 function validateDecision(

@@ -76,9 +76,14 @@ export function bucketSnapshotSource(store: BucketStore): SnapshotSource {
     kind: "standalone",
     // Moves whenever a bucket was debited since the last export.
     position: () => (store.hasChanges ? changes + 1 : changes),
+    // Buckets dropped with a removed policy stay in the files written before; increments only
+    // add, so a base replaces them (else a restart would bring a drained bucket back).
+    needsBase: () => store.hasRemovals,
     begin(from: number): SnapshotExport {
       // A base takes every bucket, an increment those debited since the last export; either
       // way the change set starts over, so what changes while this is written goes next time.
+      // A drop while a base is written (its walk spans event-loop turns) asks for the next base.
+      if (from === 0) store.takeRemovals();
       const changed = store.takeChanged();
       changes += 1;
       if (from === 0) return { to: changes, writer: "", items: store.size, chunks: allBuckets(store) };

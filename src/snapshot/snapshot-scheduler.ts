@@ -26,6 +26,8 @@ export interface SnapshotExport {
 export interface SnapshotSource {
   readonly kind: "mesh" | "standalone";
   position(): number;
+  /** True when the state lost entries since the last base, which increments cannot express. */
+  needsBase?(): boolean;
   /** Everything when `from` is 0, else what changed after `from`. */
   begin(from: number, nowUs: number): SnapshotExport;
 }
@@ -111,7 +113,7 @@ export class SnapshotScheduler {
   }
 
   async #write(): Promise<void> {
-    const role = this.directory.needsBase ? "base" : "increment";
+    const role = this.directory.needsBase || this.source.needsBase?.() === true ? "base" : "increment";
     const nowUs = this.clock();
     if (role === "increment" && this.source.position() === this.#from) {
       this.stats.lastCurrentAtUs = nowUs;

@@ -19,6 +19,16 @@ export class GcraReference {
     this.#period = BigInt(refillPeriodUs);
   }
 
+  /**
+   * A bucket of this limit holding `tokens` whole tokens at `tUs`: how an ideal bucket hands its
+   * level to a new limit at a switch (the caller clamps it to the new capacity).
+   */
+  static holding(capacity: number, refillTokens: number, refillPeriodUs: number, tUs: number, tokens: bigint): GcraReference {
+    const ref = new GcraReference(capacity, refillTokens, refillPeriodUs);
+    ref.#tat = ref.#scaled(tUs) + (ref.#capacity - tokens) * ref.#period;
+    return ref;
+  }
+
   #scaled(tUs: number): bigint {
     return BigInt(tUs) * this.#refill;
   }
