@@ -76,7 +76,8 @@ export class ConfigReloader {
   #watcher: FSWatcher | undefined;
   #debounce: NodeJS.Timeout | undefined;
   #running: Promise<ReloadResult> | undefined;
-  #again = false;
+  /** The run queued behind the current one, shared by every call made during the current one. */
+  #queued: Promise<ReloadResult> | undefined;
   readonly #reloads: Counter<"result">;
 
   constructor(
@@ -101,20 +102,27 @@ export class ConfigReloader {
     return this.#config;
   }
 
-  /** Reloads now; concurrent calls share one run, and a call during a run queues one more. */
+  /**
+   * Reloads now. A call during a run queues one more run, which reads the file after the current
+   * run ends, and gets that run's result: a caller that wrote the file before calling never sees
+   * a result that predates its write. Calls during a run share the one queued run.
+   */
   reload(reason: string): Promise<ReloadResult> {
-    if (this.#running !== undefined) {
-      this.#again = true;
-      return this.#running;
-    }
-    this.#running = this.#run(reason).finally(() => {
-      this.#running = undefined;
-      if (this.#again) {
-        this.#again = false;
-        void this.reload(reason);
-      }
+    if (this.#running === undefined) return this.#start(reason);
+    const next = (): Promise<ReloadResult> => {
+      this.#queued = undefined;
+      return this.#start(reason);
+    };
+    this.#queued ??= this.#running.then(next, next);
+    return this.#queued;
+  }
+
+  #start(reason: string): Promise<ReloadResult> {
+    const run = this.#run(reason).finally(() => {
+      if (this.#running === run) this.#running = undefined;
     });
-    return this.#running;
+    this.#running = run;
+    return run;
   }
 
   async #run(reason: string): Promise<ReloadResult> {

@@ -66,6 +66,24 @@ describe("live config reload", () => {
     channel.close();
   });
 
+  it("a reload asked for during a run answers with a run that read the file after the ask", async () => {
+    const file = join(mkdtempSync(join(tmpdir(), "tokenmesh-reload-")), "tokenmesh.yaml");
+    writeFileSync(file, base("  api: { capacity: 50, refill: 50, per: 1s }\n"));
+    server = await startServer({ config: await loadConfigFile(file), log: pino({ level: "silent" }), configPath: file });
+    const reloader = server.reloader;
+    if (reloader === undefined) throw new Error("no reloader");
+    writeFileSync(file, base("  api: { capacity: 5, refill: 5, per: 1s, version: 1 }\n"));
+    const first = reloader.reload("test"); // reads version 1 (the read is asynchronous)
+    writeFileSync(file, base("  api: { capacity: 7, refill: 7, per: 1s, version: 2 }\n"));
+    const second = reloader.reload("test"); // asked while the first runs: must read version 2
+    const third = reloader.reload("test"); // shares the queued run
+    expect(second).not.toBe(first); // the run in flight may have read the file before the write
+    expect(third).toBe(second);
+    expect(await second).toMatchObject({ ok: true });
+    expect(reloader.config.policies.get("api")?.rate.capacity).toBe(7);
+    await first;
+  });
+
   it("standalone: a removed policy's buckets are dropped, so re-adding it starts them full", async () => {
     const file = join(mkdtempSync(join(tmpdir(), "tokenmesh-reload-")), "tokenmesh.yaml");
     writeFileSync(file, base("  api: { capacity: 5, refill: 1, per: 1h }\n  other: { capacity: 5, refill: 1, per: 1h }\n"));
