@@ -5,8 +5,9 @@
 // Series that alerts rely on (a policy's denials, unsafe evictions) are exported at 0 from the
 // start: `increase()` and ratios over a series that appears only with its first event miss it.
 
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import { Counter, collectDefaultMetrics, Gauge, Registry } from "prom-client";
 import type { BuildInfo } from "./build-info.ts";
+import { CallHistogram } from "./call-histogram.ts";
 
 export interface DecisionTally {
   allowed: number;
@@ -40,7 +41,8 @@ export class Metrics {
   readonly #tally = new Map<string, DecisionTally>();
   readonly #reported = new Map<string, DecisionTally>();
   readonly #decisions: Counter<"policy" | "result">;
-  readonly requestSeconds: Histogram<RequestLabel>;
+  /** Observed through `series()` handles that callers keep (see call-histogram.ts). */
+  readonly requestSeconds: CallHistogram<RequestLabel>;
 
   constructor(sources: MetricsSources, options: MetricsOptions = {}) {
     const registers = [this.registry];
@@ -61,12 +63,12 @@ export class Metrics {
         }
       },
     });
-    this.requestSeconds = new Histogram({
+    this.requestSeconds = new CallHistogram({
       name: "tokenmesh_request_duration_seconds",
       help: "Handler time per RPC, by gRPC service, method and status code.",
       labelNames: ["grpc_service", "grpc_method", "grpc_code"] as const,
       buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1],
-      registers,
+      registry: this.registry,
     });
     new Gauge({
       name: "tokenmesh_keys",

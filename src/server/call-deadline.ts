@@ -12,7 +12,7 @@
 // call arrived, or one that ended before it, must not move its deadline (a call that came after
 // a stall waited for nothing; one caught behind a later stall is checked against the clock).
 
-import { ServerInterceptingCall, type ServerInterceptor } from "@grpc/grpc-js";
+import { type Metadata, ServerInterceptingCall, type ServerInterceptingCallInterface, type ServerInterceptor } from "@grpc/grpc-js";
 import type { CallContext } from "nice-grpc";
 
 /** Internal metadata key: epoch milliseconds of the call's deadline (absent: none). */
@@ -32,22 +32,75 @@ export function arrivalDeadline(deadlineMs: number | undefined, backlog: Backlog
   return deadlineMs - (backlog?.backlogMs() ?? 0);
 }
 
-/** The grpc-js interceptor: records each call's deadline as its headers arrive. */
+/**
+ * The grpc-js interceptor: records each call's deadline as its headers arrive. grpc-js runs
+ * interceptors as it makes the call from the request headers, with the deadline already parsed,
+ * so the deadline is held (and the backlog read) here; the listener only stamps it on the
+ * metadata the handler gets. The call is passed on by `DeadlineStampedCall`: grpc-js's generic
+ * `ServerInterceptingCall` with a start listener would per call add a listener chain of
+ * closures and an empty `Metadata` before the answer, for hooks this interceptor does not use.
+ */
 export function deadlineInterceptor(backlog: BacklogSource | undefined): ServerInterceptor {
-  return (_method, call) =>
-    new ServerInterceptingCall(call, {
-      start(next) {
-        next({
-          onReceiveMetadata(metadata, pass) {
-            metadata.remove(DEADLINE_KEY);
-            const deadline = call.getDeadline();
-            const held = arrivalDeadline(deadline instanceof Date ? deadline.getTime() : deadline, backlog);
-            if (held !== undefined) metadata.set(DEADLINE_KEY, String(held));
-            pass(metadata);
-          },
-        });
-      },
-    });
+  return (_method, call) => {
+    const deadline = call.getDeadline();
+    return new DeadlineStampedCall(call, arrivalDeadline(deadline instanceof Date ? deadline.getTime() : deadline, backlog));
+  };
+}
+
+type InterceptingServerListener = Parameters<ServerInterceptingCallInterface["start"]>[0];
+type StatusSent = Parameters<ServerInterceptingCallInterface["sendStatus"]>[0];
+
+/**
+ * Passes every operation straight to the call beneath; only its start puts the stamping
+ * listener in. A subclass because grpc-js's interceptor type asks for a ServerInterceptingCall;
+ * the methods it overrides are the ones that go through the responder chain there (the rest
+ * already delegate).
+ */
+class DeadlineStampedCall extends ServerInterceptingCall {
+  readonly #next: ServerInterceptingCallInterface;
+  readonly #held: number | undefined;
+
+  constructor(next: ServerInterceptingCallInterface, held: number | undefined) {
+    super(next);
+    this.#next = next;
+    this.#held = held;
+  }
+
+  override start(listener: InterceptingServerListener): void {
+    this.#next.start(new DeadlineStampingListener(listener, this.#held));
+  }
+  override sendMetadata(metadata: Metadata): void {
+    this.#next.sendMetadata(metadata);
+  }
+  override sendMessage(message: unknown, callback: () => void): void {
+    this.#next.sendMessage(message, callback);
+  }
+  override sendStatus(status: StatusSent): void {
+    this.#next.sendStatus(status);
+  }
+}
+
+/** Puts the held deadline on the request metadata, replacing whatever a client sent under the key. */
+class DeadlineStampingListener implements InterceptingServerListener {
+  constructor(
+    private readonly next: InterceptingServerListener,
+    private readonly held: number | undefined,
+  ) {}
+
+  onReceiveMetadata(metadata: Metadata): void {
+    metadata.remove(DEADLINE_KEY);
+    if (this.held !== undefined) metadata.set(DEADLINE_KEY, String(this.held));
+    this.next.onReceiveMetadata(metadata);
+  }
+  onReceiveMessage(message: unknown): void {
+    this.next.onReceiveMessage(message);
+  }
+  onReceiveHalfClose(): void {
+    this.next.onReceiveHalfClose();
+  }
+  onCancel(): void {
+    this.next.onCancel();
+  }
 }
 
 /** What any door knows of a call's lifetime: transport-free, for the decision service. */

@@ -127,6 +127,18 @@ describe("hostile input over a real server", () => {
     expect(metrics).toMatch(new RegExp(`tokenmesh_expired_calls_total\\{reason="deadline"\\} ${ours.length}\\b`));
   });
 
+  it("a client cannot hold its call to a deadline of its own through the internal metadata key", async () => {
+    const address = `127.0.0.1:${t.server.port}`;
+    const spoofed = { "tokenmesh-internal-deadline-ms": "0" };
+    for (const headers of [spoofed, { ...spoofed, "grpc-timeout": "30S" }]) {
+      const r = await rawUnary(address, CONSUME, rawRequest([{ policy: "api", key: "spoof" }]), headers);
+      expect(r.code).toBe(0);
+    }
+    // Both were charged (8 left; refill at 1/s may have given one back on a slow machine).
+    const q = await t.client.query({ decisions: [{ buckets: [{ policy: "api", key: "spoof" }] }] });
+    expect(q.results[0]?.buckets[0]?.remaining).toBeLessThan(10n);
+  });
+
   it("bounds the streams one connection may open: advertised, and those beyond are reset", async () => {
     const session: ClientHttp2Session = connect(`http://127.0.0.1:${t.server.port}`);
     await new Promise<void>((resolve) => session.once("remoteSettings", () => resolve()));
@@ -208,6 +220,6 @@ describe("hostile input over a real server", () => {
     );
     const admitted = 10n - (after as bigint);
     const allowed = await t.server.metrics.registry.getSingleMetricAsString("tokenmesh_decisions_total");
-    expect(allowed).toMatch(new RegExp(`policy="api",result="allowed"\\} ${1n + admitted}\\b`)); // "\uFFFD" above, and these
+    expect(allowed).toMatch(new RegExp(`policy="api",result="allowed"\\} ${3n + admitted}\\b`)); // "\uFFFD" and the two "spoof" calls above, and these
   });
 });
