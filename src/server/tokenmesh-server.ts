@@ -110,7 +110,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     backend = store;
   } else {
     const replica = createReplica(config.mesh, everyLimit(config), clock());
-    const replicaBackend = new ReplicaBackend(replica, config.limits.maxKeys, (inc) => mesh?.stats.nodeOfIncarnation.get(inc));
+    const replicaBackend = new ReplicaBackend(
+      replica,
+      config.limits.maxKeys,
+      (inc) => mesh?.stats.nodeOfIncarnation.get(inc),
+      () => mesh?.wake(),
+    );
     // Loaded before the mesh starts: peers then get what the snapshot held, and nothing is admitted before it.
     if (config.dataDir !== null) {
       snapshots = openReplicaPersistence(persistence("mesh", config.dataDir), replica, (key) => replicaBackend.touch(key));
