@@ -5,7 +5,8 @@
 // about a quarter of a core on them): it backs off, doubling the gap between raises up to
 // `maxIdleHeartbeatUs`, and returns to every tick at the first change. Peers judge silence on
 // any delta of an incarnation's own stream (item 14), and the cap is at most a fifth of
-// `retireAfter`, so a backed-off replica is never retired for it (docs/design.md, "Heartbeat").
+// `retireAfter`, so a backed-off replica is never retired for it (docs/design.md, "The heartbeat:
+// idle back-off").
 
 import type { ReplicaState } from "./replica-state.ts";
 
