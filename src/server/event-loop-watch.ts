@@ -22,8 +22,8 @@
 //           Lag with a busy loop is this process's own overload; lag with an idle loop is a
 //           process starved of CPU by others (or stopped), which shedding would not cure.
 //
-// Idle, the timer slows down: after IDLE_TICKS on-time ticks that found the loop (almost) idle
-// it ticks every IDLE_TICK_MS, because a timer every 10 ms costs an idle process more than 1% of
+// Idle, the timer slows down: after IDLE_TICKS on-time ticks over which the loop was (almost)
+// idle on average (replication's heartbeats still come and go) it ticks every IDLE_TICK_MS, because a timer every 10 ms costs an idle process more than 1% of
 // a core by itself (docs/performance.md, "Idle cost"). The first read of any figure (a call
 // arriving) takes a sample at once, which sees a stall under way against the slow tick's due
 // time, and puts the timer back on TICK_MS. The price: while idle, a stall shorter than
@@ -34,7 +34,7 @@ import { type Cancel, realScheduler, type Scheduler } from "./scheduler.ts";
 
 const TICK_MS = 10;
 const IDLE_TICK_MS = 100;
-/** On-time ticks with the loop below IDLE_BUSY before the timer slows down (half a second). */
+/** On-time ticks, with the loop's mean utilization below IDLE_BUSY, before the timer slows down (half a second). */
 const IDLE_TICKS = 50;
 const IDLE_BUSY = 0.05;
 /** A tick this late or later means the loop is behind. */
@@ -51,8 +51,9 @@ export class EventLoopWatch {
   /** The running timer's period, and when its next tick is due (a tick later than that is late). */
   #interval = TICK_MS;
   #dueAt: number;
-  /** On-time, idle ticks in a row (the slow-down counts them). */
+  /** On-time ticks in a row since the last late one or read, and their summed utilization (the slow-down). */
   #idleTicks = 0;
+  #idleBusy = 0;
   #last: number;
   #behindSince: number | undefined;
   /** The stall that ended and still covers the most: when, and how long it lasted. */
@@ -98,15 +99,20 @@ export class EventLoopWatch {
 
   #onTick(): void {
     this.sample();
-    if (this.#interval === TICK_MS && this.#idleTicks >= IDLE_TICKS) this.#every(IDLE_TICK_MS);
+    if (this.#interval !== TICK_MS || this.#idleTicks < IDLE_TICKS) return;
+    if (this.#idleBusy / this.#idleTicks < IDLE_BUSY) this.#every(IDLE_TICK_MS);
+    this.#idleTicks = 0;
+    this.#idleBusy = 0;
   }
 
   /** A figure is read (a call arrived): a slowed timer samples now and goes back to TICK_MS. */
   #keepUp(): void {
     this.#idleTicks = 0;
+    this.#idleBusy = 0;
     if (this.#interval === TICK_MS) return;
     this.sample();
     this.#idleTicks = 0;
+    this.#idleBusy = 0;
     this.#every(TICK_MS);
   }
 
@@ -128,8 +134,9 @@ export class EventLoopWatch {
       // This tick's own interval, after the stall: an idle one means nothing was left queued.
       if (busy < BACKLOG_BUSY) this.#readingBacklog = false;
     }
-    const quiet = late < LATE_MS && busy < IDLE_BUSY && this.#behindSince === undefined && !this.#readingBacklog;
-    this.#idleTicks = quiet ? this.#idleTicks + 1 : 0;
+    const onTime = late < LATE_MS && this.#behindSince === undefined && !this.#readingBacklog;
+    this.#idleTicks = onTime ? this.#idleTicks + 1 : 0;
+    this.#idleBusy = onTime ? this.#idleBusy + busy : 0;
     this.#busy[this.#next] = busy;
     this.#lastUtilization = u;
     this.#recent[this.#next] = late;

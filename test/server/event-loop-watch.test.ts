@@ -126,6 +126,15 @@ describe("event-loop watch: idle slow-down", () => {
     expect(timers.pending().map(([every]) => every)).toEqual([10]);
   });
 
+  it("short bursts of work (heartbeats) do not keep it at 10 ms", () => {
+    const { timers, busyFor } = started();
+    for (let i = 0; i < 100; i++) {
+      if (i % 20 === 0) busyFor(6); // one 6 ms burst every 200 ms: 3% of the loop
+      timers.advance(10);
+    }
+    expect(timers.pending().map(([every]) => every)).toEqual([100]);
+  });
+
   it("a stall while slowed down is seen by the first read, and moves deadlines back as before", () => {
     const { timers, w } = started();
     timers.advance(600);
