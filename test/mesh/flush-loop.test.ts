@@ -37,7 +37,7 @@ function pair() {
       if (d === undefined) return;
       sent++;
       const r = to.applyDelta(viaWire(d), now);
-      if (r.ok) from.applyAck(r.ack, now);
+      if (r.ok) from.applyAck(r.value, now);
     },
   });
   const loop = (from: Replica, to: Replica) =>
