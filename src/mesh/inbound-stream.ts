@@ -97,7 +97,8 @@ export function handleInbound(call: ServerDuplexStream<Sized<InboundRequest>, Me
     counters.bytesReceived += sized.bytes;
     const before = replica.sequence;
     const result = replica.applyDelta({ ...body.value, node: peer.node }, now);
-    if (replica.sequence !== before) deps.wake();
+    // Key parts (held here or not) wait for our watermark: the next flush must raise it.
+    if (replica.sequence !== before || body.value.keys.length > 0) deps.wake();
     if (!result.ok) {
       const { field, message } = result.error;
       return refuse(Status.INVALID_ARGUMENT, "invalid_delta", `delta.${field}: ${message}`);

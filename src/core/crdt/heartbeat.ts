@@ -17,10 +17,15 @@ export interface HeartbeatState {
   gapUs: number;
   /** Change sequence of the latest key change seen at the last tick (change list, key-index.ts). */
   keysSeenAt: number;
+  /**
+   * A peer's delta carried key parts since the last tick. Its writers fold them only once our
+   * watermark passes them too, even for keys we do not hold (ignored here: a removed policy).
+   */
+  peerData: boolean;
 }
 
 export function newHeartbeat(raw: number): HeartbeatState {
-  return { lastRaiseAt: raw, gapUs: 0, keysSeenAt: 0 };
+  return { lastRaiseAt: raw, gapUs: 0, keysSeenAt: 0, peerData: false };
 }
 
 /** The longest gap between idle raises: the option, but never above a fifth of retireAfter. */
@@ -31,7 +36,8 @@ export function maxIdleGap(s: ReplicaState): number {
 /**
  * Whether this replica has something peers still need its watermark for, or that a tick must
  * handle soon: its own open slots, keys with a tail (they fold only once every live watermark
- * passes them), any key changed since the last tick (here or by a peer: its fold follows), or
+ * passes them), any key changed since the last tick (here or by a peer: its fold follows), key
+ * parts received since the last tick (held or not: their folds wait for our watermark too), or
  * held data waiting for the clock. Before the first sync the edge keeps ticking too.
  */
 export function isActive(s: ReplicaState): boolean {
@@ -42,6 +48,7 @@ export function isActive(s: ReplicaState): boolean {
     s.touched.size > 0 ||
     s.heldKeys.length > 0 ||
     s.heldRecords.length > 0 ||
+    s.heartbeat.peerData ||
     (s.lastChanged?.changed ?? 0) > s.heartbeat.keysSeenAt
   );
 }
@@ -55,6 +62,7 @@ export function raiseDue(s: ReplicaState, raw: number): boolean {
   const hb = s.heartbeat;
   const active = isActive(s);
   hb.keysSeenAt = Math.max(hb.keysSeenAt, s.lastChanged?.changed ?? 0);
+  hb.peerData = false;
   if (active) {
     hb.gapUs = 0;
     return true;
