@@ -158,7 +158,7 @@ function bytesRows(results: Results): Row[] {
         `replication: bytes per admitted decision, ${what}`,
         "bytes",
         runs.map(payload),
-        `payload as above under the lag rows' ${what} (relay on); even idle, each link carries a delta per flush (~140 bytes of watermarks and records: ~${Math.round((140 * LINKS * 1000) / FLUSH_MS / 1000)} kB/s for the mesh)`,
+        `payload as above under the lag rows' ${what} (relay on); while a replica is active each link carries a delta per flush (~140 bytes of watermarks and records: ~${Math.round((140 * LINKS * 1000) / FLUSH_MS / 1000)} kB/s for the mesh), idle the heartbeat backs off to one a second`,
       ),
     );
   }

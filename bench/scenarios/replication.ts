@@ -10,7 +10,8 @@
 //   no-relay:saturate  relay off, same load (bytes without forwarding)
 //   alone:saturate  3 replicas with a mesh section and no peers (full run only): the replicated
 //                   store without replication, to split the mesh's cost between store and peers
-// then once, on a fresh mesh, the accuracy run on one hot key (replication-accuracy.ts).
+// then once, on a fresh mesh, the accuracy run on one hot key (replication-accuracy.ts), and
+// per round the idle row: a fresh mesh and a standalone replica left untouched (replication-idle.ts).
 
 import type { LoadSpec } from "../lib/load.ts";
 import { describeFleet, startFleet } from "../lib/mesh.ts";
@@ -18,6 +19,7 @@ import { type FleetMeasurement, measureFleet } from "../lib/mesh-load.ts";
 import type { Row } from "../lib/report.ts";
 import type { Scenario, ScenarioContext } from "../lib/scenario.ts";
 import { measureAccuracy } from "./replication-accuracy.ts";
+import { idleRows, measureIdle } from "./replication-idle.ts";
 import { replicationRows } from "./replication-rows.ts";
 import { decisions, FLEETS, type FleetName, LIGHT_DECISIONS, MODERATE_SHARE, moderate, REPLICAS, saturating } from "./replication-setup.ts";
 
@@ -88,6 +90,8 @@ export const replication: Scenario = {
     // machine (a stall of the service longer than C/r loses refill), not the mesh.
     const control = await measureAccuracy(ctx, { replicas: 1, mesh: null }, ctx.settings.quick ? 3 : 10);
     const accuracy = await measureAccuracy(ctx);
-    return replicationRows(ctx, results, accuracy, control);
+    // Last, on fresh fleets: CPU with no traffic at all (issue 14).
+    const idle = await measureIdle(ctx);
+    return [...replicationRows(ctx, results, accuracy, control), ...idleRows(idle)];
   },
 };

@@ -28,6 +28,8 @@ export interface InboundDeps {
   /** A stream that sends no valid hello within this long is closed (it would hold a stream for nothing). */
   readonly helloTimeoutMs: number;
   readonly rejections: RejectionLog;
+  /** Tells the flush loop that an applied delta changed what this replica holds. */
+  readonly wake: () => void;
 }
 
 const CODE = {
@@ -93,7 +95,10 @@ export function handleInbound(call: ServerDuplexStream<Sized<InboundRequest>, Me
     const counters = stats.peer(peer.node);
     counters.deltasReceived++;
     counters.bytesReceived += sized.bytes;
+    const before = replica.sequence;
     const result = replica.applyDelta({ ...body.value, node: peer.node }, now);
+    // Key parts (held here or not) wait for our watermark: the next flush must raise it.
+    if (replica.sequence !== before || body.value.keys.length > 0) deps.wake();
     if (!result.ok) {
       const { field, message } = result.error;
       return refuse(Status.INVALID_ARGUMENT, "invalid_delta", `delta.${field}: ${message}`);

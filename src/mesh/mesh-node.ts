@@ -8,7 +8,9 @@ import type { Logger } from "pino";
 import type { Policy, ResolvedMesh } from "../config/load.ts";
 import { DEFAULT_LIMITS, Replica } from "../core/crdt/index.ts";
 import type { Clock } from "../server/clock.ts";
+import { realScheduler, type Scheduler } from "../server/scheduler.ts";
 import { PeerDiscovery, type Resolve } from "./discovery.ts";
+import { FlushLoop } from "./flush-loop.ts";
 import type { LocalIdentity } from "./handshake.ts";
 import { handleInbound } from "./inbound-stream.ts";
 import { MeshStats } from "./mesh-stats.ts";
@@ -25,6 +27,8 @@ export interface MeshOptions {
   readonly random?: () => number;
   /** Protocol range override, for upgrade tests. */
   readonly versions?: { readonly min: number; readonly max: number };
+  /** Timers of the flush loop and DNS refresh (real timers by default). */
+  readonly scheduler?: Scheduler;
 }
 
 export interface MeshNode {
@@ -33,6 +37,10 @@ export interface MeshNode {
   readonly peerPort: number;
   /** Wires keys that peers send into the edge's key bound. */
   onKey(listener: (key: string) => void): void;
+  /** A local access or change: the flush loop goes back to its interval if it was asleep. */
+  wake(): void;
+  /** The flush loop (whether it sleeps: tests). */
+  readonly flushLoop: FlushLoop;
   links(): readonly OutboundLink[];
   close(): Promise<void>;
 }
@@ -72,7 +80,18 @@ export function createReplica(mesh: ResolvedMesh, policies: ReadonlyMap<string, 
 
 export async function startMesh(options: MeshOptions, replica: Replica): Promise<MeshNode> {
   const { mesh, clock, log } = options;
+  const scheduler = options.scheduler ?? realScheduler();
   const stats = new MeshStats();
+  // Created first: links and inbound streams wake it; started once the links exist.
+  const links = new Map<string, OutboundLink>();
+  const flushLoop = new FlushLoop({
+    replica,
+    links: () => links.values(),
+    clock,
+    scheduler,
+    flushMs: Math.max(1, Math.round(mesh.flushIntervalUs / 1000)),
+  });
+  const wake = (): void => flushLoop.wake();
   const credentials = peerCredentials(mesh.tls);
   const local = (): LocalIdentity => ({
     cluster: mesh.cluster,
@@ -106,6 +125,7 @@ export async function startMesh(options: MeshOptions, replica: Replica): Promise
         maxNewKeysPerSecond: mesh.maxNewKeysPerPeerPerSecond,
         helloTimeoutMs: mesh.helloTimeoutMs,
         rejections,
+        wake,
       });
     },
   });
@@ -135,8 +155,8 @@ export async function startMesh(options: MeshOptions, replica: Replica): Promise
     // Capped at 0.5 s: after a partition heals, the mesh must reconnect well within C/r + 1 s.
     backoff: { baseMs: 50, maxMs: 500 },
     lastIncarnation: new Map<string, string>(),
+    wake,
   };
-  const links = new Map<string, OutboundLink>();
   const discovery = new PeerDiscovery(
     { statics: mesh.peers, ...(mesh.dns === undefined ? {} : { dns: mesh.dns }), self: mesh.peerListen },
     options.resolve,
@@ -158,14 +178,8 @@ export async function startMesh(options: MeshOptions, replica: Replica): Promise
   };
   let closed = false;
   await refreshPeers();
-  const dnsTimer = mesh.dns === undefined ? undefined : setInterval(() => void refreshPeers(), mesh.dns.everyMs);
-
-  const flushMs = Math.max(1, Math.round(mesh.flushIntervalUs / 1000));
-  const flushTimer = setInterval(() => {
-    const now = clock();
-    replica.tick(now);
-    for (const link of links.values()) link.flush(now);
-  }, flushMs);
+  const stopDns = mesh.dns === undefined ? undefined : scheduler.every(mesh.dns.everyMs, () => void refreshPeers());
+  flushLoop.start();
   log.info({ peerPort, peers: [...links.keys()], secure: credentials.secure }, "mesh started");
 
   return {
@@ -175,11 +189,13 @@ export async function startMesh(options: MeshOptions, replica: Replica): Promise
     onKey(listener) {
       keyListener = listener;
     },
+    wake,
+    flushLoop,
     links: () => [...links.values()],
     async close() {
       closed = true;
-      clearInterval(flushTimer);
-      if (dnsTimer !== undefined) clearInterval(dnsTimer);
+      flushLoop.stop();
+      stopDns?.();
       for (const link of links.values()) link.close();
       // Peers' streams into us never end on their own: end them so shutdown does not wait.
       for (const call of inbound) call.end();

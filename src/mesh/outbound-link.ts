@@ -32,6 +32,8 @@ export interface LinkDeps {
   readonly backoff: { readonly baseMs: number; readonly maxMs: number };
   /** Incarnation each peer node had when we last streamed to it. */
   readonly lastIncarnation: Map<string, string>;
+  /** Tells the flush loop that this link has something to send on the next flush. */
+  readonly wake: () => void;
 }
 
 type Stream = ClientDuplexStream<Uint8Array, Sized<MergeResponse>>;
@@ -55,6 +57,15 @@ export class OutboundLink {
 
   get peer(): PeerIdentity | undefined {
     return this.#peer;
+  }
+
+  /**
+   * Whether a flush left something unsent on a connected stream (grpc-js buffering, or the
+   * in-flight cap reached): the flush loop must not sleep then. A link that is down holds
+   * nothing here: its reconnect resends from the last ack.
+   */
+  get holdsUnsent(): boolean {
+    return this.#stream !== undefined && this.#peer !== undefined && (this.#blocked || this.#inFlight >= this.deps.maxInFlight);
   }
 
   start(): void {
@@ -102,6 +113,7 @@ export class OutboundLink {
       deps.stats.peer(peer.node); // its traffic counters exist (at 0) from the connection on
       deps.log.info({ peer: peer.node, address: this.address, region: peer.region }, "peer connected");
       this.flush(now);
+      deps.wake();
       return;
     }
     if (body.case !== "ack") {
@@ -112,7 +124,10 @@ export class OutboundLink {
     counters.acksReceived++;
     counters.bytesReceived += sized.bytes;
     this.#inFlight = Math.max(0, this.#inFlight - 1);
+    const before = deps.replica.sequence;
     deps.replica.applyAck(ackFromProto(body.value, this.#peer.node), deps.clock());
+    // An ack that asked for keys again (or made this replica ready) changed what peers lack.
+    if (deps.replica.sequence !== before) deps.wake();
   }
 
   /** Sends the next delta if the stream can take it. Called on every flush tick. */
@@ -144,6 +159,7 @@ export class OutboundLink {
     if (this.#blocked) {
       stream.once("drain", () => {
         this.#blocked = false;
+        this.deps.wake();
       });
     }
   }

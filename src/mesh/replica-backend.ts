@@ -34,6 +34,8 @@ export class ReplicaBackend implements BucketBackend {
     readonly replica: Replica,
     maxKeys: number,
     private readonly nodeOf: (incarnation: string) => string | undefined = () => undefined,
+    /** Called on every access: the mesh's flush loop may be asleep and must tick again. */
+    private readonly onAccess: () => void = () => {},
   ) {
     this.#recency = new LRUCache<string, true>({
       max: maxKeys,
@@ -97,6 +99,7 @@ export class ReplicaBackend implements BucketBackend {
   access(id: string, rate: Rate, cost: number, nowUs: number): BucketAccess {
     this.#lastNowUs = nowUs;
     this.#recency.set(id, true);
+    this.onAccess();
     return this.replica.access(id, this.#config(rate), cost, nowUs);
   }
 

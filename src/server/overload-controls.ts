@@ -13,9 +13,10 @@ import { ConnectionGate } from "./connection-gate.ts";
 import { EventLoopWatch } from "./event-loop-watch.ts";
 import { LoadShedder } from "./load-shedder.ts";
 import { registerOverloadMetrics } from "./overload-metrics.ts";
+import { realScheduler, type Scheduler } from "./scheduler.ts";
 
 export class OverloadControls {
-  readonly watch = new EventLoopWatch().start();
+  readonly watch: EventLoopWatch;
   readonly guard: CallGuard;
   /** What moves a late call's deadline back, read as its headers arrive (none when turned off). */
   readonly backlog: BacklogSource | undefined;
@@ -24,7 +25,9 @@ export class OverloadControls {
   constructor(
     private readonly limits: ResolvedLimits,
     private readonly log: Logger,
+    scheduler: Scheduler = realScheduler({ unref: true }),
   ) {
+    this.watch = new EventLoopWatch().start(scheduler);
     // `shedEventLoopLag: null` turns off all that reads the loop's lag: shedding, and moving
     // deadlines back after a stall. A server sharing its loop with other work (an in-process
     // test, an embedding app) cannot tell that work's stalls from a backlog of calls.

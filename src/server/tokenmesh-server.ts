@@ -36,6 +36,7 @@ import { OverloadControls } from "./overload-controls.ts";
 import { rateLimiterServerDefinition } from "./rate-limiter-definition.ts";
 import { rateLimiterService } from "./rate-limiter-service.ts";
 import { reflectionService } from "./reflection.ts";
+import { realScheduler, type Scheduler } from "./scheduler.ts";
 
 export interface ServerOptions {
   readonly config: ResolvedConfig;
@@ -47,6 +48,8 @@ export interface ServerOptions {
   readonly resolve?: Resolve;
   /** The file the config came from: given, SIGHUP (via `reload`) and changes of it reload it live. */
   readonly configPath?: string;
+  /** Timers of the periodic loops (mesh flush, event-loop watch, warm-up poll); real ones by default. */
+  readonly scheduler?: Scheduler;
 }
 
 export interface RunningServer {
@@ -110,7 +113,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     backend = store;
   } else {
     const replica = createReplica(config.mesh, everyLimit(config), clock());
-    const replicaBackend = new ReplicaBackend(replica, config.limits.maxKeys, (inc) => mesh?.stats.nodeOfIncarnation.get(inc));
+    const replicaBackend = new ReplicaBackend(
+      replica,
+      config.limits.maxKeys,
+      (inc) => mesh?.stats.nodeOfIncarnation.get(inc),
+      () => mesh?.wake(),
+    );
     // Loaded before the mesh starts: peers then get what the snapshot held, and nothing is admitted before it.
     if (config.dataDir !== null) {
       snapshots = openReplicaPersistence(persistence("mesh", config.dataDir), replica, (key) => replicaBackend.touch(key));
@@ -122,6 +130,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         log,
         ...(options.protocolVersions === undefined ? {} : { versions: options.protocolVersions }),
         ...(options.resolve === undefined ? {} : { resolve: options.resolve }),
+        ...(options.scheduler === undefined ? {} : { scheduler: options.scheduler }),
       },
       replica,
     );
@@ -138,7 +147,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   if (snapshots !== undefined) registerSnapshotMetrics(metrics.registry, snapshots.stats, clock);
   const health = HealthState();
 
-  const overload = new OverloadControls(config.limits, log);
+  const overload = new OverloadControls(config.limits, log, options.scheduler);
   const server: Server = createServer({
     "grpc.max_receive_message_length": config.limits.maxMessageBytes,
     "grpc.max_send_message_length": config.limits.maxMessageBytes,
@@ -205,7 +214,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   health.setStatus("healthy");
   snapshots?.start();
   // A warming mesh replica reports NOT_SERVING for both rate limit services until it admits.
-  let warmup: NodeJS.Timeout | undefined;
+  let stopWarmup: (() => void) | undefined;
   const announceReady = (): boolean => {
     if (!decisions.readiness().ready) return false;
     for (const name of served) health.setStatus("healthy", name);
@@ -213,13 +222,13 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   };
   if (!announceReady()) {
     for (const name of served) health.setStatus("unhealthy", name);
-    warmup = setInterval(() => {
-      if (announceReady()) clearInterval(warmup);
-    }, 20);
+    stopWarmup = (options.scheduler ?? realScheduler()).every(20, () => {
+      if (announceReady()) stopWarmup?.();
+    });
   }
 
   const stopEarly = async (): Promise<void> => {
-    clearInterval(warmup);
+    stopWarmup?.();
     overload.stop();
     await server.shutdown();
     await mesh?.close();
@@ -266,7 +275,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   let stopping: Promise<void> | undefined;
   const shutdown = (): Promise<void> => {
     stopping ??= (async () => {
-      clearInterval(warmup);
+      stopWarmup?.();
       reloader?.close();
       decisions.drain();
       health.setStatus("unhealthy");

@@ -6,6 +6,7 @@ import { describe, expect, it } from "vitest";
 import { EventLoopWatch } from "../../src/server/event-loop-watch.ts";
 import { LoadShedder } from "../../src/server/load-shedder.ts";
 import { handElu } from "../support/hand-elu.ts";
+import { HandScheduler } from "../support/hand-scheduler.ts";
 
 function watch() {
   let now = 1_000;
@@ -92,5 +93,55 @@ describe("load shedder", () => {
     expect(shedder.shed()).toBeGreaterThanOrEqual(50);
     for (let i = 0; i < 3; i++) pass(10, 2); // keeps time
     expect(shedder.shed()).toBeUndefined();
+  });
+});
+
+describe("event-loop watch: idle slow-down", () => {
+  function started() {
+    const timers = new HandScheduler();
+    let active = 0;
+    const now = (): number => 1_000 + timers.nowMs;
+    const w = new EventLoopWatch(
+      now,
+      handElu(now, () => active),
+    ).start(timers);
+    return { timers, w, busyFor: (ms: number) => (active += ms) };
+  }
+
+  it("ticks every 100 ms after half a second idle, and every 10 ms again from the first read", () => {
+    const { timers, w } = started();
+    expect(timers.pending()).toEqual([[10, 10]]);
+    timers.advance(600);
+    expect(timers.pending().map(([every]) => every)).toEqual([100]);
+    expect(w.stallMs()).toBe(0); // a call arrives: nothing was late
+    expect(timers.pending()).toEqual([[10, 10]]);
+  });
+
+  it("a busy loop keeps the 10 ms tick", () => {
+    const { timers, busyFor } = started();
+    for (let i = 0; i < 100; i++) {
+      busyFor(5);
+      timers.advance(10);
+    }
+    expect(timers.pending().map(([every]) => every)).toEqual([10]);
+  });
+
+  it("short bursts of work (heartbeats) do not keep it at 10 ms", () => {
+    const { timers, busyFor } = started();
+    for (let i = 0; i < 100; i++) {
+      if (i % 20 === 0) busyFor(6); // one 6 ms burst every 200 ms: 3% of the loop
+      timers.advance(10);
+    }
+    expect(timers.pending().map(([every]) => every)).toEqual([100]);
+  });
+
+  it("a stall while slowed down is seen by the first read, and moves deadlines back as before", () => {
+    const { timers, w } = started();
+    timers.advance(600);
+    // Stopped for 2 s: no timer ran (the hand clock moves without running them).
+    timers.nowMs += 2_000;
+    expect(w.backlogMs()).toBeGreaterThanOrEqual(1_900);
+    timers.advance(10); // on time again, and idle: the backlog read is over, the stall remembered
+    expect(w.stallMs()).toBeGreaterThanOrEqual(1_900);
   });
 });

@@ -189,6 +189,8 @@ export function applyDelta(s: ReplicaState, untrusted: UntrustedDelta, raw_now: 
   }
 
   s.stats.keysIgnored += ignored;
+  // Peers fold this data only once our watermark passes it, held here or not (heartbeat.ts).
+  if (d.keys.length > 0) s.heartbeat.peerData = true;
   let session = s.sessions.get(d.node);
   if (session === undefined) {
     session = newSession(raw_now);

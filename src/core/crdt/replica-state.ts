@@ -3,6 +3,7 @@
 // Plain data, so the pieces that act on it (replica.ts, delta-out.ts, delta-in.ts) stay small.
 
 import { ClockSync } from "./clock-sync.ts";
+import type { HeartbeatState } from "./heartbeat.ts";
 import type { IncId } from "./incarnation.ts";
 import type { DueHeap } from "./key-index.ts";
 import type { Entry, KeyState } from "./key-state.ts";
@@ -39,6 +40,8 @@ export interface ReplicaOptions {
   readonly relay: boolean;
   /** Correct the stamping clock from peers (trap 3). */
   readonly clockSync: boolean;
+  /** Longest gap between an idle replica's watermark raises (heartbeat.ts; capped at retireAfter / 5). */
+  readonly maxIdleHeartbeatUs: number;
   readonly limits: Limits;
 }
 
@@ -54,6 +57,7 @@ export const DEFAULT_OPTIONS: Omit<ReplicaOptions, "node" | "peers"> = {
   maxNewKeysPerDelta: 10_000,
   relay: true,
   clockSync: true,
+  maxIdleHeartbeatUs: 1_000_000,
   limits: DEFAULT_LIMITS,
 };
 
@@ -153,6 +157,8 @@ export interface ReplicaState {
   foldHorizon: number;
   /** Collection checks by due stamp (a binary heap). */
   readonly collect: DueHeap;
+  /** When this replica last raised its own watermark, and its idle back-off (heartbeat.ts). */
+  readonly heartbeat: HeartbeatState;
   readonly stats: ReplicaStats;
   readonly randomHex: () => string;
 }

@@ -8,6 +8,7 @@ import { decide } from "../decision.ts";
 import type { Rate } from "../rate.ts";
 import { type ApplyResult, applyDelta, releaseHeld } from "./delta-in.ts";
 import { deltaFor } from "./delta-out.ts";
+import { newHeartbeat, quietUntil, raiseDue } from "./heartbeat.ts";
 import { ignoreKeyPrefixes, isIgnoredKey } from "./ignored-keys.ts";
 import { birthOf, type IncId, makeIncarnationId } from "./incarnation.ts";
 import { compareConfig, type KeyConfig } from "./key-config.ts";
@@ -95,6 +96,7 @@ export class Replica {
       foldFloor: undefined,
       foldHorizon: 0,
       collect: newDueHeap(),
+      heartbeat: newHeartbeat(nowUs),
       stats: newStats(),
       randomHex,
     };
@@ -309,14 +311,29 @@ export class Replica {
     }
   }
 
+  /**
+   * Until when (raw clock) ticks would do nothing, so an edge may sleep; undefined while every
+   * flush tick matters. Any access or applied change makes ticks matter again: the edge must
+   * then tick on its flush interval from the next one on.
+   */
+  quietUntil(raw: number): number | undefined {
+    return quietUntil(this.#s, raw);
+  }
+
   /** Applies held (too early) data the clock now admits; `tick` does this too. */
   releaseHeld(raw: number): void {
     releaseHeld(this.#s, raw);
   }
 
-  /** Flush-timer work: watermark, held data, retirement, horizon, renewal, fold and collection. */
+  /**
+   * Flush-timer work: watermark (every tick while active, backed off while idle: heartbeat.ts),
+   * held data, retirement, horizon, renewal, fold and collection.
+   */
   tick(raw: number): void {
-    this.advanceWatermark(raw);
+    if (raiseDue(this.#s, raw)) {
+      this.#s.heartbeat.lastRaiseAt = raw;
+      this.advanceWatermark(raw);
+    }
     if (!this.#s.ready) return;
     releaseHeld(this.#s, raw);
     retireSilent(this.#s, raw);
