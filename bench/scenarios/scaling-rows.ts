@@ -33,6 +33,15 @@ const cpu = (m: FleetMeasurement): number => m.replicas.reduce((s, r) => s + r.c
 const lagOf = (m: FleetMeasurement) => mergeLag(m.replicas.map((r) => r.scrape.lag));
 const bytesSent = (m: FleetMeasurement): number => m.replicas.reduce((s, r) => s + sum(r.scrape.bytesSent), 0);
 
+/** The same figure less what the fleet burnt idle, when the idle run left room to tell them apart. */
+function marginal(r: LayoutResult, m: FleetMeasurement, applied: number): string {
+  if (r.idleCores === undefined) return "";
+  const idle = r.idleCores.reduce((a, b) => a + b, 0);
+  const busy = cpu(m) / m.windowS;
+  const us = (((busy - idle) * m.windowS) / applied) * 1e6;
+  return `over idle (${(idle * 100).toFixed(0)}% core idle, ${(busy * 100).toFixed(0)}% loaded): ${us.toFixed(1)} us per update${idle >= 0.9 ? ", meaningless here: the core was saturated idle" : ""}; `;
+}
+
 /** Keys a uniform draw of `draws` over `size` keys touches, expected. */
 const keysTouched = (draws: number, size: number): number => size * (1 - Math.exp(-draws / size));
 
@@ -78,7 +87,7 @@ function lightRows(r: LayoutResult): Row[] {
       "us",
       null,
       null,
-      `${noVerdict}CPU-seconds of all replicas over the window / remote key updates they applied (${applied.toLocaleString("en-US")} lag samples, one per key per received delta); the CPU includes the local decisions, flushes, heartbeats and metrics, so it is an upper bound on the apply cost; ${load}`,
+      `${noVerdict}${marginal(r, m, applied)}CPU-seconds of all replicas over the window / remote key updates they applied (${applied.toLocaleString("en-US")} lag samples, one per key per received delta); the CPU includes the local decisions, flushes, heartbeats and metrics, so it is an upper bound on the apply cost; ${load}`,
     ),
     perDecision(
       `scaling ${n}: replication payload per admitted decision`,
@@ -102,7 +111,8 @@ function lightRows(r: LayoutResult): Row[] {
       p99ms,
       "ms",
       lagTarget ? `<= ${CROSS_LAG_BOUND_MS} ms (${CROSS_REGION_DELAY_MS} one-way + 2 flushes + 10)` : null,
-      lagTarget && valid ? p99ms <= CROSS_LAG_BOUND_MS : null,
+      // Failed calls only take samples away: a p99 already over the bound is a miss either way.
+      lagTarget ? (p99ms > CROSS_LAG_BOUND_MS ? false : valid ? true : null) : null,
       `${noVerdict}as p50; bucket bound ${Number.isFinite(p99.bucketBound) ? `${p99.bucketBound * 1000} ms` : "over 5000 ms"} (buckets 50 and 100 ms around the target: the value is interpolated); in 3 regions most samples cross a region (${r.layout.replicas - r.layout.replicas / REGIONS} of ${r.layout.replicas - 1} peers), so the p99 of all samples is about the p98.5-p99 of the cross-region ones; ${load}`,
     ),
   );
@@ -138,7 +148,13 @@ function accuracyRow(ctx: ScenarioContext, r: LayoutResult, control: Accuracy | 
   if (typeof a === "string") return notMeasured(name, "tokens", target ?? "-", a);
   const ratio = a.admitted / a.ideal;
   const controlOk = typeof control !== "string" && control.valid && Math.abs(control.admitted / control.ideal - 1) <= CONTROL_TOLERANCE;
-  const verdict = target !== null && a.valid && controlOk ? Math.abs(ratio - 1) <= ACCURACY : null;
+  // A busy machine moves an exact limiter too (the method check): a miss larger than the
+  // tolerance plus the method check's own error is the mesh's whatever the machine did; a
+  // figure inside that band gets no verdict unless the method check held.
+  const controlError =
+    typeof control === "string" || !control.valid ? Number.POSITIVE_INFINITY : Math.abs(control.admitted / control.ideal - 1);
+  const off = Math.abs(ratio - 1);
+  const verdict = target === null ? null : off > ACCURACY + controlError ? false : a.valid && controlOk ? off <= ACCURACY : null;
   const controlNote =
     typeof control === "string"
       ? `method check failed: ${control}`
@@ -152,7 +168,7 @@ function accuracyRow(ctx: ScenarioContext, r: LayoutResult, control: Accuracy | 
     ratio,
     target,
     pass: verdict,
-    note: `${a.valid ? "" : "NO VERDICT: too many failed calls; "}${target !== null && !controlOk ? "NO VERDICT: the method check missed its ideal by over 1%; " : ""}C = ${HOT_POLICY.capacity}, r = ${HOT_POLICY.refillPerSecond}/s, one fresh key, 1 decision per call, 2 connections x 16 streams per replica, T = ${a.spanS.toFixed(3)} s; ${(100 * (ratio - 1)).toFixed(2)}% off; per replica ${a.perReplica.join(" + ")}; worst call ${a.worstCallMs.toFixed(0)} ms; ${controlNote}; one run`,
+    note: `${a.valid ? "" : "NO VERDICT: too many failed calls; "}${target !== null && !controlOk && verdict === null ? "NO VERDICT: the method check missed its ideal by over 1%; " : ""}${verdict === false && !controlOk ? `MISS although the method check missed by ${(controlError * 100).toFixed(1)}%: the miss is over ${ACCURACY * 100}% + that; ` : ""}C = ${HOT_POLICY.capacity}, r = ${HOT_POLICY.refillPerSecond}/s, one fresh key, 1 decision per call, 2 connections x 16 streams per replica, T = ${a.spanS.toFixed(3)} s; ${(100 * (ratio - 1)).toFixed(2)}% off; per replica ${a.perReplica.join(" + ")}; worst call ${a.worstCallMs.toFixed(0)} ms; ${controlNote}; one run`,
   };
 }
 
