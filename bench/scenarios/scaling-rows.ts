@@ -100,7 +100,7 @@ function lightRows(r: LayoutResult): Row[] {
       "ms",
       null,
       null,
-      `tokenmesh_replication_lag_seconds of all replicas, links inside and between regions together (the histogram has no peer label); bucket bound ${p50.bucketBound * 1000} ms; ${load}`,
+      `tokenmesh_replication_lag_seconds of all replicas, links inside and between regions together (the histogram has no peer label); bucket bound ${Number.isFinite(p50.bucketBound) ? `${p50.bucketBound * 1000} ms` : "over 5000 ms (past the last bucket: the value is that bound)"}; ${load}`,
     ),
   ];
   const lagTarget = isTarget(r);
@@ -113,7 +113,7 @@ function lightRows(r: LayoutResult): Row[] {
       lagTarget ? `<= ${CROSS_LAG_BOUND_MS} ms (${CROSS_REGION_DELAY_MS} one-way + 2 flushes + 10)` : null,
       // Failed calls only take samples away: a p99 already over the bound is a miss either way.
       lagTarget ? (p99ms > CROSS_LAG_BOUND_MS ? false : valid ? true : null) : null,
-      `${noVerdict}as p50; bucket bound ${Number.isFinite(p99.bucketBound) ? `${p99.bucketBound * 1000} ms` : "over 5000 ms"} (buckets 50 and 100 ms around the target: the value is interpolated); in 3 regions most samples cross a region (${r.layout.replicas - r.layout.replicas / REGIONS} of ${r.layout.replicas - 1} peers), so the p99 of all samples is about the p98.5-p99 of the cross-region ones; ${load}`,
+      `${noVerdict}as p50; bucket bound ${Number.isFinite(p99.bucketBound) ? `${p99.bucketBound * 1000} ms` : "over 5000 ms (past the last bucket: the value is that bound)"} (buckets 50 and 100 ms around the target: the value is interpolated); in 3 regions most samples cross a region (${r.layout.replicas - r.layout.replicas / REGIONS} of ${r.layout.replicas - 1} peers), so the p99 of all samples is about the p98.5-p99 of the cross-region ones; ${load}`,
     ),
   );
   const growth = r.rssGrowth ?? [];
