@@ -46,10 +46,11 @@ async function main(): Promise<void> {
   for (const s of scenarios) if (wanted.has(s.id)) for (const n of s.needs ?? []) wanted.add(n);
   // --quick stays near 3 minutes (the user-level rows ~70 s of it): the replication rows (~80 s) run in a
   // quick pass only when asked for with --only replication.
-  const skippedInQuick = wanted.size === 0 && options.settings.quick ? ["replication"] : [];
+  // The scaling rows (up to 9 replicas per fleet, ~2 minutes quick) likewise: `--quick --only scaling`.
+  const skippedInQuick = wanted.size === 0 && options.settings.quick ? ["replication", "scaling"] : [];
   const chosen = scenarios.filter((s) => (wanted.size === 0 ? !skippedInQuick.includes(s.id) : wanted.has(s.id)));
   if (skippedInQuick.length > 0)
-    log("--quick leaves out the replication rows: run them with `npm run bench -- --quick --only replication`");
+    log("--quick leaves out the replication and scaling rows: run them with `npm run bench -- --quick --only replication,scaling`");
   const results = new Map<string, Measurement[]>();
   const ctx: ScenarioContext = { tools, settings: options.settings, results, log };
   const ran = new Map<string, readonly Row[]>();

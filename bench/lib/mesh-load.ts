@@ -34,6 +34,8 @@ export interface FleetMeasurement {
   readonly replicas: readonly ReplicaWindow[];
   /** TCP payload bytes on the replication connections over the window (NaN without `ss`). */
   readonly wireBytes: number;
+  /** TCP payload bytes over the window on links between regions (the fleet's proxies; 0 in one region). */
+  readonly crossRegionBytes: number;
   /** Counters over the whole run, from before the drivers started to after they all ended. */
   readonly whole: readonly ReplicaScrape[];
   /** Seconds from the first driver's first send to the last driver's end of sending. */
@@ -51,6 +53,7 @@ interface Snapshot {
   readonly cpu: readonly number[];
   readonly texts: Promise<readonly string[]>;
   readonly wire: WireSnapshot;
+  readonly crossRegion: number;
 }
 
 /** One scrape; retried, since a kept-alive connection the server just closed resets once. */
@@ -70,7 +73,13 @@ function snapshot(fleet: Fleet): Snapshot {
   const ports = fleet.replicas.flatMap((r) => (r.peerPort === undefined ? [] : [r.peerPort]));
   const texts = Promise.all(fleet.replicas.map(scrapeText));
   texts.catch(() => {}); // awaited (and its error thrown) once the run is over
-  return { t: performance.now(), cpu: fleet.replicas.map((r) => r.cpuSeconds()), texts, wire: wireSnapshot(ports) };
+  return {
+    t: performance.now(),
+    cpu: fleet.replicas.map((r) => r.cpuSeconds()),
+    texts,
+    wire: wireSnapshot(ports),
+    crossRegion: fleet.crossRegionBytes(),
+  };
 }
 
 export interface FleetLoadOptions {
@@ -175,6 +184,7 @@ export async function measureFleet(tools: Tools, fleet: Fleet, load: LoadSpec, o
     windowS,
     replicas,
     wireBytes: wireBytes(from.wire, to.wire),
+    crossRegionBytes: to.crossRegion - from.crossRegion,
     whole,
     loadSpanS: (lastCloseT - firstOpenT) / 1000,
     drivers,
@@ -182,6 +192,20 @@ export async function measureFleet(tools: Tools, fleet: Fleet, load: LoadSpec, o
     failed: serverErrors + clientFailed + sampledFailed,
     lateSendFraction: Math.max(...drivers.map((d) => d.lateSendFraction)),
   };
+}
+
+/** The failed calls of a run by code, drivers' and sampling client's together: `8: 12, grpc-14: 3`. */
+export function failureCodes(m: FleetMeasurement): string {
+  const counts: Record<string, number> = {};
+  for (const d of m.drivers) {
+    for (const [k, v] of Object.entries(d.failures)) {
+      const code = /^\d+$/.test(k) ? `grpc-${k}` : k;
+      counts[code] = (counts[code] ?? 0) + v;
+    }
+  }
+  for (const [k, v] of Object.entries(m.sampled.failed)) counts[`sampled ${k}`] = (counts[`sampled ${k}`] ?? 0) + v;
+  const parts = Object.entries(counts).map(([k, v]) => `${k}: ${v}`);
+  return parts.length === 0 ? "server-side errors only" : parts.join(", ");
 }
 
 /** Same bar as the single-target rows: served calls, at most 0.1% failed, the driver kept up. */

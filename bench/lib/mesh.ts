@@ -11,6 +11,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { type FaultProxy, startFaultProxy } from "../../test/support/fault-proxy.ts";
 import { type Child, cpuSeconds, spawnReady } from "./processes.ts";
 import { BENCH_POLICY, freePort } from "./targets.ts";
 import type { Tools } from "./tools.ts";
@@ -26,8 +27,27 @@ export interface MeshSettings {
   readonly alone?: boolean;
 }
 
+/**
+ * Replicas split into regions: replica i is in region floor(i / (replicas / count)), labelled
+ * `region-<n>` in its config. Every link between two regions goes through the test suite's
+ * fault proxy with `crossRegionDelayMs` of one-way delay (links inside a region are direct), and
+ * the proxies count the bytes that cross.
+ */
+export interface RegionLayout {
+  readonly count: number;
+  readonly crossRegionDelayMs: number;
+}
+
 export interface FleetOptions {
   readonly replicas: number;
+  /** Absent: one region, every link direct. */
+  readonly regions?: RegionLayout;
+  /**
+   * `limits.shedEventLoopLag: null` on every replica. For fleets that oversubscribe the service
+   * core on purpose (the scaling rows): there a starved replica sheds every call and leaves
+   * nothing to measure.
+   */
+  readonly noShedding?: boolean;
   /** null: no `mesh:` section at all (standalone replicas, the single-node bucket store). */
   readonly mesh: MeshSettings | null;
   readonly cpuProfDir?: string;
@@ -49,13 +69,28 @@ export interface Fleet {
   readonly replicas: readonly Replica[];
   /** Replicas that exited before `stop()`, with their exit codes: a crash, for the log. */
   died(): readonly string[];
+  /** TCP payload bytes (both directions) forwarded so far on links between regions; 0 with one region. */
+  crossRegionBytes(): number;
   stop(): Promise<void>;
+}
+
+/** Region index of replica `i` (0 without a layout). */
+export function regionOf(options: FleetOptions, i: number): number {
+  if (options.regions === undefined) return 0;
+  return Math.floor(i / (options.replicas / options.regions.count));
 }
 
 const REPO = new URL("../../", import.meta.url).pathname;
 const READY_TIMEOUT_MS = 20_000;
 
-function configText(name: string, mesh: MeshSettings | null, peerPorts: readonly number[], index: number, dataDir: string): string {
+interface MeshPlace {
+  readonly peerListenPort: number;
+  /** HOST:PORT of each peer as this replica dials it (a proxy's port for a link across regions). */
+  readonly peers: readonly string[];
+  readonly region: string;
+}
+
+function configText(name: string, mesh: MeshSettings | null, place: MeshPlace | undefined, dataDir: string, noShedding: boolean): string {
   const p = BENCH_POLICY;
   const lines = [
     "listen: 127.0.0.1:0",
@@ -64,18 +99,19 @@ function configText(name: string, mesh: MeshSettings | null, peerPorts: readonly
     // Snapshots on, as a replica runs by default, into this run's own directory.
     `dataDir: ${JSON.stringify(dataDir)}`,
     "logLevel: info", // the start-up line carries the bound ports; nothing is logged per call
-    "limits: { maxKeys: 2000000, maxDecisionsPerRequest: 1000 }",
+    `limits: { maxKeys: 2000000, maxDecisionsPerRequest: 1000${noShedding ? ", shedEventLoopLag: null" : ""} }`,
     "policies:",
     `  ${p.name}: { capacity: ${p.capacity}, refill: ${p.refillTokens}, per: ${p.refillPeriodMs}ms }`,
     `  ${HOT_POLICY.name}: { capacity: ${HOT_POLICY.capacity}, refill: ${HOT_POLICY.refillPerSecond}, per: 1s }`,
   ];
-  if (mesh !== null) {
-    const peers = peerPorts.filter((_, i) => i !== index).map((port) => `127.0.0.1:${port}`);
+  if (mesh !== null && place !== undefined) {
+    const peers = place.peers;
     lines.push(
       "mesh:",
       `  node: ${name}`,
       "  cluster: bench",
-      `  peerListen: 127.0.0.1:${peerPorts[index]}`,
+      `  region: ${place.region}`,
+      `  peerListen: 127.0.0.1:${place.peerListenPort}`,
       `  peers: [${peers.join(", ")}]`,
       "  insecure: true", // loopback only
       `  flushInterval: ${mesh.flushIntervalMs}ms`,
@@ -121,15 +157,36 @@ async function startOnce(tools: Tools, options: FleetOptions): Promise<Fleet> {
   const peerPorts = options.mesh === null ? [] : await Promise.all(Array.from({ length: options.replicas }, () => freePort()));
   const prof = options.cpuProfDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${options.cpuProfDir}`];
   const peered = options.mesh !== null && options.mesh.alone !== true && options.replicas > 1;
+  // proxies[i][j]: the link replica i dials to reach replica j, when the two are in different regions.
+  const proxies: (FaultProxy | undefined)[][] = [];
+  const closeProxies = async (): Promise<void> => {
+    for (const row of proxies) for (const p of row) await p?.close();
+  };
+  const places: (MeshPlace | undefined)[] = [];
+  for (let i = 0; i < options.replicas; i++) {
+    const row: (FaultProxy | undefined)[] = [];
+    proxies.push(row);
+    if (options.mesh === null) {
+      places.push(undefined);
+      continue;
+    }
+    const peers: string[] = [];
+    for (let j = 0; peered && j < options.replicas; j++) {
+      if (j === i) continue;
+      const across = options.regions !== undefined && regionOf(options, i) !== regionOf(options, j);
+      const proxy = across ? await startFaultProxy(peerPorts[j] as number) : undefined;
+      proxy?.setDelay(options.regions?.crossRegionDelayMs ?? 0);
+      row[j] = proxy;
+      peers.push(`127.0.0.1:${proxy?.port ?? peerPorts[j]}`);
+    }
+    places.push({ peerListenPort: peerPorts[i] as number, peers, region: `region-${regionOf(options, i) + 1}` });
+  }
   const started = await Promise.allSettled(
     Array.from({ length: options.replicas }, async (_, i) => {
       const name = `${options.mesh === null ? "solo" : peered ? "replica" : "alone"}-${i + 1}`;
       // A replica without peers gets its own peer port only, and an empty peer list.
       const config = join(dir, `${name}.yaml`);
-      writeFileSync(
-        config,
-        configText(name, options.mesh, peered ? peerPorts : peerPorts.slice(i, i + 1), peered ? i : 0, join(dir, `${name}-data`)),
-      );
+      writeFileSync(config, configText(name, options.mesh, places[i], join(dir, `${name}-data`), options.noShedding === true));
       const { child, info } = await spawnReady<Serving>(tools, {
         name,
         command: process.execPath,
@@ -147,6 +204,7 @@ async function startOnce(tools: Tools, options: FleetOptions): Promise<Fleet> {
   const stop = async (): Promise<void> => {
     stopping = true;
     await Promise.all(children.map((c) => c.stop()));
+    await closeProxies();
   };
   const failed = started.find((s): s is PromiseRejectedResult => s.status === "rejected");
   if (failed !== undefined) {
@@ -170,7 +228,8 @@ async function startOnce(tools: Tools, options: FleetOptions): Promise<Fleet> {
     await stop();
     throw err;
   }
-  return { options, replicas, died: () => died, stop };
+  const crossRegionBytes = (): number => proxies.reduce((s, row) => s + row.reduce((t, p) => t + (p?.bytes() ?? 0), 0), 0);
+  return { options, replicas, died: () => died, crossRegionBytes, stop };
 }
 
 /** Starts the fleet and waits until it admits; retries on a taken peer port. */
@@ -187,6 +246,9 @@ export async function startFleet(tools: Tools, options: FleetOptions): Promise<F
 
 export function describeFleet(options: FleetOptions): string {
   if (options.mesh === null) return `${options.replicas} standalone replica(s) (no mesh section)`;
+  const regions = options.regions;
+  if (regions !== undefined)
+    return `${options.replicas}-replica mesh in ${regions.count} regions of ${options.replicas / regions.count}, ${regions.crossRegionDelayMs} ms one-way between regions, flush ${options.mesh.flushIntervalMs} ms, relay ${options.mesh.relay ? "on" : "off"}`;
   const kind =
     options.mesh.alone === true || options.replicas === 1
       ? `${options.replicas} mesh replica(s) without peers`

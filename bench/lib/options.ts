@@ -15,7 +15,7 @@ export interface BenchOptions {
 export const USAGE = `usage: npm run bench -- [--quick] [--rounds N] [--only ID,ID] [--cpu-prof DIR] [--node-driver] [--no-install] [--out FILE]
   --quick        short runs (about 3 minutes in all)
   --rounds N     alternating rounds per comparison (default 3 quick, 5 full; at least 3)
-  --only IDS     run only these scenarios (throughput, versus-redis, batch, tail-latency, memory-and-keys, replication, doors, user-level, start-up)
+  --only IDS     run only these scenarios (throughput, versus-redis, batch, tail-latency, memory-and-keys, replication, scaling, doors, user-level, start-up)
   --cpu-prof DIR write V8 CPU profiles of every tokenmesh process into DIR
   --node-driver  never use h2load
   --no-install   do not apt-get install missing tools

@@ -5,6 +5,7 @@ import { batch } from "./batch.ts";
 import { doors } from "./doors.ts";
 import { memoryAndKeys } from "./memory-and-keys.ts";
 import { replication } from "./replication.ts";
+import { scaling } from "./scaling.ts";
 import { startUp } from "./start-up.ts";
 import { tailLatency } from "./tail-latency.ts";
 import { throughput } from "./throughput.ts";
@@ -18,6 +19,7 @@ export const scenarios: readonly Scenario[] = [
   tailLatency,
   memoryAndKeys,
   replication,
+  scaling,
   doors,
   userLevel,
   startUp,
