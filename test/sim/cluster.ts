@@ -11,6 +11,7 @@ import { viaWire } from "../support/via-wire.ts";
 import { EventQueue } from "./event-queue.ts";
 import { type LinkSpec, Network } from "./network.ts";
 import { Prng } from "./prng.ts";
+import { Regions, type RegionSpec } from "./regions.ts";
 
 export interface ClusterOptions {
   readonly seed: number;
@@ -20,6 +21,8 @@ export interface ClusterOptions {
   readonly flushUs: number;
   readonly limit: LimitSpec;
   readonly replica?: Partial<Omit<ReplicaOptions, "node" | "peers">>;
+  /** Regions with relays (regions.ts): per-node region, cross-region delay, link-down detection. */
+  readonly regions?: RegionSpec;
 }
 
 export interface Admission {
@@ -63,12 +66,16 @@ export class Cluster {
   readonly truth = new Map<string, KeyTruth>();
   /** Called after each admission (figures that need streaming state). */
   onAdmit: ((a: Admission) => void) | undefined;
+  /** Called after a replica applied a peer's delta (figures that follow propagation). */
+  onApplied: ((to: SimNode, from: string, keys: number) => void) | undefined;
   ticking = true;
   loadOn = true;
   rejected = 0;
   readonly rejections: string[] = [];
   private readonly names: string[];
   private boots = 0;
+  /** Relay election, lanes and cross-region byte counts, when the cluster has regions. */
+  readonly regions: Regions | undefined;
 
   constructor(readonly opts: ClusterOptions) {
     this.rng = new Prng(opts.seed);
@@ -78,6 +85,7 @@ export class Cluster {
     this.config = made.value;
     this.names = opts.nodes.map((n) => n.name);
     for (const n of opts.nodes) this.nodes.set(n.name, new SimNode(n.name, n.skewUs ?? 0));
+    this.regions = opts.regions === undefined ? undefined : new Regions(opts.regions, this.net, () => this.queue.now);
   }
 
   get now(): number {
@@ -107,6 +115,7 @@ export class Cluster {
       randomHex: () => ids.hex(18),
     });
     n.alive = true;
+    this.regions?.route(this, n, this.net.neighbours(n.name, this.names));
   }
 
   /** Boots every node and starts its flush timer at a random phase. */
@@ -121,6 +130,7 @@ export class Cluster {
     this.queue.at(this.queue.now + this.opts.flushUs, () => this.flush(n));
     if (!n.alive || n.replica === undefined) return;
     if (this.ticking) n.replica.tick(this.raw(n));
+    this.regions?.route(this, n, this.net.neighbours(n.name, this.names));
     this.sendAll(n);
   }
 
@@ -133,6 +143,7 @@ export class Cluster {
       const d = r.deltaFor(peer, this.raw(n));
       if (d === undefined) continue;
       count += 1;
+      this.regions?.countDelta(n.name, peer, d);
       // Through the real byte codec: the receiver gets what a peer stream would decode.
       this.net.send(n.name, peer, () => this.receive(peer, viaWire(d)), reliable);
     }
@@ -152,6 +163,8 @@ export class Cluster {
     }
     const ack = res.value;
     const back = (delta as { node: string }).node;
+    this.onApplied?.(n, back, delta.keys.length);
+    this.regions?.countAck(to, back, ack);
     this.net.send(to, back, () => {
       const m = this.node(back);
       if (m.alive && m.replica !== undefined) m.replica.applyAck(ack, this.raw(m));

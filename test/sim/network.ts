@@ -32,6 +32,8 @@ export class Network {
   blocked = 0;
   /** Messages scheduled but not yet delivered. */
   inFlight = 0;
+  /** Base one-way delay of a→b when it is not the link's (regions: test/sim/regions.ts). */
+  delayOf: ((a: string, b: string) => number) | undefined;
 
   constructor(
     private readonly queue: EventQueue,
@@ -47,7 +49,8 @@ export class Network {
     return all.filter((n) => n !== node && (this.edges === undefined || this.edges.has(`${node}>${n}`)));
   }
 
-  private cut(a: string, b: string, t: number): boolean {
+  /** Whether a partition separates a and b at t. */
+  cut(a: string, b: string, t: number): boolean {
     for (const p of this.partitions) {
       if (t >= p.from && t < p.to && p.side.get(a) !== p.side.get(b)) return true;
     }
@@ -69,7 +72,7 @@ export class Network {
     const copies = !reliable && this.rng.chance(this.link.duplicate) ? 2 : 1;
     if (copies === 2) this.duplicated += 1;
     for (let i = 0; i < copies; i++) {
-      const delay = this.link.delayUs + Math.floor(this.rng.next() * (this.link.jitterUs + 1));
+      const delay = (this.delayOf?.(a, b) ?? this.link.delayUs) + Math.floor(this.rng.next() * (this.link.jitterUs + 1));
       this.inFlight += 1;
       this.queue.at(t + delay, () => {
         this.inFlight -= 1;

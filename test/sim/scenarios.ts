@@ -7,6 +7,7 @@ import { type Row, row } from "./figures.ts";
 import { convergence, stateSize } from "./scenarios-converge.ts";
 import { partition, restart } from "./scenarios-faults.ts";
 import { burst, fiveReplicas, quietReplica, skew, twoSaturated } from "./scenarios-load.ts";
+import { RELAY_SCENARIOS } from "./scenarios-relay.ts";
 
 export interface Scenario {
   readonly name: string;
@@ -38,4 +39,5 @@ export const SCENARIOS: readonly Scenario[] = [
   { name: "restart", run: restart },
   { name: "partition", run: partition },
   { name: "state-size", run: stateSize },
+  ...RELAY_SCENARIOS,
 ];

@@ -4,6 +4,8 @@
 // and relayed), and only then join. A rejected delta changes nothing and closes the stream.
 
 import type { Result } from "../result.ts";
+import { restartRegionalStreams } from "./delta-out.ts";
+import { noteStream } from "./forwarding.ts";
 import { isIgnoredKey } from "./ignored-keys.ts";
 import type { IncId } from "./incarnation.ts";
 import { afterKeyChange, touchKey } from "./key-index.ts";
@@ -206,6 +208,8 @@ export function applyDelta(s: ReplicaState, untrusted: UntrustedDelta, raw_now: 
     : onDelta(session, inc, d.fromSeq, d.toSeq);
   // A peer that restarted or renewed holds nothing of ours under its new stream: resend it all.
   if (newStream) resetOut(session, raw_now);
+  // Who wrote what, for the regional lanes (forwarding.ts); a class change restarts their streams.
+  if (!straggler && noteStream(s.routing, s.self, d.node, inc, d.incarnations)) restartRegionalStreams(s, raw_now);
   if (!trusted) s.stats.deltasUntrusted += 1;
   // A delta from an incarnation's own stream proves it alive even when a gap keeps its
   // watermark from being applied: silence, not loss, is what retires.

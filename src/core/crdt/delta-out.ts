@@ -2,19 +2,29 @@
 // sequence, as a Delta (wire.ts). Entries are coalesced per key (one open slot per key per flush),
 // referenced incarnations travel with their registry records, and a key travels with its prefix
 // and K, so a peer that receives a watermark also receives the folded data it covers. Nothing
-// goes back to the incarnation it came from; with `relay` off, only changes made here go out
-// (and then no foreign watermark either: it could cover foreign data left out). The keys looked
-// at are those changed after `from` (a change list, key-index.ts), not every key held.
+// goes back to the incarnation it came from. What else goes is the peer's lane (forwarding.ts):
+// flood (relay on), local (relay off: only changes made here, and then no foreign watermark
+// either: it could cover foreign data left out), or the regional lanes of relays per region. The
+// keys looked at are those changed after `from` (a change list, key-index.ts), not every key held.
 
-import type { IncId } from "./incarnation.ts";
+import { carries, forgetIncarnations, isRegional, laneOf } from "./forwarding.ts";
+import { type IncId, isForgotten } from "./incarnation.ts";
 import { changedSince } from "./key-index.ts";
 import type { Entry } from "./key-state.ts";
-import { newSession, nextFrom } from "./peer-session.ts";
+import { newSession, nextFrom, resetOut } from "./peer-session.ts";
 import type { ReplicaState } from "./replica-state.ts";
 import { type Delta, type IncarnationRecord, IncTable, type KeyDelta, keyDelta } from "./wire.ts";
 
 /** The next delta for `node`, or undefined when there is nothing it may lack. */
 export function deltaFor(s: ReplicaState, node: string, raw: number): Delta | undefined {
+  const routing = s.routing;
+  const lane = laneOf(routing, node, s.opts.relay);
+  // An idle link: its stream stays where it was, and resumes from there if it becomes a relay pair.
+  if (lane === "none") return undefined;
+  if (routing.horizonSeen !== s.reg.horizon) {
+    routing.horizonSeen = s.reg.horizon;
+    forgetIncarnations(routing, (id) => !isForgotten(id, s.reg.horizon));
+  }
   let session = s.sessions.get(node);
   if (session === undefined) {
     session = newSession(raw);
@@ -23,14 +33,16 @@ export function deltaFor(s: ReplicaState, node: string, raw: number): Delta | un
   const from = nextFrom(session, raw, s.opts.resendAfterUs);
   if (from >= s.seq) return undefined;
   const peer = session.inInc;
-  const relay = s.opts.relay;
-  const send = (seq: number, origin: IncId | undefined): boolean => seq > from && (origin === undefined || (relay && origin !== peer));
+  const self = s.self;
+  // Entries and records by the incarnation that wrote them, key metadata by where it came from.
+  const send = (seq: number, writer: IncId | undefined, origin: IncId | undefined): boolean =>
+    seq > from && carries(routing, self, lane, peer, writer, origin);
   const table = new IncTable();
   const keys: KeyDelta[] = [];
   // Only keys changed after `from` can hold anything to send (key-index.ts: change list).
-  const include = (e: Entry): boolean => send(e.seq, e.origin);
+  const include = (e: Entry): boolean => send(e.seq, e.inc, e.origin);
   for (const rec of changedSince(s, from)) {
-    if (send(rec.seq, rec.origin) || rec.state.entries.some(include)) keys.push(keyDelta(rec.key, rec.state, include, table));
+    if (send(rec.seq, undefined, rec.origin) || rec.state.entries.some(include)) keys.push(keyDelta(rec.key, rec.state, include, table));
   }
   const records: IncarnationRecord[] = [];
   const listed = new Set<IncId>();
@@ -40,10 +52,12 @@ export function deltaFor(s: ReplicaState, node: string, raw: number): Delta | un
     listed.add(id);
     records.push([table.of(id), r.wm, r.retired]);
   };
-  for (const [id, r] of s.reg.incs) if (send(r.seq, r.origin)) addRecord(id);
-  // Records of incarnations whose entries go out: with relay on, the interval holds all we hold
-  // of them that the peer may lack, so their watermarks are truthful.
-  if (relay) for (const id of [...table.ids]) addRecord(id);
+  for (const [id, r] of s.reg.incs) if (send(r.seq, id, r.origin)) addRecord(id);
+  // Records of incarnations whose entries go out: flooding, or on a regional lane for a writer
+  // the lane carries whole, the interval holds all we hold of them that the peer may lack, so
+  // their watermarks are truthful. (Entries made here of other writers carry no record.)
+  if (lane === "flood") for (const id of [...table.ids]) addRecord(id);
+  else if (isRegional(lane)) for (const id of [...table.ids]) if (carries(routing, self, lane, peer, id, id)) addRecord(id);
   session.sent = s.seq;
   return {
     node: s.opts.node,
@@ -56,4 +70,12 @@ export function deltaFor(s: ReplicaState, node: string, raw: number): Delta | un
     records,
     keys,
   };
+}
+
+/**
+ * Restarts every regional stream from scratch: an incarnation changed class (forwarding.ts), so
+ * what was held back from a peer may now be owed to it, and earlier intervals did not carry it.
+ */
+export function restartRegionalStreams(s: ReplicaState, raw: number): void {
+  for (const [node, session] of s.sessions) if (isRegional(laneOf(s.routing, node, s.opts.relay))) resetOut(session, raw);
 }

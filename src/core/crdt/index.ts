@@ -3,6 +3,7 @@
 
 export { ClockSync } from "./clock-sync.ts";
 export type { ApplyResult } from "./delta-in.ts";
+export { electRelays, type Lane, type PeerView, regionLanes } from "./forwarding.ts";
 export { birthOf, type IncId, isIncarnationId, makeIncarnationId } from "./incarnation.ts";
 export {
   type ConfigResult,

@@ -3,6 +3,7 @@
 // Plain data, so the pieces that act on it (replica.ts, delta-out.ts, delta-in.ts) stay small.
 
 import { ClockSync } from "./clock-sync.ts";
+import type { Routing } from "./forwarding.ts";
 import type { HeartbeatState } from "./heartbeat.ts";
 import type { IncId } from "./incarnation.ts";
 import type { DueHeap } from "./key-index.ts";
@@ -35,7 +36,8 @@ export interface ReplicaOptions {
   /**
    * Relay what peers sent to other peers. Needed when the mesh is not complete (data must travel
    * through relays); in a full mesh, off saves a factor n of traffic. Nothing is ever echoed back
-   * to the incarnation it came from.
+   * to the incarnation it came from. This is the default lane of a peer ("flood" or "local");
+   * `Replica.setLane` overrides it per peer (forwarding.ts: relays per region).
    */
   readonly relay: boolean;
   /** Correct the stamping clock from peers (trap 3). */
@@ -134,6 +136,8 @@ export interface ReplicaState {
   open: Map<string, Entry>;
   seq: number;
   readonly sessions: Map<string, PeerSession>;
+  /** What goes to which peer (forwarding.ts): lanes set by the edge, and who wrote what. */
+  readonly routing: Routing;
   /** Raw local time an incarnation's watermark last rose (silence detection). */
   readonly lastHeard: Map<IncId, number>;
   readonly clock: ClockSync;

@@ -7,7 +7,8 @@ import type { BucketAccess, DecisionOutcome } from "../decision.ts";
 import { decide } from "../decision.ts";
 import type { Rate } from "../rate.ts";
 import { type ApplyResult, applyDelta, releaseHeld } from "./delta-in.ts";
-import { deltaFor } from "./delta-out.ts";
+import { deltaFor, restartRegionalStreams } from "./delta-out.ts";
+import { type Lane, laneOf, newRouting, setLane } from "./forwarding.ts";
 import { newHeartbeat, quietUntil, raiseDue } from "./heartbeat.ts";
 import { ignoreKeyPrefixes, isIgnoredKey } from "./ignored-keys.ts";
 import { birthOf, type IncId, makeIncarnationId } from "./incarnation.ts";
@@ -80,6 +81,7 @@ export class Replica {
       open: new Map(),
       seq: 0,
       sessions: new Map(),
+      routing: newRouting(),
       lastHeard: new Map(),
       clock: newClock(),
       lastStamp: 0,
@@ -145,6 +147,20 @@ export class Replica {
       session.sent = session.acked;
       session.lastProgressAt = raw;
     } else resetOut(session, raw);
+  }
+
+  /**
+   * Sets what goes to peer `node` (forwarding.ts): the edge calls it when it learns the peer's
+   * region and whenever the relay election changes. A new relay pair starts its stream from the
+   * peer's last ack (or from scratch), so the delta-interval protocol resends what is missing.
+   */
+  setLane(node: string, lane: Lane, raw: number): void {
+    if (setLane(this.#s.routing, node, lane)) restartRegionalStreams(this.#s, raw);
+  }
+
+  /** The lane of peer `node` (the `relay` option's default until the edge sets one). */
+  laneOf(node: string): Lane {
+    return laneOf(this.#s.routing, node, this.#s.opts.relay);
   }
 
   /** The stamping clock at raw time `raw` (what levels are evaluated at). */
