@@ -11,7 +11,7 @@ import { viaWire } from "../support/via-wire.ts";
 import { EventQueue } from "./event-queue.ts";
 import { type LinkSpec, Network } from "./network.ts";
 import { Prng } from "./prng.ts";
-import { Regions, type RegionSpec } from "./regions.ts";
+import { type RegionSpec, Regions } from "./regions.ts";
 
 export interface ClusterOptions {
   readonly seed: number;
@@ -279,7 +279,10 @@ export class Cluster {
       for (const n of this.live()) {
         if (n.replica === undefined) continue;
         const s = stateOf(n.replica);
-        for (const [peer, session] of s.sessions) if (session.acked < session.sent && this.node(peer).alive) pending += 1;
+        for (const [peer, session] of s.sessions) {
+          // An idle link (relays: not a relay pair now) sends nothing, acknowledged or not.
+          if (session.acked < session.sent && this.node(peer).alive && n.replica.laneOf(peer) !== "none") pending += 1;
+        }
         pending += s.heldKeys.length + s.heldRecords.length;
       }
       quiet = pending === 0 ? quiet + 1 : 0;

@@ -143,7 +143,12 @@ export function electRelays(self: string, selfRegion: string, peers: readonly Pe
 }
 
 /** The lane to each peer under `relays` (electRelays): region peers, relay pairs, idle links. */
-export function regionLanes(self: string, selfRegion: string, peers: readonly PeerView[], relays: ReadonlyMap<string, string>): Map<string, Lane> {
+export function regionLanes(
+  self: string,
+  selfRegion: string,
+  peers: readonly PeerView[],
+  relays: ReadonlyMap<string, string>,
+): Map<string, Lane> {
   const lanes = new Map<string, Lane>();
   const selfIsRelay = relays.get(selfRegion) === self;
   for (const p of peers) {
