@@ -99,6 +99,13 @@ const meshSchema = z
      * some links are down; off saves traffic in a full mesh where every link is up.
      */
     relay: z.boolean().default(true),
+    /**
+     * Relays per region (docs/design.md, "Relays per region"): replicas of a region exchange with
+     * each other, and a region's data crosses to each other region once, between the relays each
+     * replica elects (the smallest reachable node name per region). Every peer's region comes
+     * from its hello (its `mesh.region`). Replaces `relay` when on.
+     */
+    relays: z.boolean().default(false),
     /** Keys a single peer may introduce per second before its stream is cut as a flood. */
     maxNewKeysPerPeerPerSecond: z.number().int().min(1).max(10_000_000).default(200_000),
     /** A peer stream that sends no valid hello within this long is closed. */

@@ -18,6 +18,7 @@ import { OutboundLink } from "./outbound-link.ts";
 import { listenForPeers } from "./peer-listener.ts";
 import { peerCredentials, peerServiceDefinition } from "./peer-transport.ts";
 import { RejectionLog } from "./rejection-log.ts";
+import { RelayRouter } from "./relay-router.ts";
 
 export interface MeshOptions {
   readonly mesh: ResolvedMesh;
@@ -73,7 +74,9 @@ export function createReplica(mesh: ResolvedMesh, policies: ReadonlyMap<string, 
     randomHex: () => randomBytes(9).toString("hex"),
     retireAfterUs: mesh.retireAfterUs,
     warmupTimeoutUs: mesh.warmupTimeoutUs,
-    relay: mesh.relay,
+    // With relays per region the lanes decide what is forwarded (relay-router.ts); until a
+    // peer's hello names its region, only changes made here go to it.
+    relay: mesh.relays ? false : mesh.relay,
     limits: { ...DEFAULT_LIMITS, policyMax: policyMax(policies) },
   });
 }
@@ -141,6 +144,7 @@ export async function startMesh(options: MeshOptions, replica: Replica): Promise
   });
   const peerPort = listener.port;
 
+  const router = mesh.relays ? new RelayRouter(replica, { node: mesh.node, region: mesh.region }) : undefined;
   const linkDeps = {
     replica,
     local,
@@ -156,6 +160,14 @@ export async function startMesh(options: MeshOptions, replica: Replica): Promise
     backoff: { baseMs: 50, maxMs: 500 },
     lastIncarnation: new Map<string, string>(),
     wake,
+    onPeerChange: (raw: number): void => {
+      if (router === undefined) return;
+      const before = new Map(router.relays);
+      if (router.update(links.values(), raw)) wake();
+      for (const [region, relay] of router.relays) {
+        if (before.get(region) !== relay) log.info({ region, relay, self: mesh.node }, "relay elected");
+      }
+    },
   };
   const discovery = new PeerDiscovery(
     { statics: mesh.peers, ...(mesh.dns === undefined ? {} : { dns: mesh.dns }), self: mesh.peerListen },
@@ -167,6 +179,7 @@ export async function startMesh(options: MeshOptions, replica: Replica): Promise
       if (!wanted.has(address)) {
         link.close();
         links.delete(address);
+        linkDeps.onPeerChange(clock());
       }
     }
     for (const address of wanted) {

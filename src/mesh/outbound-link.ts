@@ -34,6 +34,8 @@ export interface LinkDeps {
   readonly lastIncarnation: Map<string, string>;
   /** Tells the flush loop that this link has something to send on the next flush. */
   readonly wake: () => void;
+  /** A link connected (past the hello) or went down: relays per region re-elect (relay-router.ts). */
+  readonly onPeerChange?: (raw: number) => void;
 }
 
 type Stream = ClientDuplexStream<Uint8Array, Sized<MergeResponse>>;
@@ -112,6 +114,8 @@ export class OutboundLink {
       deps.stats.connected.add(peer.node);
       deps.stats.peer(peer.node); // its traffic counters exist (at 0) from the connection on
       deps.log.info({ peer: peer.node, address: this.address, region: peer.region }, "peer connected");
+      // Its lane first: the first delta must go on the lane the election gives it.
+      deps.onPeerChange?.(now);
       this.flush(now);
       deps.wake();
       return;
@@ -179,7 +183,9 @@ export class OutboundLink {
       if (this.#closed) this.deps.log.debug({ peer: this.#peer.node, reason }, "peer link closed");
       else this.deps.log.warn({ peer: this.#peer.node, address: this.address, reason }, "peer lost");
     }
+    const hadPeer = this.#peer !== undefined;
     this.#peer = undefined;
+    if (hadPeer) this.deps.onPeerChange?.(this.deps.clock());
     if (this.#closed || this.isSelf) return;
     const { baseMs, maxMs } = this.deps.backoff;
     const cap = Math.min(maxMs, baseMs * 2 ** Math.min(this.#attempt, 16));

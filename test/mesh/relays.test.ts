@@ -1,0 +1,183 @@
+// Relays per region with real processes over loopback: the two-region example of
+// config/multi-region/ (two regions of two replicas, `mesh.relays: true`), each replica its own
+// `serve` process on free ports. While everyone is up, data crosses between regions on one link
+// per direction, region-a-1 <-> region-b-1 (the smallest names); the other cross-region links
+// stay idle. Then region A's relay is killed: region-a-2 takes over, region-b-1 follows, and a
+// key consumed in region B still reaches region A. Counted from the per-peer delta counters
+// (`tokenmesh_peer_deltas_sent_total`), as differences over a window after readiness, since a
+// replica that connects to the other region before its own may briefly elect itself.
+
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { type Channel, createChannel, createClient } from "nice-grpc";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parse, stringify } from "yaml";
+import { eventually } from "../support/mesh.ts";
+import { freePort, REPO_ROOT, type Spawned, spawnCli } from "../support/process.ts";
+import { type RateLimiterClient, rateLimiterDefinition } from "../support/server.ts";
+
+const EXAMPLE = join(REPO_ROOT, "config/multi-region");
+/** Four processes starting with both cores busy: the waits end as soon as all are up. */
+const START_TIMEOUT_MS = 120_000;
+
+interface ExampleConfig {
+  listen: string;
+  metricsListen: string;
+  httpListen: string;
+  dataDir: string;
+  mesh: { node: string; region: string; peerListen: string; peers: string[]; relays?: boolean };
+}
+
+interface Running {
+  readonly node: string;
+  readonly region: string;
+  readonly metricsPort: number;
+  readonly client: RateLimiterClient;
+  readonly channel: Channel;
+  readonly process: Spawned;
+}
+
+const portOf = (hostPort: string): number => Number(hostPort.slice(hostPort.lastIndexOf(":") + 1));
+
+async function metrics(port: number): Promise<string> {
+  return (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+}
+
+function value(text: string, series: string): number {
+  const line = text.split("\n").find((l) => l.startsWith(`${series} `));
+  return line === undefined ? 0 : Number(line.split(" ")[1]);
+}
+
+/** Deltas each replica sent to each peer so far: "from>to" -> count. */
+async function deltasSent(running: readonly Running[]): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  for (const r of running) {
+    if (r.process.child.exitCode !== null || r.process.child.signalCode !== null) continue;
+    const text = await metrics(r.metricsPort);
+    for (const p of running) if (p !== r) out.set(`${r.node}>${p.node}`, value(text, `tokenmesh_peer_deltas_sent_total{peer="${p.node}"}`));
+  }
+  return out;
+}
+
+describe("relays per region, two regions of two processes (config/multi-region)", () => {
+  const files = readdirSync(EXAMPLE)
+    .filter((f) => f.endsWith(".yaml"))
+    .sort();
+  const configs = files.map((f) => parse(readFileSync(join(EXAMPLE, f), "utf8")) as ExampleConfig);
+  const running: Running[] = [];
+  const byNode = (node: string): Running => {
+    const r = running.find((x) => x.node === node);
+    if (r === undefined) throw new Error(`no replica ${node}`);
+    return r;
+  };
+  const remaining = async (r: Running, key: string): Promise<number> => {
+    const q = await r.client.query({ decisions: [{ buckets: [{ policy: "login", key }] }] });
+    return Number(q.results[0]?.buckets[0]?.remaining);
+  };
+
+  beforeAll(async () => {
+    const dir = mkdtempSync(join(tmpdir(), "tokenmesh-relays-"));
+    const ports = new Map<number, number>();
+    for (const c of configs) {
+      for (const hp of [c.listen, c.metricsListen, c.httpListen, c.mesh.peerListen]) ports.set(portOf(hp), await freePort());
+    }
+    const moved = (hp: string): string => `127.0.0.1:${ports.get(portOf(hp))}`;
+    configs.forEach((c, i) => {
+      const copy: ExampleConfig = {
+        ...c,
+        listen: moved(c.listen),
+        metricsListen: moved(c.metricsListen),
+        httpListen: moved(c.httpListen),
+        dataDir: join(dir, `${c.mesh.node}-data`),
+        mesh: { ...c.mesh, peerListen: moved(c.mesh.peerListen), peers: c.mesh.peers.map(moved) },
+      };
+      const path = join(dir, files[i] as string);
+      writeFileSync(path, stringify(copy));
+      const channel = createChannel(moved(c.listen));
+      running.push({
+        node: c.mesh.node,
+        region: c.mesh.region,
+        metricsPort: portOf(moved(c.metricsListen)),
+        channel,
+        client: createClient(rateLimiterDefinition, channel),
+        process: spawnCli(["serve", "--config", path]),
+      });
+    });
+    await eventually(
+      async () => {
+        for (const r of running) if (r.process.child.exitCode !== null) throw new Error(`${r.node} exited: ${r.process.stderr()}`);
+        const states = await Promise.all(
+          running.map(async (r) => {
+            const text = await metrics(r.metricsPort).catch(() => "");
+            return value(text, "tokenmesh_ready") === 1 && value(text, "tokenmesh_peers_connected") === 3;
+          }),
+        );
+        return states.every(Boolean);
+      },
+      START_TIMEOUT_MS,
+      "all four replicas ready and connected",
+    );
+  }, START_TIMEOUT_MS + 10_000);
+
+  afterAll(async () => {
+    for (const r of running) r.channel.close();
+    await Promise.all(
+      running.map(async (r) => {
+        if (r.process.child.exitCode === null && r.process.child.signalCode === null) r.process.child.kill("SIGTERM");
+        await r.process.exited(30_000);
+      }),
+    );
+  }, 40_000);
+
+  it("the example turns relays on in every file", () => {
+    for (const c of configs) expect(c.mesh.relays).toBe(true);
+  });
+
+  it("converges, and only the two relays send to the other region", async () => {
+    const before = await deltasSent(running);
+    // `login` barely refills (1 token per 10 s): after 3 of its 5, every replica must read 2.
+    const a2 = byNode("region-a-2");
+    const consumed = await a2.client.consume({ decisions: [{ buckets: [{ policy: "login", key: "alice", cost: 3 }] }] });
+    expect(consumed.results[0]?.allowed).toBe(true);
+    await eventually(
+      async () => (await Promise.all(running.map((r) => remaining(r, "alice")))).every((x) => x === 2),
+      30_000,
+      "all four replicas read 2 tokens left",
+    );
+    const after = await deltasSent(running);
+    const grew = (link: string): number => (after.get(link) ?? 0) - (before.get(link) ?? 0);
+    // a-2's consumption reached region B through a-1 -> b-1, and b-2 through b-1.
+    expect(grew("region-a-1>region-b-1")).toBeGreaterThan(0);
+    for (const idle of [
+      "region-a-1>region-b-2",
+      "region-a-2>region-b-1",
+      "region-a-2>region-b-2",
+      "region-b-2>region-a-1",
+      "region-b-2>region-a-2",
+      "region-b-1>region-a-2",
+    ]) {
+      expect(grew(idle), `${idle} carries nothing while both relays are up`).toBe(0);
+    }
+  }, 60_000);
+
+  it("fails over when region A's relay dies: region-a-2 takes over and B's data still reaches A", async () => {
+    const a1 = byNode("region-a-1");
+    a1.process.child.kill("SIGKILL");
+    await a1.process.exited(15_000);
+    const before = await deltasSent(running);
+    const b2 = byNode("region-b-2");
+    const consumed = await b2.client.consume({ decisions: [{ buckets: [{ policy: "login", key: "bob", cost: 4 }] }] });
+    expect(consumed.results[0]?.allowed).toBe(true);
+    const alive = running.filter((r) => r !== a1);
+    await eventually(
+      async () => (await Promise.all(alive.map((r) => remaining(r, "bob")))).every((x) => x === 1),
+      30_000,
+      "the three live replicas read 1 token left",
+    );
+    const after = await deltasSent(alive);
+    const grew = (link: string): number => (after.get(link) ?? 0) - (before.get(link) ?? 0);
+    expect(grew("region-b-1>region-a-2"), "b-1 now sends region B's data to a-2").toBeGreaterThan(0);
+    expect(grew("region-b-2>region-a-2"), "b-2 still sends nothing across").toBe(0);
+  }, 60_000);
+});
