@@ -22,6 +22,8 @@ export const HOT_POLICY = { name: "hot", capacity: 100, refillPerSecond: 1000 } 
 export interface MeshSettings {
   /** Forward what peers sent to the other peers (the default); false sends only local changes. */
   readonly relay: boolean;
+  /** Relays per region (`mesh.relays`): a region's data crosses to each other region once. */
+  readonly relays?: boolean;
   readonly flushIntervalMs: number;
   /** Each replica gets a mesh section with no peers: the replicated store, no replication. */
   readonly alone?: boolean;
@@ -116,6 +118,7 @@ function configText(name: string, mesh: MeshSettings | null, place: MeshPlace | 
       "  insecure: true", // loopback only
       `  flushInterval: ${mesh.flushIntervalMs}ms`,
       `  relay: ${mesh.relay}`,
+      ...(mesh.relays === true ? ["  relays: true"] : []),
       // Alone, a replica admits once its warm-up times out: keep that short for the no-peer case.
       ...(peers.length === 0 ? ["  warmupTimeout: 50ms"] : []),
     );
@@ -248,7 +251,7 @@ export function describeFleet(options: FleetOptions): string {
   if (options.mesh === null) return `${options.replicas} standalone replica(s) (no mesh section)`;
   const regions = options.regions;
   if (regions !== undefined)
-    return `${options.replicas}-replica mesh in ${regions.count} regions of ${options.replicas / regions.count}, ${regions.crossRegionDelayMs} ms one-way between regions, flush ${options.mesh.flushIntervalMs} ms, relay ${options.mesh.relay ? "on" : "off"}`;
+    return `${options.replicas}-replica mesh in ${regions.count} regions of ${options.replicas / regions.count}, ${regions.crossRegionDelayMs} ms one-way between regions, flush ${options.mesh.flushIntervalMs} ms, ${options.mesh.relays === true ? "relays per region" : `relay ${options.mesh.relay ? "on" : "off"}`}`;
   const kind =
     options.mesh.alone === true || options.replicas === 1
       ? `${options.replicas} mesh replica(s) without peers`

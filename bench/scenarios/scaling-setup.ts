@@ -32,7 +32,8 @@ export const layoutName = (l: Layout): string =>
 export function fleetOptions(l: Layout): FleetOptions {
   return {
     replicas: l.replicas,
-    mesh: { relay: true, flushIntervalMs: FLUSH_MS },
+    // Several regions: relays per region (docs/design.md, "Relays per region"); one: a full mesh.
+    mesh: { relay: true, relays: l.regions > 1, flushIntervalMs: FLUSH_MS },
     // 6 and 9 replicas on one core are starved of CPU (each idles at a sizable share of a
     // core today): with shedding on they refuse every call and no figure is left to read.
     noShedding: true,
