@@ -131,6 +131,17 @@ export function recordParts(d: Delta): WireInc[] {
   return d.records.map(([ix, wm, retired]) => ({ id: d.incarnations[ix] as IncId, wm, retired }));
 }
 
+/**
+ * Incarnations whose entries or records a delta carries (not those named only in a prefix's F or
+ * K rows, which travel with their key whatever the lane): the ones whose class matters (forwarding.ts).
+ */
+function writersIn(d: Delta): IncId[] {
+  const ix = new Set<number>();
+  for (const r of d.records) ix.add(r[0]);
+  for (const k of d.keys) for (const e of k.entries) ix.add(e[0]);
+  return [...ix].map((i) => d.incarnations[i] as IncId);
+}
+
 /** Splits off what is stamped beyond the quarantine limit (snapshot.ts holds loaded data the same way). */
 export function quarantine(
   parts: readonly KeyPart[],
@@ -209,7 +220,7 @@ export function applyDelta(s: ReplicaState, untrusted: UntrustedDelta, raw_now: 
   // A peer that restarted or renewed holds nothing of ours under its new stream: resend it all.
   if (newStream) resetOut(session, raw_now);
   // Who wrote what, for the regional lanes (forwarding.ts); a class change restarts their streams.
-  if (!straggler && noteStream(s.routing, s.self, d.node, inc, d.incarnations)) restartRegionalStreams(s, raw_now);
+  if (!straggler && noteStream(s.routing, s.self, d.node, inc, writersIn(d))) restartRegionalStreams(s, raw_now);
   if (!trusted) s.stats.deltasUntrusted += 1;
   // A delta from an incarnation's own stream proves it alive even when a gap keeps its
   // watermark from being applied: silence, not loss, is what retires.

@@ -87,8 +87,8 @@ export function carries(
 }
 
 /**
- * Notes that `node`'s own stream delivered a delta of incarnation `inc`, which listed
- * `mentioned`. Returns whether some incarnation changed class (the caller restarts the regional
+ * Notes that `node`'s own stream delivered a delta of incarnation `inc`, which carried entries
+ * or records of the incarnations `mentioned`. Returns whether some incarnation changed class (the caller restarts the regional
  * streams: what was held back from a peer under the old class may now be owed to it).
  */
 export function noteStream(r: Routing, self: IncId, node: string, inc: IncId, mentioned: readonly IncId[]): boolean {
