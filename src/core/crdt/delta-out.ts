@@ -57,7 +57,18 @@ export function deltaFor(s: ReplicaState, node: string, raw: number): Delta | un
   // the lane carries whole, the interval holds all we hold of them that the peer may lack, so
   // their watermarks are truthful. (Entries made here of other writers carry no record.)
   if (lane === "flood") for (const id of [...table.ids]) addRecord(id);
-  else if (isRegional(lane)) for (const id of [...table.ids]) if (carries(routing, self, lane, peer, id, id)) addRecord(id);
+  else if (isRegional(lane)) {
+    for (const id of [...table.ids]) if (carries(routing, self, lane, peer, id, id)) addRecord(id);
+    // A retirement the writer rule holds back (one of our region written elsewhere, or one of
+    // another region written here) still has to reach everyone: retirements are merged by max,
+    // so a region that never saw the later one would keep a different registry forever. It goes
+    // by where it came from, like key metadata, with no watermark (0 claims nothing: trap 8).
+    for (const [id, r] of s.reg.incs) {
+      if (r.retired < 0 || listed.has(id) || !send(r.seq, undefined, r.origin)) continue;
+      listed.add(id);
+      records.push([table.of(id), 0, r.retired]);
+    }
+  }
   session.sent = s.seq;
   return {
     node: s.opts.node,
