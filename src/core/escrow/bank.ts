@@ -2,10 +2,10 @@
 // the rate and whole tokens of the capacity), leases them to holders on request, and counts each
 // lease as held until L + margin after granting it. The invariant that makes strict mode safe:
 // at every instant, the shares counted as held sum to at most the whole rate and the whole
-// capacity (docs/design.md, section 9, gives the proof). Pure: times are the bank's monotonic clock.
+// capacity (less a clock-rate allowance on the rate; docs/design.md, section 9, gives the proof). Pure: times are the bank's monotonic clock.
 
 import type { Rate } from "../rate.ts";
-import { bankHoldUs, type EscrowGrant, type EscrowRequest, SHARE_PARTS } from "./shares.ts";
+import { bankHoldUs, type EscrowGrant, type EscrowRequest, GRANTABLE_PARTS, SHARE_PARTS } from "./shares.ts";
 
 /** Each holder is offered this much more rate than it was asked for lately, so demand can grow. */
 const HEADROOM = 1.25;
@@ -77,7 +77,7 @@ export class KeyBank {
     return { rateParts, capacityTokens };
   }
 
-  /** Shares counted as held right now, summed over holders (never above SHARE_PARTS and C). */
+  /** Shares counted as held right now, summed over holders (never above GRANTABLE_PARTS and C). */
   outstanding(nowUs: number): { readonly rateParts: number; readonly capacityTokens: number; readonly holders: number } {
     this.expire(nowUs);
     let rateParts = 0;
@@ -132,7 +132,7 @@ export class KeyBank {
     const out: EscrowGrant[] = [];
     for (const { id, h, target } of order) {
       const mine = held.get(id) ?? { rateParts: 0, capacityTokens: 0 };
-      const rateParts = Math.max(0, Math.min(target.rateParts, SHARE_PARTS - (sumRate - mine.rateParts)));
+      const rateParts = Math.max(0, Math.min(target.rateParts, GRANTABLE_PARTS - (sumRate - mine.rateParts)));
       const capacityTokens = Math.max(0, Math.min(target.capacityTokens, this.rate.capacity - (sumCap - mine.capacityTokens)));
       h.counted.push({ rateParts, capacityTokens, untilUs: nowUs + this.holdUs });
       const now = { rateParts: Math.max(mine.rateParts, rateParts), capacityTokens: Math.max(mine.capacityTokens, capacityTokens) };
@@ -154,7 +154,7 @@ export class KeyBank {
     const wants = demands.map((d) => Math.min(SHARE_PARTS, (d * HEADROOM * SHARE_PARTS) / r));
     const byWant = wants.map((w, i) => ({ w, i })).sort((a, b) => a.w - b.w);
     const parts = new Array<number>(wants.length).fill(0);
-    let left = SHARE_PARTS;
+    let left = GRANTABLE_PARTS;
     for (let k = 0; k < byWant.length; k++) {
       const { w, i } = byWant[k] as { w: number; i: number };
       const fair = left / (byWant.length - k);

@@ -10,6 +10,17 @@ import { fail, ok, type Result } from "../result.ts";
 export const SHARE_PARTS = 10_000;
 
 /**
+ * How far any one clock's rate may be from true time (parts per million): Linux slews a clock
+ * by at most 500 ppm. A holder refills its share by its own clock, so one running that much
+ * fast would admit that much more than its share of r; the bank therefore leases out at most
+ * GRANTABLE_PARTS of the rate, short of the whole by this much.
+ */
+export const CLOCK_RATE_PPM = 500;
+
+/** Parts of the rate the bank leases out in all: (1 − CLOCK_RATE_PPM) of it, rounded down. */
+export const GRANTABLE_PARTS = SHARE_PARTS - Math.ceil((SHARE_PARTS * CLOCK_RATE_PPM) / 1_000_000);
+
+/**
  * How much slower than the holder's the bank's clock may run over one lease, in parts per
  * million of the lease. Linux slews a clock by at most 500 ppm; two clocks slewed in opposite
  * directions drift 1000 ppm apart; twice that is the margin. Offsets never matter (each side
