@@ -28,6 +28,14 @@ export interface Policy {
    * (src/config/policy-schedule.ts). Absent in the file's policies and on mesh replicas.
    */
   readonly change?: RateSwitch;
+  /** Strict mode (docs/design.md, section 9): the key's bank (mesh only) and the lease. */
+  readonly strict?: StrictPolicy;
+}
+
+export interface StrictPolicy {
+  /** Node name of the bank; absent on a standalone replica (which is its own bank). */
+  readonly bank?: string;
+  readonly leaseUs: number;
 }
 
 export interface ResolvedMesh extends Omit<MeshConfig, "flushInterval" | "retireAfter" | "warmupTimeout" | "helloTimeout" | "dns"> {
@@ -206,7 +214,16 @@ export function resolveConfig(raw: unknown, source: string, env: NodeJS.ProcessE
     const rate = makeRate({ capacity: p.capacity, refillTokens: p.refill, refillPeriodUs: parseDurationUs(p.per) as number });
     if (!rate.ok) throw new ConfigError(source, [`policies.${name}: ${rate.error.message}`]);
     const effectiveAtUs = p.effectiveAt === undefined ? 0 : Date.parse(p.effectiveAt) * 1000;
-    resolved.set(name, { name, rate: rate.value, version: p.version, effectiveAtUs, ...(p.inline ? { inline: p.inline } : {}) });
+    const strict: StrictPolicy | undefined =
+      p.mode === "strict" ? { leaseUs: parseDurationUs(p.lease) as number, ...(p.bank === undefined ? {} : { bank: p.bank }) } : undefined;
+    resolved.set(name, {
+      name,
+      rate: rate.value,
+      version: p.version,
+      effectiveAtUs,
+      ...(p.inline ? { inline: p.inline } : {}),
+      ...(strict === undefined ? {} : { strict }),
+    });
   }
   const name = node ?? mesh?.node ?? hostname();
   return {

@@ -2,6 +2,7 @@
 // problem with its path (e.g. `policies.api.capacity`), which start-up turns into one message.
 
 import { z } from "zod";
+import { LEASE_BOUNDS, strictRateProblem } from "../core/escrow/index.ts";
 import { LIMIT_BOUNDS, makeRate } from "../core/rate.ts";
 import { parseDurationUs } from "./duration.ts";
 
@@ -37,6 +38,23 @@ const policySchema = z
         message: 'must be an RFC 3339 time, e.g. "2026-12-02T15:00:00Z"',
       })
       .optional(),
+    /**
+     * `local` (default): every replica admits from what it knows. `strict`: a replica admits only
+     * within a share leased from the key's bank, never over the limit (docs/design.md, section 9).
+     */
+    mode: z.enum(["local", "strict"]).default("local"),
+    /** Strict mode: how long a leased share may be used after it was asked for. */
+    lease: duration
+      .refine((s) => {
+        const us = parseDurationUs(s) ?? 0;
+        return us >= LEASE_BOUNDS.minUs && us <= LEASE_BOUNDS.maxUs;
+      }, "must be between 10ms and 1h")
+      .default("1s"),
+    /** Strict mode in a mesh: the node name of the replica that banks this policy's keys (the same in every replica's file). */
+    bank: z
+      .string()
+      .regex(/^[A-Za-z0-9._-]{1,128}$/, "node names are 1-128 of A-Z a-z 0-9 . _ -")
+      .optional(),
   })
   .superRefine((p, ctx) => {
     const periodUs = parseDurationUs(p.per);
@@ -44,6 +62,14 @@ const policySchema = z
     const rate = makeRate({ capacity: p.capacity, refillTokens: p.refill, refillPeriodUs: periodUs });
     if (!rate.ok)
       ctx.addIssue({ code: "custom", message: rate.error.message, path: [rate.error.field === "refillPeriodUs" ? "per" : "capacity"] });
+    if (p.mode === "strict") {
+      const problem = rate.ok ? strictRateProblem(rate.value) : undefined;
+      if (problem !== undefined) ctx.addIssue({ code: "custom", message: problem, path: ["capacity"] });
+      // A request's own limit would split one key's shares under several limits.
+      if (p.inline !== undefined) ctx.addIssue({ code: "custom", message: "mode strict does not take inline limits", path: ["inline"] });
+    } else if (p.bank !== undefined) {
+      ctx.addIssue({ code: "custom", message: "bank is for mode strict only", path: ["bank"] });
+    }
   });
 
 const nodeName = z.string().regex(/^[A-Za-z0-9._-]{1,128}$/, "node names are 1-128 of A-Z a-z 0-9 . _ -");
@@ -133,7 +159,7 @@ const meshSchema = z
     }
   });
 
-export const configSchema = z.strictObject({
+const configObject = z.strictObject({
   /** This replica's name on log and audit lines: default mesh.node, else the host name. */
   node: nodeName.optional(),
   /** Client-facing gRPC address. */
@@ -207,6 +233,24 @@ export const configSchema = z.strictObject({
   policies: z
     .record(z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, "policy names are 1-64 of A-Z a-z 0-9 _ . : -"), policySchema)
     .refine((r) => Object.keys(r).length > 0, "at least one policy is required"),
+});
+
+/**
+ * A strict policy in a mesh must name its bank: every replica has to agree on it without asking,
+ * and neither peer addresses nor DNS answers name nodes the same way on every replica.
+ */
+export const configSchema = configObject.superRefine((c, ctx) => {
+  if (c.mesh === undefined) return;
+  for (const [name, p] of Object.entries(c.policies)) {
+    if (p.mode === "strict" && p.bank === undefined) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["policies", name, "bank"],
+        message:
+          "mode strict in a mesh needs bank: <node name>, the same in every replica's file (it cannot be derived from peer addresses or DNS)",
+      });
+    }
+  }
 });
 
 export type ConfigInput = z.input<typeof configSchema>;

@@ -19,6 +19,10 @@ export interface DecisionOutcome {
   /** Microseconds until the whole decision could succeed: the slowest bucket's wait. */
   readonly retryAfterUs: number;
   readonly buckets: readonly BucketReport[];
+  /** Set by the edge on a denied decision: per bucket, why it denied (undefined: it held its cost). */
+  readonly denyReasons?: readonly ("tokens" | "escrow" | undefined)[];
+  /** Strict buckets: whole tokens this replica's share holds (undefined for other buckets). */
+  readonly heldTokens?: readonly (number | undefined)[];
 }
 
 export function decide(buckets: readonly BucketAccess[], consume: boolean): DecisionOutcome {

@@ -115,6 +115,9 @@ export function serveCheck(decisions: DecisionService, url: URL, res: ServerResp
       retryAfterMs: Math.ceil(outcome.retryAfterUs / 1000),
       resetAfterMs: Math.ceil(bucket.resetAfterUs / 1000),
       limit: { capacity: rate.capacity, refillTokens: rate.refillTokens, refillPeriodMs: Math.ceil(rate.refillPeriodUs / 1000) },
+      // Strict policies: why a denial (tokens: this replica's share is empty for now; escrow: it holds no share).
+      ...(outcome.denyReasons?.[0] === undefined ? {} : { denyReason: outcome.denyReasons[0] }),
+      ...(outcome.heldTokens?.[0] === undefined ? {} : { heldTokens: outcome.heldTokens[0] }),
     },
     headers,
   );

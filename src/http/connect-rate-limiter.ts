@@ -14,6 +14,9 @@ import type { DecisionService } from "../server/decision-service.ts";
 import { Status, TokenmeshError } from "../server/errors.ts";
 import type { DecisionAnswers } from "../server/response-encoder.ts";
 
+/** DenyReason's numbers (0: not denied, or no reason given). */
+const DENY_REASON: Record<string, number> = { tokens: 1, escrow: 2 };
+
 /** ConsumeResponse and QueryResponse share this shape. */
 type ResponseInit = { results: MessageInitShape<typeof DecisionResultSchema>[] };
 
@@ -40,6 +43,8 @@ function responseOf(answers: DecisionAnswers): ResponseInit {
             retired: s.retired,
             local: s.local,
           })),
+          denyReason: DENY_REASON[o.denyReasons?.[j] ?? "none"] ?? 0,
+          heldTokens: BigInt(o.heldTokens?.[j] ?? 0),
         };
       }),
     })),

@@ -13,6 +13,7 @@ import { ackToProto } from "./peer-codec.ts";
 import type { InboundRequest, MergeResponseInit, Sized } from "./peer-transport.ts";
 import type { RejectionLog } from "./rejection-log.ts";
 import { failStream } from "./stream-status.ts";
+import type { StrictEscrow } from "./strict-escrow.ts";
 
 export interface InboundDeps {
   readonly replica: Replica;
@@ -30,6 +31,8 @@ export interface InboundDeps {
   readonly rejections: RejectionLog;
   /** Tells the flush loop that an applied delta changed what this replica holds. */
   readonly wake: () => void;
+  /** Strict mode's requests and grants (absent: such a message is a protocol error). */
+  readonly escrow?: StrictEscrow;
 }
 
 const CODE = {
@@ -75,6 +78,12 @@ export function handleInbound(call: ServerDuplexStream<Sized<InboundRequest>, Me
       stats.peer(peer.node);
       call.write({ message: { case: "hello", value: helloFor(local) } });
       log.info({ peer: peer.node, region: peer.region, incarnation: peer.incarnation }, "peer stream accepted");
+      return;
+    }
+    if (body.case === "escrowRequest" || body.case === "escrowGrant") {
+      if (deps.escrow === undefined) return refuse(Status.FAILED_PRECONDITION, "protocol", "this replica serves no strict policy");
+      const taken = deps.escrow.receive(peer.node, body, clock());
+      if (!taken.ok) return refuse(Status.INVALID_ARGUMENT, "invalid_escrow", `${taken.error.field}: ${taken.error.message}`);
       return;
     }
     if (body.case !== "delta") return refuse(Status.FAILED_PRECONDITION, "protocol", "after the hello, a Merge stream carries deltas only");

@@ -19,6 +19,7 @@ import { listenForPeers } from "./peer-listener.ts";
 import { peerCredentials, peerServiceDefinition } from "./peer-transport.ts";
 import { RejectionLog } from "./rejection-log.ts";
 import { RelayRouter } from "./relay-router.ts";
+import type { StrictEscrow } from "./strict-escrow.ts";
 
 export interface MeshOptions {
   readonly mesh: ResolvedMesh;
@@ -30,6 +31,8 @@ export interface MeshOptions {
   readonly versions?: { readonly min: number; readonly max: number };
   /** Timers of the flush loop and DNS refresh (real timers by default). */
   readonly scheduler?: Scheduler;
+  /** Strict mode's holders and banks: their messages ride the Merge streams, their asks the flush. */
+  readonly escrow?: StrictEscrow;
 }
 
 export interface MeshNode {
@@ -87,9 +90,24 @@ export async function startMesh(options: MeshOptions, replica: Replica): Promise
   const stats = new MeshStats();
   // Created first: links and inbound streams wake it; started once the links exist.
   const links = new Map<string, OutboundLink>();
+  const escrow = options.escrow;
+  // Strict keys ask and answer every flush, after the deltas; while any is active the loop keeps its interval.
+  const escrowTarget =
+    escrow === undefined
+      ? undefined
+      : {
+          flush: (now: number) => escrow.flush(now),
+          get holdsUnsent() {
+            return escrow.active;
+          },
+        };
+  escrow?.attach((node, message) => {
+    for (const link of links.values()) if (link.peer?.node === node) return link.sendEscrow(message);
+    return false;
+  });
   const flushLoop = new FlushLoop({
     replica,
-    links: () => links.values(),
+    links: () => (escrowTarget === undefined ? links.values() : [...links.values(), escrowTarget]),
     clock,
     scheduler,
     flushMs: Math.max(1, Math.round(mesh.flushIntervalUs / 1000)),
@@ -129,6 +147,7 @@ export async function startMesh(options: MeshOptions, replica: Replica): Promise
         helloTimeoutMs: mesh.helloTimeoutMs,
         rejections,
         wake,
+        ...(escrow === undefined ? {} : { escrow }),
       });
     },
   });

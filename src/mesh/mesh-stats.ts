@@ -18,6 +18,7 @@ export interface PeerCounters {
 export const REJECT_REASONS = [
   "handshake",
   "invalid_delta",
+  "invalid_escrow",
   "protocol",
   "key_flood",
   "hello_timeout",

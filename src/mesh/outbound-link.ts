@@ -14,7 +14,7 @@ import { encodeDeltaRequest } from "./delta-wire.ts";
 import { checkHello, helloFor, type LocalIdentity, type PeerIdentity, peerCertificateName } from "./handshake.ts";
 import type { MeshStats } from "./mesh-stats.ts";
 import { ackFromProto } from "./peer-codec.ts";
-import { dialPeer, encodeMergeRequest, MERGE_PATH, mergeMethod, type Sized } from "./peer-transport.ts";
+import { dialPeer, encodeMergeRequest, MERGE_PATH, type MergeRequestInit, mergeMethod, type Sized } from "./peer-transport.ts";
 import { prepareOutboundSession } from "./session-reset.ts";
 
 export interface LinkDeps {
@@ -166,6 +166,19 @@ export class OutboundLink {
         this.deps.wake();
       });
     }
+  }
+
+  /**
+   * Sends one strict-mode message (a request or a grant) if the stream is up and not blocked;
+   * returns whether it went. Never queued: the next flush sends a fresh one.
+   */
+  sendEscrow(message: MergeRequestInit): boolean {
+    const stream = this.#stream;
+    if (stream === undefined || this.#peer === undefined || this.#blocked) return false;
+    const bytes = encodeMergeRequest(message);
+    this.deps.stats.peer(this.#peer.node).bytesSent += bytes.length;
+    if (!stream.write(bytes)) this.#blocked = true;
+    return true;
   }
 
   #abandon(stream: Stream, reason: string): void {

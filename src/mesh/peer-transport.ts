@@ -8,6 +8,8 @@ import { create, fromBinary, type MessageInitShape, toBinary } from "@bufbuild/p
 import { ChannelCredentials, Client, ServerCredentials, type ServiceDefinition } from "@grpc/grpc-js";
 import type { UntrustedDelta } from "../core/crdt/index.ts";
 import {
+  type EscrowGrant,
+  type EscrowRequest,
   type Hello,
   type MergeRequest,
   MergeRequestSchema,
@@ -38,6 +40,8 @@ export interface Sized<T> {
 export type InboundRequest =
   | { readonly case: "hello"; readonly value: Hello }
   | { readonly case: "delta"; readonly value: UntrustedDelta }
+  | { readonly case: "escrowRequest"; readonly value: EscrowRequest }
+  | { readonly case: "escrowGrant"; readonly value: EscrowGrant }
   | { readonly case: "malformed"; readonly value: string }
   | { readonly case: undefined; readonly value?: undefined };
 
@@ -51,7 +55,7 @@ function decodeRequest(b: Buffer): InboundRequest {
     const at = findDelta(b);
     if (at !== undefined) return { case: "delta", value: decodeDelta(b, at.start, at.end) };
     const m = fromBinary(MergeRequestSchema, b).message;
-    return m.case === "hello" ? m : { case: undefined };
+    return m.case === "hello" || m.case === "escrowRequest" || m.case === "escrowGrant" ? m : { case: undefined };
   } catch (err) {
     return { case: "malformed", value: (err as Error).message };
   }

@@ -4,13 +4,15 @@
 // key is free to evict; a key that is not full forgets its debt here, which is counted.
 
 import { LRUCache } from "lru-cache";
-import type { Policy } from "../config/load.ts";
+import type { Policy, StrictPolicy } from "../config/load.ts";
+import type { RateSwitch } from "../core/bucket.ts";
 import { type KeyConfig, makeKeyConfig, type Replica } from "../core/crdt/index.ts";
 import type { BucketAccess } from "../core/decision.ts";
 import type { Rate } from "../core/rate.ts";
 import type { EvictionCounts } from "../limiter/bucket-store.ts";
 import { type BucketBackend, bucketId, type ReplicaShareInfo } from "../limiter/limiter.ts";
 import { replicaShares } from "./replica-shares.ts";
+import type { StrictEscrow } from "./strict-escrow.ts";
 
 export class ReplicaBackend implements BucketBackend {
   readonly evictions: EvictionCounts = { safe: 0, unsafe: 0 };
@@ -36,6 +38,8 @@ export class ReplicaBackend implements BucketBackend {
     private readonly nodeOf: (incarnation: string) => string | undefined = () => undefined,
     /** Called on every access: the mesh's flush loop may be asleep and must tick again. */
     private readonly onAccess: () => void = () => {},
+    /** Strict mode's holders (a strict bucket admits only within its leased share). */
+    private readonly escrow?: StrictEscrow,
   ) {
     this.#recency = new LRUCache<string, true>({
       max: maxKeys,
@@ -55,8 +59,10 @@ export class ReplicaBackend implements BucketBackend {
    */
   usePolicies(policies: Iterable<Policy>): void {
     const configs = new WeakMap<Rate, KeyConfig>();
-    for (const p of policies) configs.set(p.rate, this.#make(p.rate, p.version ?? 0, p.effectiveAtUs ?? 0));
+    const list = [...policies];
+    for (const p of list) configs.set(p.rate, this.#make(p.rate, p.version ?? 0, p.effectiveAtUs ?? 0));
     this.#configs = configs;
+    this.escrow?.usePolicies(list);
   }
 
   /**
@@ -96,11 +102,13 @@ export class ReplicaBackend implements BucketBackend {
     return c;
   }
 
-  access(id: string, rate: Rate, cost: number, nowUs: number): BucketAccess {
+  access(id: string, rate: Rate, cost: number, nowUs: number, _change?: RateSwitch, strict?: StrictPolicy): BucketAccess {
     this.#lastNowUs = nowUs;
     this.#recency.set(id, true);
     this.onAccess();
-    return this.replica.access(id, this.#config(rate), cost, nowUs);
+    const crdt = this.replica.access(id, this.#config(rate), cost, nowUs);
+    if (strict === undefined || this.escrow === undefined) return crdt;
+    return this.escrow.access(id, rate, cost, strict, crdt, nowUs);
   }
 
   shares(id: string, nowUs: number): ReplicaShareInfo[] {

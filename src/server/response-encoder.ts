@@ -10,7 +10,8 @@
 //   DecisionResult  1: bool allowed, 2: uint64 retry_after_us, 3: repeated BucketStatus buckets
 //   BucketStatus    1: remaining, 2: retry_after_us, 3: reset_after_us, 4: capacity,
 //                   5: refill_tokens, 6: refill_period_ms (all uint64),
-//                   7: repeated ReplicaShare replicas
+//                   7: repeated ReplicaShare replicas, 9: DenyReason deny_reason (enum),
+//                   10: uint64 held_tokens (strict buckets)
 //   ReplicaShare    1: string node, 2: string incarnation, 3: uint64 consumed, 4: uint64 lag_us,
 //                   5: bool retired, 6: bool local
 
@@ -25,6 +26,9 @@ export interface DecisionAnswers {
   /** Per decision, per bucket: each writer's part (Query with include_replicas). */
   readonly shares?: readonly (readonly (readonly ReplicaShareInfo[])[])[];
 }
+
+/** DenyReason's numbers in the proto. */
+export const DENY_REASON = { tokens: 1, escrow: 2 } as const;
 
 function periodMs(periodUs: number): number {
   return Math.ceil(periodUs / 1000);
@@ -50,6 +54,9 @@ export function encodeDecisionAnswers(answers: DecisionAnswers): Uint8Array {
       w.intField(5, rate.refillTokens);
       w.intField(6, periodMs(rate.refillPeriodUs));
       for (const share of shares?.[i]?.[j] ?? []) writeShare(w, share);
+      const reason = o.denyReasons?.[j];
+      if (reason !== undefined) w.intField(9, DENY_REASON[reason]);
+      w.intField(10, o.heldTokens?.[j] ?? 0);
       w.end(bucket);
     }
     w.end(result);

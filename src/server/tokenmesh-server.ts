@@ -1,6 +1,7 @@
 // Wires one tokenmesh process: the RateLimiter service, health, reflection and metrics. Nothing
 // happens at import time; `start()` binds the ports and `shutdown()` drains in-flight calls.
 
+import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import type { Server as HttpServer } from "node:http";
 import { ServerCredentials } from "@grpc/grpc-js";
@@ -22,6 +23,7 @@ import type { Resolve } from "../mesh/discovery.ts";
 import { registerMeshMetrics } from "../mesh/mesh-metrics.ts";
 import { createReplica, type MeshNode, policyMax, startMesh } from "../mesh/mesh-node.ts";
 import { ReplicaBackend } from "../mesh/replica-backend.ts";
+import { StrictEscrow } from "../mesh/strict-escrow.ts";
 import { resolveBuildInfo } from "../metrics/build-info.ts";
 import { startMetricsEndpoint } from "../metrics/http-endpoint.ts";
 import { Metrics } from "../metrics/metrics.ts";
@@ -113,11 +115,13 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     backend = store;
   } else {
     const replica = createReplica(config.mesh, everyLimit(config), clock());
+    const escrow = new StrictEscrow(config.mesh.node, `${config.mesh.node}/${randomBytes(9).toString("hex")}`, clock());
     const replicaBackend = new ReplicaBackend(
       replica,
       config.limits.maxKeys,
       (inc) => mesh?.stats.nodeOfIncarnation.get(inc),
       () => mesh?.wake(),
+      escrow,
     );
     // Loaded before the mesh starts: peers then get what the snapshot held, and nothing is admitted before it.
     if (config.dataDir !== null) {
@@ -131,6 +135,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         ...(options.protocolVersions === undefined ? {} : { versions: options.protocolVersions }),
         ...(options.resolve === undefined ? {} : { resolve: options.resolve }),
         ...(options.scheduler === undefined ? {} : { scheduler: options.scheduler }),
+        escrow,
       },
       replica,
     );

@@ -102,7 +102,14 @@ function validateBucket(
     return invalidArgument(`${field}.cost`, `${cost} exceeds the bucket's capacity of ${rate.capacity}, so it could never be allowed`);
   }
   // An inline limit is the request's own: the policy's switch (if any) is not its history.
-  return { policy: policy.name, id: bucketId(policy.name, b.key), rate, cost, change: b.limit === undefined ? policy.change : undefined };
+  const target: BucketTarget = {
+    policy: policy.name,
+    id: bucketId(policy.name, b.key),
+    rate,
+    cost,
+    change: b.limit === undefined ? policy.change : undefined,
+  };
+  return policy.strict === undefined ? target : { ...target, strict: policy.strict };
 }
 
 function validateDecision(

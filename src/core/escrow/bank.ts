@@ -92,6 +92,12 @@ export class KeyBank {
     return { rateParts, capacityTokens, holders };
   }
 
+  /** Whether nothing is leased and nobody asked within L (the edge may drop this bank). */
+  idle(nowUs: number): boolean {
+    this.expire(nowUs);
+    return this.holders.size === 0;
+  }
+
   /** The share `holder` is counted as holding now. */
   heldBy(holder: string, nowUs: number): { readonly rateParts: number; readonly capacityTokens: number } {
     this.expire(nowUs);

@@ -113,6 +113,29 @@ export class KeyHolder {
     return Math.floor(this.level / (this.rate.unitsPerToken * SHARE_PARTS));
   }
 
+  /**
+   * The held level in the key's own units at `nowUs`, rounded down: what core/decision.ts
+   * compares with cost × p (exact, since cost × p × SHARE_PARTS is a multiple of SHARE_PARTS).
+   */
+  levelUnits(nowUs: number): number {
+    this.advance(nowUs);
+    return Math.floor(this.level / SHARE_PARTS);
+  }
+
+  /** Counts `cost` asked for (admitted or not) towards the demand the next request reports. */
+  noteDemand(cost: number): void {
+    this.attempts += cost;
+  }
+
+  /** Takes `units` (the key's units) from the held share, if it holds them; returns whether it did. */
+  take(units: number, nowUs: number): boolean {
+    this.advance(nowUs);
+    const need = units * SHARE_PARTS;
+    if (this.lease === undefined || this.level < need) return false;
+    this.level -= need;
+    return true;
+  }
+
   /** Whole tokens held at `nowUs`. */
   heldTokens(nowUs: number): number {
     this.advance(nowUs);

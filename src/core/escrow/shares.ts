@@ -86,10 +86,14 @@ function isName(s: unknown): s is string {
   return typeof s === "string" && s.length > 0 && s.length <= MAX_NAME;
 }
 
-/** Checks a request from a peer. `from` is the incarnation the peer's stream authenticated. */
+/**
+ * Checks a request from a peer. `from` is who the peer's stream authenticated (its node name):
+ * the holder must be `from` itself or `from/<id>` (a node asks only for itself).
+ */
 export function validateRequest(m: Partial<Record<keyof EscrowRequest, unknown>>, from: string): Result<EscrowRequest> {
   if (!isName(m.holder)) return fail("holder", `must be an incarnation id of 1..${MAX_NAME} characters`);
-  if (m.holder !== from) return fail("holder", `must be the sender's own incarnation ${from}, got ${m.holder}`);
+  if (m.holder !== from && !m.holder.startsWith(`${from}/`))
+    return fail("holder", `must be the sender's own (${from}/...), got ${m.holder}`);
   if (!isName(m.key)) return fail("key", `must be a key of 1..${MAX_NAME} characters`);
   if (!isCount(m.seq, MAX_SEQ) || m.seq < 1) return fail("seq", `must be an integer in 1..2^53-1, got ${String(m.seq)}`);
   const d = m.demandPerSecond;

@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file tokenmesh/v1/peer.proto.
  */
 export const file_tokenmesh_v1_peer: GenFile = /*@__PURE__*/
-  fileDesc("Chd0b2tlbm1lc2gvdjEvcGVlci5wcm90bxIMdG9rZW5tZXNoLnYxImUKDE1lcmdlUmVxdWVzdBIkCgVoZWxsbxgBIAEoCzITLnRva2VubWVzaC52MS5IZWxsb0gAEiQKBWRlbHRhGAIgASgLMhMudG9rZW5tZXNoLnYxLkRlbHRhSABCCQoHbWVzc2FnZSJiCg1NZXJnZVJlc3BvbnNlEiQKBWhlbGxvGAEgASgLMhMudG9rZW5tZXNoLnYxLkhlbGxvSAASIAoDYWNrGAIgASgLMhEudG9rZW5tZXNoLnYxLkFja0gAQgkKB21lc3NhZ2UihwEKBUhlbGxvEhwKFG1pbl9wcm90b2NvbF92ZXJzaW9uGAEgASgNEhwKFG1heF9wcm90b2NvbF92ZXJzaW9uGAIgASgNEg8KB2NsdXN0ZXIYAyABKAkSDgoGcmVnaW9uGAQgASgJEgwKBG5vZGUYBSABKAkSEwoLaW5jYXJuYXRpb24YBiABKAki1AEKBURlbHRhEhMKC2luY2FybmF0aW9uGAEgASgJEhAKCGZyb21fc2VxGAIgASgEEg4KBnRvX3NlcRgDIAEoBBISCgpzZW50X2F0X3VzGAQgASgDEhIKCmhvcml6b25fdXMYBSABKAMSFAoMaW5jYXJuYXRpb25zGAYgAygJEjAKB3JlY29yZHMYByADKAsyHy50b2tlbm1lc2gudjEuSW5jYXJuYXRpb25SZWNvcmQSJAoEa2V5cxgIIAMoCzIWLnRva2VubWVzaC52MS5LZXlEZWx0YSJMChFJbmNhcm5hdGlvblJlY29yZBINCgVpbmRleBgBIAEoDRIUCgx3YXRlcm1hcmtfdXMYAiABKAMSEgoKcmV0aXJlZF91cxgDIAEoEiJxCgVMaW1pdBIPCgd2ZXJzaW9uGAEgASgEEhQKDGVmZmVjdGl2ZV91cxgCIAEoAxIQCghjYXBhY2l0eRgDIAEoBBIVCg1yZWZpbGxfdG9rZW5zGAQgASgEEhgKEHJlZmlsbF9wZXJpb2RfdXMYBSABKAQipwEKBlByZWZpeBIOCgZ0YXVfdXMYASABKAMSDQoFbGV2ZWwYAiABKBISIgoFbGltaXQYAyABKAsyEy50b2tlbm1lc2gudjEuTGltaXQSDgoGZm9sZGVkGAQgAygEEhIKCmZvbGRlZF9zdW0YBSABKAQSDgoGZGlnZXN0GAYgASgEEhQKDGxhdGVfY2hhcmdlZBgHIAEoBBIQCghmb3JnaXZlbhgIIAEoBCK+AQoIS2V5RGVsdGESCwoDa2V5GAEgASgJEiIKBWxpbWl0GAIgASgLMhMudG9rZW5tZXNoLnYxLkxpbWl0EiQKBnByZWZpeBgDIAEoCzIULnRva2VubWVzaC52MS5QcmVmaXgSDQoFa25vd24YBCADKAQSDwoHZW50cmllcxgFIAMoEhISCgpob3Jpem9uX3VzGAYgASgDEg8KB3BhcnRpYWwYByABKAgSFgoOaGVhZGVyX29taXR0ZWQYCCABKAgilgEKA0FjaxITCgtpbmNhcm5hdGlvbhgBIAEoCRIYChBwZWVyX2luY2FybmF0aW9uGAIgASgJEhEKCXVwX3RvX3NlcRgDIAEoBBISCgpzZW50X2F0X3VzGAQgASgDEhYKDnJlY2VpdmVkX2F0X3VzGAUgASgDEhQKDG1pc3Npbmdfa2V5cxgGIAMoCRILCgNnYXAYByABKAgyTAoEUGVlchJECgVNZXJnZRIaLnRva2VubWVzaC52MS5NZXJnZVJlcXVlc3QaGy50b2tlbm1lc2gudjEuTWVyZ2VSZXNwb25zZSgBMAFiBnByb3RvMw");
+  fileDesc("Chd0b2tlbm1lc2gvdjEvcGVlci5wcm90bxIMdG9rZW5tZXNoLnYxIs8BCgxNZXJnZVJlcXVlc3QSJAoFaGVsbG8YASABKAsyEy50b2tlbm1lc2gudjEuSGVsbG9IABIkCgVkZWx0YRgCIAEoCzITLnRva2VubWVzaC52MS5EZWx0YUgAEjUKDmVzY3Jvd19yZXF1ZXN0GAMgASgLMhsudG9rZW5tZXNoLnYxLkVzY3Jvd1JlcXVlc3RIABIxCgxlc2Nyb3dfZ3JhbnQYBCABKAsyGS50b2tlbm1lc2gudjEuRXNjcm93R3JhbnRIAEIJCgdtZXNzYWdlImIKDU1lcmdlUmVzcG9uc2USJAoFaGVsbG8YASABKAsyEy50b2tlbm1lc2gudjEuSGVsbG9IABIgCgNhY2sYAiABKAsyES50b2tlbm1lc2gudjEuQWNrSABCCQoHbWVzc2FnZSKHAQoFSGVsbG8SHAoUbWluX3Byb3RvY29sX3ZlcnNpb24YASABKA0SHAoUbWF4X3Byb3RvY29sX3ZlcnNpb24YAiABKA0SDwoHY2x1c3RlchgDIAEoCRIOCgZyZWdpb24YBCABKAkSDAoEbm9kZRgFIAEoCRITCgtpbmNhcm5hdGlvbhgGIAEoCSLUAQoFRGVsdGESEwoLaW5jYXJuYXRpb24YASABKAkSEAoIZnJvbV9zZXEYAiABKAQSDgoGdG9fc2VxGAMgASgEEhIKCnNlbnRfYXRfdXMYBCABKAMSEgoKaG9yaXpvbl91cxgFIAEoAxIUCgxpbmNhcm5hdGlvbnMYBiADKAkSMAoHcmVjb3JkcxgHIAMoCzIfLnRva2VubWVzaC52MS5JbmNhcm5hdGlvblJlY29yZBIkCgRrZXlzGAggAygLMhYudG9rZW5tZXNoLnYxLktleURlbHRhIkwKEUluY2FybmF0aW9uUmVjb3JkEg0KBWluZGV4GAEgASgNEhQKDHdhdGVybWFya191cxgCIAEoAxISCgpyZXRpcmVkX3VzGAMgASgSInEKBUxpbWl0Eg8KB3ZlcnNpb24YASABKAQSFAoMZWZmZWN0aXZlX3VzGAIgASgDEhAKCGNhcGFjaXR5GAMgASgEEhUKDXJlZmlsbF90b2tlbnMYBCABKAQSGAoQcmVmaWxsX3BlcmlvZF91cxgFIAEoBCKnAQoGUHJlZml4Eg4KBnRhdV91cxgBIAEoAxINCgVsZXZlbBgCIAEoEhIiCgVsaW1pdBgDIAEoCzITLnRva2VubWVzaC52MS5MaW1pdBIOCgZmb2xkZWQYBCADKAQSEgoKZm9sZGVkX3N1bRgFIAEoBBIOCgZkaWdlc3QYBiABKAQSFAoMbGF0ZV9jaGFyZ2VkGAcgASgEEhAKCGZvcmdpdmVuGAggASgEIr4BCghLZXlEZWx0YRILCgNrZXkYASABKAkSIgoFbGltaXQYAiABKAsyEy50b2tlbm1lc2gudjEuTGltaXQSJAoGcHJlZml4GAMgASgLMhQudG9rZW5tZXNoLnYxLlByZWZpeBINCgVrbm93bhgEIAMoBBIPCgdlbnRyaWVzGAUgAygSEhIKCmhvcml6b25fdXMYBiABKAMSDwoHcGFydGlhbBgHIAEoCBIWCg5oZWFkZXJfb21pdHRlZBgIIAEoCCKWAQoDQWNrEhMKC2luY2FybmF0aW9uGAEgASgJEhgKEHBlZXJfaW5jYXJuYXRpb24YAiABKAkSEQoJdXBfdG9fc2VxGAMgASgEEhIKCnNlbnRfYXRfdXMYBCABKAMSFgoOcmVjZWl2ZWRfYXRfdXMYBSABKAMSFAoMbWlzc2luZ19rZXlzGAYgAygJEgsKA2dhcBgHIAEoCCJUCg1Fc2Nyb3dSZXF1ZXN0Eg4KBmhvbGRlchgBIAEoCRILCgNrZXkYAiABKAkSCwoDc2VxGAMgASgEEhkKEWRlbWFuZF9wZXJfc2Vjb25kGAQgASgBImQKC0VzY3Jvd0dyYW50Eg4KBmhvbGRlchgBIAEoCRILCgNrZXkYAiABKAkSCwoDc2VxGAMgASgEEhIKCnJhdGVfcGFydHMYBCABKA0SFwoPY2FwYWNpdHlfdG9rZW5zGAUgASgEMkwKBFBlZXISRAoFTWVyZ2USGi50b2tlbm1lc2gudjEuTWVyZ2VSZXF1ZXN0GhsudG9rZW5tZXNoLnYxLk1lcmdlUmVzcG9uc2UoATABYgZwcm90bzM");
 
 /**
  * @generated from message tokenmesh.v1.MergeRequest
@@ -31,6 +31,22 @@ export type MergeRequest = Message<"tokenmesh.v1.MergeRequest"> & {
      */
     value: Delta;
     case: "delta";
+  } | {
+    /**
+     * Strict mode (docs/design.md, section 9): a holder's ask to a key's bank, and the bank's
+     * lease back. Each travels on its sender's own outbound stream; neither is acknowledged
+     * (the next flush sends a fresh one).
+     *
+     * @generated from field: tokenmesh.v1.EscrowRequest escrow_request = 3;
+     */
+    value: EscrowRequest;
+    case: "escrowRequest";
+  } | {
+    /**
+     * @generated from field: tokenmesh.v1.EscrowGrant escrow_grant = 4;
+     */
+    value: EscrowGrant;
+    case: "escrowGrant";
   } | { case: undefined; value?: undefined };
 };
 
@@ -425,6 +441,95 @@ export type Ack = Message<"tokenmesh.v1.Ack"> & {
  */
 export const AckSchema: GenMessage<Ack> = /*@__PURE__*/
   messageDesc(file_tokenmesh_v1_peer, 8);
+
+/**
+ * EscrowRequest is a strict-mode holder's ask for a share of one key's limit, sent every flush
+ * while it serves the key. It renews the holder's lease and reports its demand.
+ *
+ * @generated from message tokenmesh.v1.EscrowRequest
+ */
+export type EscrowRequest = Message<"tokenmesh.v1.EscrowRequest"> & {
+  /**
+   * The holder: the sender's node name, "/", and an id fresh at each process start.
+   *
+   * @generated from field: string holder = 1;
+   */
+  holder: string;
+
+  /**
+   * The bucket id (policy and key).
+   *
+   * @generated from field: string key = 2;
+   */
+  key: string;
+
+  /**
+   * The holder's request counter for this key, from 1; the grant answering it names it.
+   *
+   * @generated from field: uint64 seq = 3;
+   */
+  seq: bigint;
+
+  /**
+   * Tokens per second the holder was asked for lately (admitted or not).
+   *
+   * @generated from field: double demand_per_second = 4;
+   */
+  demandPerSecond: number;
+};
+
+/**
+ * Describes the message tokenmesh.v1.EscrowRequest.
+ * Use `create(EscrowRequestSchema)` to create a new message.
+ */
+export const EscrowRequestSchema: GenMessage<EscrowRequest> = /*@__PURE__*/
+  messageDesc(file_tokenmesh_v1_peer, 9);
+
+/**
+ * EscrowGrant is a key's bank leasing a share of the limit to one holder: the holder may admit
+ * within it until its own clock reads (when it sent request seq) + the policy's lease.
+ *
+ * @generated from message tokenmesh.v1.EscrowGrant
+ */
+export type EscrowGrant = Message<"tokenmesh.v1.EscrowGrant"> & {
+  /**
+   * @generated from field: string holder = 1;
+   */
+  holder: string;
+
+  /**
+   * @generated from field: string key = 2;
+   */
+  key: string;
+
+  /**
+   * The request this answers.
+   *
+   * @generated from field: uint64 seq = 3;
+   */
+  seq: bigint;
+
+  /**
+   * Share of the rate, in 10,000ths.
+   *
+   * @generated from field: uint32 rate_parts = 4;
+   */
+  rateParts: number;
+
+  /**
+   * Share of the capacity, in whole tokens.
+   *
+   * @generated from field: uint64 capacity_tokens = 5;
+   */
+  capacityTokens: bigint;
+};
+
+/**
+ * Describes the message tokenmesh.v1.EscrowGrant.
+ * Use `create(EscrowGrantSchema)` to create a new message.
+ */
+export const EscrowGrantSchema: GenMessage<EscrowGrant> = /*@__PURE__*/
+  messageDesc(file_tokenmesh_v1_peer, 10);
 
 /**
  * Peer is the replica-to-replica service. It listens on its own port, behind mutual TLS with

@@ -2,15 +2,15 @@
 // @generated from file tokenmesh/v1/rate_limiter.proto (package tokenmesh.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file tokenmesh/v1/rate_limiter.proto.
  */
 export const file_tokenmesh_v1_rate_limiter: GenFile = /*@__PURE__*/
-  fileDesc("Ch90b2tlbm1lc2gvdjEvcmF0ZV9saW1pdGVyLnByb3RvEgx0b2tlbm1lc2gudjEiOwoOQ29uc3VtZVJlcXVlc3QSKQoJZGVjaXNpb25zGAEgAygLMhYudG9rZW5tZXNoLnYxLkRlY2lzaW9uIkAKD0NvbnN1bWVSZXNwb25zZRItCgdyZXN1bHRzGAEgAygLMhwudG9rZW5tZXNoLnYxLkRlY2lzaW9uUmVzdWx0IlMKDFF1ZXJ5UmVxdWVzdBIpCglkZWNpc2lvbnMYASADKAsyFi50b2tlbm1lc2gudjEuRGVjaXNpb24SGAoQaW5jbHVkZV9yZXBsaWNhcxgCIAEoCCI+Cg1RdWVyeVJlc3BvbnNlEi0KB3Jlc3VsdHMYASADKAsyHC50b2tlbm1lc2gudjEuRGVjaXNpb25SZXN1bHQiOAoIRGVjaXNpb24SLAoHYnVja2V0cxgBIAMoCzIbLnRva2VubWVzaC52MS5CdWNrZXRSZXF1ZXN0InIKDUJ1Y2tldFJlcXVlc3QSDgoGcG9saWN5GAEgASgJEgsKA2tleRgCIAEoCRIRCgRjb3N0GAMgASgNSACIAQESKAoFbGltaXQYBCABKAsyGS50b2tlbm1lc2gudjEuSW5saW5lTGltaXRCBwoFX2Nvc3QiUAoLSW5saW5lTGltaXQSEAoIY2FwYWNpdHkYASABKAQSFQoNcmVmaWxsX3Rva2VucxgCIAEoBBIYChByZWZpbGxfcGVyaW9kX21zGAMgASgEImYKDkRlY2lzaW9uUmVzdWx0Eg8KB2FsbG93ZWQYASABKAgSFgoOcmV0cnlfYWZ0ZXJfdXMYAiABKAQSKwoHYnVja2V0cxgDIAMoCzIaLnRva2VubWVzaC52MS5CdWNrZXRTdGF0dXMiwgEKDEJ1Y2tldFN0YXR1cxIRCglyZW1haW5pbmcYASABKAQSFgoOcmV0cnlfYWZ0ZXJfdXMYAiABKAQSFgoOcmVzZXRfYWZ0ZXJfdXMYAyABKAQSEAoIY2FwYWNpdHkYBCABKAQSFQoNcmVmaWxsX3Rva2VucxgFIAEoBBIYChByZWZpbGxfcGVyaW9kX21zGAYgASgEEiwKCHJlcGxpY2FzGAcgAygLMhoudG9rZW5tZXNoLnYxLlJlcGxpY2FTaGFyZSJzCgxSZXBsaWNhU2hhcmUSDAoEbm9kZRgBIAEoCRITCgtpbmNhcm5hdGlvbhgCIAEoCRIQCghjb25zdW1lZBgDIAEoBBIOCgZsYWdfdXMYBCABKAQSDwoHcmV0aXJlZBgFIAEoCBINCgVsb2NhbBgGIAEoCDKXAQoLUmF0ZUxpbWl0ZXISRgoHQ29uc3VtZRIcLnRva2VubWVzaC52MS5Db25zdW1lUmVxdWVzdBodLnRva2VubWVzaC52MS5Db25zdW1lUmVzcG9uc2USQAoFUXVlcnkSGi50b2tlbm1lc2gudjEuUXVlcnlSZXF1ZXN0GhsudG9rZW5tZXNoLnYxLlF1ZXJ5UmVzcG9uc2ViBnByb3RvMw");
+  fileDesc("Ch90b2tlbm1lc2gvdjEvcmF0ZV9saW1pdGVyLnByb3RvEgx0b2tlbm1lc2gudjEiOwoOQ29uc3VtZVJlcXVlc3QSKQoJZGVjaXNpb25zGAEgAygLMhYudG9rZW5tZXNoLnYxLkRlY2lzaW9uIkAKD0NvbnN1bWVSZXNwb25zZRItCgdyZXN1bHRzGAEgAygLMhwudG9rZW5tZXNoLnYxLkRlY2lzaW9uUmVzdWx0IlMKDFF1ZXJ5UmVxdWVzdBIpCglkZWNpc2lvbnMYASADKAsyFi50b2tlbm1lc2gudjEuRGVjaXNpb24SGAoQaW5jbHVkZV9yZXBsaWNhcxgCIAEoCCI+Cg1RdWVyeVJlc3BvbnNlEi0KB3Jlc3VsdHMYASADKAsyHC50b2tlbm1lc2gudjEuRGVjaXNpb25SZXN1bHQiOAoIRGVjaXNpb24SLAoHYnVja2V0cxgBIAMoCzIbLnRva2VubWVzaC52MS5CdWNrZXRSZXF1ZXN0InIKDUJ1Y2tldFJlcXVlc3QSDgoGcG9saWN5GAEgASgJEgsKA2tleRgCIAEoCRIRCgRjb3N0GAMgASgNSACIAQESKAoFbGltaXQYBCABKAsyGS50b2tlbm1lc2gudjEuSW5saW5lTGltaXRCBwoFX2Nvc3QiUAoLSW5saW5lTGltaXQSEAoIY2FwYWNpdHkYASABKAQSFQoNcmVmaWxsX3Rva2VucxgCIAEoBBIYChByZWZpbGxfcGVyaW9kX21zGAMgASgEImYKDkRlY2lzaW9uUmVzdWx0Eg8KB2FsbG93ZWQYASABKAgSFgoOcmV0cnlfYWZ0ZXJfdXMYAiABKAQSKwoHYnVja2V0cxgDIAMoCzIaLnRva2VubWVzaC52MS5CdWNrZXRTdGF0dXMihgIKDEJ1Y2tldFN0YXR1cxIRCglyZW1haW5pbmcYASABKAQSFgoOcmV0cnlfYWZ0ZXJfdXMYAiABKAQSFgoOcmVzZXRfYWZ0ZXJfdXMYAyABKAQSEAoIY2FwYWNpdHkYBCABKAQSFQoNcmVmaWxsX3Rva2VucxgFIAEoBBIYChByZWZpbGxfcGVyaW9kX21zGAYgASgEEiwKCHJlcGxpY2FzGAcgAygLMhoudG9rZW5tZXNoLnYxLlJlcGxpY2FTaGFyZRItCgtkZW55X3JlYXNvbhgJIAEoDjIYLnRva2VubWVzaC52MS5EZW55UmVhc29uEhMKC2hlbGRfdG9rZW5zGAogASgEInMKDFJlcGxpY2FTaGFyZRIMCgRub2RlGAEgASgJEhMKC2luY2FybmF0aW9uGAIgASgJEhAKCGNvbnN1bWVkGAMgASgEEg4KBmxhZ191cxgEIAEoBBIPCgdyZXRpcmVkGAUgASgIEg0KBWxvY2FsGAYgASgIKlkKCkRlbnlSZWFzb24SGwoXREVOWV9SRUFTT05fVU5TUEVDSUZJRUQQABIWChJERU5ZX1JFQVNPTl9UT0tFTlMQARIWChJERU5ZX1JFQVNPTl9FU0NST1cQAjKXAQoLUmF0ZUxpbWl0ZXISRgoHQ29uc3VtZRIcLnRva2VubWVzaC52MS5Db25zdW1lUmVxdWVzdBodLnRva2VubWVzaC52MS5Db25zdW1lUmVzcG9uc2USQAoFUXVlcnkSGi50b2tlbm1lc2gudjEuUXVlcnlSZXF1ZXN0GhsudG9rZW5tZXNoLnYxLlF1ZXJ5UmVzcG9uc2ViBnByb3RvMw");
 
 /**
  * @generated from message tokenmesh.v1.ConsumeRequest
@@ -263,6 +263,22 @@ export type BucketStatus = Message<"tokenmesh.v1.BucketStatus"> & {
    * @generated from field: repeated tokenmesh.v1.ReplicaShare replicas = 7;
    */
   replicas: ReplicaShare[];
+
+  /**
+   * Why this bucket denied (unset when it held its cost). A strict-mode bucket says whether the
+   * replica's leased share was empty for now (TOKENS) or it holds no share that could cover the
+   * cost (ESCROW: starting up, cut off from the key's bank, or its lease ran out).
+   *
+   * @generated from field: tokenmesh.v1.DenyReason deny_reason = 9;
+   */
+  denyReason: DenyReason;
+
+  /**
+   * Strict mode: whole tokens this replica holds of the bucket right now (its leased share).
+   *
+   * @generated from field: uint64 held_tokens = 10;
+   */
+  heldTokens: bigint;
 };
 
 /**
@@ -325,6 +341,36 @@ export type ReplicaShare = Message<"tokenmesh.v1.ReplicaShare"> & {
  */
 export const ReplicaShareSchema: GenMessage<ReplicaShare> = /*@__PURE__*/
   messageDesc(file_tokenmesh_v1_rate_limiter, 9);
+
+/**
+ * @generated from enum tokenmesh.v1.DenyReason
+ */
+export enum DenyReason {
+  /**
+   * @generated from enum value: DENY_REASON_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The bucket (or, in strict mode, this replica's share of it) lacks the tokens for now.
+   *
+   * @generated from enum value: DENY_REASON_TOKENS = 1;
+   */
+  TOKENS = 1,
+
+  /**
+   * Strict mode: this replica holds no share of the bucket that could cover the cost.
+   *
+   * @generated from enum value: DENY_REASON_ESCROW = 2;
+   */
+  ESCROW = 2,
+}
+
+/**
+ * Describes the enum tokenmesh.v1.DenyReason.
+ */
+export const DenyReasonSchema: GenEnum<DenyReason> = /*@__PURE__*/
+  enumDesc(file_tokenmesh_v1_rate_limiter, 0);
 
 /**
  * RateLimiter answers rate-limit decisions from replicated token buckets.

@@ -13,13 +13,15 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ftokenmesh/v1/rate_limiter.proto\x12\x0ctokenmesh.v1\"F\n\x0e\x43onsumeRequest\x12\x34\n\tdecisions\x18\x01 \x03(\x0b\x32\x16.tokenmesh.v1.DecisionR\tdecisions\"I\n\x0f\x43onsumeResponse\x12\x36\n\x07results\x18\x01 \x03(\x0b\x32\x1c.tokenmesh.v1.DecisionResultR\x07results\"o\n\x0cQueryRequest\x12\x34\n\tdecisions\x18\x01 \x03(\x0b\x32\x16.tokenmesh.v1.DecisionR\tdecisions\x12)\n\x10include_replicas\x18\x02 \x01(\x08R\x0fincludeReplicas\"G\n\rQueryResponse\x12\x36\n\x07results\x18\x01 \x03(\x0b\x32\x1c.tokenmesh.v1.DecisionResultR\x07results\"A\n\x08\x44\x65\x63ision\x12\x35\n\x07\x62uckets\x18\x01 \x03(\x0b\x32\x1b.tokenmesh.v1.BucketRequestR\x07\x62uckets\"\x8c\x01\n\rBucketRequest\x12\x16\n\x06policy\x18\x01 \x01(\tR\x06policy\x12\x10\n\x03key\x18\x02 \x01(\tR\x03key\x12\x17\n\x04\x63ost\x18\x03 \x01(\rH\x00R\x04\x63ost\x88\x01\x01\x12/\n\x05limit\x18\x04 \x01(\x0b\x32\x19.tokenmesh.v1.InlineLimitR\x05limitB\x07\n\x05_cost\"x\n\x0bInlineLimit\x12\x1a\n\x08\x63\x61pacity\x18\x01 \x01(\x04R\x08\x63\x61pacity\x12#\n\rrefill_tokens\x18\x02 \x01(\x04R\x0crefillTokens\x12(\n\x10refill_period_ms\x18\x03 \x01(\x04R\x0erefillPeriodMs\"\x86\x01\n\x0e\x44\x65\x63isionResult\x12\x18\n\x07\x61llowed\x18\x01 \x01(\x08R\x07\x61llowed\x12$\n\x0eretry_after_us\x18\x02 \x01(\x04R\x0cretryAfterUs\x12\x34\n\x07\x62uckets\x18\x03 \x03(\x0b\x32\x1a.tokenmesh.v1.BucketStatusR\x07\x62uckets\"\x9b\x02\n\x0c\x42ucketStatus\x12\x1c\n\tremaining\x18\x01 \x01(\x04R\tremaining\x12$\n\x0eretry_after_us\x18\x02 \x01(\x04R\x0cretryAfterUs\x12$\n\x0ereset_after_us\x18\x03 \x01(\x04R\x0cresetAfterUs\x12\x1a\n\x08\x63\x61pacity\x18\x04 \x01(\x04R\x08\x63\x61pacity\x12#\n\rrefill_tokens\x18\x05 \x01(\x04R\x0crefillTokens\x12(\n\x10refill_period_ms\x18\x06 \x01(\x04R\x0erefillPeriodMs\x12\x36\n\x08replicas\x18\x07 \x03(\x0b\x32\x1a.tokenmesh.v1.ReplicaShareR\x08replicas\"\xa7\x01\n\x0cReplicaShare\x12\x12\n\x04node\x18\x01 \x01(\tR\x04node\x12 \n\x0bincarnation\x18\x02 \x01(\tR\x0bincarnation\x12\x1a\n\x08\x63onsumed\x18\x03 \x01(\x04R\x08\x63onsumed\x12\x15\n\x06lag_us\x18\x04 \x01(\x04R\x05lagUs\x12\x18\n\x07retired\x18\x05 \x01(\x08R\x07retired\x12\x14\n\x05local\x18\x06 \x01(\x08R\x05local2\x97\x01\n\x0bRateLimiter\x12\x46\n\x07\x43onsume\x12\x1c.tokenmesh.v1.ConsumeRequest\x1a\x1d.tokenmesh.v1.ConsumeResponse\x12@\n\x05Query\x12\x1a.tokenmesh.v1.QueryRequest\x1a\x1b.tokenmesh.v1.QueryResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ftokenmesh/v1/rate_limiter.proto\x12\x0ctokenmesh.v1\"F\n\x0e\x43onsumeRequest\x12\x34\n\tdecisions\x18\x01 \x03(\x0b\x32\x16.tokenmesh.v1.DecisionR\tdecisions\"I\n\x0f\x43onsumeResponse\x12\x36\n\x07results\x18\x01 \x03(\x0b\x32\x1c.tokenmesh.v1.DecisionResultR\x07results\"o\n\x0cQueryRequest\x12\x34\n\tdecisions\x18\x01 \x03(\x0b\x32\x16.tokenmesh.v1.DecisionR\tdecisions\x12)\n\x10include_replicas\x18\x02 \x01(\x08R\x0fincludeReplicas\"G\n\rQueryResponse\x12\x36\n\x07results\x18\x01 \x03(\x0b\x32\x1c.tokenmesh.v1.DecisionResultR\x07results\"A\n\x08\x44\x65\x63ision\x12\x35\n\x07\x62uckets\x18\x01 \x03(\x0b\x32\x1b.tokenmesh.v1.BucketRequestR\x07\x62uckets\"\x8c\x01\n\rBucketRequest\x12\x16\n\x06policy\x18\x01 \x01(\tR\x06policy\x12\x10\n\x03key\x18\x02 \x01(\tR\x03key\x12\x17\n\x04\x63ost\x18\x03 \x01(\rH\x00R\x04\x63ost\x88\x01\x01\x12/\n\x05limit\x18\x04 \x01(\x0b\x32\x19.tokenmesh.v1.InlineLimitR\x05limitB\x07\n\x05_cost\"x\n\x0bInlineLimit\x12\x1a\n\x08\x63\x61pacity\x18\x01 \x01(\x04R\x08\x63\x61pacity\x12#\n\rrefill_tokens\x18\x02 \x01(\x04R\x0crefillTokens\x12(\n\x10refill_period_ms\x18\x03 \x01(\x04R\x0erefillPeriodMs\"\x86\x01\n\x0e\x44\x65\x63isionResult\x12\x18\n\x07\x61llowed\x18\x01 \x01(\x08R\x07\x61llowed\x12$\n\x0eretry_after_us\x18\x02 \x01(\x04R\x0cretryAfterUs\x12\x34\n\x07\x62uckets\x18\x03 \x03(\x0b\x32\x1a.tokenmesh.v1.BucketStatusR\x07\x62uckets\"\xf7\x02\n\x0c\x42ucketStatus\x12\x1c\n\tremaining\x18\x01 \x01(\x04R\tremaining\x12$\n\x0eretry_after_us\x18\x02 \x01(\x04R\x0cretryAfterUs\x12$\n\x0ereset_after_us\x18\x03 \x01(\x04R\x0cresetAfterUs\x12\x1a\n\x08\x63\x61pacity\x18\x04 \x01(\x04R\x08\x63\x61pacity\x12#\n\rrefill_tokens\x18\x05 \x01(\x04R\x0crefillTokens\x12(\n\x10refill_period_ms\x18\x06 \x01(\x04R\x0erefillPeriodMs\x12\x36\n\x08replicas\x18\x07 \x03(\x0b\x32\x1a.tokenmesh.v1.ReplicaShareR\x08replicas\x12\x39\n\x0b\x64\x65ny_reason\x18\t \x01(\x0e\x32\x18.tokenmesh.v1.DenyReasonR\ndenyReason\x12\x1f\n\x0bheld_tokens\x18\n \x01(\x04R\nheldTokens\"\xa7\x01\n\x0cReplicaShare\x12\x12\n\x04node\x18\x01 \x01(\tR\x04node\x12 \n\x0bincarnation\x18\x02 \x01(\tR\x0bincarnation\x12\x1a\n\x08\x63onsumed\x18\x03 \x01(\x04R\x08\x63onsumed\x12\x15\n\x06lag_us\x18\x04 \x01(\x04R\x05lagUs\x12\x18\n\x07retired\x18\x05 \x01(\x08R\x07retired\x12\x14\n\x05local\x18\x06 \x01(\x08R\x05local*Y\n\nDenyReason\x12\x1b\n\x17\x44\x45NY_REASON_UNSPECIFIED\x10\x00\x12\x16\n\x12\x44\x45NY_REASON_TOKENS\x10\x01\x12\x16\n\x12\x44\x45NY_REASON_ESCROW\x10\x02\x32\x97\x01\n\x0bRateLimiter\x12\x46\n\x07\x43onsume\x12\x1c.tokenmesh.v1.ConsumeRequest\x1a\x1d.tokenmesh.v1.ConsumeResponse\x12@\n\x05Query\x12\x1a.tokenmesh.v1.QueryRequest\x1a\x1b.tokenmesh.v1.QueryResponseb\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'tokenmesh.v1.rate_limiter_pb2', globals())
 if _descriptor._USE_C_DESCRIPTORS == False:
 
   DESCRIPTOR._options = None
+  _DENYREASON._serialized_start=1399
+  _DENYREASON._serialized_end=1488
   _CONSUMEREQUEST._serialized_start=49
   _CONSUMEREQUEST._serialized_end=119
   _CONSUMERESPONSE._serialized_start=121
@@ -37,9 +39,9 @@ if _descriptor._USE_C_DESCRIPTORS == False:
   _DECISIONRESULT._serialized_start=715
   _DECISIONRESULT._serialized_end=849
   _BUCKETSTATUS._serialized_start=852
-  _BUCKETSTATUS._serialized_end=1135
-  _REPLICASHARE._serialized_start=1138
-  _REPLICASHARE._serialized_end=1305
-  _RATELIMITER._serialized_start=1308
-  _RATELIMITER._serialized_end=1459
+  _BUCKETSTATUS._serialized_end=1227
+  _REPLICASHARE._serialized_start=1230
+  _REPLICASHARE._serialized_end=1397
+  _RATELIMITER._serialized_start=1491
+  _RATELIMITER._serialized_end=1642
 # @@protoc_insertion_point(module_scope)

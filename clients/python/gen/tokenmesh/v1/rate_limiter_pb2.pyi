@@ -1,8 +1,12 @@
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from typing import ClassVar as _ClassVar, Iterable as _Iterable, Mapping as _Mapping, Optional as _Optional, Union as _Union
 
+DENY_REASON_ESCROW: DenyReason
+DENY_REASON_TOKENS: DenyReason
+DENY_REASON_UNSPECIFIED: DenyReason
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class BucketRequest(_message.Message):
@@ -18,8 +22,10 @@ class BucketRequest(_message.Message):
     def __init__(self, policy: _Optional[str] = ..., key: _Optional[str] = ..., cost: _Optional[int] = ..., limit: _Optional[_Union[InlineLimit, _Mapping]] = ...) -> None: ...
 
 class BucketStatus(_message.Message):
-    __slots__ = ["capacity", "refill_period_ms", "refill_tokens", "remaining", "replicas", "reset_after_us", "retry_after_us"]
+    __slots__ = ["capacity", "deny_reason", "held_tokens", "refill_period_ms", "refill_tokens", "remaining", "replicas", "reset_after_us", "retry_after_us"]
     CAPACITY_FIELD_NUMBER: _ClassVar[int]
+    DENY_REASON_FIELD_NUMBER: _ClassVar[int]
+    HELD_TOKENS_FIELD_NUMBER: _ClassVar[int]
     REFILL_PERIOD_MS_FIELD_NUMBER: _ClassVar[int]
     REFILL_TOKENS_FIELD_NUMBER: _ClassVar[int]
     REMAINING_FIELD_NUMBER: _ClassVar[int]
@@ -27,13 +33,15 @@ class BucketStatus(_message.Message):
     RESET_AFTER_US_FIELD_NUMBER: _ClassVar[int]
     RETRY_AFTER_US_FIELD_NUMBER: _ClassVar[int]
     capacity: int
+    deny_reason: DenyReason
+    held_tokens: int
     refill_period_ms: int
     refill_tokens: int
     remaining: int
     replicas: _containers.RepeatedCompositeFieldContainer[ReplicaShare]
     reset_after_us: int
     retry_after_us: int
-    def __init__(self, remaining: _Optional[int] = ..., retry_after_us: _Optional[int] = ..., reset_after_us: _Optional[int] = ..., capacity: _Optional[int] = ..., refill_tokens: _Optional[int] = ..., refill_period_ms: _Optional[int] = ..., replicas: _Optional[_Iterable[_Union[ReplicaShare, _Mapping]]] = ...) -> None: ...
+    def __init__(self, remaining: _Optional[int] = ..., retry_after_us: _Optional[int] = ..., reset_after_us: _Optional[int] = ..., capacity: _Optional[int] = ..., refill_tokens: _Optional[int] = ..., refill_period_ms: _Optional[int] = ..., replicas: _Optional[_Iterable[_Union[ReplicaShare, _Mapping]]] = ..., deny_reason: _Optional[_Union[DenyReason, str]] = ..., held_tokens: _Optional[int] = ...) -> None: ...
 
 class ConsumeRequest(_message.Message):
     __slots__ = ["decisions"]
@@ -102,3 +110,6 @@ class ReplicaShare(_message.Message):
     node: str
     retired: bool
     def __init__(self, node: _Optional[str] = ..., incarnation: _Optional[str] = ..., consumed: _Optional[int] = ..., lag_us: _Optional[int] = ..., retired: bool = ..., local: bool = ...) -> None: ...
+
+class DenyReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = []
