@@ -43,8 +43,9 @@ function responseOf(answers: DecisionAnswers): ResponseInit {
             retired: s.retired,
             local: s.local,
           })),
-          denyReason: DENY_REASON[o.denyReasons?.[j] ?? "none"] ?? 0,
-          heldTokens: BigInt(o.heldTokens?.[j] ?? 0),
+          // Only for decisions with a strict bucket (the JSON mapping here writes every field).
+          ...(o.denyReasons?.[j] === undefined ? {} : { denyReason: DENY_REASON[o.denyReasons[j] as string] ?? 0 }),
+          ...(o.heldTokens?.[j] === undefined ? {} : { heldTokens: BigInt(o.heldTokens[j] as number) }),
         };
       }),
     })),

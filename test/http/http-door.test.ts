@@ -88,6 +88,9 @@ describe("Connect: POST /tokenmesh.v1.RateLimiter/{Consume,Query} with JSON", ()
               refillTokens: "100",
               refillPeriodMs: "60000",
               replicas: [],
+              // Every field of the mapping is written; these two say something only for strict policies.
+              denyReason: "DENY_REASON_UNSPECIFIED",
+              heldTokens: "0",
             },
           ],
         },
