@@ -14,7 +14,8 @@
 // the other core than the server for figures like the bench's:
 //   taskset -c 1 npx tsx clients/typescript/bench/call-latency.ts [--calls 2000] [--rounds 3]
 //     [--only VARIANT]...          (repeatable: variant names contain commas)
-//     [--server tokenmesh|floor]   (floor: bench/baselines/floor-server.ts, plain grpc-js)
+//     [--server tokenmesh|floor|floor-nice]   (floor: bench/baselines/floor-server.ts, plain
+//                                   grpc-js; floor-nice: the same through nice-grpc)
 //     [--server-cpu-prof DIR]      (a V8 CPU profile of the server, written when it exits;
 //                                   summarise with bench/tools/profile-summary.ts)
 // The server is pinned to CPU 0 with taskset.
@@ -193,11 +194,17 @@ async function main(): Promise<void> {
     config,
     `listen: 127.0.0.1:${port}\nmetricsListen: null\nhttpListen: null\nlogLevel: info\npolicies:\n  bench: { capacity: 1000000000, refill: 1000000000, per: 1s }\n`,
   );
-  const floor = values.server === "floor";
-  if (!floor && values.server !== "tokenmesh") throw new TypeError(`--server must be tokenmesh or floor, got ${values.server}`);
+  const floorScripts: Record<string, string> = {
+    floor: "bench/baselines/floor-server.ts",
+    "floor-nice": "bench/baselines/floor-nice-server.ts",
+  };
+  const floorScript = floorScripts[values.server];
+  const floor = floorScript !== undefined;
+  if (!floor && values.server !== "tokenmesh")
+    throw new TypeError(`--server must be tokenmesh, floor or floor-nice, got ${values.server}`);
   const profile = values["server-cpu-prof"] === undefined ? [] : ["--cpu-prof", "--cpu-prof-dir", resolve(values["server-cpu-prof"])];
   const serverArgs = floor
-    ? [...profile, "--import", "tsx", join(repoRoot, "bench/baselines/floor-server.ts")]
+    ? [...profile, "--import", "tsx", join(repoRoot, floorScript)]
     : [...profile, join(repoRoot, "bin/tokenmesh.mjs"), "serve", "--config", config];
   const child = spawn("taskset", ["-c", "0", process.execPath, ...serverArgs], { cwd: repoRoot, stdio: ["ignore", "pipe", "inherit"] });
   const address = await new Promise<string>((r, j) => {
@@ -209,7 +216,7 @@ async function main(): Promise<void> {
     });
     child.once("exit", (code) => j(new Error(`server exited ${code}`)));
   });
-  // The floor serves only RateLimiter (no health service).
+  // The floors serve only RateLimiter (no health service).
   const offered = floor ? variants.filter((v) => !v.name.startsWith("health")) : variants;
   const chosen = values.only === undefined ? offered : offered.filter((v) => values.only?.includes(v.name));
   const got = new Map<string, Figures[]>();
