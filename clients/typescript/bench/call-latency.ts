@@ -200,8 +200,7 @@ async function main(): Promise<void> {
   };
   const floorScript = floorScripts[values.server];
   const floor = floorScript !== undefined;
-  if (!floor && values.server !== "tokenmesh")
-    throw new TypeError(`--server must be tokenmesh, floor or floor-nice, got ${values.server}`);
+  if (!floor && values.server !== "tokenmesh") throw new TypeError(`--server must be tokenmesh, floor or floor-nice, got ${values.server}`);
   const profile = values["server-cpu-prof"] === undefined ? [] : ["--cpu-prof", "--cpu-prof-dir", resolve(values["server-cpu-prof"])];
   const serverArgs = floor
     ? [...profile, "--import", "tsx", join(repoRoot, floorScript)]
