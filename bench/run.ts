@@ -44,7 +44,7 @@ async function main(): Promise<void> {
   for (const note of tools.notes) log(note);
   const wanted = new Set(options.only);
   for (const s of scenarios) if (wanted.has(s.id)) for (const n of s.needs ?? []) wanted.add(n);
-  // --quick stays near 3 minutes (the user-level rows ~70 s of it): the replication rows (~80 s) run in a
+  // --quick stays near 3 minutes (the user-level rows ~90 s of it): the replication rows (~80 s) run in a
   // quick pass only when asked for with --only replication.
   // The scaling rows (up to 9 replicas per fleet, ~2 minutes quick) likewise: `--quick --only scaling`.
   const skippedInQuick = wanted.size === 0 && options.settings.quick ? ["replication", "scaling"] : [];

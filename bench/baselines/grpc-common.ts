@@ -61,6 +61,14 @@ export async function serveBaseline(name: string, handler: RawHandler): Promise<
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
   );
+  await announce(name, port, tally, () => server.forceShutdown());
+}
+
+/**
+ * Serves the status tally over HTTP on 127.0.0.1:0, prints `READY {name, port, statsPort}` and
+ * exits on SIGTERM/SIGINT after `shutdown` (an open store connection would keep it alive).
+ */
+export async function announce(name: string, port: number, tally: StatusTally, shutdown: () => void): Promise<void> {
   const stats = createHttpServer((_req, res) => {
     res.setHeader("content-type", "application/json");
     res.end(JSON.stringify(tally));
@@ -68,9 +76,8 @@ export async function serveBaseline(name: string, handler: RawHandler): Promise<
   await new Promise<void>((resolve) => stats.listen(0, "127.0.0.1", resolve));
   const statsPort = (stats.address() as AddressInfo).port;
   process.stdout.write(`READY ${JSON.stringify({ name, port, statsPort })}\n`);
-  // Exit outright: an open store connection (redis) would otherwise keep the process alive.
   const stop = (): void => {
-    server.forceShutdown();
+    shutdown();
     stats.closeAllConnections();
     stats.close(() => process.exit(0));
   };

@@ -47,6 +47,20 @@ export function ratioRow(r: {
 }): Row {
   const ratio = r.value / r.baseline;
   const tooFew = r.rounds !== undefined && r.rounds < MIN_ROUNDS;
+  // A difference (added latency) can come out at or below zero when the machine's noise is larger
+  // than the figure: a ratio to it is meaningless, and a negative one would "pass" any <= bound.
+  if (!(r.baseline > 0) || !(r.value >= 0))
+    return {
+      name: r.name,
+      value: r.value,
+      unit: r.unit,
+      baseline: r.baseline,
+      baselineName: r.baselineName,
+      ratio: null,
+      target: `${r.bound.op} ${r.bound.bound}x ${r.baselineName}`,
+      pass: null,
+      note: `NO VERDICT: ${r.baseline > 0 ? "this figure" : "the baseline"} came out ${r.baseline > 0 ? r.value.toFixed(1) : r.baseline.toFixed(1)} ${r.unit}, not above zero (noise larger than the figure); ${r.note}`,
+    };
   return {
     name: r.name,
     value: r.value,

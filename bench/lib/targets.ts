@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { type Child, cpuSeconds, rssBytes, spawnReady } from "./processes.ts";
 import type { Tools } from "./tools.ts";
 
-export type TargetName = "tokenmesh" | "floor" | "redis";
+export type TargetName = "tokenmesh" | "floor" | "floor-nice" | "redis";
 
 export interface Target {
   readonly name: TargetName;
@@ -121,17 +121,19 @@ interface ReadyLine {
 const readyLine = (line: string): ReadyLine | undefined =>
   line.startsWith("READY ") ? (JSON.parse(line.slice(6)) as ReadyLine) : undefined;
 
-export async function startFloor(tools: Tools, options: TargetOptions = {}): Promise<Target> {
+/** A floor: plain grpc-js ("floor") or the same constant answer through nice-grpc ("floor-nice"). */
+export async function startFloor(tools: Tools, options: TargetOptions = {}, name: "floor" | "floor-nice" = "floor"): Promise<Target> {
+  const script = name === "floor" ? "bench/baselines/floor-server.ts" : "bench/baselines/floor-nice-server.ts";
   const { child, info } = await spawnReady(tools, {
-    name: "floor",
+    name,
     command: process.execPath,
-    args: ["--import", "tsx", ...nodeArgs(options, join(REPO, "bench/baselines/floor-server.ts"))],
+    args: ["--import", "tsx", ...nodeArgs(options, join(REPO, script))],
     cpus: tools.serverCpus,
     cwd: REPO,
     ready: readyLine,
   });
   const stats = `http://127.0.0.1:${info.statsPort}/`;
-  return wrap("floor", `127.0.0.1:${info.port}`, [child], async () => JSON.parse(await get(stats)) as { ok: number; error: number });
+  return wrap(name, `127.0.0.1:${info.port}`, [child], async () => JSON.parse(await get(stats)) as { ok: number; error: number });
 }
 
 export function freePort(): Promise<number> {
@@ -188,6 +190,6 @@ export async function startRedis(tools: Tools, options: TargetOptions = {}): Pro
 
 export function startTarget(name: TargetName, tools: Tools, options: TargetOptions = {}): Promise<Target> {
   if (name === "tokenmesh") return startTokenmesh(tools, options);
-  if (name === "floor") return startFloor(tools, options);
+  if (name === "floor" || name === "floor-nice") return startFloor(tools, options, name);
   return startRedis(tools, options);
 }

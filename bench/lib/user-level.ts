@@ -11,12 +11,25 @@ import type { Http1LatencyResult, Http1LatencySpec } from "../driver/http1-laten
 import { startFleet } from "./mesh.ts";
 import { type Child, cpuSeconds, runToEnd, spawnReady } from "./processes.ts";
 import type { LatencySummary } from "./stats.ts";
-import { startRedisStore, startTokenmesh } from "./targets.ts";
+import { startFloor, startRedisStore, startTokenmesh } from "./targets.ts";
 import type { Tools } from "./tools.ts";
 
-export type SetupName = "none" | "rlf-memory" | "rlf-redis" | "erl-redis" | "tokenmesh" | "tokenmesh-mesh";
+export type SetupName = "none" | "rlf-memory" | "rlf-redis" | "erl-redis" | "tokenmesh" | "tokenmesh-mesh" | "tokenmesh-floor";
 
-export const SETUPS: readonly SetupName[] = ["none", "rlf-memory", "rlf-redis", "erl-redis", "tokenmesh", "tokenmesh-mesh"];
+/**
+ * "tokenmesh-floor" is not a limiter: the tokenmesh client in the same app against the bench's
+ * no-op grpc-js server (bench/baselines/floor-server.ts, a constant answer). It is what any
+ * server on grpc-js costs this app, so the tokenmesh rows' misses can be read against it.
+ */
+export const SETUPS: readonly SetupName[] = [
+  "none",
+  "rlf-memory",
+  "rlf-redis",
+  "erl-redis",
+  "tokenmesh",
+  "tokenmesh-mesh",
+  "tokenmesh-floor",
+];
 
 export const SETUP_LABEL: Readonly<Record<SetupName, string>> = {
   none: "no limiter",
@@ -25,6 +38,7 @@ export const SETUP_LABEL: Readonly<Record<SetupName, string>> = {
   "erl-redis": "express-rate-limit + rate-limit-redis",
   tokenmesh: "tokenmesh client, standalone replica",
   "tokenmesh-mesh": "tokenmesh client, 3-replica mesh",
+  "tokenmesh-floor": "tokenmesh client, no-op grpc-js server (floor)",
 };
 
 const REPO = new URL("../../", import.meta.url).pathname;
@@ -54,6 +68,10 @@ async function startBackend(tools: Tools, name: SetupName): Promise<Backend> {
   if (name === "tokenmesh") {
     const t = await startTokenmesh(tools);
     return { children: [{ pid: t.pids[0] as number, stop: () => t.stop() }], app: { limiter: "tokenmesh", addresses: [t.address] } };
+  }
+  if (name === "tokenmesh-floor") {
+    const f = await startFloor(tools);
+    return { children: [{ pid: f.pids[0] as number, stop: () => f.stop() }], app: { limiter: "tokenmesh", addresses: [f.address] } };
   }
   const fleet = await startFleet(tools, { replicas: 3, mesh: { relay: true, flushIntervalMs: 5 } });
   const children = fleet.replicas.map((r, i) => ({ pid: r.pid, stop: i === 0 ? () => fleet.stop() : async () => {} }));

@@ -1,7 +1,9 @@
 // p99 latency at half of tokenmesh's own maximum throughput, against the floor at the same
 // offered load. Target: <= 1.5x. Open loop: calls start on a fixed schedule whatever the server
-// does, so a stall shows up in the tail instead of slowing the load down.
+// does, so a stall shows up in the tail instead of slowing the load down. floor-nice (the floor
+// through nice-grpc) at the same rate says how much of a miss the design card's stack holds.
 
+import { floorBound, withBound } from "../lib/bounds.ts";
 import { notMeasured, type Row, ratioRow } from "../lib/report.ts";
 import type { Scenario, ScenarioContext } from "../lib/scenario.ts";
 import { median } from "../lib/stats.ts";
@@ -26,7 +28,7 @@ export const tailLatency: Scenario = {
   loads(ctx) {
     const rate = halfLoad(ctx);
     if (rate === undefined) return [];
-    return [atRate(ctx, "tokenmesh", rate), atRate(ctx, "floor", rate)];
+    return [atRate(ctx, "tokenmesh", rate), atRate(ctx, "floor", rate), atRate(ctx, "floor-nice", rate)];
   },
   rows(ctx: ScenarioContext): readonly Row[] {
     const rate = halfLoad(ctx);
@@ -44,17 +46,33 @@ export const tailLatency: Scenario = {
     const late = summarise(ctx.results, atRateId("tokenmesh"), (m) => m.lateSendFraction * 100);
     // Calls the driver dropped with 4,096 already in flight never got a latency: say so.
     const shed = (ctx.results.get(atRateId("tokenmesh")) ?? []).reduce((n, m) => n + m.shed, 0);
+    const nice = summarise(ctx.results, atRateId("floor-nice"), (m) => m.latencyUs.p99);
+    const bound =
+      nice === undefined
+        ? `floor-nice (the floor through nice-grpc) not measured: ${whyMissing(ctx.results, [atRateId("floor-nice")])}`
+        : floorBound({
+            floorName: "floor-nice (the floor's constant answer through nice-grpc, the design card's stack)",
+            floorShort: "floor-nice",
+            floorRatio: nice.median / floor.median,
+            mineOverFloor: tm.median / nice.median,
+            bound: 1.5,
+            higherIsBetter: false,
+            detail: `floor-nice p99 ${Math.round(nice.median)} us at the same offered rate, ${nice.note}`,
+          });
     return [
-      ratioRow({
-        name,
-        unit: "us",
-        value: tm.median,
-        baseline: floor.median,
-        baselineName: "floor",
-        bound: { op: "<=", bound: 1.5 },
-        rounds: Math.min(tm.values.length, floor.values.length),
-        note: `offered ${rate} calls/s (served ${Math.round(achieved?.median ?? 0)}), 4 connections, open loop, 1 ms send ticks (${late?.median.toFixed(2) ?? "?"}% of sends over 5 ms late${shed > 0 ? `, ${shed} calls SHED by the driver` : ""}); tokenmesh ${tm.note}; floor ${floor.note}`,
-      }),
+      withBound(
+        ratioRow({
+          name,
+          unit: "us",
+          value: tm.median,
+          baseline: floor.median,
+          baselineName: "floor",
+          bound: { op: "<=", bound: 1.5 },
+          rounds: Math.min(tm.values.length, floor.values.length),
+          note: `offered ${rate} calls/s (served ${Math.round(achieved?.median ?? 0)}), 4 connections, open loop, 1 ms send ticks (${late?.median.toFixed(2) ?? "?"}% of sends over 5 ms late${shed > 0 ? `, ${shed} calls SHED by the driver` : ""}); tokenmesh ${tm.note}; floor ${floor.note}`,
+        }),
+        bound,
+      ),
     ];
   },
 };

@@ -7,8 +7,12 @@
 //   requests/s at 50 connections   >= 1.0x rfl+Redis (standalone and mesh)
 //
 // "Added" latency is each round's p50 minus the no-limiter app's p50 in the same round. --quick
-// runs only the setups the targets need (no limiter, rfl+Redis, tokenmesh standalone and mesh).
+// runs only the setups the targets need (no limiter, rfl+Redis, tokenmesh standalone and mesh)
+// and the one that bounds their misses: the same client against a no-op grpc-js server
+// ("tokenmesh-floor"), what the app pays for any server on grpc-js. Each row that misses says
+// in its note what holds it, with that setup's figure from the same rounds (bench/lib/bounds.ts).
 
+import { floorBound, withBound } from "../lib/bounds.ts";
 import { type Bound, notMeasured, type Row, ratioRow } from "../lib/report.ts";
 import type { Scenario, ScenarioContext } from "../lib/scenario.ts";
 import { median, spread } from "../lib/stats.ts";
@@ -23,7 +27,7 @@ import {
   type UserLevelMeasurement,
 } from "../lib/user-level.ts";
 
-const QUICK_SETUPS: readonly SetupName[] = ["none", "rlf-redis", "tokenmesh", "tokenmesh-mesh"];
+const QUICK_SETUPS: readonly SetupName[] = ["none", "rlf-redis", "tokenmesh", "tokenmesh-mesh", "tokenmesh-floor"];
 
 type Rounds = ReadonlyMap<SetupName, readonly (UserLevelMeasurement | undefined)[]>;
 
@@ -76,51 +80,119 @@ function rows(rounds: Rounds): Row[] {
   const latency = { unit: "us", pick: added };
   const perRequest = { unit: "us", pick: cpu };
   const throughput = { unit: "req/s", pick: rate };
-  const latencyNote = `p50 of the app at 1 connection minus the no-limiter app's p50 in the same round; Node HTTP/1.1 driver, one request in flight, ${KEYS} keys`;
+  // How far the no-limiter app's own p50 moved between rounds: the noise any added figure sits in.
+  const noneP50 = (rounds.get("none") ?? []).filter(valid).map((m) => m.latencyUs.p50);
+  const noise =
+    noneP50.length === 0
+      ? ""
+      : `; the no-limiter app's p50 ranged ${Math.min(...noneP50).toFixed(0)}-${Math.max(...noneP50).toFixed(0)} us over the rounds`;
+  const latencyNote = `p50 of the app at 1 connection minus the no-limiter app's p50 in the same round; Node HTTP/1.1 driver, one request in flight, ${KEYS} keys${noise}`;
   const cpuNote = `user+system CPU of the app and the limiter's processes (redis-server, replicas) over the ${CONNECTIONS}-connection run / requests`;
   const rateNote = `wrk, ${CONNECTIONS} connections, one thread, on the app's core`;
+  const mid = (name: SetupName, pick: (m: UserLevelMeasurement, n: UserLevelMeasurement) => number): number | undefined => {
+    const xs = perRound(rounds, name, pick).filter(Number.isFinite);
+    return xs.length === 0 ? undefined : median(xs);
+  };
+  const floorName = "tokenmesh-floor (the same client against a no-op grpc-js server)";
+  /** The floor setup's figure against the target's baseline, in the same rounds. */
+  const againstFloor = (
+    pick: (m: UserLevelMeasurement, n: UserLevelMeasurement) => number,
+    mine: SetupName,
+    baseline: SetupName,
+    bound: Bound,
+    unit: string,
+  ): string => {
+    const f = mid("tokenmesh-floor", pick);
+    const b = mid(baseline, pick);
+    const m = mid(mine, pick);
+    if (f === undefined || b === undefined || m === undefined) return "tokenmesh-floor not measured in these rounds";
+    return floorBound({
+      floorName,
+      floorShort: "tokenmesh-floor",
+      floorRatio: f / b,
+      mineOverFloor: m / f,
+      bound: bound.bound,
+      higherIsBetter: bound.op === ">=",
+      detail: `tokenmesh-floor ${f.toFixed(0)} ${unit}, ${SETUP_LABEL[baseline]} ${b.toFixed(0)} ${unit}`,
+    });
+  };
+  // Where the mesh's extra CPU per request is spent: in the app (the client) or the replicas.
+  const limiterUs = (m: UserLevelMeasurement): number => (m.limiterCpuShare * 1e6) / m.requestsPerSecond;
+  const appUs = (m: UserLevelMeasurement): number => m.cpuUsPerRequest - limiterUs(m);
+  const split = (name: SetupName): string => {
+    const l = mid(name, limiterUs);
+    const a = mid(name, appUs);
+    const share = mid(name, (m) => m.limiterCpuShare * 100);
+    return l === undefined || a === undefined || share === undefined
+      ? `${name} not measured`
+      : `${name}: app ${a.toFixed(0)} + limiter's processes ${l.toFixed(0)} us/request, those at ${share.toFixed(0)}% of their core`;
+  };
+  const meshBound = `the replicas' share: ${split("tokenmesh-mesh")} against ${split("tokenmesh")} (the mesh's 3 replicas share one core with their replication traffic, the replication core's idle and per-update costs)`;
+  const latencyBound = { op: "<=", bound: 1.0 } as const;
+  const meshLatencyBound = { op: "<=", bound: 1.2 } as const;
+  const cpuBound = { op: "<=", bound: 0.9 } as const;
+  const meshCpuBound = { op: "<=", bound: 1.2 } as const;
+  const rateBound = { op: ">=", bound: 1.0 } as const;
   const out: Row[] = [
-    compare(
-      rounds,
-      { ...latency, name: "user-level: added p50, 1 connection, standalone", bound: { op: "<=", bound: 1.0 } },
-      "tokenmesh",
-      "rlf-redis",
-      latencyNote,
+    withBound(
+      compare(
+        rounds,
+        { ...latency, name: "user-level: added p50, 1 connection, standalone", bound: latencyBound },
+        "tokenmesh",
+        "rlf-redis",
+        latencyNote,
+      ),
+      againstFloor(added, "tokenmesh", "rlf-redis", latencyBound, "us added"),
     ),
-    compare(
-      rounds,
-      { ...latency, name: "user-level: added p50, 1 connection, 3-replica mesh", bound: { op: "<=", bound: 1.2 } },
-      "tokenmesh-mesh",
-      "rlf-redis",
-      latencyNote,
+    withBound(
+      compare(
+        rounds,
+        { ...latency, name: "user-level: added p50, 1 connection, 3-replica mesh", bound: meshLatencyBound },
+        "tokenmesh-mesh",
+        "rlf-redis",
+        latencyNote,
+      ),
+      `${againstFloor(added, "tokenmesh-mesh", "rlf-redis", meshLatencyBound, "us added")}; ${meshBound}`,
     ),
-    compare(
-      rounds,
-      { ...perRequest, name: "user-level: CPU per request, standalone", bound: { op: "<=", bound: 0.9 } },
-      "tokenmesh",
-      "rlf-redis",
-      cpuNote,
+    withBound(
+      compare(
+        rounds,
+        { ...perRequest, name: "user-level: CPU per request, standalone", bound: cpuBound },
+        "tokenmesh",
+        "rlf-redis",
+        cpuNote,
+      ),
+      `${againstFloor(cpu, "tokenmesh", "rlf-redis", cpuBound, "us/request")}; ${split("tokenmesh")}; ${split("rlf-redis")}`,
     ),
-    compare(
-      rounds,
-      { ...perRequest, name: "user-level: CPU per request, 3-replica mesh", bound: { op: "<=", bound: 1.2 } },
-      "tokenmesh-mesh",
-      "tokenmesh",
-      cpuNote,
+    withBound(
+      compare(
+        rounds,
+        { ...perRequest, name: "user-level: CPU per request, 3-replica mesh", bound: meshCpuBound },
+        "tokenmesh-mesh",
+        "tokenmesh",
+        cpuNote,
+      ),
+      meshBound,
     ),
-    compare(
-      rounds,
-      { ...throughput, name: `user-level: req/s at ${CONNECTIONS} connections, standalone`, bound: { op: ">=", bound: 1.0 } },
-      "tokenmesh",
-      "rlf-redis",
-      rateNote,
+    withBound(
+      compare(
+        rounds,
+        { ...throughput, name: `user-level: req/s at ${CONNECTIONS} connections, standalone`, bound: rateBound },
+        "tokenmesh",
+        "rlf-redis",
+        rateNote,
+      ),
+      `${againstFloor(rate, "tokenmesh", "rlf-redis", rateBound, "req/s")}; the app's core is saturated (app and wrk), so req/s follows the app's CPU per request: ${split("tokenmesh")}; ${split("rlf-redis")}`,
     ),
-    compare(
-      rounds,
-      { ...throughput, name: `user-level: req/s at ${CONNECTIONS} connections, 3-replica mesh`, bound: { op: ">=", bound: 1.0 } },
-      "tokenmesh-mesh",
-      "rlf-redis",
-      rateNote,
+    withBound(
+      compare(
+        rounds,
+        { ...throughput, name: `user-level: req/s at ${CONNECTIONS} connections, 3-replica mesh`, bound: rateBound },
+        "tokenmesh-mesh",
+        "rlf-redis",
+        rateNote,
+      ),
+      `${againstFloor(rate, "tokenmesh-mesh", "rlf-redis", rateBound, "req/s")}; ${meshBound}`,
     ),
   ];
   // The side-by-side table, one informational row per limiter (value: p50 at 1 connection).

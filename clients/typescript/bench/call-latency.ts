@@ -3,6 +3,9 @@
 // of each layer is the difference between two neighbouring rows.
 //
 //   bare http2      node:http2 with a pre-encoded body (no gRPC library at all)
+//   raw h2 frames   HTTP/2 frames written by hand on a node:net socket, answers taken from the
+//                   DATA frames, headers and trailers not decoded: the lower bound of a
+//                   hand-written HTTP/2 framing on the client (an experiment, not a client)
 //   grpc-js         @grpc/grpc-js makeUnaryRequest with the protobuf-es codecs
 //   health          grpc.health.v1 Check through nice-grpc: the issue's "bare health check"
 //   nice-grpc       createClient (per-call AbortController, Metadata, async wrappers)
@@ -14,7 +17,8 @@
 // the other core than the server for figures like the bench's:
 //   taskset -c 1 npx tsx clients/typescript/bench/call-latency.ts [--calls 2000] [--rounds 3]
 //     [--only VARIANT]...          (repeatable: variant names contain commas)
-//     [--server tokenmesh|floor]   (floor: bench/baselines/floor-server.ts, plain grpc-js)
+//     [--server tokenmesh|floor|floor-nice]   (floor: bench/baselines/floor-server.ts, plain
+//                                   grpc-js; floor-nice: the same through nice-grpc)
 //     [--server-cpu-prof DIR]      (a V8 CPU profile of the server, written when it exits;
 //                                   summarise with bench/tools/profile-summary.ts)
 // The server is pinned to CPU 0 with taskset.
@@ -23,7 +27,7 @@ import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import http2 from "node:http2";
-import { createServer } from "node:net";
+import { createServer, connect as netConnect } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
@@ -94,6 +98,79 @@ const variants: readonly Variant[] = [
           stream.end(frame(requestBytes(i)));
         });
       return { call, close: () => void session.close() };
+    },
+  },
+  {
+    // An experiment, not a client: what a hand-written HTTP/2 framing on a bare socket could
+    // reach at best. Pre-encoded HPACK (literals, no table), huge windows set once, and the answer
+    // taken at the end of its gRPC message; the response headers and trailers are skipped, not
+    // decoded (a real client must HPACK-decode them for grpc-status), so this is a lower bound.
+    name: "raw h2 frames (lower bound)",
+    async open(address) {
+      const [host, portText] = address.split(":") as [string, string];
+      const socket = netConnect({ host, port: Number(portText), noDelay: true });
+      await new Promise<void>((r, j) => socket.once("connect", () => r()).once("error", j));
+      const frameOf = (type: number, flags: number, stream: number, payload: Buffer): Buffer => {
+        const out = Buffer.allocUnsafe(9 + payload.length);
+        out.writeUIntBE(payload.length, 0, 3);
+        out[3] = type;
+        out[4] = flags;
+        out.writeUInt32BE(stream, 5);
+        payload.copy(out, 9);
+        return out;
+      };
+      const settings = Buffer.alloc(6);
+      settings.writeUInt16BE(4, 0); // SETTINGS_INITIAL_WINDOW_SIZE
+      settings.writeUInt32BE(2 ** 31 - 1, 2);
+      const window = Buffer.alloc(4);
+      window.writeUInt32BE(2 ** 31 - 1 - 65_535, 0);
+      socket.write(Buffer.concat([Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), frameOf(4, 0, 0, settings), frameOf(8, 0, 0, window)]));
+      const literal = (nameIndex: number, value: string): Buffer => Buffer.from([nameIndex, value.length, ...Buffer.from(value)]);
+      const block = Buffer.concat([
+        Buffer.from([0x83, 0x86]), // :method POST, :scheme http (static table)
+        literal(0x04, PATH),
+        literal(0x01, address),
+        Buffer.from([0x0f, 0x10, 16, ...Buffer.from("application/grpc")]), // content-type, index 31
+        Buffer.from([0x00, 2, ...Buffer.from("te"), 8, ...Buffer.from("trailers")]),
+      ]);
+      let nextStream = 1;
+      let pending: { stream: number; chunks: Buffer[]; got: number; resolve: (b: Buffer) => void } | undefined;
+      let buffered = Buffer.alloc(0);
+      socket.on("data", (chunk: Buffer) => {
+        buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
+        while (buffered.length >= 9) {
+          const length = buffered.readUIntBE(0, 3);
+          if (buffered.length < 9 + length) break;
+          const type = buffered[3] as number;
+          const flags = buffered[4] as number;
+          const stream = buffered.readUInt32BE(5) & 0x7fffffff;
+          const payload = buffered.subarray(9, 9 + length);
+          buffered = buffered.subarray(9 + length);
+          if (type === 4 && (flags & 1) === 0) socket.write(frameOf(4, 1, 0, Buffer.alloc(0))); // SETTINGS ack
+          if (type === 6 && (flags & 1) === 0) socket.write(frameOf(6, 1, 0, Buffer.from(payload))); // PING ack
+          if (type === 0 && pending !== undefined && stream === pending.stream) {
+            pending.chunks.push(Buffer.from(payload));
+            pending.got += payload.length;
+            const all = Buffer.concat(pending.chunks);
+            if (all.length >= 5 && all.length >= 5 + all.readUInt32BE(1)) {
+              const done = pending;
+              pending = undefined;
+              done.resolve(all.subarray(5));
+            }
+          }
+        }
+      });
+      const call: Call = (i) =>
+        new Promise<Buffer>((resolve) => {
+          const stream = nextStream;
+          nextStream += 2;
+          pending = { stream, chunks: [], got: 0, resolve };
+          socket.write(Buffer.concat([frameOf(1, 0x4, stream, block), frameOf(0, 0x1, stream, frame(requestBytes(i)))]));
+        });
+      // The one check it makes: the server answered a well-formed ConsumeResponse (one result).
+      const first = fromBinary(ConsumeResponseSchema, (await call(0)) as Buffer);
+      if (first.results.length !== 1) throw new Error(`raw h2 frames: expected 1 result, got ${first.results.length}`);
+      return { call, close: () => void socket.destroy() };
     },
   },
   {
@@ -193,11 +270,16 @@ async function main(): Promise<void> {
     config,
     `listen: 127.0.0.1:${port}\nmetricsListen: null\nhttpListen: null\nlogLevel: info\npolicies:\n  bench: { capacity: 1000000000, refill: 1000000000, per: 1s }\n`,
   );
-  const floor = values.server === "floor";
-  if (!floor && values.server !== "tokenmesh") throw new TypeError(`--server must be tokenmesh or floor, got ${values.server}`);
+  const floorScripts: Record<string, string> = {
+    floor: "bench/baselines/floor-server.ts",
+    "floor-nice": "bench/baselines/floor-nice-server.ts",
+  };
+  const floorScript = floorScripts[values.server];
+  const floor = floorScript !== undefined;
+  if (!floor && values.server !== "tokenmesh") throw new TypeError(`--server must be tokenmesh, floor or floor-nice, got ${values.server}`);
   const profile = values["server-cpu-prof"] === undefined ? [] : ["--cpu-prof", "--cpu-prof-dir", resolve(values["server-cpu-prof"])];
   const serverArgs = floor
-    ? [...profile, "--import", "tsx", join(repoRoot, "bench/baselines/floor-server.ts")]
+    ? [...profile, "--import", "tsx", join(repoRoot, floorScript)]
     : [...profile, join(repoRoot, "bin/tokenmesh.mjs"), "serve", "--config", config];
   const child = spawn("taskset", ["-c", "0", process.execPath, ...serverArgs], { cwd: repoRoot, stdio: ["ignore", "pipe", "inherit"] });
   const address = await new Promise<string>((r, j) => {
@@ -209,7 +291,7 @@ async function main(): Promise<void> {
     });
     child.once("exit", (code) => j(new Error(`server exited ${code}`)));
   });
-  // The floor serves only RateLimiter (no health service).
+  // The floors serve only RateLimiter (no health service).
   const offered = floor ? variants.filter((v) => !v.name.startsWith("health")) : variants;
   const chosen = values.only === undefined ? offered : offered.filter((v) => values.only?.includes(v.name));
   const got = new Map<string, Figures[]>();
