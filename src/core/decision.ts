@@ -12,6 +12,8 @@ export interface BucketAccess {
   level(): number;
   /** Takes `units` at the decision time. Called only once every bucket has been checked. */
   debit(units: number): void;
+  /** Optional: told that a consuming decision including this bucket was denied (demand it did not get). */
+  denied?(): void;
 }
 
 export interface DecisionOutcome {
@@ -40,6 +42,7 @@ export function decide(buckets: readonly BucketAccess[], consume: boolean): Deci
       levels[i] = (levels[i] as number) - units;
     }
   }
+  if (!allowed && consume) for (const b of buckets) b.denied?.();
   const reports = buckets.map((b, i) => report(b.rate, levels[i] as number, allowed && consume ? 0 : b.cost));
   let retryAfterUs = 0;
   if (!allowed) for (const r of reports) retryAfterUs = Math.max(retryAfterUs, r.retryAfterUs);

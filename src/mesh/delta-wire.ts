@@ -67,6 +67,7 @@ function writeKey(w: Writer, k: KeyDelta, base: number): void {
   }
   w.intField(6, k.horizonUs);
   w.boolField(7, k.partial);
+  if (k.demand !== undefined) writePacked(w, 9, k.demand);
   w.end(at);
 }
 
@@ -193,6 +194,7 @@ function readKey(r: Reader, base: number): UntrustedKeyDelta {
   const flat: number[] = [];
   let horizonUs = 0;
   let partial = false;
+  const demand: number[] = [];
   while (!r.done) {
     const [field, wt] = r.tag();
     switch (field) {
@@ -226,6 +228,9 @@ function readKey(r: Reader, base: number): UntrustedKeyDelta {
         expect(wt, VARINT, "KeyDelta.partial");
         partial = r.bool();
         break;
+      case 9:
+        readRepeated(r, wt, demand, readUint, "KeyDelta.demand");
+        break;
       default:
         // 8 (header_omitted) is reserved and never set; any other number is a newer peer's field.
         r.skip(wt);
@@ -233,7 +238,9 @@ function readKey(r: Reader, base: number): UntrustedKeyDelta {
   }
   const entries = rows(flat, 4);
   for (const e of entries) if (e.length === 4) e[1] = (e[1] as number) + base;
-  return { key, limit, prefix, known: rows(known, 2), entries, horizonUs, partial };
+  const part: UntrustedKeyDelta = { key, limit, prefix, known: rows(known, 2), entries, horizonUs, partial };
+  if (demand.length > 0) part.demand = rows(demand, 3);
+  return part;
 }
 
 function readRecord(r: Reader): number[] {

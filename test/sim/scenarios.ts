@@ -9,6 +9,7 @@ import { partition, restart } from "./scenarios-faults.ts";
 import { burst, fiveReplicas, quietReplica, skew, twoSaturated } from "./scenarios-load.ts";
 import { RELAY_SCENARIOS } from "./scenarios-relay.ts";
 import { STRICT_SCENARIOS } from "./scenarios-strict.ts";
+import { SHARE_SCENARIOS } from "./scenarios-share.ts";
 
 export interface Scenario {
   readonly name: string;
@@ -42,4 +43,5 @@ export const SCENARIOS: readonly Scenario[] = [
   { name: "state-size", run: stateSize },
   ...RELAY_SCENARIOS,
   ...STRICT_SCENARIOS,
+  ...SHARE_SCENARIOS,
 ];

@@ -59,6 +59,7 @@ export function deltaToProto(d: CoreDelta): MessageInitShape<typeof DeltaSchema>
       entries: flatten(k.entries.map(([inc, slot, c0, c1]) => [inc, slot - base, c0, c1])),
       horizonUs: BigInt(k.horizonUs),
       partial: k.partial,
+      demand: flatten(k.demand ?? []),
     })),
   };
 }
@@ -105,6 +106,7 @@ function keyFromProto(k: KeyDelta, base: number): UntrustedKeyDelta {
     entries: rows(k.entries, 4, (r) => (r.length === 4 ? [r[0] as number, (r[1] as number) + base, r[2] as number, r[3] as number] : r)),
     horizonUs: num(k.horizonUs),
     partial: k.partial,
+    ...(k.demand.length > 0 ? { demand: rows(k.demand, 3) } : {}),
   };
 }
 

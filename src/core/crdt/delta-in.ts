@@ -17,6 +17,7 @@ import { newSession, onDelta, resetOut } from "./peer-session.ts";
 import { joinRecord, raiseHorizon, type WireInc } from "./registry.ts";
 import { bump, newKeyRecord, type ReplicaState, stampAt } from "./replica-state.ts";
 import { markWhatSenderLacks, type PartSender } from "./sender-lacks.ts";
+import { joinFigure } from "./share.ts";
 import { renewIfRetired } from "./timers.ts";
 import { type DeltaError, validateDelta } from "./validate.ts";
 import type { Ack, CountRow, Delta, UntrustedDelta } from "./wire.ts";
@@ -170,6 +171,14 @@ export function quarantine(
   return { now, later };
 }
 
+/** Share mode's demand figures (soft state beside the lattice, share.ts), for keys not ignored here. */
+function joinDemandFigures(s: ReplicaState, d: Delta, latest: number): void {
+  for (const k of d.keys) {
+    if (k.demand === undefined || k.demand.length === 0 || isIgnoredKey(s, k.key)) continue;
+    for (const [ix, at, rateMilli] of k.demand) joinFigure(s, k.key, d.incarnations[ix] as IncId, { at, rateMilli }, latest);
+  }
+}
+
 export function applyDelta(s: ReplicaState, untrusted: UntrustedDelta, raw_now: number): ApplyResult {
   const checked = validateDelta(untrusted, s.opts.limits);
   s.stats.deltasIn += 1;
@@ -265,6 +274,7 @@ export function applyDelta(s: ReplicaState, untrusted: UntrustedDelta, raw_now: 
   // A straggler's parts are older than its node's current state: they say nothing of what it lacks.
   const from: PartSender | undefined = straggler ? undefined : { inc, acked: session.acked };
   for (const part of now) joinKeyPart(s, part.key, part.state, inc, from && { from, whole: !part.partial });
+  joinDemandFigures(s, d, limit);
   session.synced = true;
   // Retired by the mesh: continue at once under a fresh id (a retirement is final: docs/design.md,
   // "The registry: watermarks, retirement, horizon").

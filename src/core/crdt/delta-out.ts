@@ -13,6 +13,7 @@ import { changedSince } from "./key-index.ts";
 import type { Entry } from "./key-state.ts";
 import { newSession, nextFrom, resetOut } from "./peer-session.ts";
 import type { ReplicaState } from "./replica-state.ts";
+import { ownFigure } from "./share.ts";
 import { type Delta, type IncarnationRecord, IncTable, type KeyDelta, keyDelta } from "./wire.ts";
 
 /** The next delta for `node`, or undefined when there is nothing it may lack. */
@@ -42,7 +43,11 @@ export function deltaFor(s: ReplicaState, node: string, raw: number): Delta | un
   // Only keys changed after `from` can hold anything to send (key-index.ts: change list).
   const include = (e: Entry): boolean => send(e.seq, e.inc, e.origin);
   for (const rec of changedSince(s, from)) {
-    if (send(rec.seq, undefined, rec.origin) || rec.state.entries.some(include)) keys.push(keyDelta(rec.key, rec.state, include, table));
+    if (!send(rec.seq, undefined, rec.origin) && !rec.state.entries.some(include)) continue;
+    const part = keyDelta(rec.key, rec.state, include, table);
+    // Share mode: this replica's demand figure rides on its key part (share.ts).
+    const own = ownFigure(s, rec.key);
+    keys.push(own === undefined ? part : { ...part, demand: [[table.of(s.self), own.at, own.rateMilli]] });
   }
   const records: IncarnationRecord[] = [];
   const listed = new Set<IncId>();

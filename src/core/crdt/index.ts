@@ -25,6 +25,7 @@ export type {
   CountRow,
   Delta,
   DeltaPrefix,
+  DemandRow,
   EntryRow,
   IncarnationRecord,
   KeyDelta,

@@ -11,6 +11,7 @@ import type { Entry, KeyState } from "./key-state.ts";
 import type { PeerSession } from "./peer-session.ts";
 import type { Registry, WireInc } from "./registry.ts";
 import type { Walker } from "./replay.ts";
+import type { ShareState } from "./share.ts";
 import { DEFAULT_LIMITS, type Limits } from "./validate.ts";
 
 export interface ReplicaOptions {
@@ -45,6 +46,19 @@ export interface ReplicaOptions {
   /** Longest gap between an idle replica's watermark raises (heartbeat.ts; capped at retireAfter / 5). */
   readonly maxIdleHeartbeatUs: number;
   readonly limits: Limits;
+  /**
+   * Admission of keys in demand on several replicas (share.ts): "share" admits from this
+   * replica's share of the bucket, "local" from the whole bucket. Per policy: `ShareState`'s prefixes.
+   */
+  readonly contention: "share" | "local";
+  /** Share mode: how long a run of demand after idleness admits from 1/n_live before it may take the whole bucket. */
+  readonly shareProbeUs: number;
+  /** Share mode: a peer's demand figure this much older than its watermark means it stopped demanding. */
+  readonly shareStaleUs: number;
+  /** Share mode: keys and figures not heard of for this long are forgotten. */
+  readonly shareMemoryUs: number;
+  /** Share mode: time constant of the decayed demand rate. */
+  readonly demandTauUs: number;
 }
 
 export const DEFAULT_OPTIONS: Omit<ReplicaOptions, "node" | "peers"> = {
@@ -61,6 +75,11 @@ export const DEFAULT_OPTIONS: Omit<ReplicaOptions, "node" | "peers"> = {
   clockSync: true,
   maxIdleHeartbeatUs: 1_000_000,
   limits: DEFAULT_LIMITS,
+  contention: "local",
+  shareProbeUs: 250_000,
+  shareStaleUs: 500_000,
+  shareMemoryUs: 5_000_000,
+  demandTauUs: 500_000,
 };
 
 export interface KeyRecord {
@@ -165,6 +184,8 @@ export interface ReplicaState {
   readonly heartbeat: HeartbeatState;
   readonly stats: ReplicaStats;
   readonly randomHex: () => string;
+  /** Share mode's local bookkeeping (share.ts): demand figures and shares per key; not replicated state. */
+  readonly share: ShareState;
 }
 
 export function newStats(): ReplicaStats {

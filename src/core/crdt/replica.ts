@@ -31,6 +31,7 @@ import {
   type ReplicaStats,
   stampAt,
 } from "./replica-state.ts";
+import { debitShare, isSharedKey, newShareState, noteDemand, type SharePhase, shareLevel, shareOf, tickShares } from "./share.ts";
 import { collectKeys, dropRecord, foldAll, isFullAt, raiseOwnHorizon, renewIfRetired, retireSilent, wouldCollect } from "./timers.ts";
 import type { Limits } from "./validate.ts";
 import type { Ack, Delta, UntrustedDelta } from "./wire.ts";
@@ -101,6 +102,7 @@ export class Replica {
       heartbeat: newHeartbeat(nowUs),
       stats: newStats(),
       randomHex,
+      share: newShareState(),
     };
     this.#s.reg.incs.set(self, { wm: 0, retired: -1, seq: bump(this.#s) });
     this.#s.lastHeard.set(self, nowUs);
@@ -205,7 +207,30 @@ export class Replica {
     const t = stampAt(s, raw);
     const out = this.#out;
     cachedLevel(rec, t, out);
-    return new KeyAccess(this, key, out.rate, cost, s.ready ? out.level : Math.min(0, out.level), t);
+    const level = s.ready ? out.level : Math.min(0, out.level);
+    if (!isSharedKey(s, key)) return new KeyAccess(this, key, out.rate, cost, level, t, false);
+    return new KeyAccess(this, key, out.rate, cost, shareLevel(s, key, out.rate, cost * out.rate.unitsPerToken, level, t), t, true);
+  }
+
+  /** Records a consuming decision on `key` at stamp `t` (share mode's demand), and takes `units` from its share if admitted. @internal */
+  demandAt(key: string, tokens: number, admittedUnits: number, t: number): void {
+    noteDemand(this.#s, key, tokens, t);
+    if (admittedUnits > 0) debitShare(this.#s, key, admittedUnits, t);
+  }
+
+  /**
+   * Sets which keys run in which contention mode: keys under `localPrefixes` in local mode,
+   * under `sharePrefixes` in share mode, the rest by the `contention` option. For the edge: a
+   * policy's `contention` setting is the prefix of its bucket ids (as for ignoreKeyPrefixes).
+   */
+  setContentionPrefixes(localPrefixes: readonly string[], sharePrefixes: readonly string[]): void {
+    this.#s.share.localPrefixes = [...localPrefixes];
+    this.#s.share.sharePrefixes = [...sharePrefixes];
+  }
+
+  /** Share mode's phase and shares for `key` here (undefined: no demand or figure seen), for inspection. */
+  shareOf(key: string): { phase: SharePhase; capShare: number; refillShare: number } | undefined {
+    return shareOf(this.#s, key);
   }
 
   /** Whether this incarnation may still write (not retired, not forgotten); no id parsing per call. */
@@ -357,6 +382,7 @@ export class Replica {
     raiseOwnHorizon(this.#s, raw);
     foldAll(this.#s, raw);
     collectKeys(this.#s, raw);
+    tickShares(this.#s, stampAt(this.#s, raw));
   }
 
   /**
@@ -468,6 +494,8 @@ class KeyAccess implements BucketAccess {
     readonly cost: number,
     private readonly units: number,
     private readonly t: number,
+    /** Share mode: consuming decisions are demand, and admissions come out of the share too. */
+    private readonly shared: boolean,
   ) {}
 
   level(): number {
@@ -476,5 +504,10 @@ class KeyAccess implements BucketAccess {
 
   debit(units: number): void {
     this.replica.debitAt(this.key, Math.ceil(units / this.rate.unitsPerToken), this.t);
+    if (this.shared) this.replica.demandAt(this.key, this.cost, units, this.t);
+  }
+
+  denied(): void {
+    if (this.shared) this.replica.demandAt(this.key, this.cost, 0, this.t);
   }
 }

@@ -10,7 +10,7 @@
 import type { FieldError, Result } from "../result.ts";
 import { birthOf, type IncId, isIncarnationId } from "./incarnation.ts";
 import { type KeyConfig, makeKeyConfig } from "./key-config.ts";
-import type { CountRow, Delta, DeltaPrefix, EntryRow, IncarnationRecord, KeyDelta, UntrustedDelta } from "./wire.ts";
+import type { CountRow, Delta, DeltaPrefix, DemandRow, EntryRow, IncarnationRecord, KeyDelta, UntrustedDelta } from "./wire.ts";
 
 export interface Limits {
   readonly maxKeysPerDelta: number;
@@ -156,6 +156,30 @@ function countRows(v: unknown, ki: number, name: string, at: number, cx: Context
   return v as unknown as readonly CountRow[];
 }
 
+/** Largest demand figure accepted (milli-tokens per second): far above any real demand, well inside exact integers. */
+export const MAX_DEMAND_MILLI = 2 ** 50;
+
+/** Share mode's demand figures of a key part (absent from older peers: then none). */
+function demandRows(v: unknown, ki: number, cx: Context): readonly DemandRow[] | undefined | Bad {
+  if (v === undefined) return undefined;
+  if (!Array.isArray(v)) return fail(`keys[${ki}].demand`, "must be an array");
+  const { incarnations, births, limits } = cx;
+  if (v.length > limits.maxIncsPerDelta) return fail(`keys[${ki}].demand`, `has ${v.length} items, limit ${limits.maxIncsPerDelta}`);
+  for (let j = 0; j < v.length; j++) {
+    const row: unknown = v[j];
+    if (!Array.isArray(row) || row.length !== 3)
+      return fail(`keys[${ki}].demand[${j}]`, "must be [incarnation, atUs, milli-tokens per second]");
+    const ix: unknown = row[0];
+    if (!isInt(ix, 0, incarnations.length - 1)) return intFail(ix, `keys[${ki}].demand[${j}][0]`, 0, incarnations.length - 1);
+    const birth = births[ix] as number;
+    if (!isInt(row[1], birth, Number.MAX_SAFE_INTEGER)) return intFail(row[1], `keys[${ki}].demand[${j}][1]`, birth);
+    if (!isInt(row[2], 0, MAX_DEMAND_MILLI)) return intFail(row[2], `keys[${ki}].demand[${j}][2]`, 0, MAX_DEMAND_MILLI);
+    for (let i = 0; i < j; i++) if ((v[i] as unknown[])[0] === ix) return fail(`keys[${ki}].demand[${j}]`, "names an incarnation twice");
+  }
+  // Checked above: every row is three integers in range.
+  return v as unknown as readonly DemandRow[];
+}
+
 const PREFIX_NUMBERS = ["foldedSum", "digest", "lateCharged", "forgiven"] as const;
 
 /** Order of entries in a key part: slot, then incarnation id (the text, as the core sorts). */
@@ -225,6 +249,8 @@ function checkKey(raw: unknown, ki: number, cx: Context): KeyDelta | Bad {
       return fail(`keys[${ki}].entries`, "repeats a (slot, incarnation)");
   }
   if (typeof o.partial !== "boolean") return fail(`keys[${ki}].partial`, "must be a boolean");
+  const demand = demandRows(o.demand, ki, cx);
+  if (demand instanceof Bad) return demand;
   const prefix: DeltaPrefix = {
     tauUs,
     level,
@@ -235,7 +261,8 @@ function checkKey(raw: unknown, ki: number, cx: Context): KeyDelta | Bad {
     lateCharged: p.lateCharged as number,
     forgiven: p.forgiven as number,
   };
-  return { key: o.key, limit, prefix, known, entries, horizonUs, partial: o.partial };
+  const part: KeyDelta = { key: o.key, limit, prefix, known, entries, horizonUs, partial: o.partial };
+  return demand === undefined || demand.length === 0 ? part : { ...part, demand };
 }
 
 /** Checks and bounds a delta from a peer: the Delta the join may take, or what is wrong with it. */

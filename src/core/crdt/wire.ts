@@ -22,6 +22,8 @@ import type { Entry, KeyState } from "./key-state.ts";
 export type EntryRow = readonly [number, number, number, number];
 /** [incarnation index, running total] */
 export type CountRow = readonly [number, number];
+/** [incarnation index, stamp (µs), demanded milli-tokens per second]: share mode's demand figure. */
+export type DemandRow = readonly [number, number, number];
 /** [incarnation index, watermarkUs, retiredUs (-1 while live)] */
 export type IncarnationRecord = readonly [number, number, number];
 
@@ -50,6 +52,8 @@ export interface KeyDelta {
   readonly horizonUs: number;
   /** Some tail entries were left out (the peer acknowledged them): a receiver without the key asks again. */
   readonly partial: boolean;
+  /** Share mode: writers' demand figures for this key (soft state, not joined into the key: share.ts). */
+  readonly demand?: readonly DemandRow[];
 }
 
 export interface Delta {
@@ -96,6 +100,7 @@ export interface UntrustedKeyDelta {
   entries: number[][];
   horizonUs: number;
   partial: boolean;
+  demand?: number[][];
 }
 
 /**

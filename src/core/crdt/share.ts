@@ -1,0 +1,278 @@
+// Share mode for contended keys (docs/design.md, section 9, "Modes"): when a key is in demand on
+// more than one replica, each admits from its own share of the bucket instead of the whole of
+// it, so n replicas that burst together admit about one bucket, not n(C + r·d) (trap 12).
+//
+// Shares are an input of this replica's admission only. Nothing here is joined into a key's
+// replicated state: the level (replay.ts) and the lattice (key-join.ts) are exactly those of the
+// local mode, so the laws, convergence and the bounds of section 3 are untouched. What travels is
+// one demand figure per writer per key (`KeyDelta.demand`): (stamp, demanded tokens per second),
+// last-writer-wins by stamp. It is soft state: a lost or stale figure makes a share less
+// accurate, never the level wrong, and the replicated level still bounds every admission.
+//
+// Per key, a replica is in one of three phases:
+//   whole  no peer is current (below): the whole bucket, as in local mode;
+//   probe  its demand just began after idleness and it cannot yet know whether peers began at
+//          the same moment: it admits from 1/n_live of the bucket (n_live: live incarnations in
+//          the registry, a replicated fact every replica has before any burst) for `shareProbeUs`;
+//   share  k peers are current: capacity C/(k+1), refill r·own/(own + Σ peers' demand).
+// A peer's figure is current while the peer is live and the figure is no more than
+// `shareStaleUs` older than the peer's watermark: a peer still heard from whose figure stopped
+// moving stopped demanding; a peer not heard from at all keeps its share until it is retired
+// (`retireAfter`): availability first, as for everything else a silent peer holds.
+
+import type { Rate } from "../rate.ts";
+import type { IncId } from "./incarnation.ts";
+import { markKeyChanged } from "./local-change.ts";
+import type { ReplicaState } from "./replica-state.ts";
+
+/** A writer's demand figure for one key: stamp it was measured at, demanded milli-tokens per second. */
+export interface DemandFigure {
+  at: number;
+  rateMilli: number;
+}
+
+export type SharePhase = "whole" | "probe" | "share";
+
+/** One key's share bookkeeping on this replica (local; only `own` is sent). */
+export interface ShareKey {
+  readonly key: string;
+  /** Tokens demanded (admitted or denied) since the last tick. */
+  pending: number;
+  /** Exponentially decayed sum of demanded tokens (time constant demandTauUs). */
+  decayed: number;
+  /** Stamp the current run of demand began (reset after `shareStaleUs` without demand). */
+  since: number;
+  lastDemandAt: number;
+  lastTickAt: number;
+  /** Demand probe wanted for this run: the key was idle here, or peers have demanded it recently. */
+  probe: boolean;
+  /** This replica's published figure, undefined until its first tick with demand. */
+  own: DemandFigure | undefined;
+  readonly peers: Map<IncId, DemandFigure>;
+  phase: SharePhase;
+  /** Fractions of capacity and of refill this replica admits from (1 and 1 when whole). */
+  capShare: number;
+  refillShare: number;
+  /** Share level in the units of `rate`, at stamp `levelAt` (a float: it is local, not replicated). */
+  level: number;
+  levelAt: number;
+  rate: Rate | undefined;
+}
+
+export interface ShareState {
+  readonly keys: Map<string, ShareKey>;
+  /** Keys with demand since the last tick. */
+  readonly dirty: Set<ShareKey>;
+  /** Keys under these prefixes run in local mode whatever the default (a policy's `contention: local`). */
+  localPrefixes: readonly string[];
+  sharePrefixes: readonly string[];
+  lastSweepAt: number;
+}
+
+export function newShareState(): ShareState {
+  return { keys: new Map(), dirty: new Set(), localPrefixes: [], sharePrefixes: [], lastSweepAt: 0 };
+}
+
+/** Whether `key` runs in share mode: its policy says so, else the replica's default. */
+export function isSharedKey(s: ReplicaState, key: string): boolean {
+  const sh = s.share;
+  for (const p of sh.localPrefixes) if (key.startsWith(p)) return false;
+  for (const p of sh.sharePrefixes) if (key.startsWith(p)) return true;
+  return s.opts.contention === "share";
+}
+
+function newShareKey(key: string, t: number): ShareKey {
+  return {
+    key,
+    pending: 0,
+    decayed: 0,
+    since: t,
+    lastDemandAt: t,
+    lastTickAt: t,
+    probe: true,
+    own: undefined,
+    peers: new Map(),
+    phase: "whole",
+    capShare: 1,
+    refillShare: 1,
+    level: 0,
+    levelAt: t,
+    rate: undefined,
+  };
+}
+
+/** Demanded tokens per microsecond of this replica for `sk` at stamp `t` (bias-corrected for a young run). */
+function ownRatePerUs(s: ReplicaState, sk: ShareKey, t: number): number {
+  const tau = Math.max(1, s.opts.demandTauUs);
+  const age = Math.max(t - sk.since, s.opts.slotWidthUs, 1);
+  const norm = tau * (1 - Math.exp(-age / tau));
+  return norm > 0 ? sk.decayed / norm : 0;
+}
+
+function isCurrent(s: ReplicaState, id: IncId, f: DemandFigure, t: number): boolean {
+  const r = s.reg.incs.get(id);
+  if (r !== undefined && r.retired >= 0) return false;
+  const heard = r === undefined ? t : Math.max(r.wm, f.at);
+  return f.at >= heard - s.opts.shareStaleUs;
+}
+
+function liveCount(s: ReplicaState): number {
+  let n = 0;
+  for (const r of s.reg.incs.values()) if (r.retired < 0) n += 1;
+  return Math.max(1, n);
+}
+
+/** Brings the share level to stamp `t` at the current share (a no-op when whole). */
+function refill(sk: ShareKey, t: number): void {
+  const rate = sk.rate;
+  if (rate === undefined || t <= sk.levelAt) return;
+  const cap = capUnits(sk, rate);
+  if (sk.level < cap) sk.level = Math.min(cap, sk.level + (t - sk.levelAt) * rate.unitsPerMicro * sk.refillShare);
+  sk.levelAt = t;
+}
+
+/** Share capacity in units: at least one token, so a small share still admits. */
+function capUnits(sk: ShareKey, rate: Rate): number {
+  return Math.max(rate.unitsPerToken, sk.capShare * rate.capacityUnits);
+}
+
+/** Recomputes phase and shares of `sk` at stamp `t` from the figures held now. */
+function refreshShare(s: ReplicaState, sk: ShareKey, t: number): void {
+  refill(sk, t);
+  const before = sk.phase;
+  let k = 0;
+  let peerDemand = 0;
+  for (const [id, f] of sk.peers) {
+    if (id === s.self || !isCurrent(s, id, f, t)) continue;
+    k += 1;
+    peerDemand += f.rateMilli;
+  }
+  if (k > 0) {
+    sk.phase = "share";
+    sk.capShare = 1 / (k + 1);
+    // Own demand before its first tick in this run is unknown: count it as an average peer's.
+    const own = sk.own === undefined ? peerDemand / k : ownRatePerUs(s, sk, t) * 1e9;
+    sk.refillShare = own + peerDemand > 0 ? own / (own + peerDemand) : 1 / (k + 1);
+  } else if (sk.probe && t - sk.since < s.opts.shareProbeUs) {
+    sk.phase = "probe";
+    sk.capShare = 1 / liveCount(s);
+    sk.refillShare = sk.capShare;
+  } else {
+    sk.phase = "whole";
+    sk.capShare = 1;
+    sk.refillShare = 1;
+  }
+  if (sk.rate !== undefined) {
+    const cap = capUnits(sk, sk.rate);
+    // Entering a share from the whole bucket starts it full (nothing of it was spent yet).
+    if (before === "whole" && sk.phase !== "whole") sk.level = cap;
+    else sk.level = Math.min(sk.level, cap);
+  }
+}
+
+/** The share record of `key` for an access at `t`, created or resumed on demand. */
+function shareKeyFor(s: ReplicaState, key: string, t: number): ShareKey {
+  let sk = s.share.keys.get(key);
+  if (sk === undefined) {
+    sk = newShareKey(key, t);
+    s.share.keys.set(key, sk);
+    refreshShare(s, sk, t);
+  } else if (t - sk.lastDemandAt > s.opts.shareStaleUs) {
+    // A new run of demand after idleness: probe again only if peers demanded this key lately;
+    // a replica that has been the key's only writer keeps the whole bucket.
+    sk.decayed = 0;
+    sk.since = t;
+    sk.lastTickAt = t;
+    sk.own = undefined;
+    sk.probe = sk.peers.size > 0;
+    refreshShare(s, sk, t);
+  } else if (!s.share.dirty.has(sk)) refreshShare(s, sk, t);
+  return sk;
+}
+
+/**
+ * Units this replica may admit of `key` at `t` beside the replicated level `level`, for a cost
+ * of `costUnits`: `level` itself in the whole phase or when the share holds the cost (or is
+ * full: a cost above a small share is admitted once from a full share), else less than the cost.
+ */
+export function shareLevel(s: ReplicaState, key: string, rate: Rate, costUnits: number, level: number, t: number): number {
+  const sk = shareKeyFor(s, key, t);
+  if (sk.rate !== rate) {
+    if (sk.rate !== undefined) sk.level = (sk.level / sk.rate.unitsPerToken) * rate.unitsPerToken;
+    else sk.level = capUnits(sk, rate);
+    sk.rate = rate;
+    sk.levelAt = t;
+  }
+  if (sk.phase === "whole") return level;
+  refill(sk, t);
+  if (sk.level >= Math.min(costUnits, capUnits(sk, rate))) return level;
+  return Math.min(level, Math.floor(sk.level));
+}
+
+/** Records `tokens` demanded of `key` at `t` (a consuming decision, allowed or denied). */
+export function noteDemand(s: ReplicaState, key: string, tokens: number, t: number): void {
+  const sk = shareKeyFor(s, key, t);
+  sk.pending += tokens;
+  sk.lastDemandAt = t;
+  s.share.dirty.add(sk);
+}
+
+/** Takes `units` admitted from `key`'s share at `t`. */
+export function debitShare(s: ReplicaState, key: string, units: number, t: number): void {
+  const sk = s.share.keys.get(key);
+  if (sk === undefined || sk.phase === "whole") return;
+  refill(sk, t);
+  sk.level -= units;
+}
+
+/**
+ * Flush-timer work: folds the demand since the last tick into each key's estimate, publishes
+ * the figure (the key part goes out with the next delta), refreshes the shares, and now and then
+ * forgets keys and figures not heard of for `shareMemoryUs`.
+ */
+export function tickShares(s: ReplicaState, t: number): void {
+  const tau = Math.max(1, s.opts.demandTauUs);
+  for (const sk of s.share.dirty) {
+    sk.decayed = sk.decayed * Math.exp(-Math.max(0, t - sk.lastTickAt) / tau) + sk.pending;
+    sk.pending = 0;
+    sk.lastTickAt = t;
+    sk.own = { at: t, rateMilli: Math.ceil(ownRatePerUs(s, sk, t) * 1e9) };
+    const rec = s.keys.get(sk.key);
+    if (rec !== undefined) markKeyChanged(s, rec);
+    refreshShare(s, sk, t);
+  }
+  s.share.dirty.clear();
+  const memory = s.opts.shareMemoryUs;
+  if (t - s.share.lastSweepAt < memory / 4) return;
+  s.share.lastSweepAt = t;
+  for (const [key, sk] of s.share.keys) {
+    for (const [id, f] of sk.peers) if (f.at < t - memory || s.reg.incs.get(id)?.retired !== -1) sk.peers.delete(id);
+    if (sk.peers.size === 0 && sk.lastDemandAt < t - memory) s.share.keys.delete(key);
+  }
+}
+
+/** This replica's demand figure for `key`, for its key part; undefined if it has none. */
+export function ownFigure(s: ReplicaState, key: string): DemandFigure | undefined {
+  return s.share.keys.get(key)?.own;
+}
+
+/** Joins a peer's figure for `key` (last writer wins by stamp); `latest` bounds how far ahead a stamp may be. */
+export function joinFigure(s: ReplicaState, key: string, id: IncId, f: DemandFigure, latest: number): void {
+  if (id === s.self || f.at > latest) return;
+  let sk = s.share.keys.get(key);
+  if (sk === undefined) {
+    // Learning of a peer's demand before any here: remembered so a first burst here shares.
+    sk = newShareKey(key, f.at);
+    sk.lastDemandAt = Number.NEGATIVE_INFINITY;
+    s.share.keys.set(key, sk);
+  }
+  const had = sk.peers.get(id);
+  if (had === undefined || f.at > had.at || (f.at === had.at && f.rateMilli > had.rateMilli))
+    sk.peers.set(id, { at: f.at, rateMilli: f.rateMilli });
+}
+
+/** The phase and shares of `key` here, for inspection (tests, metrics). */
+export function shareOf(s: ReplicaState, key: string): { phase: SharePhase; capShare: number; refillShare: number } | undefined {
+  const sk = s.share.keys.get(key);
+  return sk === undefined ? undefined : { phase: sk.phase, capShare: sk.capShare, refillShare: sk.refillShare };
+}
