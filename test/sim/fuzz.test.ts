@@ -16,6 +16,17 @@ describe("convergence under random fault schedules", () => {
   }
 });
 
+// Share mode (share.ts) sends demand figures on key parts and admits from shares: the same
+// schedules must converge and no honest delta (figures included) may be rejected.
+describe("convergence with share mode on", () => {
+  for (let seed = 1; seed <= Math.min(COUNT, 6); seed++) {
+    it(`seed ${seed}`, () => {
+      const o = fuzzOnce(seed, 4, "share");
+      expect(o.ok, `${o.why}; replay: npx tsx test/sim/fuzz.ts 1 ${seed} share`).toBe(true);
+    });
+  }
+});
+
 // Seeds that once failed, at the length they failed at (the default run of fuzz.ts).
 const REGRESSIONS: readonly { readonly seed: number; readonly found: string }[] = [
   { seed: 457, found: "a peer kept a folded prefix its writer had collected: two states, two levels" },

@@ -1,7 +1,8 @@
 // Randomised fault schedules for the convergence property: random topology (a spanning line plus
 // random extra links), loss, duplicates, jitter, skews, partitions, kills and restarts, limit
 // changes, then quiescence. Every live replica must hold the same canonical state and the same
-// level for every key. Used by fuzz.test.ts (few seeds) and `tsx test/sim/fuzz.ts N` (many).
+// level for every key. Used by fuzz.test.ts (few seeds) and `tsx test/sim/fuzz.ts N` (many);
+// `tsx test/sim/fuzz.ts N FIRST share` runs the same schedules with share mode on (share.ts).
 
 import { DEFAULT_LIMITS, type KeyState, keyLevelAt, makeKeyConfig } from "../../src/core/crdt/index.ts";
 import { Cluster } from "./cluster.ts";
@@ -13,7 +14,7 @@ export interface FuzzOutcome {
   readonly why: string;
 }
 
-export function fuzzOnce(seed: number, seconds = 6): FuzzOutcome {
+export function fuzzOnce(seed: number, seconds = 6, contention: "share" | "local" = "local"): FuzzOutcome {
   const rng = new Prng(seed * 7919 + 13);
   const n = rng.int(2, 5);
   const names = Array.from({ length: n }, (_, i) => `n${i}`);
@@ -33,6 +34,7 @@ export function fuzzOnce(seed: number, seconds = 6): FuzzOutcome {
       warmupTimeoutUs: 500_000,
       relay: true,
       limits: { ...DEFAULT_LIMITS, policyMax: { capacity: 20, tokensPerSecond: 2_000 } },
+      contention,
     },
   });
   c.start();
@@ -89,9 +91,10 @@ export function fuzzOnce(seed: number, seconds = 6): FuzzOutcome {
 if (import.meta.url === `file://${process.argv[1]}`) {
   const count = Number(process.argv[2] ?? 50);
   const start = Number(process.argv[3] ?? 1);
+  const contention = process.argv[4] === "share" ? "share" : "local";
   let bad = 0;
   for (let s = start; s < start + count; s++) {
-    const o = fuzzOnce(s);
+    const o = fuzzOnce(s, 6, contention);
     if (!o.ok) {
       bad += 1;
       process.stdout.write(`seed ${s}: ${o.why}\n`);

@@ -8,7 +8,7 @@
 // keys looked at are those changed after `from` (a change list, key-index.ts), not every key held.
 
 import { carries, forgetIncarnations, isRegional, laneOf } from "./forwarding.ts";
-import { type IncId, isForgotten } from "./incarnation.ts";
+import { birthOf, type IncId, isForgotten } from "./incarnation.ts";
 import { changedSince } from "./key-index.ts";
 import type { Entry } from "./key-state.ts";
 import { newSession, nextFrom, resetOut } from "./peer-session.ts";
@@ -40,6 +40,8 @@ export function deltaFor(s: ReplicaState, node: string, raw: number): Delta | un
     seq > from && carries(routing, self, lane, peer, writer, origin);
   const table = new IncTable();
   const keys: KeyDelta[] = [];
+  // A figure measured under a previous id (before a renewal) is not stamped within this one's life.
+  const born = birthOf(s.self);
   // Only keys changed after `from` can hold anything to send (key-index.ts: change list).
   const include = (e: Entry): boolean => send(e.seq, e.inc, e.origin);
   for (const rec of changedSince(s, from)) {
@@ -47,7 +49,7 @@ export function deltaFor(s: ReplicaState, node: string, raw: number): Delta | un
     const part = keyDelta(rec.key, rec.state, include, table);
     // Share mode: this replica's demand figure rides on its key part (share.ts).
     const own = ownFigure(s, rec.key);
-    keys.push(own === undefined ? part : { ...part, demand: [[table.of(s.self), own.at, own.rateMilli]] });
+    keys.push(own === undefined || own.at < born ? part : { ...part, demand: [[table.of(s.self), own.at, own.rateMilli]] });
   }
   const records: IncarnationRecord[] = [];
   const listed = new Set<IncId>();

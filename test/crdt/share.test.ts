@@ -1,0 +1,167 @@
+// Share mode (src/core/crdt/share.ts) by hand, on real replicas: what each phase admits, the
+// demand figures on the wire and their validation, and that shares never touch the replicated
+// state.
+
+import { describe, expect, it } from "vitest";
+import type { Replica, UntrustedDelta } from "../../src/core/crdt/index.ts";
+import { validateDelta } from "../../src/core/crdt/index.ts";
+import { viaWire } from "../support/via-wire.ts";
+import { config, Mesh } from "./mesh.ts";
+
+const SHARE = { contention: "share" } as const;
+
+/** Consumes 1 token of `key` at `r` up to `tries` times now; returns how many were admitted. */
+function admit(m: Mesh, r: Replica, key: string, tries: number): number {
+  let n = 0;
+  for (let i = 0; i < tries; i++) if (r.consume(key, config(), 1, m.now).allowed) n += 1;
+  return n;
+}
+
+describe("share mode", () => {
+  it("three idle replicas bursting together admit about one bucket, not three (trap 12)", () => {
+    for (const contention of ["share", "local"] as const) {
+      const m = new Mesh(["a", "b", "c"], { contention });
+      m.round(1_000);
+      // Every replica bursts before hearing of the others.
+      const got = ["a", "b", "c"].map((n) => admit(m, m.get(n), "hot", 20));
+      const total = got.reduce((x, y) => x + y, 0);
+      if (contention === "share") {
+        // C / n_live = 10 / 3 each: 3 tokens here (no refill has accrued within the same microsecond).
+        expect(got).toEqual([3, 3, 3]);
+        expect(m.get("a").shareOf("hot")?.phase).toBe("probe");
+      } else expect(total).toBe(30);
+    }
+  });
+
+  it("once figures arrive, shares follow demand; replicated state is the same as in local mode", () => {
+    const m = new Mesh(["a", "b"], SHARE);
+    m.round(1_000);
+    for (let step = 0; step < 100; step++) {
+      admit(m, m.get("a"), "k", 9);
+      admit(m, m.get("b"), "k", 1);
+      m.round(5_000);
+    }
+    const a = m.get("a").shareOf("k");
+    const b = m.get("b").shareOf("k");
+    expect(a?.phase).toBe("share");
+    expect(b?.phase).toBe("share");
+    // Demand 9:1 (per flush), capacity halved.
+    expect(a?.refillShare).toBeGreaterThan(0.85);
+    expect(b?.refillShare).toBeLessThan(0.15);
+    expect(a?.capShare).toBe(0.5);
+    // Converged as in any mode: shares are not part of the state.
+    expect(m.get("a").canonical()).toBe(m.get("b").canonical());
+  });
+
+  it("a lone writer takes the whole bucket after the probe, and keeps it after a pause", () => {
+    const m = new Mesh(["a", "b"], SHARE);
+    m.round(1_000);
+    expect(admit(m, m.get("a"), "solo", 10)).toBe(5); // probe: C / 2
+    m.round(300_000); // past shareProbeUs (250 ms) with no figure from b
+    expect(m.get("a").shareOf("solo")?.phase).toBe("whole");
+    expect(admit(m, m.get("a"), "solo", 20)).toBe(10);
+    // A pause longer than shareStaleUs starts a new run of demand, without a probe: no peer
+    // demanded the key within shareMemoryUs.
+    for (let i = 0; i < 10; i++) m.round(100_000);
+    expect(admit(m, m.get("a"), "solo", 20)).toBe(10);
+    expect(m.get("a").shareOf("solo")?.phase).toBe("whole");
+  });
+
+  it("a peer that falls silent keeps its share until it is retired, then the whole bucket is back", () => {
+    const m = new Mesh(["a", "b"], { ...SHARE, retireAfterUs: 1_000_000 });
+    m.round(1_000);
+    for (let step = 0; step < 40; step++) {
+      admit(m, m.get("a"), "k", 5);
+      admit(m, m.get("b"), "k", 5);
+      m.round(5_000);
+    }
+    expect(m.get("a").shareOf("k")?.phase).toBe("share");
+    // b goes silent (partitioned or dead): a keeps admitting from its share until b is retired.
+    for (let i = 0; i < 5; i++) {
+      admit(m, m.get("a"), "k", 5);
+      m.round(100_000, ["a"]);
+    }
+    expect(m.get("a").shareOf("k")?.phase).toBe("share");
+    for (let i = 0; i < 8; i++) {
+      admit(m, m.get("a"), "k", 5);
+      m.round(100_000, ["a"]);
+    }
+    expect(m.get("a").incarnationRecord(m.get("b").incarnation)?.retired).toBeGreaterThanOrEqual(0);
+    expect(m.get("a").shareOf("k")?.phase).toBe("whole");
+  });
+
+  it("keys under a local prefix admit from the whole bucket", () => {
+    const m = new Mesh(["a", "b", "c"], SHARE);
+    m.get("a").setContentionPrefixes(["batch\u0000"], []);
+    m.round(1_000);
+    expect(admit(m, m.get("a"), "batch\u0000k", 20)).toBe(10);
+    expect(admit(m, m.get("a"), "api\u0000k", 20)).toBe(3);
+  });
+
+  it("sends this replica's demand figure on its key parts, through the codec", () => {
+    const m = new Mesh(["a", "b"], SHARE);
+    m.round(1_000);
+    admit(m, m.get("a"), "k", 3);
+    m.now += 5_000;
+    m.get("a").tick(m.now);
+    const d = m.get("a").deltaFor("b", m.now);
+    const part = d?.keys.find((k) => k.key === "k");
+    expect(part?.demand?.length).toBe(1);
+    const [ix, at, rateMilli] = part?.demand?.[0] ?? [];
+    expect(d?.incarnations[ix as number]).toBe(m.get("a").incarnation);
+    expect(at).toBeLessThanOrEqual(m.now);
+    expect(rateMilli).toBeGreaterThan(0);
+    const back = viaWire(d as NonNullable<typeof d>).keys.find((k) => k.key === "k");
+    expect(back?.demand).toEqual(part?.demand);
+  });
+});
+
+describe("demand figures are validated like the rest of a delta", () => {
+  function withFigure(): UntrustedDelta {
+    const m = new Mesh(["a", "b"], SHARE);
+    m.round(1_000);
+    admit(m, m.get("a"), "k", 3);
+    m.now += 5_000;
+    m.get("a").tick(m.now);
+    const d = m.get("a").deltaFor("c", m.now);
+    if (d === undefined) throw new Error("no delta");
+    return viaWire(d);
+  }
+  const CASES: [string, (row: number[], d: UntrustedDelta) => void, string][] = [
+    ["an incarnation index out of range", (row) => void (row[0] = 99), "keys[0].demand[0][0]"],
+    ["a stamp before the writer's birth", (row) => void (row[1] = 0), "keys[0].demand[0][1]"],
+    ["a figure above the bound", (row) => void (row[2] = 2 ** 51), "keys[0].demand[0][2]"],
+    ["a negative figure", (row) => void (row[2] = -1), "keys[0].demand[0][2]"],
+    ["a short row", (row) => void row.pop(), "keys[0].demand[0]"],
+    ["a writer named twice", (row, d) => void (d.keys[0] as { demand: number[][] }).demand.push([...row]), "keys[0].demand[1]"],
+  ];
+  it("accepts the figure a replica sent", () => {
+    const d = withFigure();
+    expect(d.keys[0]?.demand?.length).toBe(1);
+    expect(validateDelta(d, { ...m0Limits() }).ok).toBe(true);
+  });
+  for (const [name, mutate, field] of CASES) {
+    it(`rejects ${name}, naming ${field}`, () => {
+      const d = withFigure();
+      const row = d.keys[0]?.demand?.[0] as number[];
+      mutate(row, d);
+      const r = validateDelta(d, m0Limits());
+      expect(r.ok).toBe(false);
+      if (!r.ok) expect(r.error.field).toBe(field);
+    });
+  }
+  it("rejects a bad figure whole: nothing of the delta is applied", () => {
+    const m = new Mesh(["a", "b"], SHARE);
+    m.round(1_000);
+    const d = withFigure();
+    (d.keys[0]?.demand?.[0] as number[])[2] = -5;
+    const before = m.get("b").canonical();
+    expect(m.get("b").applyDelta(d, m.now).ok).toBe(false);
+    expect(m.get("b").canonical()).toBe(before);
+    expect(m.get("b").shareOf("k")).toBeUndefined();
+  });
+});
+
+function m0Limits() {
+  return new Mesh(["x"]).get("x").limits;
+}
