@@ -22,6 +22,8 @@ export interface Policy {
   readonly version?: number;
   /** `effectiveAt` in microseconds since the epoch; 0: from each key's next fold point. */
   readonly effectiveAtUs?: number;
+  /** Mesh admission of contended keys (`contention`); absent: share. */
+  readonly contention?: "share" | "local";
   /**
    * Standalone replicas: the limit this policy replaced at a reload, and when the switch took
    * (or takes) effect, so a bucket last seen under the old limit switches at that time
@@ -221,6 +223,7 @@ export function resolveConfig(raw: unknown, source: string, env: NodeJS.ProcessE
       rate: rate.value,
       version: p.version,
       effectiveAtUs,
+      contention: p.contention,
       ...(p.inline ? { inline: p.inline } : {}),
       ...(strict === undefined ? {} : { strict }),
     });

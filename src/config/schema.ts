@@ -55,6 +55,13 @@ const policySchema = z
       .string()
       .regex(/^[A-Za-z0-9._-]{1,128}$/, "node names are 1-128 of A-Z a-z 0-9 . _ -")
       .optional(),
+    /**
+     * Mesh admission of a key in demand on several replicas at once: `share` (the default) admits
+     * from this replica's share of the bucket, sized by replicated demand, so replicas bursting
+     * together admit about one bucket; `local` admits from the whole bucket on every replica,
+     * up to n(C + r*d) in such a burst, with no probe after idleness (docs/design.md, "Modes").
+     */
+    contention: z.enum(["share", "local"]).default("share"),
   })
   .superRefine((p, ctx) => {
     const periodUs = parseDurationUs(p.per);

@@ -81,6 +81,8 @@ export function createReplica(mesh: ResolvedMesh, policies: ReadonlyMap<string, 
     // peer's hello names its region, only changes made here go to it.
     relay: mesh.relays ? false : mesh.relay,
     limits: { ...DEFAULT_LIMITS, policyMax: policyMax(policies) },
+    // Keys of no policy (Envoy rules' buckets) share too; policies choose per policy (usePolicies).
+    contention: "share",
   });
 }
 

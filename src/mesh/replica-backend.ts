@@ -60,9 +60,16 @@ export class ReplicaBackend implements BucketBackend {
   usePolicies(policies: Iterable<Policy>): void {
     const configs = new WeakMap<Rate, KeyConfig>();
     const list = [...policies];
-    for (const p of list) configs.set(p.rate, this.#make(p.rate, p.version ?? 0, p.effectiveAtUs ?? 0));
+    const local: string[] = [];
+    const share: string[] = [];
+    for (const p of list) {
+      configs.set(p.rate, this.#make(p.rate, p.version ?? 0, p.effectiveAtUs ?? 0));
+      (p.contention === "local" ? local : share).push(bucketId(p.name, ""));
+    }
     this.#configs = configs;
     this.escrow?.usePolicies(list);
+    // Each policy's contention mode, by the prefix of its bucket ids (inline limits included).
+    this.replica.setContentionPrefixes(local, share);
   }
 
   /**
