@@ -93,7 +93,6 @@ describe("share mode on three processes over 50 ms links", () => {
   }, 90_000);
 
   it("a restart: the new incarnation gets its part again, and no window over-admits more than C", async () => {
-    const start = Date.now();
     let end = Number.POSITIVE_INFINITY;
     const every = 1000 / 60;
     const survivors = [0, 2].map((i) =>
