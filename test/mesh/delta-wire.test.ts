@@ -29,7 +29,13 @@ const limitArb: fc.Arbitrary<KeyConfig> = fc
   .map(({ version, tEff, ...rate }) => ({ version, tEff, rate }) as unknown as KeyConfig);
 const pairs = fc.array(fc.tuple(fc.integer({ min: 0, max: 40 }), unsigned), { maxLength: 4 });
 
+// Share mode's demand figures (KeyDelta.demand): triples of unsigned numbers, absent when none.
+const demandRows = fc.array(fc.tuple(fc.integer({ min: 0, max: 40 }), unsigned, unsigned), { maxLength: 3 });
+
 const keyArb = (base: number): fc.Arbitrary<KeyDelta> =>
+  fc.tuple(keyPartArb(base), demandRows).map(([k, demand]) => (demand.length > 0 ? { ...k, demand } : k));
+
+const keyPartArb = (base: number): fc.Arbitrary<KeyDelta> =>
   fc.record({
     key: text,
     limit: limitArb,
@@ -91,7 +97,7 @@ function decode(bytes: Uint8Array): UntrustedDelta {
 /** Deltas a real 3-replica exchange produces: folds, watermarks, relayed entries, a retirement. */
 function protocolDeltas(): Delta[] {
   const out: Delta[] = [];
-  const m = new Mesh(["a", "b", "c"], { retireAfterUs: 50_000 });
+  const m = new Mesh(["a", "b", "c"], { retireAfterUs: 50_000, contention: "share" });
   const cfg = config(10, 1000);
   for (let step = 0; step < 60; step++) {
     for (const [i, n] of ["a", "b", "c"].entries()) {
@@ -138,6 +144,8 @@ describe("delta-wire", () => {
     const deltas = protocolDeltas();
     expect(deltas.length).toBeGreaterThan(100);
     expect(deltas.some((d) => d.records.some(([, , retired]) => retired >= 0))).toBe(true);
+    // Share mode is on: key parts carry their sender's demand figure.
+    expect(deltas.some((d) => d.keys.some((k) => (k.demand?.length ?? 0) > 0))).toBe(true);
     for (const d of deltas) {
       const bytes = encodeDeltaRequest(d);
       expect(Buffer.from(bytes).toString("hex")).toBe(Buffer.from(reference(d)).toString("hex"));
