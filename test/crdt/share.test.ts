@@ -92,7 +92,8 @@ describe("share mode", () => {
 
   it("keys under a local prefix admit from the whole bucket", () => {
     const m = new Mesh(["a", "b", "c"], SHARE);
-    m.get("a").setContentionPrefixes(["batch\u0000"], []);
+    m.get("a").setOtherContentionPrefixes(["batch\u0000"]);
+    expect(m.get("a").contentionOf("batch\u0000k")).toBe("local");
     m.round(1_000);
     expect(admit(m, m.get("a"), "batch\u0000k", 20)).toBe(10);
     expect(admit(m, m.get("a"), "api\u0000k", 20)).toBe(3);

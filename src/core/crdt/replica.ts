@@ -219,13 +219,23 @@ export class Replica {
   }
 
   /**
-   * Sets which keys run in which contention mode: keys under `localPrefixes` in local mode,
-   * under `sharePrefixes` in share mode, the rest by the `contention` option. For the edge: a
-   * policy's `contention` setting is the prefix of its bucket ids (as for ignoreKeyPrefixes).
+   * Keys under `prefixes` run in the contention mode other than the `contention` option
+   * (replacing the previous list). For the edge: the prefixes of the bucket ids of the policies
+   * whose `contention` setting differs from the replica's default (as for ignoreKeyPrefixes).
+   * Read on every decision: list only the exceptions.
    */
-  setContentionPrefixes(localPrefixes: readonly string[], sharePrefixes: readonly string[]): void {
-    this.#s.share.localPrefixes = [...localPrefixes];
-    this.#s.share.sharePrefixes = [...sharePrefixes];
+  setOtherContentionPrefixes(prefixes: readonly string[]): void {
+    this.#s.share.otherModePrefixes = [...prefixes];
+  }
+
+  /** The contention mode of keys under no listed prefix (the `contention` option). */
+  get defaultContention(): "share" | "local" {
+    return this.#s.opts.contention;
+  }
+
+  /** The contention mode `key` runs in here. */
+  contentionOf(key: string): "share" | "local" {
+    return isSharedKey(this.#s, key) ? "share" : "local";
   }
 
   /** Share mode's phase and shares for `key` here (undefined: no demand or figure seen), for inspection. */

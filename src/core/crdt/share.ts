@@ -63,22 +63,23 @@ export interface ShareState {
   readonly keys: Map<string, ShareKey>;
   /** Keys with demand since the last tick. */
   readonly dirty: Set<ShareKey>;
-  /** Keys under these prefixes run in local mode whatever the default (a policy's `contention: local`). */
-  localPrefixes: readonly string[];
-  sharePrefixes: readonly string[];
+  /**
+   * Keys under these prefixes run in the mode opposite to the replica's `contention` option (a
+   * policy that differs from the default). Only the exceptions are listed: this is read per decision.
+   */
+  otherModePrefixes: readonly string[];
   lastSweepAt: number;
 }
 
 export function newShareState(): ShareState {
-  return { keys: new Map(), dirty: new Set(), localPrefixes: [], sharePrefixes: [], lastSweepAt: 0 };
+  return { keys: new Map(), dirty: new Set(), otherModePrefixes: [], lastSweepAt: 0 };
 }
 
-/** Whether `key` runs in share mode: its policy says so, else the replica's default. */
+/** Whether `key` runs in share mode: the replica's default, unless its prefix is an exception. */
 export function isSharedKey(s: ReplicaState, key: string): boolean {
-  const sh = s.share;
-  for (const p of sh.localPrefixes) if (key.startsWith(p)) return false;
-  for (const p of sh.sharePrefixes) if (key.startsWith(p)) return true;
-  return s.opts.contention === "share";
+  const byDefault = s.opts.contention === "share";
+  for (const p of s.share.otherModePrefixes) if (key.startsWith(p)) return !byDefault;
+  return byDefault;
 }
 
 function newShareKey(key: string, t: number): ShareKey {
