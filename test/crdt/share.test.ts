@@ -129,12 +129,48 @@ describe("demand figures are validated like the rest of a delta", () => {
     return viaWire(d);
   }
   const CASES: [string, (row: number[], d: UntrustedDelta) => void, string][] = [
-    ["an incarnation index out of range", (row) => void (row[0] = 99), "keys[0].demand[0][0]"],
-    ["a stamp before the writer's birth", (row) => void (row[1] = 0), "keys[0].demand[0][1]"],
-    ["a figure above the bound", (row) => void (row[2] = 2 ** 51), "keys[0].demand[0][2]"],
-    ["a negative figure", (row) => void (row[2] = -1), "keys[0].demand[0][2]"],
-    ["a short row", (row) => void row.pop(), "keys[0].demand[0]"],
-    ["a writer named twice", (row, d) => void (d.keys[0] as { demand: number[][] }).demand.push([...row]), "keys[0].demand[1]"],
+    [
+      "an incarnation index out of range",
+      (row) => {
+        row[0] = 99;
+      },
+      "keys[0].demand[0][0]",
+    ],
+    [
+      "a stamp before the writer's birth",
+      (row) => {
+        row[1] = 0;
+      },
+      "keys[0].demand[0][1]",
+    ],
+    [
+      "a figure above the bound",
+      (row) => {
+        row[2] = 2 ** 51;
+      },
+      "keys[0].demand[0][2]",
+    ],
+    [
+      "a negative figure",
+      (row) => {
+        row[2] = -1;
+      },
+      "keys[0].demand[0][2]",
+    ],
+    [
+      "a short row",
+      (row) => {
+        row.pop();
+      },
+      "keys[0].demand[0]",
+    ],
+    [
+      "a writer named twice",
+      (row, d) => {
+        (d.keys[0] as { demand: number[][] }).demand.push([...row]);
+      },
+      "keys[0].demand[1]",
+    ],
   ];
   it("accepts the figure a replica sent", () => {
     const d = withFigure();
