@@ -26,8 +26,8 @@ describe("share mode", () => {
       const got = ["a", "b", "c"].map((n) => admit(m, m.get(n), "hot", 20));
       const total = got.reduce((x, y) => x + y, 0);
       if (contention === "share") {
-        // C / n_live = 10 / 3 each: 3 tokens here (no refill has accrued within the same microsecond).
-        expect(got).toEqual([3, 3, 3]);
+        // C / n_live = 10 / 3 each, rounded up to whole tokens: 4 (no refill accrues within the same microsecond).
+        expect(got).toEqual([4, 4, 4]);
         expect(m.get("a").shareOf("hot")?.phase).toBe("probe");
       } else expect(total).toBe(30);
     }
@@ -96,7 +96,7 @@ describe("share mode", () => {
     expect(m.get("a").contentionOf("batch\u0000k")).toBe("local");
     m.round(1_000);
     expect(admit(m, m.get("a"), "batch\u0000k", 20)).toBe(10);
-    expect(admit(m, m.get("a"), "api\u0000k", 20)).toBe(3);
+    expect(admit(m, m.get("a"), "api\u0000k", 20)).toBe(4);
   });
 
   it("sends this replica's demand figure on its key parts, through the codec", () => {

@@ -213,8 +213,8 @@ export class Replica {
   }
 
   /** Records a consuming decision on `key` at stamp `t` (share mode's demand), and takes `units` from its share if admitted. @internal */
-  demandAt(key: string, tokens: number, admittedUnits: number, t: number): void {
-    noteDemand(this.#s, key, tokens, t);
+  demandAt(key: string, rate: Rate, tokens: number, admittedUnits: number, t: number): void {
+    noteDemand(this.#s, key, rate, tokens, t);
     if (admittedUnits > 0) debitShare(this.#s, key, admittedUnits, t);
   }
 
@@ -514,10 +514,10 @@ class KeyAccess implements BucketAccess {
 
   debit(units: number): void {
     this.replica.debitAt(this.key, Math.ceil(units / this.rate.unitsPerToken), this.t);
-    if (this.shared) this.replica.demandAt(this.key, this.cost, units, this.t);
+    if (this.shared) this.replica.demandAt(this.key, this.rate, this.cost, units, this.t);
   }
 
   denied(): void {
-    if (this.shared) this.replica.demandAt(this.key, this.cost, 0, this.t);
+    if (this.shared) this.replica.demandAt(this.key, this.rate, this.cost, 0, this.t);
   }
 }

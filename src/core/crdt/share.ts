@@ -68,11 +68,12 @@ export interface ShareState {
    * policy that differs from the default). Only the exceptions are listed: this is read per decision.
    */
   otherModePrefixes: readonly string[];
-  lastSweepAt: number;
+  /** Where the incremental sweep of `keys` stands (a few keys per tick, never all at once). */
+  sweep: Iterator<[string, ShareKey]> | undefined;
 }
 
 export function newShareState(): ShareState {
-  return { keys: new Map(), dirty: new Set(), otherModePrefixes: [], lastSweepAt: 0 };
+  return { keys: new Map(), dirty: new Set(), otherModePrefixes: [], sweep: undefined };
 }
 
 /** Whether `key` runs in share mode: the replica's default, unless its prefix is an exception. */
@@ -132,9 +133,13 @@ function refill(sk: ShareKey, t: number): void {
   sk.levelAt = t;
 }
 
-/** Share capacity in units: at least one token, so a small share still admits. */
+/**
+ * Share capacity in units, rounded up to whole tokens (at least one): n shares of C then hold at
+ * least C between them (5 tokens over 3 replicas: 2 each, not 1.67, which admits only 1 each).
+ */
 function capUnits(sk: ShareKey, rate: Rate): number {
-  return Math.max(rate.unitsPerToken, sk.capShare * rate.capacityUnits);
+  const tokens = Math.max(1, Math.ceil(sk.capShare * rate.capacity - 1e-9));
+  return Math.min(rate.capacityUnits, tokens * rate.unitsPerToken);
 }
 
 /** Recomputes phase and shares of `sk` at stamp `t` from the figures held now. */
@@ -171,14 +176,9 @@ function refreshShare(s: ReplicaState, sk: ShareKey, t: number): void {
   }
 }
 
-/** The share record of `key` for an access at `t`, created or resumed on demand. */
-function shareKeyFor(s: ReplicaState, key: string, t: number): ShareKey {
-  let sk = s.share.keys.get(key);
-  if (sk === undefined) {
-    sk = newShareKey(key, t);
-    s.share.keys.set(key, sk);
-    refreshShare(s, sk, t);
-  } else if (t - sk.lastDemandAt > s.opts.shareStaleUs) {
+/** Resumes `sk` for an access at `t`: a new run of demand after idleness, or a first access since the last tick. */
+function resume(s: ReplicaState, sk: ShareKey, t: number): void {
+  if (t - sk.lastDemandAt > s.opts.shareStaleUs) {
     // A new run of demand after idleness: probe again only if peers demanded this key lately;
     // a replica that has been the key's only writer keeps the whole bucket.
     sk.decayed = 0;
@@ -188,31 +188,41 @@ function shareKeyFor(s: ReplicaState, key: string, t: number): ShareKey {
     sk.probe = sk.peers.size > 0;
     refreshShare(s, sk, t);
   } else if (!s.share.dirty.has(sk)) refreshShare(s, sk, t);
-  return sk;
+}
+
+function useRate(sk: ShareKey, rate: Rate, t: number): void {
+  if (sk.rate === rate) return;
+  sk.level = sk.rate === undefined ? capUnits(sk, rate) : (sk.level / sk.rate.unitsPerToken) * rate.unitsPerToken;
+  sk.rate = rate;
+  sk.levelAt = t;
 }
 
 /**
  * Units this replica may admit of `key` at `t` beside the replicated level `level`, for a cost
  * of `costUnits`: `level` itself in the whole phase or when the share holds the cost (or is
  * full: a cost above a small share is admitted once from a full share), else less than the cost.
+ * A key with no share record yet (no demand, no figure) has a full share: `level`.
  */
 export function shareLevel(s: ReplicaState, key: string, rate: Rate, costUnits: number, level: number, t: number): number {
-  const sk = shareKeyFor(s, key, t);
-  if (sk.rate !== rate) {
-    if (sk.rate !== undefined) sk.level = (sk.level / sk.rate.unitsPerToken) * rate.unitsPerToken;
-    else sk.level = capUnits(sk, rate);
-    sk.rate = rate;
-    sk.levelAt = t;
-  }
+  const sk = s.share.keys.get(key);
+  if (sk === undefined) return level;
+  resume(s, sk, t);
+  useRate(sk, rate, t);
   if (sk.phase === "whole") return level;
   refill(sk, t);
   if (sk.level >= Math.min(costUnits, capUnits(sk, rate))) return level;
   return Math.min(level, Math.floor(sk.level));
 }
 
-/** Records `tokens` demanded of `key` at `t` (a consuming decision, allowed or denied). */
-export function noteDemand(s: ReplicaState, key: string, tokens: number, t: number): void {
-  const sk = shareKeyFor(s, key, t);
+/** Records `tokens` demanded of `key` (limit `rate`) at `t`: a consuming decision, allowed or denied. */
+export function noteDemand(s: ReplicaState, key: string, rate: Rate, tokens: number, t: number): void {
+  let sk = s.share.keys.get(key);
+  if (sk === undefined) {
+    sk = newShareKey(key, t);
+    s.share.keys.set(key, sk);
+    refreshShare(s, sk, t);
+  } else resume(s, sk, t);
+  useRate(sk, rate, t);
   sk.pending += tokens;
   sk.lastDemandAt = t;
   s.share.dirty.add(sk);
@@ -243,12 +253,27 @@ export function tickShares(s: ReplicaState, t: number): void {
     refreshShare(s, sk, t);
   }
   s.share.dirty.clear();
+  sweepShares(s, t);
+}
+
+/** Keys looked at per tick by the sweep: bounded work per flush whatever the number of keys. */
+const SWEEP_PER_TICK = 256;
+
+/** Forgets figures and keys not heard of for `shareMemoryUs`, a few keys per tick (deleting while iterating a Map is safe). */
+function sweepShares(s: ReplicaState, t: number): void {
   const memory = s.opts.shareMemoryUs;
-  if (t - s.share.lastSweepAt < memory / 4) return;
-  s.share.lastSweepAt = t;
-  for (const [key, sk] of s.share.keys) {
+  const sh = s.share;
+  if (sh.keys.size === 0) return;
+  for (let i = 0; i < SWEEP_PER_TICK; i++) {
+    sh.sweep ??= sh.keys.entries();
+    const next = sh.sweep.next();
+    if (next.done === true) {
+      sh.sweep = undefined;
+      return;
+    }
+    const [key, sk] = next.value;
     for (const [id, f] of sk.peers) if (f.at < t - memory || s.reg.incs.get(id)?.retired !== -1) sk.peers.delete(id);
-    if (sk.peers.size === 0 && sk.lastDemandAt < t - memory) s.share.keys.delete(key);
+    if (sk.peers.size === 0 && sk.lastDemandAt < t - memory && !sh.dirty.has(sk)) sh.keys.delete(key);
   }
 }
 
