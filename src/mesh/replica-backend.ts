@@ -63,22 +63,7 @@ export class ReplicaBackend implements BucketBackend {
     const otherMode: string[] = [];
     for (const p of list) {
       configs.set(p.rate, this.#make(p.rate, p.version ?? 0, p.effectiveAtUs ?? 0));
-      if ((p.contention ?? "share") !== this.replica.contentionOf("")) otherMode.push(bucketId(p.name, ""));
-    }
-    this.#configs = configs;
-    this.escrow?.usePolicies(list);
-    // Policies whose contention mode is not the replica's default, by the prefix of their bucket
-    // ids (inline limits included: they are the policy's buckets).
-    this.replica.setOtherContentionPrefixes(otherMode);
-      configs.set(p.rate, this.#make(p.rate, p.version ?? 0, p.effectiveAtUs ?? 0));
       if ((p.contention ?? "share") !== this.replica.defaultContention) otherMode.push(bucketId(p.name, ""));
-    }
-    this.#configs = configs;
-    const list = [...policies];
-    const otherMode: string[] = [];
-    for (const p of list) {
-      configs.set(p.rate, this.#make(p.rate, p.version ?? 0, p.effectiveAtUs ?? 0));
-      if ((p.contention ?? "share") !== this.replica.contentionOf("")) otherMode.push(bucketId(p.name, ""));
     }
     this.#configs = configs;
     this.escrow?.usePolicies(list);

@@ -8,8 +8,8 @@ import { convergence, stateSize } from "./scenarios-converge.ts";
 import { partition, restart } from "./scenarios-faults.ts";
 import { burst, fiveReplicas, quietReplica, skew, twoSaturated } from "./scenarios-load.ts";
 import { RELAY_SCENARIOS } from "./scenarios-relay.ts";
-import { STRICT_SCENARIOS } from "./scenarios-strict.ts";
 import { SHARE_SCENARIOS } from "./scenarios-share.ts";
+import { STRICT_SCENARIOS } from "./scenarios-strict.ts";
 
 export interface Scenario {
   readonly name: string;
