@@ -9,7 +9,7 @@ import type { Logger } from "pino";
 import type { Replica } from "../core/crdt/index.ts";
 import type { MergeResponse } from "../gen/tokenmesh/v1/peer_pb.ts";
 import type { Clock } from "../server/clock.ts";
-import { encodeInChunks } from "./delta-chunks.ts";
+import { encodeInChunks, meshChunkLimits } from "./delta-chunks.ts";
 import { encodeDeltaRequest } from "./delta-wire.ts";
 import { checkHello, helloFor, type LocalIdentity, type PeerIdentity, peerCertificateName } from "./handshake.ts";
 import type { MeshStats } from "./mesh-stats.ts";
@@ -141,8 +141,7 @@ export class OutboundLink {
     if (stream === undefined || peer === undefined || this.#blocked || this.#inFlight >= this.deps.maxInFlight) return;
     const delta = this.deps.replica.deltaFor(peer.node, now);
     if (delta === undefined) return;
-    // Half the message cap leaves headroom; 5,000 keys is half the core's per-delta bound.
-    const chunks = encodeInChunks(delta, { maxBytes: this.deps.maxMessageBytes / 2, maxKeys: 5_000 }, encodeDeltaRequest);
+    const chunks = encodeInChunks(delta, meshChunkLimits(this.deps.maxMessageBytes), encodeDeltaRequest);
     const counters = this.deps.stats.peer(peer.node);
     for (const bytes of chunks) {
       if (bytes.length > this.deps.maxMessageBytes) {

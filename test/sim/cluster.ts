@@ -7,11 +7,11 @@ import { refilled } from "../../src/core/crdt/replay.ts";
 import type { LimitSpec } from "../../src/core/rate.ts";
 import { GcraReference } from "../support/gcra.ts";
 import { stateOf } from "../support/replica-state.ts";
-import { viaWire } from "../support/via-wire.ts";
 import { EventQueue } from "./event-queue.ts";
 import { type LinkSpec, Network } from "./network.ts";
 import { Prng } from "./prng.ts";
 import { type RegionSpec, Regions } from "./regions.ts";
+import { ackMessage, DEFAULT_MAX_MESSAGE_BYTES, deltaMessages, readAckMessage, readDeltaMessage } from "./wire-path.ts";
 
 export interface ClusterOptions {
   readonly seed: number;
@@ -23,6 +23,8 @@ export interface ClusterOptions {
   readonly replica?: Partial<Omit<ReplicaOptions, "node" | "peers">>;
   /** Regions with relays (regions.ts): per-node region, cross-region delay, link-down detection. */
   readonly regions?: RegionSpec;
+  /** The mesh's `mesh.maxMessageBytes` the links chunk deltas by (default: the mesh's default). */
+  readonly maxMessageBytes?: number;
 }
 
 export interface Admission {
@@ -144,30 +146,38 @@ export class Cluster {
       if (d === undefined) continue;
       count += 1;
       this.regions?.countDelta(n.name, peer, d);
-      // Through the real byte codec: the receiver gets what a peer stream would decode.
-      this.net.send(n.name, peer, () => this.receive(peer, viaWire(d)), reliable);
+      // As bytes: the mesh's codec and chunking, each chunk a message with its own faults.
+      const messages = deltaMessages(d, this.opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES).map((bytes) => ({
+        bytes: bytes.length,
+        deliver: () => this.receive(peer, n.name, bytes),
+      }));
+      this.net.sendSequence(n.name, peer, "delta", messages, reliable);
     }
     return count;
   }
 
-  private receive(to: string, delta: Parameters<Replica["applyDelta"]>[0]): void {
+  private reject(to: string, from: string, why: string, delta?: unknown): void {
+    this.rejected += 1;
+    this.rejections.push(`${to}<-${from} at ${this.now}: ${why} ${process.env.SIM_DEBUG && delta ? JSON.stringify(delta) : ""}`);
+  }
+
+  private receive(to: string, from: string, bytes: Uint8Array): void {
     const n = this.node(to);
     if (!n.alive || n.replica === undefined) return;
+    const delta = readDeltaMessage(bytes, from);
+    if (typeof delta === "string") return this.reject(to, from, delta);
     const res = n.replica.applyDelta(delta, this.raw(n));
-    if (!res.ok) {
-      this.rejected += 1;
-      this.rejections.push(
-        `${to}<-${(delta as { node: string }).node} at ${this.now}: ${res.error.field} ${res.error.message} ${process.env.SIM_DEBUG ? JSON.stringify(delta) : ""}`,
-      );
-      return;
-    }
-    const ack = res.value;
-    const back = (delta as { node: string }).node;
-    this.onApplied?.(n, back, delta.keys.length);
-    this.regions?.countAck(to, back, ack);
-    this.net.send(to, back, () => {
-      const m = this.node(back);
-      if (m.alive && m.replica !== undefined) m.replica.applyAck(ack, this.raw(m));
+    if (!res.ok) return this.reject(to, from, `${res.error.field} ${res.error.message}`, delta);
+    this.onApplied?.(n, from, delta.keys.length);
+    this.regions?.countAck(to, from, res.value);
+    const ack = ackMessage(res.value);
+    this.net.send(to, from, "ack", {
+      bytes: ack.length,
+      deliver: () => {
+        const m = this.node(from);
+        const read = readAckMessage(ack, to);
+        if (m.alive && m.replica !== undefined && read !== undefined) m.replica.applyAck(read, this.raw(m));
+      },
     });
   }
 
