@@ -165,9 +165,15 @@ export class Cluster {
     const n = this.node(to);
     if (!n.alive || n.replica === undefined) return;
     const delta = readDeltaMessage(bytes, from);
-    if (typeof delta === "string") return this.reject(to, from, delta);
+    if (typeof delta === "string") {
+      this.reject(to, from, delta);
+      return;
+    }
     const res = n.replica.applyDelta(delta, this.raw(n));
-    if (!res.ok) return this.reject(to, from, `${res.error.field} ${res.error.message}`, delta);
+    if (!res.ok) {
+      this.reject(to, from, `${res.error.field} ${res.error.message}`, delta);
+      return;
+    }
     this.onApplied?.(n, from, delta.keys.length);
     this.regions?.countAck(to, from, res.value);
     const ack = ackMessage(res.value);
