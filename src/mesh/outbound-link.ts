@@ -11,7 +11,7 @@ import type { MergeResponse } from "../gen/tokenmesh/v1/peer_pb.ts";
 import type { Clock } from "../server/clock.ts";
 import { encodeInChunks, meshChunkLimits } from "./delta-chunks.ts";
 import { encodeDeltaRequest } from "./delta-wire.ts";
-import { checkHello, helloFor, type LocalIdentity, type PeerIdentity, peerCertificateName } from "./handshake.ts";
+import { checkHello, HEADER_OMITTED_SINCE, helloFor, type LocalIdentity, type PeerIdentity, peerCertificateName } from "./handshake.ts";
 import type { MeshStats } from "./mesh-stats.ts";
 import { ackFromProto } from "./peer-codec.ts";
 import { dialPeer, encodeMergeRequest, MERGE_PATH, mergeMethod, type Sized } from "./peer-transport.ts";
@@ -110,6 +110,7 @@ export class OutboundLink {
       this.#attempt = 0;
       const now = deps.clock();
       prepareOutboundSession(deps.replica, peer.node, deps.lastIncarnation.get(peer.node) === peer.incarnation, now);
+      deps.replica.omitHeadersTo(peer.node, peer.version >= HEADER_OMITTED_SINCE, now);
       deps.lastIncarnation.set(peer.node, peer.incarnation);
       deps.stats.connected.add(peer.node);
       deps.stats.peer(peer.node); // its traffic counters exist (at 0) from the connection on

@@ -5,17 +5,19 @@
 import { DEFAULT_LIMITS, type KeyConfig, makeKeyConfig, Replica, type ReplicaOptions } from "../../src/core/crdt/index.ts";
 import { refilled } from "../../src/core/crdt/replay.ts";
 import type { LimitSpec } from "../../src/core/rate.ts";
+import { HEADER_OMITTED_SINCE, PROTOCOL_VERSIONS } from "../../src/mesh/handshake.ts";
 import { GcraReference } from "../support/gcra.ts";
 import { stateOf } from "../support/replica-state.ts";
 import { EventQueue } from "./event-queue.ts";
 import { type LinkSpec, Network } from "./network.ts";
 import { Prng } from "./prng.ts";
 import { type RegionSpec, Regions } from "./regions.ts";
-import { ackMessage, DEFAULT_MAX_MESSAGE_BYTES, deltaMessages, readAckMessage, readDeltaMessage } from "./wire-path.ts";
+import { ackMessage, DEFAULT_MAX_MESSAGE_BYTES, deltaMessages, negotiatedVersion, readAckMessage, readDeltaMessage } from "./wire-path.ts";
 
 export interface ClusterOptions {
   readonly seed: number;
-  readonly nodes: readonly { readonly name: string; readonly skewUs?: number }[];
+  /** `versions`: the protocol versions the node's build speaks (default: this build's). */
+  readonly nodes: readonly { readonly name: string; readonly skewUs?: number; readonly versions?: { min: number; max: number } }[];
   readonly topology?: readonly (readonly [string, string])[];
   readonly link: LinkSpec;
   readonly flushUs: number;
@@ -74,6 +76,13 @@ export class Cluster {
   loadOn = true;
   rejected = 0;
   readonly rejections: string[] = [];
+  /** Key parts received, whole and without their header. */
+  partsWhole = 0;
+  partsEntriesOnly = 0;
+  /** Protocol version of the stream a→b ("a>b"), agreed when either end boots. */
+  private readonly versions = new Map<string, number>();
+  /** Deltas made by the replicas (each one message, or several chunks: `net.traffic` counts messages). */
+  deltasSent = 0;
   private readonly names: string[];
   private boots = 0;
   /** Relay election, lanes and cross-region byte counts, when the cluster has regions. */
@@ -118,6 +127,30 @@ export class Cluster {
     });
     n.alive = true;
     this.regions?.route(this, n, this.net.neighbours(n.name, this.names));
+    this.handshake(n);
+  }
+
+  /** What the Hello exchange of a (re)started node's streams settles: the version, per direction. */
+  private handshake(n: SimNode): void {
+    const identity = (m: SimNode) => ({
+      cluster: "sim",
+      region: "sim",
+      node: m.name,
+      incarnation: m.replica?.incarnation ?? "",
+      versions: this.opts.nodes.find((x) => x.name === m.name)?.versions ?? PROTOCOL_VERSIONS,
+    });
+    for (const peer of this.net.neighbours(n.name, this.names)) {
+      const m = this.node(peer);
+      if (m.replica === undefined) continue; // it handshakes when it boots
+      for (const [a, b] of [
+        [n, m],
+        [m, n],
+      ] as const) {
+        const v = negotiatedVersion(identity(a), identity(b));
+        this.versions.set(`${a.name}>${b.name}`, v);
+        a.replica?.omitHeadersTo(b.name, v >= HEADER_OMITTED_SINCE, this.raw(a));
+      }
+    }
   }
 
   /** Boots every node and starts its flush timer at a random phase. */
@@ -146,6 +179,7 @@ export class Cluster {
       if (d === undefined) continue;
       count += 1;
       this.regions?.countDelta(n.name, peer, d);
+      this.deltasSent += 1;
       // As bytes: the mesh's codec and chunking, each chunk a message with its own faults.
       const messages = deltaMessages(d, this.opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES).map((bytes) => ({
         bytes: bytes.length,
@@ -164,10 +198,14 @@ export class Cluster {
   private receive(to: string, from: string, bytes: Uint8Array): void {
     const n = this.node(to);
     if (!n.alive || n.replica === undefined) return;
-    const delta = readDeltaMessage(bytes, from);
+    const delta = readDeltaMessage(bytes, from, this.versions.get(`${from}>${to}`) ?? 1);
     if (typeof delta === "string") {
       this.reject(to, from, delta);
       return;
+    }
+    for (const k of delta.keys) {
+      if (k.headerOmitted === true) this.partsEntriesOnly += 1;
+      else this.partsWhole += 1;
     }
     const res = n.replica.applyDelta(delta, this.raw(n));
     if (!res.ok) {

@@ -4,9 +4,12 @@
 // translation). The network then carries these bytes, with their faults; the receiver decodes
 // them as a Merge stream would and hands the result to the core, which validates it.
 
+import { create } from "@bufbuild/protobuf";
 import type { Ack, Delta, UntrustedDelta } from "../../src/core/crdt/index.ts";
+import { HelloSchema } from "../../src/gen/tokenmesh/v1/peer_pb.ts";
 import { encodeInChunks, meshChunkLimits } from "../../src/mesh/delta-chunks.ts";
 import { encodeDeltaRequest } from "../../src/mesh/delta-wire.ts";
+import { checkHello, helloFor, type LocalIdentity, versionViolation } from "../../src/mesh/handshake.ts";
 import { ackFromProto, ackToProto } from "../../src/mesh/peer-codec.ts";
 import { mergeMethod } from "../../src/mesh/peer-transport.ts";
 
@@ -30,10 +33,23 @@ export function deltaMessages(d: Delta, maxMessageBytes: number): Uint8Array[] {
   return out;
 }
 
-/** A received MergeRequest as the accepting stream reads it: the delta from `from`, or why not. */
-export function readDeltaMessage(bytes: Uint8Array, from: string): UntrustedDelta | string {
+/**
+ * The protocol version a stream from `dialer` to `acceptor` runs at, by the mesh's handshake
+ * (each side judges the other's hello; the dialer's verdict is what its deltas use).
+ */
+export function negotiatedVersion(dialer: LocalIdentity, acceptor: LocalIdentity): number {
+  const verdict = checkHello(create(HelloSchema, helloFor(acceptor)), dialer, undefined);
+  if (!verdict.ok) throw new Error(`sim: ${dialer.node} and ${acceptor.node} do not connect: ${verdict.error.message}`);
+  return verdict.value.version;
+}
+
+/**
+ * A received MergeRequest as the accepting stream of protocol `version` reads it: the delta from
+ * `from`, or why the stream refuses it.
+ */
+export function readDeltaMessage(bytes: Uint8Array, from: string, version: number): UntrustedDelta | string {
   const req = mergeMethod.requestDeserialize(asBuffer(bytes)).message;
-  if (req.case === "delta") return { ...req.value, node: from };
+  if (req.case === "delta") return versionViolation(req.value.keys, version) ?? { ...req.value, node: from };
   if (req.case === "malformed") return `merge request: not a valid protobuf message: ${req.value}`;
   return `after the hello, a Merge stream carries deltas only (got ${req.case ?? "nothing"})`;
 }

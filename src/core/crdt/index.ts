@@ -28,6 +28,8 @@ export type {
   EntryRow,
   IncarnationRecord,
   KeyDelta,
+  KeyEntriesDelta,
+  KeyPartDelta,
   Limit,
   UntrustedDelta,
   UntrustedKeyDelta,

@@ -17,7 +17,7 @@ import { afterKeyChange, hasTail, newDueHeap, touchKey } from "./key-index.ts";
 import { cloneKeyState, findEntry, type KeyState, keyText, newKeyState } from "./key-state.ts";
 import { afterOwnDebit, cachedLevel, type LevelOut } from "./level-cache.ts";
 import { markChanged, markKeyChanged } from "./local-change.ts";
-import { onAck, resetOut } from "./peer-session.ts";
+import { newSession, onAck, resetOut } from "./peer-session.ts";
 import { liveFloor, newRegistry, registryText } from "./registry.ts";
 import {
   bump,
@@ -161,6 +161,20 @@ export class Replica {
   /** The lane of peer `node` (the `relay` option's default until the edge sets one). */
   laneOf(node: string): Lane {
     return laneOf(this.#s.routing, node, this.#s.opts.relay);
+  }
+
+  /**
+   * Whether the stream to `node` may carry key parts without their header (proto
+   * KeyDelta.header_omitted): the edge says so once the handshake agreed on a protocol version
+   * that has them. Off until then, and for a peer that does not speak it.
+   */
+  omitHeadersTo(node: string, allowed: boolean, raw: number): void {
+    let session = this.#s.sessions.get(node);
+    if (session === undefined) {
+      session = newSession(raw);
+      this.#s.sessions.set(node, session);
+    }
+    session.omitHeaders = allowed;
   }
 
   /** The stamping clock at raw time `raw` (what levels are evaluated at). */
