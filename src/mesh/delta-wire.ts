@@ -72,7 +72,10 @@ function writeEntriesOnly(w: Writer, k: KeyEntriesDelta, base: number): void {
 }
 
 function writeKey(w: Writer, k: KeyPartDelta, base: number): void {
-  if (k.headerOmitted === true) return writeEntriesOnly(w, k, base);
+  if (k.headerOmitted === true) {
+    writeEntriesOnly(w, k, base);
+    return;
+  }
   const at = w.begin(8);
   if (k.key !== "") w.string(1, k.key);
   writeLimit(w, 2, k.limit);

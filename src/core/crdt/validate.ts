@@ -16,7 +16,6 @@ import type {
   DeltaPrefix,
   EntryRow,
   IncarnationRecord,
-  KeyDelta,
   KeyEntriesDelta,
   KeyPartDelta,
   UntrustedDelta,
