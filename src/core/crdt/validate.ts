@@ -10,16 +10,7 @@
 import type { FieldError, Result } from "../result.ts";
 import { birthOf, type IncId, isIncarnationId } from "./incarnation.ts";
 import { type KeyConfig, makeKeyConfig } from "./key-config.ts";
-import type {
-  CountRow,
-  Delta,
-  DeltaPrefix,
-  EntryRow,
-  IncarnationRecord,
-  KeyEntriesDelta,
-  KeyPartDelta,
-  UntrustedDelta,
-} from "./wire.ts";
+import type { CountRow, Delta, DeltaPrefix, EntryRow, IncarnationRecord, KeyEntriesDelta, KeyPartDelta, UntrustedDelta } from "./wire.ts";
 
 export interface Limits {
   readonly maxKeysPerDelta: number;
