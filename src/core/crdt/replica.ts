@@ -250,7 +250,11 @@ export class Replica {
     if (rec === undefined || tokens <= 0) return;
     const total = s.counters.get(key) ?? 0;
     s.counters.set(key, total + tokens);
-    const seq = markKeyChanged(s, rec); // before any return below: rec.seq moved
+    // A debit changes the key's entries, not its header (limit, prefix, K, horizon): the key moves
+    // in the change list, and its header stays as acknowledged, so a peer that holds it gets the
+    // entry alone (header-omission.ts). Before any return below: the key is marked.
+    const seq = bump(s);
+    touchKey(s, rec, seq);
     const entries = rec.state.entries;
     let e = s.open.get(key);
     let inserted: number | undefined;
