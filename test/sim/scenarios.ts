@@ -8,7 +8,7 @@ import { convergence, stateSize } from "./scenarios-converge.ts";
 import { partition, restart } from "./scenarios-faults.ts";
 import { burst, fiveReplicas, quietReplica, skew, twoSaturated } from "./scenarios-load.ts";
 import { RELAY_SCENARIOS } from "./scenarios-relay.ts";
-import { payload } from "./scenarios-wire.ts";
+import { payload, wireFaults } from "./scenarios-wire.ts";
 
 export interface Scenario {
   readonly name: string;
@@ -42,4 +42,5 @@ export const SCENARIOS: readonly Scenario[] = [
   { name: "state-size", run: stateSize },
   ...RELAY_SCENARIOS,
   { name: "payload", run: payload },
+  { name: "wire-faults", run: wireFaults },
 ];
