@@ -6,7 +6,14 @@
 import { fromBinary } from "@bufbuild/protobuf";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { type Delta, type KeyConfig, type KeyDelta, type UntrustedDelta, validateDelta } from "../../src/core/crdt/index.ts";
+import {
+  type Delta,
+  type KeyConfig,
+  type KeyDelta,
+  type KeyEntriesDelta,
+  type UntrustedDelta,
+  validateDelta,
+} from "../../src/core/crdt/index.ts";
 import { MergeRequestSchema } from "../../src/gen/tokenmesh/v1/peer_pb.ts";
 import { decodeDelta, encodeDeltaRequest, findDelta, WireFormatError } from "../../src/mesh/delta-wire.ts";
 import { encodeMergeRequest } from "../../src/mesh/peer-transport.ts";
@@ -59,6 +66,18 @@ const keyArb = (base: number): fc.Arbitrary<KeyDelta> =>
     partial: fc.boolean(),
   });
 
+// A part without its header (protocol 2): key, entries, partial, header_omitted.
+const entriesOnlyArb = (base: number): fc.Arbitrary<KeyEntriesDelta> =>
+  fc.record({
+    key: text,
+    headerOmitted: fc.constant(true as const),
+    entries: fc.array(
+      fc.tuple(fc.integer({ min: 0, max: 40 }), fc.integer({ min: base - 10_000_000, max: base + 5_000 }), signed, signed),
+      { maxLength: 12 },
+    ),
+    partial: fc.boolean(),
+  });
+
 const deltaArb: fc.Arbitrary<Delta> = fc.integer({ min: 0, max: 2 ** 52 }).chain((sentAt) =>
   fc.record({
     node: fc.constant("peer"),
@@ -69,7 +88,7 @@ const deltaArb: fc.Arbitrary<Delta> = fc.integer({ min: 0, max: 2 ** 52 }).chain
     horizonUs: signed,
     incarnations: fc.array(text, { maxLength: 4 }),
     records: fc.array(fc.tuple(fc.integer({ min: 0, max: 2 ** 32 - 1 }), signed, signed), { maxLength: 4 }),
-    keys: fc.array(keyArb(sentAt), { maxLength: 6 }),
+    keys: fc.array(fc.oneof(keyArb(sentAt), entriesOnlyArb(sentAt)), { maxLength: 6 }),
   }),
 );
 
@@ -88,10 +107,12 @@ function decode(bytes: Uint8Array): UntrustedDelta {
   return { ...decodeDelta(bytes, at.start, at.end), node: "peer" };
 }
 
-/** Deltas a real 3-replica exchange produces: folds, watermarks, relayed entries, a retirement. */
+/** Deltas a real 3-replica exchange produces: folds, watermarks, relayed entries, a retirement, parts without their header. */
 function protocolDeltas(): Delta[] {
   const out: Delta[] = [];
   const m = new Mesh(["a", "b", "c"], { retireAfterUs: 50_000 });
+  // Protocol 2 streams: parts without their header are among them.
+  for (const a of ["a", "b", "c"]) for (const b of ["a", "b", "c"]) if (a !== b) m.get(a).omitHeadersTo(b, true, m.now);
   const cfg = config(10, 1000);
   for (let step = 0; step < 60; step++) {
     for (const [i, n] of ["a", "b", "c"].entries()) {
@@ -138,6 +159,7 @@ describe("delta-wire", () => {
     const deltas = protocolDeltas();
     expect(deltas.length).toBeGreaterThan(100);
     expect(deltas.some((d) => d.records.some(([, , retired]) => retired >= 0))).toBe(true);
+    expect(deltas.some((d) => d.keys.some((k) => k.headerOmitted === true))).toBe(true);
     for (const d of deltas) {
       const bytes = encodeDeltaRequest(d);
       expect(Buffer.from(bytes).toString("hex")).toBe(Buffer.from(reference(d)).toString("hex"));
