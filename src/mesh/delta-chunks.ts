@@ -13,6 +13,15 @@ export interface ChunkLimits {
   readonly maxKeys: number;
 }
 
+/**
+ * The limits a mesh link splits its deltas by, from `mesh.maxMessageBytes`: half the message cap
+ * leaves headroom, and 5,000 keys is half the core's per-delta bound. The simulator uses the
+ * same function, so what it carries is what a replica would send.
+ */
+export function meshChunkLimits(maxMessageBytes: number): ChunkLimits {
+  return { maxBytes: maxMessageBytes / 2, maxKeys: 5_000 };
+}
+
 /** Encoded messages for `delta`, in the order they must be sent. */
 export function encodeInChunks(delta: Delta, limits: ChunkLimits, encode: (d: Delta) => Uint8Array): Uint8Array[] {
   if (delta.keys.length <= limits.maxKeys) {

@@ -16,7 +16,17 @@
 // INVALID_ARGUMENT on that stream. The reader never judges values: a count near 2^64 reaches
 // the core as a number it rejects. The byte-level reader and writer are src/wire/'s.
 
-import type { Delta, KeyConfig, KeyDelta, Limit, UntrustedDelta, UntrustedKeyDelta, UntrustedPrefix } from "../core/crdt/index.ts";
+import type {
+  Delta,
+  KeyConfig,
+  KeyDelta,
+  KeyEntriesDelta,
+  KeyPartDelta,
+  Limit,
+  UntrustedDelta,
+  UntrustedKeyDelta,
+  UntrustedPrefix,
+} from "../core/crdt/index.ts";
 import { LEN, ProtoReader as Reader, VARINT, WireFormatError } from "../wire/proto-reader.ts";
 import { ProtoWriter as Writer } from "../wire/proto-writer.ts";
 
@@ -39,7 +49,33 @@ function writePacked(w: Writer, field: number, rows: readonly (readonly number[]
   w.end(at);
 }
 
-function writeKey(w: Writer, k: KeyDelta, base: number): void {
+function writeEntries(w: Writer, entries: KeyDelta["entries"], base: number): void {
+  if (entries.length === 0) return;
+  const eat = w.begin(5);
+  for (const [inc, slot, c0, c1] of entries) {
+    w.sint(inc);
+    w.sint(slot - base);
+    w.sint(c0);
+    w.sint(c1);
+  }
+  w.end(eat);
+}
+
+/** A part without its header: key, entries, partial, header_omitted (field order, as protobuf-es writes). */
+function writeEntriesOnly(w: Writer, k: KeyEntriesDelta, base: number): void {
+  const at = w.begin(8);
+  if (k.key !== "") w.string(1, k.key);
+  writeEntries(w, k.entries, base);
+  w.boolField(7, k.partial);
+  w.boolField(8, true);
+  w.end(at);
+}
+
+function writeKey(w: Writer, k: KeyPartDelta, base: number): void {
+  if (k.headerOmitted === true) {
+    writeEntriesOnly(w, k, base);
+    return;
+  }
   const at = w.begin(8);
   if (k.key !== "") w.string(1, k.key);
   writeLimit(w, 2, k.limit);
@@ -55,16 +91,7 @@ function writeKey(w: Writer, k: KeyDelta, base: number): void {
   w.intField(8, p.forgiven);
   w.end(pat);
   writePacked(w, 4, k.known);
-  if (k.entries.length > 0) {
-    const eat = w.begin(5);
-    for (const [inc, slot, c0, c1] of k.entries) {
-      w.sint(inc);
-      w.sint(slot - base);
-      w.sint(c0);
-      w.sint(c1);
-    }
-    w.end(eat);
-  }
+  writeEntries(w, k.entries, base);
   w.intField(6, k.horizonUs);
   w.boolField(7, k.partial);
   if (k.demand !== undefined) writePacked(w, 9, k.demand);
@@ -195,6 +222,7 @@ function readKey(r: Reader, base: number): UntrustedKeyDelta {
   let horizonUs = 0;
   let partial = false;
   const demand: number[] = [];
+  let headerOmitted = false;
   while (!r.done) {
     const [field, wt] = r.tag();
     switch (field) {
@@ -231,14 +259,18 @@ function readKey(r: Reader, base: number): UntrustedKeyDelta {
       case 9:
         readRepeated(r, wt, demand, readUint, "KeyDelta.demand");
         break;
+      case 8:
+        expect(wt, VARINT, "KeyDelta.header_omitted");
+        headerOmitted = r.bool();
+        break;
       default:
-        // 8 (header_omitted) is reserved and never set; any other number is a newer peer's field.
+        // Any other number is a newer peer's field.
         r.skip(wt);
     }
   }
   const entries = rows(flat, 4);
   for (const e of entries) if (e.length === 4) e[1] = (e[1] as number) + base;
-  const part: UntrustedKeyDelta = { key, limit, prefix, known: rows(known, 2), entries, horizonUs, partial };
+  const part: UntrustedKeyDelta = { key, limit, prefix, known: rows(known, 2), entries, horizonUs, partial, headerOmitted };
   if (demand.length > 0) part.demand = rows(demand, 3);
   return part;
 }

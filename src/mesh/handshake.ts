@@ -8,8 +8,26 @@ import { isIncarnationId } from "../core/crdt/index.ts";
 import type { Result } from "../core/result.ts";
 import type { Hello, HelloSchema } from "../gen/tokenmesh/v1/peer_pb.ts";
 
-/** Protocol versions this build speaks. A rolling upgrade keeps one old version in the range. */
-export const PROTOCOL_VERSIONS = { min: 1, max: 1 } as const;
+/**
+ * Protocol versions this build speaks. A rolling upgrade keeps one old version in the range.
+ *   1  every key part carries its header (limit, prefix, known, horizon)
+ *   2  a key part may leave its header out (KeyDelta.header_omitted) when the peer holds it
+ */
+export const PROTOCOL_VERSIONS = { min: 1, max: 2 } as const;
+
+/** The first version whose streams may carry key parts without their header. */
+export const HEADER_OMITTED_SINCE = 2;
+
+/**
+ * What a delta from a peer may not carry on a stream of protocol `version`: a part without its
+ * header on a version-1 stream (a version-1 build refuses it as a part that lacks its header).
+ * Undefined when the delta is fine; otherwise the field and why.
+ */
+export function versionViolation(keys: readonly { readonly headerOmitted?: boolean }[], version: number): string | undefined {
+  if (version >= HEADER_OMITTED_SINCE) return undefined;
+  const i = keys.findIndex((k) => k.headerOmitted === true);
+  return i < 0 ? undefined : `keys[${i}].header_omitted: set on a protocol ${version} stream (needs ${HEADER_OMITTED_SINCE})`;
+}
 
 export interface LocalIdentity {
   readonly cluster: string;

@@ -7,7 +7,7 @@ import { status as Status } from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import type { Replica } from "../core/crdt/index.ts";
 import type { Clock } from "../server/clock.ts";
-import { checkHello, helloFor, type LocalIdentity, type PeerIdentity, peerCertificateName } from "./handshake.ts";
+import { checkHello, helloFor, type LocalIdentity, type PeerIdentity, peerCertificateName, versionViolation } from "./handshake.ts";
 import type { MeshStats, RejectReason } from "./mesh-stats.ts";
 import { ackToProto } from "./peer-codec.ts";
 import type { InboundRequest, MergeResponseInit, Sized } from "./peer-transport.ts";
@@ -101,6 +101,8 @@ export function handleInbound(call: ServerDuplexStream<Sized<InboundRequest>, Me
         `delta.keys: peer introduced ${newKeysInWindow} new keys within 1 s, more than mesh.maxNewKeysPerPeerPerSecond (${deps.maxNewKeysPerSecond})`,
       );
     }
+    const misfit = versionViolation(body.value.keys, peer.version);
+    if (misfit !== undefined) return refuse(Status.INVALID_ARGUMENT, "invalid_delta", `delta.${misfit}`);
     const counters = stats.peer(peer.node);
     counters.deltasReceived++;
     counters.bytesReceived += sized.bytes;

@@ -9,9 +9,9 @@ import type { Logger } from "pino";
 import type { Replica } from "../core/crdt/index.ts";
 import type { MergeResponse } from "../gen/tokenmesh/v1/peer_pb.ts";
 import type { Clock } from "../server/clock.ts";
-import { encodeInChunks } from "./delta-chunks.ts";
+import { encodeInChunks, meshChunkLimits } from "./delta-chunks.ts";
 import { encodeDeltaRequest } from "./delta-wire.ts";
-import { checkHello, helloFor, type LocalIdentity, type PeerIdentity, peerCertificateName } from "./handshake.ts";
+import { checkHello, HEADER_OMITTED_SINCE, helloFor, type LocalIdentity, type PeerIdentity, peerCertificateName } from "./handshake.ts";
 import type { MeshStats } from "./mesh-stats.ts";
 import { ackFromProto } from "./peer-codec.ts";
 import { dialPeer, encodeMergeRequest, MERGE_PATH, type MergeRequestInit, mergeMethod, type Sized } from "./peer-transport.ts";
@@ -110,6 +110,7 @@ export class OutboundLink {
       this.#attempt = 0;
       const now = deps.clock();
       prepareOutboundSession(deps.replica, peer.node, deps.lastIncarnation.get(peer.node) === peer.incarnation, now);
+      deps.replica.omitHeadersTo(peer.node, peer.version >= HEADER_OMITTED_SINCE, now);
       deps.lastIncarnation.set(peer.node, peer.incarnation);
       deps.stats.connected.add(peer.node);
       deps.stats.peer(peer.node); // its traffic counters exist (at 0) from the connection on
@@ -141,8 +142,7 @@ export class OutboundLink {
     if (stream === undefined || peer === undefined || this.#blocked || this.#inFlight >= this.deps.maxInFlight) return;
     const delta = this.deps.replica.deltaFor(peer.node, now);
     if (delta === undefined) return;
-    // Half the message cap leaves headroom; 5,000 keys is half the core's per-delta bound.
-    const chunks = encodeInChunks(delta, { maxBytes: this.deps.maxMessageBytes / 2, maxKeys: 5_000 }, encodeDeltaRequest);
+    const chunks = encodeInChunks(delta, meshChunkLimits(this.deps.maxMessageBytes), encodeDeltaRequest);
     const counters = this.deps.stats.peer(peer.node);
     for (const bytes of chunks) {
       if (bytes.length > this.deps.maxMessageBytes) {

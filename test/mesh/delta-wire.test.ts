@@ -6,7 +6,14 @@
 import { fromBinary } from "@bufbuild/protobuf";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { type Delta, type KeyConfig, type KeyDelta, type UntrustedDelta, validateDelta } from "../../src/core/crdt/index.ts";
+import {
+  type Delta,
+  type KeyConfig,
+  type KeyDelta,
+  type KeyEntriesDelta,
+  type UntrustedDelta,
+  validateDelta,
+} from "../../src/core/crdt/index.ts";
 import { MergeRequestSchema } from "../../src/gen/tokenmesh/v1/peer_pb.ts";
 import { decodeDelta, encodeDeltaRequest, findDelta, WireFormatError } from "../../src/mesh/delta-wire.ts";
 import { encodeMergeRequest } from "../../src/mesh/peer-transport.ts";
@@ -65,6 +72,18 @@ const keyPartArb = (base: number): fc.Arbitrary<KeyDelta> =>
     partial: fc.boolean(),
   });
 
+// A part without its header (protocol 2): key, entries, partial, header_omitted.
+const entriesOnlyArb = (base: number): fc.Arbitrary<KeyEntriesDelta> =>
+  fc.record({
+    key: text,
+    headerOmitted: fc.constant(true as const),
+    entries: fc.array(
+      fc.tuple(fc.integer({ min: 0, max: 40 }), fc.integer({ min: base - 10_000_000, max: base + 5_000 }), signed, signed),
+      { maxLength: 12 },
+    ),
+    partial: fc.boolean(),
+  });
+
 const deltaArb: fc.Arbitrary<Delta> = fc.integer({ min: 0, max: 2 ** 52 }).chain((sentAt) =>
   fc.record({
     node: fc.constant("peer"),
@@ -75,7 +94,7 @@ const deltaArb: fc.Arbitrary<Delta> = fc.integer({ min: 0, max: 2 ** 52 }).chain
     horizonUs: signed,
     incarnations: fc.array(text, { maxLength: 4 }),
     records: fc.array(fc.tuple(fc.integer({ min: 0, max: 2 ** 32 - 1 }), signed, signed), { maxLength: 4 }),
-    keys: fc.array(keyArb(sentAt), { maxLength: 6 }),
+    keys: fc.array(fc.oneof(keyArb(sentAt), entriesOnlyArb(sentAt)), { maxLength: 6 }),
   }),
 );
 
@@ -94,10 +113,12 @@ function decode(bytes: Uint8Array): UntrustedDelta {
   return { ...decodeDelta(bytes, at.start, at.end), node: "peer" };
 }
 
-/** Deltas a real 3-replica exchange produces: folds, watermarks, relayed entries, a retirement. */
-function protocolDeltas(): Delta[] {
+/** Deltas a real 3-replica exchange produces: folds, watermarks, relayed entries, a retirement, parts without their header. */
+function protocolDeltas(contention: "share" | "local"): Delta[] {
   const out: Delta[] = [];
-  const m = new Mesh(["a", "b", "c"], { retireAfterUs: 50_000, contention: "share" });
+  const m = new Mesh(["a", "b", "c"], { retireAfterUs: 50_000, contention });
+  // Protocol 2 streams: parts without their header are among them.
+  for (const a of ["a", "b", "c"]) for (const b of ["a", "b", "c"]) if (a !== b) m.get(a).omitHeadersTo(b, true, m.now);
   const cfg = config(10, 1000);
   for (let step = 0; step < 60; step++) {
     for (const [i, n] of ["a", "b", "c"].entries()) {
@@ -141,11 +162,15 @@ describe("delta-wire", () => {
   });
 
   it("round-trips the deltas a real exchange makes, and the core accepts them", () => {
-    const deltas = protocolDeltas();
+    // Share mode: key parts carry their sender's demand figure, and a demanded key's tick marks
+    // its header changed, so its parts go whole. Local mode: parts without their header.
+    const shared = protocolDeltas("share");
+    const local = protocolDeltas("local");
+    expect(shared.some((d) => d.keys.some((k) => (k.demand?.length ?? 0) > 0))).toBe(true);
+    expect(local.some((d) => d.keys.some((k) => k.headerOmitted === true))).toBe(true);
+    const deltas = [...shared, ...local];
     expect(deltas.length).toBeGreaterThan(100);
     expect(deltas.some((d) => d.records.some(([, , retired]) => retired >= 0))).toBe(true);
-    // Share mode is on: key parts carry their sender's demand figure.
-    expect(deltas.some((d) => d.keys.some((k) => (k.demand?.length ?? 0) > 0))).toBe(true);
     for (const d of deltas) {
       const bytes = encodeDeltaRequest(d);
       expect(Buffer.from(bytes).toString("hex")).toBe(Buffer.from(reference(d)).toString("hex"));

@@ -26,7 +26,7 @@ function keyDelta(key: string, c1: bigint) {
   };
 }
 
-function delta(keys: ReturnType<typeof keyDelta>[], over: { fromSeq?: bigint; toSeq?: bigint } = {}): DeltaInit {
+function delta(keys: NonNullable<DeltaInit["keys"]>, over: { fromSeq?: bigint; toSeq?: bigint } = {}): DeltaInit {
   return {
     incarnation: INC,
     fromSeq: 0n,
@@ -75,8 +75,12 @@ async function send(
   }
 }
 
-const hello = () =>
-  encodeMergeRequest({ message: { case: "hello", value: helloFor({ cluster: "test", region: "x", node: "mallory", incarnation: INC }) } });
+const hello = (versions?: { min: number; max: number }) =>
+  encodeMergeRequest({
+    message: { case: "hello", value: helloFor({ cluster: "test", region: "x", node: "mallory", incarnation: INC, versions }) },
+  });
+/** A key part without its header (protocol 2). */
+const entriesOnly = (key: string) => ({ key, entries: [0n, -1000n, 0n, 1n], headerOmitted: true });
 const deltaFrame = (d: DeltaInit) => encodeMergeRequest({ message: { case: "delta", value: d } });
 
 describe("a hostile peer", () => {
@@ -142,6 +146,20 @@ describe("a hostile peer", () => {
       code: 8,
       details: /^delta\.keys: peer introduced 80 new keys within 1 s, more than mesh\.maxNewKeysPerPeerPerSecond \(50\)$/,
       reason: "key_flood",
+    },
+    {
+      name: "a part without its header on a protocol 1 stream",
+      frames: () => [hello({ min: 1, max: 1 }), deltaFrame(delta([keyDelta("api\u0000a", 3n), entriesOnly("api\u0000b")]))],
+      code: 3,
+      details: /^delta\.keys\[1\]\.header_omitted: set on a protocol 1 stream \(needs 2\)$/,
+      reason: "invalid_delta",
+    },
+    {
+      name: "a part marked header_omitted that carries a header",
+      frames: () => [hello(), deltaFrame(delta([keyDelta("api\u0000a", 3n), { ...keyDelta("api\u0000b", 3n), headerOmitted: true }]))],
+      code: 3,
+      details: /^delta\.keys\[1\]\.headerOmitted: is set, yet the part carries a header/,
+      reason: "invalid_delta",
     },
     {
       name: "bytes that are not protobuf",

@@ -5,17 +5,19 @@
 import { DEFAULT_LIMITS, type KeyConfig, makeKeyConfig, Replica, type ReplicaOptions } from "../../src/core/crdt/index.ts";
 import { refilled } from "../../src/core/crdt/replay.ts";
 import type { LimitSpec } from "../../src/core/rate.ts";
+import { HEADER_OMITTED_SINCE, PROTOCOL_VERSIONS } from "../../src/mesh/handshake.ts";
 import { GcraReference } from "../support/gcra.ts";
 import { stateOf } from "../support/replica-state.ts";
-import { viaWire } from "../support/via-wire.ts";
 import { EventQueue } from "./event-queue.ts";
 import { type LinkSpec, Network } from "./network.ts";
 import { Prng } from "./prng.ts";
 import { type RegionSpec, Regions } from "./regions.ts";
+import { ackMessage, DEFAULT_MAX_MESSAGE_BYTES, deltaMessages, negotiatedVersion, readAckMessage, readDeltaMessage } from "./wire-path.ts";
 
 export interface ClusterOptions {
   readonly seed: number;
-  readonly nodes: readonly { readonly name: string; readonly skewUs?: number }[];
+  /** `versions`: the protocol versions the node's build speaks (default: this build's). */
+  readonly nodes: readonly { readonly name: string; readonly skewUs?: number; readonly versions?: { min: number; max: number } }[];
   readonly topology?: readonly (readonly [string, string])[];
   readonly link: LinkSpec;
   readonly flushUs: number;
@@ -23,6 +25,8 @@ export interface ClusterOptions {
   readonly replica?: Partial<Omit<ReplicaOptions, "node" | "peers">>;
   /** Regions with relays (regions.ts): per-node region, cross-region delay, link-down detection. */
   readonly regions?: RegionSpec;
+  /** The mesh's `mesh.maxMessageBytes` the links chunk deltas by (default: the mesh's default). */
+  readonly maxMessageBytes?: number;
 }
 
 export interface Admission {
@@ -72,6 +76,13 @@ export class Cluster {
   loadOn = true;
   rejected = 0;
   readonly rejections: string[] = [];
+  /** Key parts received, whole and without their header. */
+  partsWhole = 0;
+  partsEntriesOnly = 0;
+  /** Protocol version of the stream a→b ("a>b"), agreed when either end boots. */
+  private readonly versions = new Map<string, number>();
+  /** Deltas made by the replicas (each one message, or several chunks: `net.traffic` counts messages). */
+  deltasSent = 0;
   private readonly names: string[];
   private boots = 0;
   /** Relay election, lanes and cross-region byte counts, when the cluster has regions. */
@@ -116,6 +127,30 @@ export class Cluster {
     });
     n.alive = true;
     this.regions?.route(this, n, this.net.neighbours(n.name, this.names));
+    this.handshake(n);
+  }
+
+  /** What the Hello exchange of a (re)started node's streams settles: the version, per direction. */
+  private handshake(n: SimNode): void {
+    const identity = (m: SimNode) => ({
+      cluster: "sim",
+      region: "sim",
+      node: m.name,
+      incarnation: m.replica?.incarnation ?? "",
+      versions: this.opts.nodes.find((x) => x.name === m.name)?.versions ?? PROTOCOL_VERSIONS,
+    });
+    for (const peer of this.net.neighbours(n.name, this.names)) {
+      const m = this.node(peer);
+      if (m.replica === undefined) continue; // it handshakes when it boots
+      for (const [a, b] of [
+        [n, m],
+        [m, n],
+      ] as const) {
+        const v = negotiatedVersion(identity(a), identity(b));
+        this.versions.set(`${a.name}>${b.name}`, v);
+        a.replica?.omitHeadersTo(b.name, v >= HEADER_OMITTED_SINCE, this.raw(a));
+      }
+    }
   }
 
   /** Boots every node and starts its flush timer at a random phase. */
@@ -144,30 +179,49 @@ export class Cluster {
       if (d === undefined) continue;
       count += 1;
       this.regions?.countDelta(n.name, peer, d);
-      // Through the real byte codec: the receiver gets what a peer stream would decode.
-      this.net.send(n.name, peer, () => this.receive(peer, viaWire(d)), reliable);
+      this.deltasSent += 1;
+      // As bytes: the mesh's codec and chunking, each chunk a message with its own faults.
+      const messages = deltaMessages(d, this.opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES).map((bytes) => ({
+        bytes: bytes.length,
+        deliver: () => this.receive(peer, n.name, bytes),
+      }));
+      this.net.sendSequence(n.name, peer, "delta", messages, reliable);
     }
     return count;
   }
 
-  private receive(to: string, delta: Parameters<Replica["applyDelta"]>[0]): void {
+  private reject(to: string, from: string, why: string, delta?: unknown): void {
+    this.rejected += 1;
+    this.rejections.push(`${to}<-${from} at ${this.now}: ${why} ${process.env.SIM_DEBUG && delta ? JSON.stringify(delta) : ""}`);
+  }
+
+  private receive(to: string, from: string, bytes: Uint8Array): void {
     const n = this.node(to);
     if (!n.alive || n.replica === undefined) return;
-    const res = n.replica.applyDelta(delta, this.raw(n));
-    if (!res.ok) {
-      this.rejected += 1;
-      this.rejections.push(
-        `${to}<-${(delta as { node: string }).node} at ${this.now}: ${res.error.field} ${res.error.message} ${process.env.SIM_DEBUG ? JSON.stringify(delta) : ""}`,
-      );
+    const delta = readDeltaMessage(bytes, from, this.versions.get(`${from}>${to}`) ?? 1);
+    if (typeof delta === "string") {
+      this.reject(to, from, delta);
       return;
     }
-    const ack = res.value;
-    const back = (delta as { node: string }).node;
-    this.onApplied?.(n, back, delta.keys.length);
-    this.regions?.countAck(to, back, ack);
-    this.net.send(to, back, () => {
-      const m = this.node(back);
-      if (m.alive && m.replica !== undefined) m.replica.applyAck(ack, this.raw(m));
+    for (const k of delta.keys) {
+      if (k.headerOmitted === true) this.partsEntriesOnly += 1;
+      else this.partsWhole += 1;
+    }
+    const res = n.replica.applyDelta(delta, this.raw(n));
+    if (!res.ok) {
+      this.reject(to, from, `${res.error.field} ${res.error.message}`, delta);
+      return;
+    }
+    this.onApplied?.(n, from, delta.keys.length);
+    this.regions?.countAck(to, from, res.value);
+    const ack = ackMessage(res.value);
+    this.net.send(to, from, "ack", {
+      bytes: ack.length,
+      deliver: () => {
+        const m = this.node(from);
+        const read = readAckMessage(ack, to);
+        if (m.alive && m.replica !== undefined && read !== undefined) m.replica.applyAck(read, this.raw(m));
+      },
     });
   }
 

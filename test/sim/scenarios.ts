@@ -10,6 +10,7 @@ import { burst, fiveReplicas, quietReplica, skew, twoSaturated } from "./scenari
 import { RELAY_SCENARIOS } from "./scenarios-relay.ts";
 import { SHARE_SCENARIOS } from "./scenarios-share.ts";
 import { STRICT_SCENARIOS } from "./scenarios-strict.ts";
+import { payload, wireFaults } from "./scenarios-wire.ts";
 
 export interface Scenario {
   readonly name: string;
@@ -44,4 +45,6 @@ export const SCENARIOS: readonly Scenario[] = [
   ...RELAY_SCENARIOS,
   ...STRICT_SCENARIOS,
   ...SHARE_SCENARIOS,
+  { name: "payload", run: payload },
+  { name: "wire-faults", run: wireFaults },
 ];

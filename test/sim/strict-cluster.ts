@@ -99,7 +99,7 @@ export class StrictCluster {
       const ask = h.request(raw);
       const req: EscrowRequest = { holder: e.id, key, seq: ask.seq, demandPerSecond: ask.demandPerSecond };
       if (name === this.opts.bank) this.receiveRequest(name, req, e.id);
-      else this.c.net.send(name, this.opts.bank, () => this.receiveRequest(this.opts.bank, req, e.id));
+      else this.c.net.send(name, this.opts.bank, "escrow", { bytes: 0, deliver: () => this.receiveRequest(this.opts.bank, req, e.id) });
     }
     if (name !== this.opts.bank) return;
     for (const [key, b] of e.banks) {
@@ -107,7 +107,7 @@ export class StrictCluster {
         this.onGrant?.(g, this.now);
         const to = g.holder.slice(0, g.holder.indexOf("#"));
         if (to === name) this.receiveGrant(name, g, key);
-        else this.c.net.send(name, to, () => this.receiveGrant(to, g, key));
+        else this.c.net.send(name, to, "escrow", { bytes: 0, deliver: () => this.receiveGrant(to, g, key) });
       }
     }
   }

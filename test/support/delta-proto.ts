@@ -7,12 +7,13 @@ import type { MessageInitShape } from "@bufbuild/protobuf";
 import type {
   Delta as CoreDelta,
   KeyDelta as CoreKeyDelta,
+  KeyPartDelta as CoreKeyPart,
   KeyConfig,
   UntrustedDelta,
   UntrustedKeyDelta,
   Limit as UntrustedLimit,
 } from "../../src/core/crdt/index.ts";
-import type { Delta, DeltaSchema, KeyDelta, Limit, LimitSchema } from "../../src/gen/tokenmesh/v1/peer_pb.ts";
+import type { Delta, DeltaSchema, KeyDelta, KeyDeltaSchema, Limit, LimitSchema } from "../../src/gen/tokenmesh/v1/peer_pb.ts";
 
 type LimitInit = MessageInitShape<typeof LimitSchema>;
 
@@ -42,25 +43,38 @@ export function deltaToProto(d: CoreDelta): MessageInitShape<typeof DeltaSchema>
     horizonUs: BigInt(d.horizonUs),
     incarnations: [...d.incarnations],
     records: d.records.map(([index, wm, retired]) => ({ index, watermarkUs: BigInt(wm), retiredUs: BigInt(retired) })),
-    keys: d.keys.map((k: CoreKeyDelta) => ({
-      key: k.key,
-      limit: toLimit(k.limit),
-      prefix: {
-        tauUs: BigInt(k.prefix.tauUs),
-        level: BigInt(k.prefix.level),
-        limit: toLimit(k.prefix.limit),
-        folded: flatten(k.prefix.folded),
-        foldedSum: BigInt(k.prefix.foldedSum),
-        digest: BigInt(k.prefix.digest),
-        lateCharged: BigInt(k.prefix.lateCharged),
-        forgiven: BigInt(k.prefix.forgiven),
-      },
-      known: flatten(k.known),
-      entries: flatten(k.entries.map(([inc, slot, c0, c1]) => [inc, slot - base, c0, c1])),
-      horizonUs: BigInt(k.horizonUs),
-      partial: k.partial,
-      demand: flatten(k.demand ?? []),
-    })),
+    keys: d.keys.map((k: CoreKeyPart) =>
+      k.headerOmitted === true
+        ? {
+            key: k.key,
+            entries: flatten(k.entries.map(([inc, slot, c0, c1]) => [inc, slot - base, c0, c1])),
+            partial: k.partial,
+            headerOmitted: true,
+          }
+        : wholeToProto(k, base),
+    ),
+  };
+}
+
+function wholeToProto(k: CoreKeyDelta, base: number): MessageInitShape<typeof KeyDeltaSchema> {
+  return {
+    key: k.key,
+    limit: toLimit(k.limit),
+    prefix: {
+      tauUs: BigInt(k.prefix.tauUs),
+      level: BigInt(k.prefix.level),
+      limit: toLimit(k.prefix.limit),
+      folded: flatten(k.prefix.folded),
+      foldedSum: BigInt(k.prefix.foldedSum),
+      digest: BigInt(k.prefix.digest),
+      lateCharged: BigInt(k.prefix.lateCharged),
+      forgiven: BigInt(k.prefix.forgiven),
+    },
+    known: flatten(k.known),
+    entries: flatten(k.entries.map(([inc, slot, c0, c1]) => [inc, slot - base, c0, c1])),
+    horizonUs: BigInt(k.horizonUs),
+    partial: k.partial,
+    demand: flatten(k.demand ?? []),
   };
 }
 
@@ -107,6 +121,7 @@ function keyFromProto(k: KeyDelta, base: number): UntrustedKeyDelta {
     horizonUs: num(k.horizonUs),
     partial: k.partial,
     ...(k.demand.length > 0 ? { demand: rows(k.demand, 3) } : {}),
+    headerOmitted: k.headerOmitted,
   };
 }
 

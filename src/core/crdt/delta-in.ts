@@ -6,6 +6,7 @@
 import type { Result } from "../result.ts";
 import { restartRegionalStreams } from "./delta-out.ts";
 import { noteStream } from "./forwarding.ts";
+import { headerBit, markHeaderFrom, stateForEntries } from "./header-omission.ts";
 import { isIgnoredKey } from "./ignored-keys.ts";
 import type { IncId } from "./incarnation.ts";
 import { afterKeyChange, touchKey } from "./key-index.ts";
@@ -20,7 +21,7 @@ import { markWhatSenderLacks, type PartSender } from "./sender-lacks.ts";
 import { joinFigure } from "./share.ts";
 import { renewIfRetired } from "./timers.ts";
 import { type DeltaError, validateDelta } from "./validate.ts";
-import type { Ack, CountRow, Delta, UntrustedDelta } from "./wire.ts";
+import type { Ack, CountRow, Delta, EntryRow, KeyDelta, UntrustedDelta } from "./wire.ts";
 
 /** Bound on the keys one ack asks to be resent whole. */
 const MAX_MISSING = 256;
@@ -38,7 +39,7 @@ export function joinKeyPart(
   key: string,
   part: KeyState,
   origin: IncId | undefined,
-  sender?: { readonly from: PartSender; readonly whole: boolean },
+  sender?: { readonly from: PartSender; readonly whole: boolean; readonly headerBit: number },
 ): void {
   const behind = part.horizon < s.reg.horizon;
   if (behind) part.horizon = s.reg.horizon;
@@ -56,6 +57,7 @@ export function joinKeyPart(
     // others with relay off. As a local change it went to every peer: with keys collected
     // between uses, every key another replica touched came back to it once more.
     added.origin = behind ? undefined : origin;
+    if (sender !== undefined) markHeaderFrom(added, sender.headerBit);
     s.keys.set(key, added);
     touchKey(s, added, seq);
     afterKeyChange(s, added);
@@ -77,7 +79,10 @@ export function joinKeyPart(
     else touchKey(s, rec, seq);
     afterKeyChange(s, rec);
   }
-  if (sender !== undefined) markWhatSenderLacks(s, rec, part, sender.whole, sender.from);
+  if (sender !== undefined) {
+    markHeaderFrom(rec, sender.headerBit);
+    markWhatSenderLacks(s, rec, part, sender.whole, sender.from);
+  }
 }
 
 /** Joins a registry record; a watermark rising counts as hearing from that incarnation. */
@@ -97,6 +102,8 @@ export interface KeyPart {
   readonly key: string;
   readonly state: KeyState;
   readonly partial: boolean;
+  /** The part carried its header (false: entries alone, on the receiver's own header). */
+  readonly whole?: false;
 }
 
 function countMap(rows: readonly CountRow[], incarnations: readonly IncId[]): Map<IncId, number> {
@@ -105,12 +112,21 @@ function countMap(rows: readonly CountRow[], incarnations: readonly IncId[]): Ma
   return m;
 }
 
-/** The key states of a validated delta, incarnation indices resolved (nothing left to check). */
+function entryStates(rows: readonly EntryRow[], ids: readonly IncId[]): Entry[] {
+  return rows.map(([ix, slot, c0, c1]) => ({ inc: ids[ix] as IncId, slot, c0, c1, seq: 0 }));
+}
+
+/**
+ * The key states of a validated delta's parts that carry their header, incarnation indices
+ * resolved (nothing left to check). Parts without one are left out: only a receiver that holds
+ * the header can read them (`entriesOnlyParts`).
+ */
 export function keyParts(d: Delta): KeyPart[] {
   const ids = d.incarnations;
-  return d.keys.map((k) => {
+  const whole = d.keys.filter((k): k is KeyDelta => k.headerOmitted !== true);
+  return whole.map((k) => {
     const p = k.prefix;
-    const entries: Entry[] = k.entries.map(([ix, slot, c0, c1]) => ({ inc: ids[ix] as IncId, slot, c0, c1, seq: 0 }));
+    const entries = entryStates(k.entries, ids);
     const prefix = {
       tau: p.tauUs,
       level: p.level,
@@ -125,6 +141,23 @@ export function keyParts(d: Delta): KeyPart[] {
     const state: KeyState = { config: k.limit, prefix, K: countMap(k.known, ids), entries, horizon: k.horizonUs };
     return { key: k.key, state, partial: k.partial };
   });
+}
+
+/**
+ * The parts of `d` without a header (and not ignored here), each on this replica's header of
+ * the key when it holds one from the sender (header-omission.ts); the keys it does not, to be
+ * asked for whole.
+ */
+function entriesOnlyParts(s: ReplicaState, d: Delta, bit: number): { parts: KeyPart[]; unknown: string[] } {
+  const parts: KeyPart[] = [];
+  const unknown: string[] = [];
+  for (const k of d.keys) {
+    if (k.headerOmitted !== true || isIgnoredKey(s, k.key)) continue;
+    const state = stateForEntries(s.keys.get(k.key), bit, entryStates(k.entries, d.incarnations));
+    if (state === undefined) unknown.push(k.key);
+    else parts.push({ key: k.key, state, partial: k.partial, whole: false });
+  }
+  return { parts, unknown };
 }
 
 /** The registry records of a validated delta, incarnation indices resolved. */
@@ -163,7 +196,7 @@ export function quarantine(
       const at = Math.max(...future.map((e) => e.slot));
       later.push({ key: part.key, state: { ...st, K: new Map(st.K), entries: future }, at });
       // Still whole for what it says the sender holds: we hold nothing stamped beyond the limit.
-      now.push({ key: part.key, state: { ...st, entries: st.entries.filter((e) => e.slot <= limit) }, partial: part.partial });
+      now.push({ ...part, state: { ...st, entries: st.entries.filter((e) => e.slot <= limit) } });
     } else {
       now.push(part);
     }
@@ -191,7 +224,8 @@ export function applyDelta(s: ReplicaState, untrusted: UntrustedDelta, raw_now: 
   let ignored = 0;
   for (const part of d.keys) {
     if (isIgnoredKey(s, part.key)) ignored += 1;
-    else if (!s.keys.has(part.key)) newKeys += 1;
+    // A part without its header never makes a key (it is asked for whole instead).
+    else if (!s.keys.has(part.key) && part.headerOmitted !== true) newKeys += 1;
   }
   if (newKeys > s.opts.maxNewKeysPerDelta) {
     s.stats.deltasRejected += 1;
@@ -199,7 +233,12 @@ export function applyDelta(s: ReplicaState, untrusted: UntrustedDelta, raw_now: 
   }
   const limit = stampAt(s, raw_now) + s.opts.skewBoundUs + s.opts.maxDelayUs;
   // Keys ignored here (a removed policy) are skipped part by part; the rest of the delta joins.
-  const parts = ignored === 0 ? keyParts(d) : keyParts(d).filter((part) => !isIgnoredKey(s, part.key));
+  const wholeParts = ignored === 0 ? keyParts(d) : keyParts(d).filter((part) => !isIgnoredKey(s, part.key));
+  // Bits are only ever given to sessions that exist: without one, no header from it is held.
+  const known = s.sessions.get(d.node);
+  const bit = known === undefined ? 0 : headerBit(s, known);
+  const entriesOnly = entriesOnlyParts(s, d, bit);
+  const parts = entriesOnly.parts.length === 0 ? wholeParts : [...wholeParts, ...entriesOnly.parts];
   const { now, later } = quarantine(parts, limit);
   const heldCount = later.reduce((n, h) => n + h.state.entries.length + 1, 0);
   if (s.stats.heldNow + heldCount > s.opts.maxHeldEntries) {
@@ -259,7 +298,7 @@ export function applyDelta(s: ReplicaState, untrusted: UntrustedDelta, raw_now: 
   }
   // A key first learned from a partial part lacks the tail the sender left out (it thought we
   // held it: we collected the key since). Ask for it whole, in every ack, until it comes whole.
-  const missing: string[] = [];
+  const missing: string[] = entriesOnly.unknown.slice(0, MAX_MISSING);
   for (const part of parts) {
     const owed = s.incomplete.get(part.key);
     if (part.partial && (!s.keys.has(part.key) || owed?.has(d.node))) {
@@ -273,7 +312,11 @@ export function applyDelta(s: ReplicaState, untrusted: UntrustedDelta, raw_now: 
   }
   // A straggler's parts are older than its node's current state: they say nothing of what it lacks.
   const from: PartSender | undefined = straggler ? undefined : { inc, acked: session.acked };
-  for (const part of now) joinKeyPart(s, part.key, part.state, inc, from && { from, whole: !part.partial });
+  const bitNow = headerBit(s, session);
+  for (const part of now) {
+    const sender = from && { from, whole: !part.partial, headerBit: part.whole === false ? 0 : bitNow };
+    joinKeyPart(s, part.key, part.state, inc, sender);
+  }
   joinDemandFigures(s, d, limit);
   session.synced = true;
   // Retired by the mesh: continue at once under a fresh id (a retirement is final: docs/design.md,

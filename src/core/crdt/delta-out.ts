@@ -5,16 +5,18 @@
 // goes back to the incarnation it came from. What else goes is the peer's lane (forwarding.ts):
 // flood (relay on), local (relay off: only changes made here, and then no foreign watermark
 // either: it could cover foreign data left out), or the regional lanes of relays per region. The
-// keys looked at are those changed after `from` (a change list, key-index.ts), not every key held.
+// keys looked at are those changed after `from` (a change list, key-index.ts), not every key held. A key
+// whose header the peer holds already goes as entries alone (header-omission.ts).
 
 import { carries, forgetIncarnations, isRegional, laneOf } from "./forwarding.ts";
+import { mayOmitHeader } from "./header-omission.ts";
 import { birthOf, type IncId, isForgotten } from "./incarnation.ts";
 import { changedSince } from "./key-index.ts";
 import type { Entry } from "./key-state.ts";
 import { newSession, nextFrom, resetOut } from "./peer-session.ts";
 import type { ReplicaState } from "./replica-state.ts";
 import { ownFigure } from "./share.ts";
-import { type Delta, type IncarnationRecord, IncTable, type KeyDelta, keyDelta } from "./wire.ts";
+import { type Delta, type IncarnationRecord, IncTable, type KeyPartDelta, keyDelta, keyEntries } from "./wire.ts";
 
 /** The next delta for `node`, or undefined when there is nothing it may lack. */
 export function deltaFor(s: ReplicaState, node: string, raw: number): Delta | undefined {
@@ -39,12 +41,18 @@ export function deltaFor(s: ReplicaState, node: string, raw: number): Delta | un
   const send = (seq: number, writer: IncId | undefined, origin: IncId | undefined): boolean =>
     seq > from && carries(routing, self, lane, peer, writer, origin);
   const table = new IncTable();
-  const keys: KeyDelta[] = [];
+  const keys: KeyPartDelta[] = [];
   // A figure measured under a previous id (before a renewal) is not stamped within this one's life.
   const born = birthOf(s.self);
   // Only keys changed after `from` can hold anything to send (key-index.ts: change list).
   const include = (e: Entry): boolean => send(e.seq, e.inc, e.origin);
   for (const rec of changedSince(s, from)) {
+    // A header at or below the peer's ack is not due (from >= acked): only entries can be. Share
+    // mode's tick marks a demanded key changed, so its figure always rides on a whole part.
+    if (mayOmitHeader(session, rec)) {
+      if (rec.state.entries.some(include)) keys.push(keyEntries(rec.key, rec.state, include, table));
+      continue;
+    }
     if (!send(rec.seq, undefined, rec.origin) && !rec.state.entries.some(include)) continue;
     const part = keyDelta(rec.key, rec.state, include, table);
     // Share mode: this replica's demand figure rides on its key part (share.ts).

@@ -29,6 +29,8 @@ export type {
   EntryRow,
   IncarnationRecord,
   KeyDelta,
+  KeyEntriesDelta,
+  KeyPartDelta,
   Limit,
   UntrustedDelta,
   UntrustedKeyDelta,

@@ -18,10 +18,24 @@ export interface PeerSession {
   synced: boolean;
   /** The peer reported a gap: the next delta restarts from the last ack. */
   resendNow: boolean;
+  /** The stream to the peer may carry key parts without their header (header-omission.ts). */
+  omitHeaders: boolean;
+  /** This peer's bit in KeyRecord.headersFrom (0: none left), assigned on first use. */
+  headerBit: number | undefined;
 }
 
 export function newSession(now: number): PeerSession {
-  return { acked: 0, sent: 0, lastProgressAt: now, inInc: undefined, contigIn: 0, synced: false, resendNow: false };
+  return {
+    acked: 0,
+    sent: 0,
+    lastProgressAt: now,
+    inInc: undefined,
+    contigIn: 0,
+    synced: false,
+    resendNow: false,
+    omitHeaders: false,
+    headerBit: undefined,
+  };
 }
 
 /** Where the next delta to this peer starts. */

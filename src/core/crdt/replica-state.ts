@@ -97,6 +97,8 @@ export interface KeyRecord {
   after: KeyRecord | undefined;
   /** Due time of this key's pending collection check, if one is queued. */
   collectAt: number | undefined;
+  /** Peers (one bit each, header-omission.ts) whose whole part for this key this record joined. */
+  headersFrom: number;
 }
 
 /** A record for `key`, not yet in the change list (touchKey puts it there). */
@@ -111,6 +113,7 @@ export function newKeyRecord(key: string, state: KeyState, seq: number): KeyReco
     before: undefined,
     after: undefined,
     collectAt: undefined,
+    headersFrom: 0,
   };
 }
 

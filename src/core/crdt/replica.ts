@@ -17,7 +17,7 @@ import { afterKeyChange, hasTail, newDueHeap, touchKey } from "./key-index.ts";
 import { cloneKeyState, findEntry, type KeyState, keyText, newKeyState } from "./key-state.ts";
 import { afterOwnDebit, cachedLevel, type LevelOut } from "./level-cache.ts";
 import { markChanged, markKeyChanged } from "./local-change.ts";
-import { onAck, resetOut } from "./peer-session.ts";
+import { newSession, onAck, resetOut } from "./peer-session.ts";
 import { liveFloor, newRegistry, registryText } from "./registry.ts";
 import {
   bump,
@@ -165,6 +165,20 @@ export class Replica {
     return laneOf(this.#s.routing, node, this.#s.opts.relay);
   }
 
+  /**
+   * Whether the stream to `node` may carry key parts without their header (proto
+   * KeyDelta.header_omitted): the edge says so once the handshake agreed on a protocol version
+   * that has them. Off until then, and for a peer that does not speak it.
+   */
+  omitHeadersTo(node: string, allowed: boolean, raw: number): void {
+    let session = this.#s.sessions.get(node);
+    if (session === undefined) {
+      session = newSession(raw);
+      this.#s.sessions.set(node, session);
+    }
+    session.omitHeaders = allowed;
+  }
+
   /** The stamping clock at raw time `raw` (what levels are evaluated at). */
   stamp(raw: number): number {
     return stampAt(this.#s, raw);
@@ -271,7 +285,11 @@ export class Replica {
     if (rec === undefined || tokens <= 0) return;
     const total = s.counters.get(key) ?? 0;
     s.counters.set(key, total + tokens);
-    const seq = markKeyChanged(s, rec); // before any return below: rec.seq moved
+    // A debit changes the key's entries, not its header (limit, prefix, K, horizon): the key moves
+    // in the change list, and its header stays as acknowledged, so a peer that holds it gets the
+    // entry alone (header-omission.ts). Before any return below: the key is marked.
+    const seq = bump(s);
+    touchKey(s, rec, seq);
     const entries = rec.state.entries;
     let e = s.open.get(key);
     let inserted: number | undefined;

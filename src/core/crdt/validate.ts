@@ -10,7 +10,18 @@
 import type { FieldError, Result } from "../result.ts";
 import { birthOf, type IncId, isIncarnationId } from "./incarnation.ts";
 import { type KeyConfig, makeKeyConfig } from "./key-config.ts";
-import type { CountRow, Delta, DeltaPrefix, DemandRow, EntryRow, IncarnationRecord, KeyDelta, UntrustedDelta } from "./wire.ts";
+import type {
+  CountRow,
+  Delta,
+  DeltaPrefix,
+  DemandRow,
+  EntryRow,
+  IncarnationRecord,
+  KeyDelta,
+  KeyEntriesDelta,
+  KeyPartDelta,
+  UntrustedDelta,
+} from "./wire.ts";
 
 export interface Limits {
   readonly maxKeysPerDelta: number;
@@ -190,38 +201,9 @@ function entryOrder(a: EntryRow, b: EntryRow, incarnations: readonly IncId[]): n
   return ia < ib ? -1 : ia > ib ? 1 : 0;
 }
 
-function checkKey(raw: unknown, ki: number, cx: Context): KeyDelta | Bad {
-  if (!isObj(raw)) return obj(raw, `keys[${ki}]`) as Bad;
-  const o = raw;
+/** A key part's entries: in range, within the content bound, sorted (a copy if they were not), no repeats. */
+function checkEntries(rawEntries: unknown, ki: number, cx: Context): EntryRow[] | Bad {
   const { incarnations, births, limits } = cx;
-  if (typeof o.key !== "string" || o.key.length === 0 || o.key.length > limits.maxKeyLength)
-    return fail(`keys[${ki}].key`, `must be a string of 1..${limits.maxKeyLength} characters`);
-  const wl = o.limit;
-  if (!isObj(wl)) return obj(wl, `keys[${ki}].limit`) as Bad;
-  const limit = cx.seen.of(wl, `keys[${ki}].limit`);
-  if (limit instanceof Bad) return limit;
-  const p = o.prefix;
-  if (!isObj(p)) return obj(p, `keys[${ki}].prefix`) as Bad;
-  const wp = p.limit;
-  if (!isObj(wp)) return obj(wp, `keys[${ki}].prefix.limit`) as Bad;
-  const plimit = cx.seen.of(wp, `keys[${ki}].prefix.limit`);
-  if (plimit instanceof Bad) return plimit;
-  const tauUs: unknown = p.tauUs;
-  if (!isInt(tauUs, 0, Number.MAX_SAFE_INTEGER)) return intFail(tauUs, `keys[${ki}].prefix.tauUs`);
-  const level: unknown = p.level;
-  if (!isInt(level, -(2 ** 52), plimit.rate.capacityUnits))
-    return intFail(level, `keys[${ki}].prefix.level`, -(2 ** 52), plimit.rate.capacityUnits);
-  for (const name of PREFIX_NUMBERS) {
-    const n: unknown = p[name];
-    if (!isInt(n, 0, Number.MAX_SAFE_INTEGER)) return intFail(n, `keys[${ki}].prefix.${name}`);
-  }
-  const horizonUs: unknown = o.horizonUs;
-  if (!isInt(horizonUs, 0, Number.MAX_SAFE_INTEGER)) return intFail(horizonUs, `keys[${ki}].horizonUs`);
-  const folded = countRows(p.folded, ki, "prefix.folded", tauUs, cx);
-  if (folded instanceof Bad) return folded;
-  const known = countRows(o.known, ki, "known", tauUs, cx);
-  if (known instanceof Bad) return known;
-  const rawEntries: unknown = o.entries;
   if (!Array.isArray(rawEntries) || rawEntries.length > limits.maxEntriesPerKey)
     return arr(rawEntries, `keys[${ki}].entries`, limits.maxEntriesPerKey) as Bad;
   let sorted = true;
@@ -248,6 +230,67 @@ function checkKey(raw: unknown, ki: number, cx: Context): KeyDelta | Bad {
     if (entryOrder(entries[j - 1] as EntryRow, entries[j] as EntryRow, incarnations) === 0)
       return fail(`keys[${ki}].entries`, "repeats a (slot, incarnation)");
   }
+  return entries;
+}
+
+/**
+ * A part with header_omitted: the entries alone. One that also carries any of the header is
+ * refused rather than half-used: which of the two the sender meant is not for us to guess.
+ */
+function checkEntriesOnly(o: Obj, ki: number, cx: Context): KeyEntriesDelta | Bad {
+  const known: unknown = o.known;
+  if (
+    o.limit !== undefined ||
+    o.prefix !== undefined ||
+    (Array.isArray(known) ? known.length > 0 : known !== undefined) ||
+    (o.horizonUs ?? 0) !== 0
+  )
+    return fail(`keys[${ki}].headerOmitted`, "is set, yet the part carries a header (limit, prefix, known or horizonUs)");
+  // Share mode's figures go only on whole parts (its tick marks the key's header changed).
+  if (Array.isArray(o.demand) && o.demand.length > 0)
+    return fail(`keys[${ki}].demand`, "is set in a part without a header (figures ride on whole parts only)");
+  const entries = checkEntries(o.entries, ki, cx);
+  if (entries instanceof Bad) return entries;
+  if (entries.length === 0) return fail(`keys[${ki}].entries`, "is empty in a part without a header (it would carry nothing)");
+  if (typeof o.partial !== "boolean") return fail(`keys[${ki}].partial`, "must be a boolean");
+  return { key: o.key as string, headerOmitted: true, entries, partial: o.partial };
+}
+
+function checkKey(raw: unknown, ki: number, cx: Context): KeyPartDelta | Bad {
+  if (!isObj(raw)) return obj(raw, `keys[${ki}]`) as Bad;
+  const o = raw;
+  const { limits } = cx;
+  if (typeof o.key !== "string" || o.key.length === 0 || o.key.length > limits.maxKeyLength)
+    return fail(`keys[${ki}].key`, `must be a string of 1..${limits.maxKeyLength} characters`);
+  if (o.headerOmitted !== undefined && typeof o.headerOmitted !== "boolean") return fail(`keys[${ki}].headerOmitted`, "must be a boolean");
+  if (o.headerOmitted === true) return checkEntriesOnly(o, ki, cx);
+  const wl = o.limit;
+  if (!isObj(wl)) return obj(wl, `keys[${ki}].limit`) as Bad;
+  const limit = cx.seen.of(wl, `keys[${ki}].limit`);
+  if (limit instanceof Bad) return limit;
+  const p = o.prefix;
+  if (!isObj(p)) return obj(p, `keys[${ki}].prefix`) as Bad;
+  const wp = p.limit;
+  if (!isObj(wp)) return obj(wp, `keys[${ki}].prefix.limit`) as Bad;
+  const plimit = cx.seen.of(wp, `keys[${ki}].prefix.limit`);
+  if (plimit instanceof Bad) return plimit;
+  const tauUs: unknown = p.tauUs;
+  if (!isInt(tauUs, 0, Number.MAX_SAFE_INTEGER)) return intFail(tauUs, `keys[${ki}].prefix.tauUs`);
+  const level: unknown = p.level;
+  if (!isInt(level, -(2 ** 52), plimit.rate.capacityUnits))
+    return intFail(level, `keys[${ki}].prefix.level`, -(2 ** 52), plimit.rate.capacityUnits);
+  for (const name of PREFIX_NUMBERS) {
+    const n: unknown = p[name];
+    if (!isInt(n, 0, Number.MAX_SAFE_INTEGER)) return intFail(n, `keys[${ki}].prefix.${name}`);
+  }
+  const horizonUs: unknown = o.horizonUs;
+  if (!isInt(horizonUs, 0, Number.MAX_SAFE_INTEGER)) return intFail(horizonUs, `keys[${ki}].horizonUs`);
+  const folded = countRows(p.folded, ki, "prefix.folded", tauUs, cx);
+  if (folded instanceof Bad) return folded;
+  const known = countRows(o.known, ki, "known", tauUs, cx);
+  if (known instanceof Bad) return known;
+  const entries = checkEntries(o.entries, ki, cx);
+  if (entries instanceof Bad) return entries;
   if (typeof o.partial !== "boolean") return fail(`keys[${ki}].partial`, "must be a boolean");
   const demand = demandRows(o.demand, ki, cx);
   if (demand instanceof Bad) return demand;
@@ -310,7 +353,7 @@ function check(raw: unknown, limits: Limits): Delta | Bad {
   const records = rawRecords as unknown as IncarnationRecord[];
   const rawKeys = arr(o.keys, "keys", limits.maxKeysPerDelta);
   if (rawKeys instanceof Bad) return rawKeys;
-  const keys: KeyDelta[] = [];
+  const keys: KeyPartDelta[] = [];
   const names = new Set<string>();
   const cx: Context = { incarnations, births: incarnations.map(birthOf), limits, seen: new LimitsSeen() };
   for (let j = 0; j < rawKeys.length; j++) {

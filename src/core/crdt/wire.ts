@@ -54,7 +54,25 @@ export interface KeyDelta {
   readonly partial: boolean;
   /** Share mode: writers' demand figures for this key (soft state, not joined into the key: share.ts). */
   readonly demand?: readonly DemandRow[];
+  readonly headerOmitted?: false;
 }
+
+/**
+ * proto KeyDelta with header_omitted set: the entries alone, because the peer acknowledged a
+ * delta that carried this key's header (limit, prefix, known, horizon) and the header has not
+ * changed since (header-omission.ts). A receiver that does not hold that header asks again.
+ */
+export interface KeyEntriesDelta {
+  readonly key: string;
+  readonly headerOmitted: true;
+  /** Share mode's figures ride on whole parts only (validate.ts refuses them here). */
+  readonly demand?: undefined;
+  readonly entries: readonly EntryRow[];
+  readonly partial: boolean;
+}
+
+/** One key's part of a delta: whole header and entries, or entries alone. */
+export type KeyPartDelta = KeyDelta | KeyEntriesDelta;
 
 export interface Delta {
   /** Stable name of the sending node (the transport authenticates it; not in the bytes). */
@@ -69,7 +87,7 @@ export interface Delta {
   readonly horizonUs: number;
   readonly incarnations: readonly IncId[];
   readonly records: readonly IncarnationRecord[];
-  readonly keys: readonly KeyDelta[];
+  readonly keys: readonly KeyPartDelta[];
 }
 
 /** proto Limit, as read: plain numbers, not yet a valid limit. */
@@ -101,6 +119,8 @@ export interface UntrustedKeyDelta {
   horizonUs: number;
   partial: boolean;
   demand?: number[][];
+  /** header_omitted: limit and prefix absent, known empty, horizonUs 0. Absent means false. */
+  headerOmitted?: boolean;
 }
 
 /**
@@ -161,6 +181,13 @@ function counts(m: ReadonlyMap<IncId, number>, t: IncTable): readonly CountRow[]
   const rows: CountRow[] = [];
   for (const [id, n] of m) rows.push([t.of(id), n]);
   return rows;
+}
+
+/** A key's part without its header (the peer holds it), with the entries `include` selects. */
+export function keyEntries(key: string, k: KeyState, include: (e: Entry) => boolean, t: IncTable): KeyEntriesDelta {
+  const entries: EntryRow[] = [];
+  for (const e of k.entries) if (include(e)) entries.push([t.of(e.inc), e.slot, e.c0, e.c1]);
+  return { key, headerOmitted: true, entries, partial: entries.length < k.entries.length };
 }
 
 /** A key's part with the entries `include` selects (those the peer may lack). */

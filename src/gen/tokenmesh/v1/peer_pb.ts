@@ -88,7 +88,8 @@ export const MergeResponseSchema: GenMessage<MergeResponse> = /*@__PURE__*/
 
 /**
  * Hello opens a stream in each direction. Replicas agree on the highest protocol version both
- * speak, so a rolling upgrade across one version keeps the mesh connected.
+ * speak, so a rolling upgrade across one version keeps the mesh connected. Version 1: every key
+ * part carries its header. Version 2: a key part may leave it out (KeyDelta.header_omitted).
  *
  * @generated from message tokenmesh.v1.Hello
  */
@@ -368,9 +369,13 @@ export type KeyDelta = Message<"tokenmesh.v1.KeyDelta"> & {
   partial: boolean;
 
   /**
-   * Reserved for entries-only key parts (limit, prefix, known and horizon_us left out because
-   * they did not change since from_seq). This version never sets it; a part that sets it lacks
-   * the fields every key part must carry here, so the receiver refuses the delta.
+   * Protocol 2: an entries-only key part. The header (limit, prefix, known and horizon_us) is
+   * left out because the receiver acknowledged a delta that carried it and it has not changed
+   * since; such a part carries the key, entries and partial only. A receiver that does not hold
+   * a whole part of this key from this sender (it never had one, or dropped the key since)
+   * joins nothing of it and lists the key in its Ack's missing_keys, so the sender resends it
+   * whole. A part that sets it and carries any of the header, or no entries, is refused, and a
+   * protocol 1 stream refuses any part that sets it.
    *
    * @generated from field: bool header_omitted = 8;
    */
