@@ -156,7 +156,7 @@ describe("mesh replica snapshots", () => {
       return decodeDelta(bytes, at.start, at.end);
     });
     expect(deltas.flatMap((d) => d.keys.map((k) => k.key))).toContain("k2");
-    const records = deltas.flatMap((d) => d.records.map(([ix, wm]) => ({ id: d.incarnations[ix], wm })));
+    const records = deltas.flatMap((d) => d.records.map(([ix, wm]) => ({ id: d.incarnations[ix as number], wm })));
     expect(records.find((r) => r.id === m.get("b").incarnation)?.wm).toBe(wmB);
   });
 });
