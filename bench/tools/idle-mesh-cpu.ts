@@ -5,10 +5,11 @@
 // (/proc/PID/stat) and its threads' voluntary context switches (/proc/PID/task/*/status: about
 // one per wake-up of a sleeping thread) over the window. Prints one line per run and a summary.
 //
-//   npx tsx bench/tools/idle-mesh-cpu.ts [--runs 3] [--window-s 60] [--warmup-s 5] [--no-snapshots]
+//   npx tsx bench/tools/idle-mesh-cpu.ts [--runs 3] [--window-s 60] [--warmup-s 5] [--no-snapshots] [--no-relay]
 //
 // `--no-snapshots` runs the same mesh with `dataDir: null`: what the snapshot timer costs is the
-// difference (docs/performance.md, "Idle cost", has the budget measured this way).
+// difference (docs/performance.md, "Idle cost", has the budget measured this way); `--no-relay`
+// adds `relay: false` to each mesh section (a replica then forwards nothing it received).
 //
 // No load at all is sent: this is the figure of issue 14 ("an idle replica uses at most 1% of a
 // core"). Run it under the heavy lock when other work shares the machine.
@@ -40,7 +41,7 @@ function wakeups(pid: number): number {
 }
 
 /** The local-mesh configs with every fixed port replaced by a free one, in a fresh directory. */
-async function configs(dir: string, snapshots: boolean): Promise<string[]> {
+async function configs(dir: string, snapshots: boolean, relay: boolean): Promise<string[]> {
   const texts = CONFIGS.map((c) => readFileSync(join(REPO, "config/local-mesh", `${c}.yaml`), "utf8"));
   const ports = new Map<string, string>();
   for (const t of texts) for (const m of t.matchAll(/127\.0\.0\.1:(\d+)/g)) ports.set(m[1] as string, "");
@@ -49,6 +50,7 @@ async function configs(dir: string, snapshots: boolean): Promise<string[]> {
     const file = join(dir, `${CONFIGS[i]}.yaml`);
     const text = t
       .replace(/127\.0\.0\.1:(\d+)/g, (_all, p: string) => `127.0.0.1:${ports.get(p)}`)
+      .replace(/^ {2}flushInterval: (.*)$/m, (line) => (relay ? line : `${line}\n  relay: false`))
       .replace(/^dataDir: .*$/m, `dataDir: ${snapshots ? JSON.stringify(join(dir, "data", CONFIGS[i] as string)) : "null"}`);
     writeFileSync(file, text);
     return file;
@@ -81,9 +83,9 @@ async function startMesh(files: readonly string[]): Promise<{ proc: ChildProcess
   return { proc, pids: children };
 }
 
-async function oneRun(windowS: number, warmupS: number, snapshots: boolean): Promise<{ cpu: number[]; wakeups: number[] }> {
+async function oneRun(windowS: number, warmupS: number, snapshots: boolean, relay: boolean): Promise<{ cpu: number[]; wakeups: number[] }> {
   const dir = mkdtempSync(join(tmpdir(), "tokenmesh-idle-"));
-  const { proc, pids } = await startMesh(await configs(dir, snapshots));
+  const { proc, pids } = await startMesh(await configs(dir, snapshots, relay));
   try {
     await sleep(warmupS * 1000);
     const cpu0 = pids.map(cpuSeconds);
@@ -109,6 +111,7 @@ const { values } = parseArgs({
     "window-s": { type: "string", default: "60" },
     "warmup-s": { type: "string", default: "5" },
     "no-snapshots": { type: "boolean", default: false },
+    "no-relay": { type: "boolean", default: false },
   },
 });
 const runs = Number(values.runs);
@@ -116,7 +119,7 @@ const windowS = Number(values["window-s"]);
 const warmupS = Number(values["warmup-s"]);
 const busiest: number[] = [];
 for (let run = 1; run <= runs; run++) {
-  const r = await oneRun(windowS, warmupS, !values["no-snapshots"]);
+  const r = await oneRun(windowS, warmupS, !values["no-snapshots"], !values["no-relay"]);
   busiest.push(Math.max(...r.cpu));
   console.log(
     `run ${run}: CPU % of a core per replica ${r.cpu.map((x) => x.toFixed(2)).join(" / ")}; voluntary context switches/s ${r.wakeups.map((x) => x.toFixed(0)).join(" / ")} (${windowS} s window after ${warmupS} s)`,
