@@ -1,7 +1,7 @@
 // The bench's output: one row per figure, printed as a table and written as JSON.
 //
-// A row with a target passes or fails; a row with `pass: null` was not measured or has no
-// target (informational). A miss is printed like a pass, never dropped.
+// A row with a target passes or fails; a row with `pass: null` was not measured, has no target
+// (informational), or has a figure but no verdict (too few valid rounds: its note says why). A miss is printed like a pass, never dropped.
 
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
@@ -95,7 +95,9 @@ export function formatTable(rows: readonly Row[]): string {
     r.baseline === null ? "-" : `${fmt(r.baseline)} (${r.baselineName})`,
     r.ratio === null ? "-" : `${fmt(r.ratio)}x`,
     r.target ?? "-",
-    r.pass === null ? (r.value === null ? "not measured" : "info") : r.pass ? "PASS" : "MISS",
+    // A figure with a target but no verdict (too few valid rounds, a failed method check) says
+    // so: "info" is for rows that have no target at all.
+    r.pass === null ? (r.value === null ? "not measured" : r.target === null ? "info" : "no verdict") : r.pass ? "PASS" : "MISS",
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => (b[i] as string).length)));
   const line = (cells: readonly string[]): string => `| ${cells.map((c, i) => c.padEnd(widths[i] as number)).join(" | ")} |`;

@@ -1,5 +1,6 @@
 // What the replication scenario runs: the fleets it compares and the loads it puts on them.
 
+import type { KeySpace } from "../lib/keys.ts";
 import type { LoadSpec } from "../lib/load.ts";
 import type { FleetOptions } from "../lib/mesh.ts";
 import type { FleetMeasurement } from "../lib/mesh-load.ts";
@@ -34,6 +35,14 @@ export const FLEETS: Readonly<Record<FleetName, FleetOptions>> = {
 
 export function saturating(ctx: ScenarioContext): LoadSpec {
   return { ...base(ctx, ctx.settings.runS), ...SHAPE, ratePerSecond: null, keySpace: TEN_K, decisionsPerCall: BATCH };
+}
+
+/** The skewed throughput row's keys (issue 14): Zipf with s = 1.1 over 1M keys. */
+export const ZIPF_1M: KeySpace = { size: 1_000_000, distribution: "zipf", zipfS: 1.1 };
+
+/** The saturating load over ZIPF_1M instead of 10k uniform keys. */
+export function saturatingZipf(ctx: ScenarioContext): LoadSpec {
+  return { ...saturating(ctx), keySpace: ZIPF_1M };
 }
 
 /**

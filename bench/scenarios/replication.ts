@@ -10,23 +10,38 @@
 //   no-relay:saturate  relay off, same load (bytes without forwarding)
 //   alone:saturate  3 replicas with a mesh section and no peers (full run only): the replicated
 //                   store without replication, to split the mesh's cost between store and peers
+//   mesh:zipf, solo:zipf  the saturating load over Zipf (s = 1.1) keys from 1M, mesh and baseline
+// and, right after solo:saturate, the per-update micro-benchmark (replication-update-cost.ts),
+// whose baseline is that run's CPU per decision;
 // then once, on a fresh mesh, the accuracy run on one hot key (replication-accuracy.ts), and
 // per round the idle row: a fresh mesh and a standalone replica left untouched (replication-idle.ts).
 
 import type { LoadSpec } from "../lib/load.ts";
 import { describeFleet, startFleet } from "../lib/mesh.ts";
-import { type FleetMeasurement, measureFleet } from "../lib/mesh-load.ts";
+import { type FleetMeasurement, measureFleet, validFleetRun } from "../lib/mesh-load.ts";
 import type { Row } from "../lib/report.ts";
 import type { Scenario, ScenarioContext } from "../lib/scenario.ts";
+import { MAX_LATE_SENDS } from "./common.ts";
 import { measureAccuracy } from "./replication-accuracy.ts";
 import { idleRows, measureIdle } from "./replication-idle.ts";
 import { replicationRows } from "./replication-rows.ts";
-import { decisions, FLEETS, type FleetName, LIGHT_DECISIONS, MODERATE_SHARE, moderate, REPLICAS, saturating } from "./replication-setup.ts";
+import {
+  decisions,
+  FLEETS,
+  type FleetName,
+  LIGHT_DECISIONS,
+  MODERATE_SHARE,
+  moderate,
+  REPLICAS,
+  saturating,
+  saturatingZipf,
+} from "./replication-setup.ts";
+import { measureUpdateCost, type UpdateCostRound, updateCostRows } from "./replication-update-cost.ts";
 
 /** Results by fleet and load, one entry per round that completed. */
 export type ReplicationResults = Map<string, FleetMeasurement[]>;
 
-export type LoadName = "saturate" | "moderate" | "light";
+export type LoadName = "saturate" | "moderate" | "light" | "zipf";
 
 export const resultId = (fleet: FleetName, load: LoadName): string => `${fleet}:${load}`;
 
@@ -36,6 +51,9 @@ function describe(m: FleetMeasurement): string {
   const bytes = m.replicas.reduce((s, r) => s + [...r.scrape.bytesSent.values()].reduce((a, b) => a + b, 0), 0);
   return `${Math.round(made / m.windowS)} decisions/s, ${Math.round(made / cpu)} per CPU-s (${((cpu / m.windowS) * 100).toFixed(0)}% core), ${Math.round(bytes / m.windowS / 1000)} kB/s replicated${m.failed > 0 ? `, ${m.failed} FAILED calls` : ""}`;
 }
+
+/** CPU-us per decision of a run (all its replicas). */
+const perCpuUs = (m: FleetMeasurement): number => (m.replicas.reduce((s, r) => s + r.cpuS, 0) / decisions(m)) * 1e6;
 
 /** One fresh fleet, one load; the measurement is kept under `fleet:load`. */
 async function oneRun(
@@ -73,6 +91,8 @@ export const replication: Scenario = {
   async run(ctx): Promise<readonly Row[]> {
     const results: ReplicationResults = new Map();
     const full = !ctx.settings.quick;
+    const updateCost: (UpdateCostRound | undefined)[] = [];
+    const decisionUs: (number | undefined)[] = [];
     for (let round = 1; round <= ctx.settings.rounds; round++) {
       const saturated = await oneRun(ctx, round, "mesh", "saturate", saturating(ctx), results);
       // A fresh mesh for the lag runs: a saturated one is still draining its backlog.
@@ -81,10 +101,15 @@ export const replication: Scenario = {
         await oneRun(ctx, round, "mesh", "moderate", moderate(ctx, perReplica), results);
       }
       if (full) await oneRun(ctx, round, "mesh", "light", moderate(ctx, LIGHT_DECISIONS / REPLICAS), results);
-      await oneRun(ctx, round, "solo", "saturate", saturating(ctx), results);
+      const solo = await oneRun(ctx, round, "solo", "saturate", saturating(ctx), results);
+      // The per-update row's baseline is this round's CPU per standalone decision.
+      decisionUs.push(solo !== undefined && validFleetRun(solo, MAX_LATE_SENDS) ? perCpuUs(solo) : undefined);
+      updateCost.push(await measureUpdateCost(ctx, round));
       await oneRun(ctx, round, "no-relay", "saturate", saturating(ctx), results);
       // Mesh replicas without peers only explain the throughput row: full run only.
       if (full) await oneRun(ctx, round, "alone", "saturate", saturating(ctx), results);
+      await oneRun(ctx, round, "mesh", "zipf", saturatingZipf(ctx), results);
+      await oneRun(ctx, round, "solo", "zipf", saturatingZipf(ctx), results);
     }
     // The same hot-key load on one standalone replica first: it checks the counting, T and the
     // machine (a stall of the service longer than C/r loses refill), not the mesh.
@@ -92,6 +117,6 @@ export const replication: Scenario = {
     const accuracy = await measureAccuracy(ctx);
     // Last, on fresh fleets: CPU with no traffic at all (issue 14).
     const idle = await measureIdle(ctx);
-    return [...replicationRows(ctx, results, accuracy, control), ...idleRows(idle)];
+    return [...replicationRows(ctx, results, accuracy, control, updateCost), ...updateCostRows(updateCost, decisionUs), ...idleRows(idle)];
   },
 };

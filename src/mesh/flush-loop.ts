@@ -11,10 +11,14 @@ import type { Replica } from "../core/crdt/index.ts";
 import type { Clock } from "../server/clock.ts";
 import type { Cancel, Scheduler } from "../server/scheduler.ts";
 
-/** What the loop needs of a link: send on a flush, and whether it still holds something unsent. */
+/**
+ * What the loop needs of a link: send on a flush, whether it still holds something unsent, and
+ * whether it is down (not connected to a peer it should reach).
+ */
 export interface FlushTarget {
   flush(now: number): void;
   readonly holdsUnsent: boolean;
+  readonly down?: boolean;
 }
 
 export interface FlushLoopDeps {
@@ -57,6 +61,10 @@ export class FlushLoop {
   step(): void {
     const { replica, clock } = this.deps;
     const now = clock();
+    let down = false;
+    for (const link of this.deps.links()) down ||= link.down === true;
+    // A link that is down keeps the heartbeat on its normal pace (heartbeat.ts), and the loop awake.
+    replica.linkDown(down);
     replica.tick(now);
     let unsent = false;
     for (const link of this.deps.links()) {

@@ -70,6 +70,11 @@ export class OutboundLink {
     return this.#stream !== undefined && this.#peer !== undefined && (this.#blocked || this.#inFlight >= this.deps.maxInFlight);
   }
 
+  /** Not connected to the peer (dialing, or waiting to redial); never for a link to this replica itself. */
+  get down(): boolean {
+    return !this.#closed && !this.isSelf && this.#peer === undefined;
+  }
+
   start(): void {
     this.#connect();
   }

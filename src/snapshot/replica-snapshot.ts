@@ -24,6 +24,8 @@ export function replicaSnapshotSource(replica: Replica): SnapshotSource {
   return {
     kind: "mesh",
     position: () => replica.sequence,
+    // An idle mesh only raises watermarks: no file for those (replica-state.ts, bumpWatermark).
+    skippable: (from) => replica.onlyWatermarksSince(from),
     begin(from: number, nowUs: number): SnapshotExport {
       const e = exportState(replica, nowUs, { from, maxKeys: KEYS_PER_CHUNK, maxIncs: replica.limits.maxIncsPerDelta });
       function* chunks(): Generator<Uint8Array> {

@@ -28,6 +28,12 @@ export interface SnapshotSource {
   position(): number;
   /** True when the state lost entries since the last base, which increments cannot express. */
   needsBase?(): boolean;
+  /**
+   * True when every change after `from` may be left off disk (a mesh replica's watermark rises:
+   * the core's `onlyWatermarksSince`). The next increment still starts at `from`, so whatever
+   * it skipped goes out with the next change that counts.
+   */
+  skippable?(from: number): boolean;
   /** Everything when `from` is 0, else what changed after `from`. */
   begin(from: number, nowUs: number): SnapshotExport;
 }
@@ -115,7 +121,8 @@ export class SnapshotScheduler {
   async #write(): Promise<void> {
     const role = this.directory.needsBase || this.source.needsBase?.() === true ? "base" : "increment";
     const nowUs = this.clock();
-    if (role === "increment" && this.source.position() === this.#from) {
+    // Nothing changed, or only what a snapshot leaves out: the files are as good as current.
+    if (role === "increment" && (this.source.position() === this.#from || this.source.skippable?.(this.#from) === true)) {
       this.stats.lastCurrentAtUs = nowUs;
       return;
     }

@@ -1,6 +1,7 @@
 // The idle heartbeat (src/core/crdt/heartbeat.ts) on hand-driven replicas: an idle replica's
 // watermark rises with doubling gaps up to min(maxIdleHeartbeat, retireAfter / 5), every tick
-// again at the first local change or received data, and its peers never retire it meanwhile.
+// again at the first local change or received data, and its peers never retire it meanwhile;
+// it does not back off while a peer leaves data unacknowledged or the edge reports a link down.
 
 import { describe, expect, it } from "vitest";
 import { config, Mesh } from "./mesh.ts";
@@ -64,5 +65,43 @@ describe("idle heartbeat", () => {
     const g = gaps(raises(m, "a", 400));
     expect(Math.max(...g)).toBeLessThanOrEqual(100_000 + FLUSH_US);
     expect(g.slice(-3).every((x) => x >= 100_000)).toBe(true);
+  });
+
+  it("keeps raising every flush while a peer leaves data unacknowledged, and backs off again once it acks", () => {
+    const m = new Mesh(["a", "b", "c"]);
+    m.round(FLUSH_US);
+    raises(m, "a", 400); // 2 s: backed off
+    const a = m.get("a");
+    // c stops answering: what a sends it is lost, b still gets everything.
+    const at: number[] = [];
+    const from = m.now;
+    for (let i = 0; i < 400; i++) {
+      const before = a.incarnationRecord(a.incarnation)?.wm ?? 0;
+      m.round(FLUSH_US, ["a", "b"]);
+      m.delta("a", "c");
+      if ((a.incarnationRecord(a.incarnation)?.wm ?? 0) > before) at.push(m.now - from);
+    }
+    // Once the first lost delta is two ticks old, every flush raises.
+    const first = at[0] as number;
+    const pace = at.filter((t) => t >= first + 3 * FLUSH_US);
+    expect(pace.length).toBeGreaterThan(300);
+    expect(Math.max(...gaps(pace))).toBe(FLUSH_US);
+    expect(a.quietUntil(m.now)).toBeUndefined();
+    // c answers again (everything is resent and acknowledged): a backs off.
+    raises(m, "a", 400);
+    expect(a.quietUntil(m.now)).toBeGreaterThan(m.now);
+  });
+
+  it("keeps raising every flush while the edge reports a link down", () => {
+    const m = new Mesh(["a", "b"]);
+    m.round(FLUSH_US);
+    raises(m, "a", 400); // 2 s: backed off
+    const a = m.get("a");
+    a.linkDown(true);
+    expect(raises(m, "a", 20)).toEqual(Array.from({ length: 20 }, (_, i) => (i + 1) * FLUSH_US));
+    expect(a.quietUntil(m.now)).toBeUndefined();
+    a.linkDown(false);
+    const g = gaps(raises(m, "a", 800)); // 4 s: doubling from 5 ms reaches 640 ms, then 1 s
+    expect(g.slice(-2).every((x) => x >= 640_000)).toBe(true);
   });
 });

@@ -16,7 +16,11 @@ describe("rolling upgrade", () => {
     ];
     // Local contention: the test is about what goes on the wire, and share mode's probe would
     // admit only a third of the bucket to a key's first burst.
-    mesh = await startInProcessMesh({ size: 3, policies: { api: { capacity: 10, refill: 1, per: "1h", contention: "local" } }, versions: (i) => ranges[i] });
+    mesh = await startInProcessMesh({
+      size: 3,
+      policies: { api: { capacity: 10, refill: 1, per: "1h", contention: "local" } },
+      versions: (i) => ranges[i],
+    });
   });
   afterAll(async () => {
     await mesh.close();

@@ -133,4 +133,30 @@ describe("mesh replica snapshots", () => {
     expect(load.refused?.reason).toMatch(/^chunk 1: delta\.incarnation: must be a 32-hex-digit incarnation id$/);
     expect(fresh.keyCount).toBe(0);
   });
+
+  it("watermark rises alone are skippable; the next increment that counts carries them", () => {
+    const m = new Mesh(["a", "b"]);
+    m.round(1_000);
+    m.get("a").consume("k", CFG, 3, m.now);
+    for (let i = 0; i < 100; i++) m.round(20_000); // 2 s: k refilled, folded and collected
+    const a = m.get("a");
+    const source = replicaSnapshotSource(a);
+    const from = source.position();
+    for (let i = 0; i < 100; i++) m.round(5_000); // idle: both raise their watermarks
+    expect(source.position()).toBeGreaterThan(from);
+    expect(source.skippable?.(from)).toBe(true);
+    const wmB = m.get("b").incarnationRecord(m.get("b").incarnation)?.wm ?? 0;
+    a.consume("k2", CFG, 1, m.now); // a change that counts
+    expect(source.skippable?.(from)).toBe(false);
+    // The increment from the unmoved `from` holds the key and every watermark as of now.
+    const { file } = snapshot(a, m.now, from, 1);
+    const deltas = file.chunks.map((bytes) => {
+      const at = findDelta(bytes);
+      if (at === undefined) throw new Error("no delta");
+      return decodeDelta(bytes, at.start, at.end);
+    });
+    expect(deltas.flatMap((d) => d.keys.map((k) => k.key))).toContain("k2");
+    const records = deltas.flatMap((d) => d.records.map(([ix, wm]) => ({ id: d.incarnations[ix as number], wm })));
+    expect(records.find((r) => r.id === m.get("b").incarnation)?.wm).toBe(wmB);
+  });
 });

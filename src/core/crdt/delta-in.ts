@@ -16,7 +16,7 @@ import { afterJoin, lastReplayed } from "./level-cache.ts";
 import { markKeyChanged, writeRetirement } from "./local-change.ts";
 import { newSession, onDelta, resetOut } from "./peer-session.ts";
 import { joinRecord, raiseHorizon, type WireInc } from "./registry.ts";
-import { bump, newKeyRecord, type ReplicaState, stampAt } from "./replica-state.ts";
+import { bump, bumpWatermark, newKeyRecord, type ReplicaState, stampAt } from "./replica-state.ts";
 import { markWhatSenderLacks, type PartSender } from "./sender-lacks.ts";
 import { joinFigure } from "./share.ts";
 import { renewIfRetired } from "./timers.ts";
@@ -89,9 +89,11 @@ export function joinKeyPart(
 export function joinRecordPart(s: ReplicaState, rec: WireInc, raw: number, origin: IncId | undefined): void {
   const before = s.reg.incs.get(rec.id);
   const beforeWm = before?.wm;
+  const beforeRetired = before?.retired;
   const changed = joinRecord(s.reg, rec);
   if (changed === undefined) return;
-  changed.seq = bump(s);
+  // A known record whose retirement stayed put only had its watermark raised.
+  changed.seq = beforeRetired !== undefined && beforeRetired === changed.retired ? bumpWatermark(s) : bump(s);
   // Echo-safe only if the result is exactly what the peer sent (see joinKeyPart).
   changed.origin = changed.wm === rec.wm && changed.retired === rec.retired ? origin : undefined;
   if (beforeWm === undefined || changed.wm > beforeWm) s.lastHeard.set(rec.id, raw);

@@ -6,7 +6,10 @@
 // `maxIdleHeartbeatUs`, and returns to every tick at the first change. Peers judge silence on
 // any delta of an incarnation's own stream (item 14), and the cap is at most a fifth of
 // `retireAfter`, so a backed-off replica is never retired for it (docs/design.md, "The heartbeat:
-// idle back-off").
+// idle back-off"). A replica that cannot tell whether its peers are current does not back off:
+// while a link is down (the edge says so) or a peer has left data unacknowledged over two ticks
+// in a row, it keeps raising on every tick, so the peer is brought up to date at the normal pace
+// once it answers again.
 
 import type { ReplicaState } from "./replica-state.ts";
 
@@ -22,10 +25,26 @@ export interface HeartbeatState {
    * watermark passes them too, even for keys we do not hold (ignored here: a removed policy).
    */
   peerData: boolean;
+  /** The edge has a peer link that is down (Replica.linkDown). */
+  linkDown: boolean;
+  /** Ticks in a row that found some peer with unacknowledged data (UNACKED_TICKS makes it active). */
+  unackedTicks: number;
 }
 
+/**
+ * Ticks in a row with unacknowledged data before it keeps the pace: one tick may just come
+ * before an ack that is on its way (a loaded machine), and backing off stops only for a peer
+ * that is really behind.
+ */
+const UNACKED_TICKS = 2;
+
 export function newHeartbeat(raw: number): HeartbeatState {
-  return { lastRaiseAt: raw, gapUs: 0, keysSeenAt: 0, peerData: false };
+  return { lastRaiseAt: raw, gapUs: 0, keysSeenAt: 0, peerData: false, linkDown: false, unackedTicks: 0 };
+}
+
+function anyUnacked(s: ReplicaState): boolean {
+  for (const session of s.sessions.values()) if (session.acked < session.sent) return true;
+  return false;
 }
 
 /** The longest gap between idle raises: the option, but never above a fifth of retireAfter. */
@@ -38,11 +57,14 @@ export function maxIdleGap(s: ReplicaState): number {
  * handle soon: its own open slots, keys with a tail (they fold only once every live watermark
  * passes them), any key changed since the last tick (here or by a peer: its fold follows), key
  * parts received since the last tick (held or not: their folds wait for our watermark too), or
- * held data waiting for the clock. Before the first sync the edge keeps ticking too.
+ * held data waiting for the clock. Before the first sync the edge keeps ticking too, and so it
+ * does while a peer link is down or a peer leaves data unacknowledged (see the top).
  */
 export function isActive(s: ReplicaState): boolean {
   return (
     !s.ready ||
+    s.heartbeat.linkDown ||
+    s.heartbeat.unackedTicks >= UNACKED_TICKS ||
     s.open.size > 0 ||
     s.tails.size > 0 ||
     s.touched.size > 0 ||
@@ -60,6 +82,7 @@ export function isActive(s: ReplicaState): boolean {
  */
 export function raiseDue(s: ReplicaState, raw: number): boolean {
   const hb = s.heartbeat;
+  hb.unackedTicks = anyUnacked(s) ? hb.unackedTicks + 1 : 0;
   const active = isActive(s);
   hb.keysSeenAt = Math.max(hb.keysSeenAt, s.lastChanged?.changed ?? 0);
   hb.peerData = false;

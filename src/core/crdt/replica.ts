@@ -21,6 +21,7 @@ import { newSession, onAck, resetOut } from "./peer-session.ts";
 import { liveFloor, newRegistry, registryText } from "./registry.ts";
 import {
   bump,
+  bumpWatermark,
   DEFAULT_OPTIONS,
   type KeyRecord,
   newClock,
@@ -81,6 +82,7 @@ export class Replica {
       counters: new Map(),
       open: new Map(),
       seq: 0,
+      keptSeq: 0,
       sessions: new Map(),
       routing: newRouting(),
       lastHeard: new Map(),
@@ -128,6 +130,10 @@ export class Replica {
   /** The local change sequence: a snapshot increment covers the changes after it. */
   get sequence(): number {
     return this.#s.seq;
+  }
+  /** Whether every change after sequence `from` only raised a watermark (bumpWatermark). */
+  onlyWatermarksSince(from: number): boolean {
+    return this.#s.keptSeq <= from;
   }
 
   /** What this replica holds of incarnation `id`'s registry record (a copy), or undefined. */
@@ -375,7 +381,7 @@ export class Replica {
     const me = s.reg.incs.get(s.self);
     if (me !== undefined && t > me.wm) {
       me.wm = t;
-      markChanged(me, bump(s));
+      markChanged(me, bumpWatermark(s));
       s.lastHeard.set(s.self, raw);
     }
   }
@@ -387,6 +393,15 @@ export class Replica {
    */
   quietUntil(raw: number): number | undefined {
     return quietUntil(this.#s, raw);
+  }
+
+  /**
+   * The edge tells, before each tick, whether any peer link is down: while one is, the
+   * heartbeat does not back off (heartbeat.ts), so the peer gets current watermarks at the
+   * normal pace from its first delta after the reconnect.
+   */
+  linkDown(down: boolean): void {
+    this.#s.heartbeat.linkDown = down;
   }
 
   /** Applies held (too early) data the clock now admits; `tick` does this too. */

@@ -1,0 +1,143 @@
+// CPU to apply one remote key update: the bytes of a Merge delta that carries one key changed by
+// one writer (its new entry and the writer's watermark record), as a peer stream hands them over,
+// decoded (delta-wire.ts), validated and joined (Replica.applyDelta: validateDelta, then the join
+// and the ack). The replication bench's per-update row runs this pinned to the service core and
+// compares it with the CPU of one decision of a standalone replica in the same run.
+//
+//   npx tsx bench/micro/remote-update-cost.ts [updates, default 20000] [keys per delta, default 1]
+//
+// With more than one key per delta (what a loaded link carries: one delta per flush), the figure
+// is per key update, the delta's own parts (header, registry) shared among its keys.
+// Prints `RESULT {json}`: microseconds of process CPU (user + system) per update for the whole
+// apply, and for decoding alone and decoding plus validation on the same bytes (the join is the
+// rest). The stream is made once, before any timing, by a real writer replica (one consume, one
+// tick, one delta per update, acknowledged by a first receiver as a peer would); each timed pass
+// replays it into a fresh receiver, over 10,000 keys of the bench policy, about two updates per
+// key, the receiver's clock following the writer's. The receiver does not tick (folding is the
+// flush timer's work, not the apply's), and the passes alternate, best of REPEATS each.
+
+import { DEFAULT_LIMITS, makeKeyConfig, Replica, validateDelta } from "../../src/core/crdt/index.ts";
+import { bucketId } from "../../src/limiter/limiter.ts";
+import { decodeDelta, encodeDeltaRequest, findDelta } from "../../src/mesh/delta-wire.ts";
+import { keyName } from "../lib/keys.ts";
+import { BENCH_POLICY } from "../lib/targets.ts";
+
+const UPDATES = Number(process.argv[2] ?? 20_000);
+const PER_DELTA = Number(process.argv[3] ?? 1);
+const KEYS = 10_000;
+const START = 1_800_000_000_000_000;
+const FLUSH_US = 5_000;
+const REPEATS = 5;
+
+export interface UpdateCost {
+  readonly updates: number;
+  readonly keysPerDelta: number;
+  /** us of CPU per update, each the best of REPEATS passes. */
+  readonly applyUs: number;
+  readonly decodeUs: number;
+  readonly decodeValidateUs: number;
+  /** Updates the receiver refused (must be 0 for the figure to mean anything). */
+  readonly refused: number;
+  readonly bytesPerUpdate: number;
+}
+
+const made = makeKeyConfig({
+  capacity: BENCH_POLICY.capacity,
+  refillTokens: BENCH_POLICY.refillTokens,
+  refillPeriodUs: BENCH_POLICY.refillPeriodMs * 1000,
+});
+if (!made.ok) throw new Error(made.error.message);
+const config = made.value;
+// The bench's replicas bound peers' counts by 10x their largest policy (mesh-node.ts, policyMax).
+const limits = { ...DEFAULT_LIMITS, policyMax: { capacity: 10 * BENCH_POLICY.capacity, tokensPerSecond: 10 * BENCH_POLICY.refillTokens } };
+
+let ids = 0;
+const replica = (node: string, peers: string[]): Replica =>
+  new Replica({ node, peers, nowUs: START, randomHex: () => (++ids).toString(16).padStart(18, "0"), warmupTimeoutUs: 0, limits });
+
+/** The writer's stream to "r": bytes and the raw time each was made at. */
+function makeStream(): { bytes: Uint8Array[]; at: number[] } {
+  const writer = replica("w", ["r"]);
+  const first = replica("r", ["w"]);
+  const keys = Array.from({ length: KEYS }, (_, i) => bucketId(BENCH_POLICY.name, keyName(i)));
+  const bytes: Uint8Array[] = [];
+  const at: number[] = [];
+  let now = START;
+  let next = 0;
+  // The first delta carries the writer's registry only: join it outside the timed updates.
+  for (let i = -1; i < UPDATES / PER_DELTA; i++) {
+    now += FLUSH_US;
+    for (let k = 0; i >= 0 && k < PER_DELTA; k++) writer.consume(keys[(next++ * 7919) % KEYS] as string, config, 1, now);
+    writer.tick(now);
+    const d = writer.deltaFor("r", now);
+    if (d === undefined) throw new Error(`update ${i}: the writer had no delta`);
+    if (i >= 0 && d.keys.length !== PER_DELTA) throw new Error(`delta ${i}: holds ${d.keys.length} keys, not ${PER_DELTA}`);
+    const encoded = encodeDeltaRequest(d);
+    const r = first.applyDelta(decode(encoded), now);
+    if (!r.ok) throw new Error(`update ${i}: refused: delta.${r.error.field}: ${r.error.message}`);
+    writer.applyAck(r.value, now);
+    bytes.push(encoded);
+    at.push(now);
+  }
+  return { bytes, at };
+}
+
+function decode(bytes: Uint8Array): Parameters<Replica["applyDelta"]>[0] {
+  const found = findDelta(bytes);
+  if (found === undefined) throw new Error("no delta in the bytes");
+  return { ...decodeDelta(bytes, found.start, found.end), node: "w" };
+}
+
+const cpuUs = (): number => {
+  const u = process.cpuUsage();
+  return u.user + u.system;
+};
+
+/** One timed pass over updates 1..n of the stream (the registry-only delta 0 joined untimed). */
+function pass(stream: { bytes: Uint8Array[]; at: number[] }, what: "decode" | "validate" | "apply"): { us: number; refused: number } {
+  const receiver = replica("r", ["w"]);
+  const r0 = receiver.applyDelta(decode(stream.bytes[0] as Uint8Array), stream.at[0] as number);
+  if (!r0.ok) throw new Error(`registry delta refused: ${r0.error.message}`);
+  let refused = 0;
+  let sink = 0;
+  const t0 = cpuUs();
+  for (let i = 1; i < stream.bytes.length; i++) {
+    const raw = decode(stream.bytes[i] as Uint8Array);
+    if (what === "decode") sink += raw.keys.length;
+    else if (what === "validate") {
+      if (!validateDelta(raw, limits).ok) refused++;
+    } else if (!receiver.applyDelta(raw, stream.at[i] as number).ok) refused++;
+  }
+  const us = cpuUs() - t0;
+  if (sink < 0) throw new Error("unreachable");
+  return { us, refused };
+}
+
+export function measure(): UpdateCost {
+  const stream = makeStream();
+  const n = (stream.bytes.length - 1) * PER_DELTA;
+  const best = { decode: Number.POSITIVE_INFINITY, validate: Number.POSITIVE_INFINITY, apply: Number.POSITIVE_INFINITY };
+  let refused = 0;
+  // The first round warms the JIT up; it is timed like the others and kept only if it is best.
+  for (let rep = 0; rep < REPEATS; rep++) {
+    for (const what of ["decode", "validate", "apply"] as const) {
+      const p = pass(stream, what);
+      best[what] = Math.min(best[what], p.us / n);
+      if (what === "apply") refused = Math.max(refused, p.refused);
+    }
+  }
+  const bytes = stream.bytes.slice(1).reduce((s, b) => s + b.length, 0);
+  return {
+    updates: n,
+    keysPerDelta: PER_DELTA,
+    applyUs: best.apply,
+    decodeUs: best.decode,
+    decodeValidateUs: best.validate,
+    refused,
+    bytesPerUpdate: bytes / n,
+  };
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  process.stdout.write(`RESULT ${JSON.stringify(measure())}\n`);
+}
