@@ -27,9 +27,10 @@ const N = 3;
 const SEED = 5120; // arrival gaps (printed with the figures)
 /**
  * The policy added and removed: 5 tokens, 1 back an hour, so a drained key stays drained for the
- * whole test and "full after the re-add" cannot be refill.
+ * whole test and "full after the re-add" cannot be refill. Local contention: the test drains the
+ * whole bucket in one call, which share mode's probe (a third of it for a first burst) would not admit.
  */
-const TEMP = { capacity: 5, refill: 1, per: "1h" };
+const TEMP = { capacity: 5, refill: 1, per: "1h", contention: "local" };
 const LOAD_MS = 2_000;
 const EVERY_MS = 1000 / 40; // 40/s offered per replica
 const IGNORED = 'tokenmesh_peer_keys_ignored_total{reason="removed_policy"}';
