@@ -135,7 +135,7 @@ const variants: readonly Variant[] = [
       ]);
       let nextStream = 1;
       let pending: { stream: number; chunks: Buffer[]; got: number; resolve: (b: Buffer) => void } | undefined;
-      let buffered = Buffer.alloc(0);
+      let buffered: Buffer = Buffer.alloc(0);
       socket.on("data", (chunk: Buffer) => {
         buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
         while (buffered.length >= 9) {
