@@ -1,7 +1,7 @@
 // Convergence after quiescence (docs/design.md, section 6) and state size per key.
 
 import { type KeyState, keyLevelAt } from "../../src/core/crdt/index.ts";
-import { Cluster } from "./cluster.ts";
+import { Cluster, type SimNode } from "./cluster.ts";
 import { levelOfAllData, type Row, row } from "./figures.ts";
 import { C, FLUSH_US, LIMIT, LINK } from "./scenarios-load.ts";
 
@@ -44,17 +44,7 @@ export function convergence(seed: number, scale: number): Row[] {
   const tEnd = T;
   for (const key of Object.keys(keys)) {
     const base = first?.keyState(key) as KeyState | undefined;
-    for (const t of [tEnd, tEnd + 1, tEnd + 50_000, tEnd + 1_000_000]) {
-      const levels = new Set(
-        live.map((n) => {
-          const k = n.replica?.keyState(key);
-          if (k === undefined) return "full";
-          const level = keyLevelAt(k, t).level;
-          return level >= k.config.rate.capacityUnits ? "full" : String(level);
-        }),
-      );
-      if (levels.size > 1) mismatches += 1;
-    }
+    mismatches += levelMismatches(live, key, tEnd);
     if (base === undefined) continue;
     const L = keyLevelAt(base, tEnd).level / c.config.rate.unitsPerToken;
     const all = levelOfAllData(c, key, tEnd);
@@ -156,4 +146,24 @@ export function stateSize(seed: number, scale: number): Row[] {
       `baseline ${base.max}, 1h skew ${skewed.max}, restart every 3s ${restarted.max} (F rows ${restarted.incs})`,
     ),
   ];
+}
+
+/**
+ * Of four moments from `t` on (at it, just after, 50 ms, 1 s later), how many at which the live
+ * replicas answer different levels for `key` (a replica without the key answers "full").
+ */
+export function levelMismatches(live: readonly SimNode[], key: string, t: number): number {
+  let mismatches = 0;
+  for (const at of [t, t + 1, t + 50_000, t + 1_000_000]) {
+    const levels = new Set(
+      live.map((n) => {
+        const k = n.replica?.keyState(key);
+        if (k === undefined) return "full";
+        const level = keyLevelAt(k, at).level;
+        return level >= k.config.rate.capacityUnits ? "full" : String(level);
+      }),
+    );
+    if (levels.size > 1) mismatches += 1;
+  }
+  return mismatches;
 }

@@ -12,6 +12,7 @@ import { stateOf } from "../support/replica-state.ts";
 import { Cluster } from "./cluster.ts";
 import { admittedBetween, type Row, row } from "./figures.ts";
 import { Prng } from "./prng.ts";
+import { levelMismatches } from "./scenarios-converge.ts";
 import { C, FLUSH_US, LIMIT, R } from "./scenarios-load.ts";
 
 const REGIONS = ["a", "b", "c"] as const;
@@ -142,18 +143,7 @@ export function relayFailover(seed: number, scale: number): Row[] {
   const live = c.live();
   const texts = new Set(live.map((n) => n.replica?.canonical() ?? ""));
   let mismatches = 0;
-  for (const key of Object.keys(keys))
-    for (const t of [T, T + 1, T + 50_000, T + 1_000_000]) {
-      const levels = new Set(
-        live.map((n) => {
-          const k = n.replica?.keyState(key);
-          if (k === undefined) return "full";
-          const level = keyLevelAt(k, t).level;
-          return level >= k.config.rate.capacityUnits ? "full" : String(level);
-        }),
-      );
-      if (levels.size > 1) mismatches += 1;
-    }
+  for (const key of Object.keys(keys)) mismatches += levelMismatches(live, key, T);
   const gap = longestSilence(arrivals, killAt - 1_000_000, killAt + 2_000_000);
   // Some replica of a must notice a1 down, then its next flush sends; one more flush for the
   // delta to land in a tick of the receiver's, plus the link's delay and jitter.
