@@ -3,27 +3,15 @@
 // The files are copied with every port replaced by a free one (and a fresh data directory), so
 // the test runs beside anything else on this machine; nothing else in them changes.
 
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { type Channel, createChannel, createClient } from "nice-grpc";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parse, stringify } from "yaml";
 import { eventually } from "../support/mesh.ts";
-import { freePort, REPO_ROOT, type Spawned, spawnCli } from "../support/process.ts";
+import { copyExampleOnFreePorts, exampleConfigs } from "../support/multi-region-example.ts";
+import { type Spawned, spawnCli } from "../support/process.ts";
 import { type RateLimiterClient, rateLimiterDefinition } from "../support/server.ts";
 
-const EXAMPLE = join(REPO_ROOT, "config/multi-region");
 /** Slow start-up of four tsx processes with both cores busy: the waits end as soon as all are up. */
 const START_TIMEOUT_MS = 120_000;
-
-interface ExampleConfig {
-  listen: string;
-  metricsListen: string;
-  httpListen: string;
-  dataDir: string;
-  mesh: { node: string; region: string; peerListen: string; peers: string[] };
-}
 
 interface Running {
   readonly node: string;
@@ -33,8 +21,6 @@ interface Running {
   readonly channel: Channel;
 }
 
-const portOf = (hostPort: string): number => Number(hostPort.slice(hostPort.lastIndexOf(":") + 1));
-
 async function metric(port: number, name: string): Promise<number> {
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
   const line = text.split("\n").find((l) => l.startsWith(`${name} `));
@@ -42,10 +28,7 @@ async function metric(port: number, name: string): Promise<number> {
 }
 
 describe("the two-region example (config/multi-region)", () => {
-  const files = readdirSync(EXAMPLE)
-    .filter((f) => f.endsWith(".yaml"))
-    .sort();
-  const configs = files.map((f) => parse(readFileSync(join(EXAMPLE, f), "utf8")) as ExampleConfig);
+  const { files, configs } = exampleConfigs();
   let mesh: Spawned | undefined;
   const running: Running[] = [];
 
@@ -61,33 +44,15 @@ describe("the two-region example (config/multi-region)", () => {
   });
 
   beforeAll(async () => {
-    const dir = mkdtempSync(join(tmpdir(), "tokenmesh-multi-region-"));
-    // Every distinct port of the example gets one free port, so the peer lists stay consistent.
-    const ports = new Map<number, number>();
-    for (const c of configs) {
-      for (const hp of [c.listen, c.metricsListen, c.httpListen, c.mesh.peerListen]) ports.set(portOf(hp), await freePort());
-    }
-    const moved = (hp: string): string => `127.0.0.1:${ports.get(portOf(hp))}`;
-    const paths = configs.map((c, i) => {
-      const copy: ExampleConfig = {
-        ...c,
-        listen: moved(c.listen),
-        metricsListen: moved(c.metricsListen),
-        httpListen: moved(c.httpListen),
-        dataDir: join(dir, `${c.mesh.node}-data`),
-        mesh: { ...c.mesh, peerListen: moved(c.mesh.peerListen), peers: c.mesh.peers.map(moved) },
-      };
-      const path = join(dir, files[i] as string);
-      writeFileSync(path, stringify(copy));
-      return path;
-    });
+    const copies = await copyExampleOnFreePorts("tokenmesh-multi-region-");
+    const paths = copies.map((c) => c.path);
     mesh = spawnCli(["local-mesh", ...paths], { TOKENMESH_DATA_DIR: "" });
-    for (const c of configs) {
-      const channel = createChannel(moved(c.listen));
+    for (const { config: c, address, metricsPort } of copies) {
+      const channel = createChannel(address);
       running.push({
         node: c.mesh.node,
         region: c.mesh.region,
-        metricsPort: portOf(moved(c.metricsListen)),
+        metricsPort,
         channel,
         client: createClient(rateLimiterDefinition, channel),
       });

@@ -7,27 +7,15 @@
 // (`tokenmesh_peer_deltas_sent_total`), as differences over a window after readiness, since a
 // replica that connects to the other region before its own may briefly elect itself.
 
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { type Channel, createChannel, createClient } from "nice-grpc";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parse, stringify } from "yaml";
 import { eventually } from "../support/mesh.ts";
-import { freePort, REPO_ROOT, type Spawned, spawnCli } from "../support/process.ts";
+import { copyExampleOnFreePorts, exampleConfigs } from "../support/multi-region-example.ts";
+import { type Spawned, spawnCli } from "../support/process.ts";
 import { type RateLimiterClient, rateLimiterDefinition } from "../support/server.ts";
 
-const EXAMPLE = join(REPO_ROOT, "config/multi-region");
 /** Four processes starting with both cores busy: the waits end as soon as all are up. */
 const START_TIMEOUT_MS = 120_000;
-
-interface ExampleConfig {
-  listen: string;
-  metricsListen: string;
-  httpListen: string;
-  dataDir: string;
-  mesh: { node: string; region: string; peerListen: string; peers: string[]; relays?: boolean };
-}
 
 interface Running {
   readonly node: string;
@@ -37,8 +25,6 @@ interface Running {
   readonly channel: Channel;
   readonly process: Spawned;
 }
-
-const portOf = (hostPort: string): number => Number(hostPort.slice(hostPort.lastIndexOf(":") + 1));
 
 async function metrics(port: number): Promise<string> {
   return (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
@@ -61,10 +47,7 @@ async function deltasSent(running: readonly Running[]): Promise<Map<string, numb
 }
 
 describe("relays per region, two regions of two processes (config/multi-region)", () => {
-  const files = readdirSync(EXAMPLE)
-    .filter((f) => f.endsWith(".yaml"))
-    .sort();
-  const configs = files.map((f) => parse(readFileSync(join(EXAMPLE, f), "utf8")) as ExampleConfig);
+  const { configs } = exampleConfigs();
   const running: Running[] = [];
   const byNode = (node: string): Running => {
     const r = running.find((x) => x.node === node);
@@ -77,33 +60,17 @@ describe("relays per region, two regions of two processes (config/multi-region)"
   };
 
   beforeAll(async () => {
-    const dir = mkdtempSync(join(tmpdir(), "tokenmesh-relays-"));
-    const ports = new Map<number, number>();
-    for (const c of configs) {
-      for (const hp of [c.listen, c.metricsListen, c.httpListen, c.mesh.peerListen]) ports.set(portOf(hp), await freePort());
-    }
-    const moved = (hp: string): string => `127.0.0.1:${ports.get(portOf(hp))}`;
-    configs.forEach((c, i) => {
-      const copy: ExampleConfig = {
-        ...c,
-        listen: moved(c.listen),
-        metricsListen: moved(c.metricsListen),
-        httpListen: moved(c.httpListen),
-        dataDir: join(dir, `${c.mesh.node}-data`),
-        mesh: { ...c.mesh, peerListen: moved(c.mesh.peerListen), peers: c.mesh.peers.map(moved) },
-      };
-      const path = join(dir, files[i] as string);
-      writeFileSync(path, stringify(copy));
-      const channel = createChannel(moved(c.listen));
+    for (const { config: c, address, metricsPort, path } of await copyExampleOnFreePorts("tokenmesh-relays-")) {
+      const channel = createChannel(address);
       running.push({
         node: c.mesh.node,
         region: c.mesh.region,
-        metricsPort: portOf(moved(c.metricsListen)),
+        metricsPort,
         channel,
         client: createClient(rateLimiterDefinition, channel),
         process: spawnCli(["serve", "--config", path]),
       });
-    });
+    }
     await eventually(
       async () => {
         for (const r of running) if (r.process.child.exitCode !== null) throw new Error(`${r.node} exited: ${r.process.stderr()}`);
