@@ -65,7 +65,24 @@ describe("a policy removed and added again live on a 3-replica mesh", () => {
     await Promise.all(
       which.map((i, j) => eventually(async () => (await successes(i)) > (before[j] as number), 30_000, `replica ${i} reloaded`)),
     );
+    // The counter alone can be a reload still queued from the previous step (SIGHUP and the file
+    // watcher both ask): wait until each replica also serves, or refuses, temp as this step's file says.
+    await Promise.all(
+      which.map((i) => eventually(async () => (await servesTemp(i)) === (temp !== undefined), 30_000, `replica ${i} has this step's file`)),
+    );
   };
+
+  /** Whether replica `i` knows policy temp (a Query: nothing is consumed). */
+  const servesTemp = (i: number): Promise<boolean> =>
+    replica(i)
+      .client.query({ decisions: [{ buckets: [{ policy: "temp", key: "probe" }] }] })
+      .then(
+        () => true,
+        (e: unknown) => {
+          if (e instanceof ClientError && e.code === Status.INVALID_ARGUMENT) return false;
+          throw e;
+        },
+      );
 
   const consume = (i: number, key: string, cost = 1) =>
     replica(i).client.consume({ decisions: [{ buckets: [{ policy: "temp", key, cost }] }] });
