@@ -12,6 +12,7 @@ import { stateOf } from "../support/replica-state.ts";
 import { Cluster } from "./cluster.ts";
 import { admittedBetween, type Row, row } from "./figures.ts";
 import { Prng } from "./prng.ts";
+import type { Scenario } from "./scenarios.ts";
 import { levelMismatches } from "./scenarios-converge.ts";
 import { C, FLUSH_US, LIMIT, R } from "./scenarios-load.ts";
 
@@ -333,9 +334,9 @@ export function relayBytes(seed: number, scale: number): Row[] {
 }
 
 /** The relay scenarios, one entry each in SCENARIOS (scenarios.ts). */
-export const RELAY_SCENARIOS: readonly { readonly name: string; run(seed: number, scale: number): Row[] }[] = [
+export const RELAY_SCENARIOS: readonly Scenario[] = [
   { name: "relay-laws", run: relayLaws },
   { name: "relay-failover", run: relayFailover },
   { name: "relay-accuracy", run: relayAccuracy },
-  { name: "relay-bytes", run: relayBytes },
+  { name: "relay-bytes", run: relayBytes, simOnly: true },
 ];

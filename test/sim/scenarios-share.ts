@@ -7,6 +7,7 @@
 import { Cluster } from "./cluster.ts";
 import { admittedBetween, type Row, row } from "./figures.ts";
 import type { LinkSpec } from "./network.ts";
+import type { Scenario } from "./scenarios.ts";
 import { C, D_US, FLUSH_US, LIMIT, LINK, R, seconds, WARM_US } from "./scenarios-load.ts";
 
 const SHARE = { contention: "share" } as const;
@@ -143,7 +144,7 @@ export function shareSkew(seed: number, scale: number): Row[] {
 }
 
 /** Share mode's rows, in the order `npm run sim` prints them. */
-export const SHARE_SCENARIOS: readonly { readonly name: string; run(seed: number, scale: number): Row[] }[] = [
+export const SHARE_SCENARIOS: readonly Scenario[] = [
   { name: "share-idle-burst-5ms", run: idleBurstFast },
   { name: "share-idle-burst-100ms", run: idleBurstSlow },
   { name: "share-two-saturated", run: shareTwoSaturated },

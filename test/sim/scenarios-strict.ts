@@ -4,6 +4,7 @@
 // the CRDT still converging with strict spends in it.
 
 import { type Row, row } from "./figures.ts";
+import type { Scenario } from "./scenarios.ts";
 import { C, D_US, FLUSH_US, LIMIT, LINK, R, seconds } from "./scenarios-load.ts";
 import { StrictCluster, type StrictOptions, windowOverAdmission } from "./strict-cluster.ts";
 
@@ -320,7 +321,7 @@ export function strictConverges(seed: number, scale: number): Row[] {
 }
 
 /** Strict mode's scenarios, in the order `npm run sim` prints them. */
-export const STRICT_SCENARIOS: readonly { readonly name: string; run(seed: number, scale: number): Row[] }[] = [
+export const STRICT_SCENARIOS: readonly Scenario[] = [
   { name: "strict-two-saturated", run: strictTwoSaturated },
   { name: "strict-quiet-replica", run: strictQuiet },
   { name: "strict-five-replicas", run: strictFive },
