@@ -12,6 +12,7 @@ const TIMING = [
   "test/mesh/removed-policy.test.ts",
   "test/mesh/strict.test.ts",
   "test/mesh/share-mode.test.ts",
+  "test/mesh/silent-cut.test.ts",
   "test/server/stalled-replica.test.ts",
   // A real Prometheus scraping a live mesh every second and evaluating alert rules against it.
   "test/observability/live-prometheus.test.ts",

@@ -16,7 +16,7 @@ import { handleInbound } from "./inbound-stream.ts";
 import { MeshStats } from "./mesh-stats.ts";
 import { OutboundLink } from "./outbound-link.ts";
 import { listenForPeers } from "./peer-listener.ts";
-import { peerCredentials, peerServiceDefinition } from "./peer-transport.ts";
+import { peerCredentials, peerKeepalive, peerServiceDefinition } from "./peer-transport.ts";
 import { RejectionLog } from "./rejection-log.ts";
 import { RelayRouter } from "./relay-router.ts";
 import type { StrictEscrow } from "./strict-escrow.ts";
@@ -130,6 +130,10 @@ export async function startMesh(options: MeshOptions, replica: Replica): Promise
     "grpc.max_send_message_length": mesh.maxMessageBytes,
     // A peer link uses one Merge stream per connection; a few more allow a reconnect's overlap.
     "grpc.max_concurrent_streams": PEER_STREAMS_PER_CONNECTION,
+    // The accepting side pings too, so a stream from a peer behind a silent cut is closed (and
+    // its session state let go) instead of waiting for bytes that will not come.
+    "grpc.keepalive_time_ms": peerKeepalive(mesh.retireAfterUs).timeMs,
+    "grpc.keepalive_timeout_ms": peerKeepalive(mesh.retireAfterUs).timeoutMs,
   });
   const rejections = new RejectionLog(log);
   const inbound = new Set<Parameters<typeof handleInbound>[0]>();
@@ -175,6 +179,7 @@ export async function startMesh(options: MeshOptions, replica: Replica): Promise
     credentials: credentials.channel,
     secure: credentials.secure,
     maxMessageBytes: mesh.maxMessageBytes,
+    keepalive: peerKeepalive(mesh.retireAfterUs),
     maxInFlight: 8,
     random: options.random ?? Math.random,
     // Capped at 0.5 s: after a partition heals, the mesh must reconnect well within C/r + 1 s.

@@ -26,6 +26,8 @@ export interface LinkDeps {
   readonly credentials: ChannelCredentials;
   readonly secure: boolean;
   readonly maxMessageBytes: number;
+  /** Pings on the connection that notice a silent network cut (peerKeepalive). */
+  readonly keepalive: { readonly timeMs: number; readonly timeoutMs: number };
   readonly maxInFlight: number;
   /** Uniform in [0, 1): jitter for reconnects (injected so tests can fix it). */
   readonly random: () => number;
@@ -82,7 +84,7 @@ export class OutboundLink {
   #connect(): void {
     if (this.#closed || this.isSelf) return;
     const { deps } = this;
-    this.#client ??= dialPeer(this.address, deps.credentials, deps.maxMessageBytes);
+    this.#client ??= dialPeer(this.address, deps.credentials, deps.maxMessageBytes, deps.keepalive);
     deps.log.debug({ address: this.address, attempt: this.#attempt }, "dialing peer");
     const stream: Stream = this.#client.makeBidiStreamRequest(MERGE_PATH, mergeMethod.requestSerialize, mergeMethod.responseDeserialize);
     this.#stream = stream;

@@ -114,15 +114,35 @@ export function peerCredentials(tls: TlsFiles | undefined): PeerCredentials {
   };
 }
 
+/**
+ * How often a peer connection is pinged and how long a ping may go unanswered, from
+ * `mesh.retireAfter`. A network cut that closes nothing (no FIN, no RST: a dropped route, a
+ * firewall that discards) is seen only by these pings. It must be seen well before peers retire
+ * the silent side's writers, because with relays per region another replica takes over as relay
+ * only once this link is down: a quarter of retireAfter each, so a silent cut is noticed within
+ * half of it. At least 1 s each, so a replica starved of CPU for a moment (a loaded machine, a
+ * garbage-collection pause) does not drop healthy links.
+ */
+export function peerKeepalive(retireAfterUs: number): { readonly timeMs: number; readonly timeoutMs: number } {
+  const quarterMs = Math.round(retireAfterUs / 4_000);
+  return { timeMs: Math.max(1_000, quarterMs), timeoutMs: Math.max(1_000, quarterMs) };
+}
+
 /** A raw grpc-js client for one peer address; `merge()` opens a bidirectional stream. */
-export function dialPeer(address: string, credentials: ChannelCredentials, maxMessageBytes: number): Client {
+export function dialPeer(
+  address: string,
+  credentials: ChannelCredentials,
+  maxMessageBytes: number,
+  // The default is what retireAfter's default (5 s) gives; replicas pass their own.
+  keepalive: { readonly timeMs: number; readonly timeoutMs: number } = peerKeepalive(5_000_000),
+): Client {
   return new Client(address, credentials, {
     "grpc.max_receive_message_length": maxMessageBytes,
     "grpc.max_send_message_length": maxMessageBytes,
     // A separate connection per link: peers are few and each stream should have its own window.
     "grpc.use_local_subchannel_pool": 1,
-    "grpc.keepalive_time_ms": 10_000,
-    "grpc.keepalive_timeout_ms": 5_000,
+    "grpc.keepalive_time_ms": keepalive.timeMs,
+    "grpc.keepalive_timeout_ms": keepalive.timeoutMs,
     // grpc-js backs off its own reconnects up to 120 s by default; after a partition heals the
     // mesh must be back well within C/r + 1 s, so keep the channel's backoff short too.
     "grpc.initial_reconnect_backoff_ms": 100,

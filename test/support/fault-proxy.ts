@@ -1,6 +1,6 @@
 // A fault-injecting TCP proxy between two replicas, owned by the test suite: forwards bytes from
-// a loopback port to a target, and can delay traffic, cut every connection (a partition) and
-// resume. Loopback only; closes everything on `close()`.
+// a loopback port to a target, and can delay traffic, cut every connection (a partition), go
+// silent (a cut that closes nothing) and resume. Loopback only; closes everything on `close()`.
 
 import { once } from "node:events";
 import { connect, createServer, type Server, type Socket } from "node:net";
@@ -11,6 +11,13 @@ export interface FaultProxy {
   setDelay(ms: number): void;
   /** Destroys open connections and refuses new ones until `resume()`. */
   cut(): void;
+  /**
+   * A silent cut: connections stay open (no FIN, no RST) and new ones are accepted, but no byte
+   * gets through either way, as when a route is dropped or a firewall discards packets. Only a
+   * ping that goes unanswered can tell.
+   */
+  silence(): void;
+  /** Ends a cut or a silence (connections that were silenced are closed: bytes were lost on them). */
   resume(): void;
   /** Bytes forwarded so far, each direction summed. */
   bytes(): number;
@@ -20,11 +27,17 @@ export interface FaultProxy {
 export async function startFaultProxy(targetPort: number, targetHost = "127.0.0.1"): Promise<FaultProxy> {
   let delayMs = 0;
   let isCut = false;
+  let isSilent = false;
   let forwarded = 0;
   const sockets = new Set<Socket>();
+  const silenced = new Set<Socket>();
 
   const pipeWithDelay = (from: Socket, to: Socket): void => {
     from.on("data", (chunk: Buffer) => {
+      if (isSilent) {
+        silenced.add(from);
+        return;
+      }
       forwarded += chunk.length;
       if (delayMs === 0) {
         if (!to.destroyed) to.write(chunk);
@@ -70,8 +83,15 @@ export async function startFaultProxy(targetPort: number, targetHost = "127.0.0.
       isCut = true;
       for (const s of sockets) s.destroy();
     },
+    silence() {
+      isSilent = true;
+      for (const s of sockets) silenced.add(s);
+    },
     resume() {
       isCut = false;
+      isSilent = false;
+      for (const s of silenced) s.destroy();
+      silenced.clear();
     },
     bytes: () => forwarded,
     async close() {

@@ -43,6 +43,8 @@ export interface ProcessMesh {
   ready(i: number, timeoutMs?: number): Promise<void>;
   /** Cuts (or heals) every proxied link between the two sides. */
   partition(sideA: readonly number[], sideB: readonly number[], cut: boolean): void;
+  /** Silences every proxied link between the two sides: nothing closes, nothing gets through (heal with `partition(..., false)`). */
+  silence(sideA: readonly number[], sideB: readonly number[]): void;
   metric(i: number, name: string): Promise<number>;
   /** Waits until every replica reports a stream to every other one. */
   fullyConnected(timeoutMs?: number): Promise<void>;
@@ -177,6 +179,9 @@ async function startOnce(spec: ProcessMeshSpec): Promise<ProcessMesh> {
           }
         }
       }
+    },
+    silence(sideA, sideB) {
+      for (const a of sideA) for (const b of sideB) for (const p of [proxies[a]?.[b], proxies[b]?.[a]]) p?.silence();
     },
     async metric(i, name) {
       const text = await (await fetch(`http://127.0.0.1:${(replicas[i] as ProcessReplica).metricsPort}/metrics`)).text();
