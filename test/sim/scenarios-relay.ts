@@ -17,7 +17,7 @@ import { levelMismatches } from "./scenarios-converge.ts";
 import { C, FLUSH_US, LIMIT, R } from "./scenarios-load.ts";
 
 const REGIONS = ["a", "b", "c"] as const;
-const CROSS_US = 40_000;
+export const CROSS_US = 40_000;
 /** What a transport's keepalive takes to call a silent link down (the bound on a relay outage). */
 const LINK_DOWN_US = 200_000;
 /** Inside a region: no base delay, a little jitter. */
@@ -34,7 +34,7 @@ function layout(perRegion: number): { names: string[]; regionOf: Map<string, str
   return { names, regionOf };
 }
 
-function regionCluster(
+export function regionCluster(
   seed: number,
   perRegion: number,
   extra: { flood?: boolean; link?: typeof LOCAL; replica?: ConstructorParameters<typeof Cluster>[0]["replica"] } = {},

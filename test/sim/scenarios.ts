@@ -9,6 +9,7 @@ import { partition, restart } from "./scenarios-faults.ts";
 import { burst, fiveReplicas, quietReplica, skew, twoSaturated } from "./scenarios-load.ts";
 import { RELAY_SCENARIOS } from "./scenarios-relay.ts";
 import { SHARE_SCENARIOS } from "./scenarios-share.ts";
+import { shareRelayBurst } from "./scenarios-share-relay.ts";
 import { STRICT_SCENARIOS } from "./scenarios-strict.ts";
 import { payload, wireFaults } from "./scenarios-wire.ts";
 
@@ -18,7 +19,8 @@ export interface Scenario {
   /**
    * Left out of the vitest suite, which must stay within its time budget on 2 cores: a row that
    * measures a cost (bytes per decision) rather than a property, whose code path another suite
-   * row already runs under faults. `npm run sim` runs it.
+   * row already runs under faults, or a share-mode variant whose mechanism a core test or the
+   * suite's own share rows already check. `npm run sim` runs it.
    */
   readonly simOnly?: true;
 }
@@ -51,6 +53,7 @@ export const SCENARIOS: readonly Scenario[] = [
   ...RELAY_SCENARIOS,
   ...STRICT_SCENARIOS,
   ...SHARE_SCENARIOS,
+  { name: "share-relay-burst", run: shareRelayBurst, simOnly: true },
   { name: "payload", run: payload, simOnly: true },
   { name: "wire-faults", run: wireFaults },
 ];

@@ -206,11 +206,26 @@ export function quarantine(
   return { now, later };
 }
 
-/** Share mode's demand figures (soft state beside the lattice, share.ts), for keys not ignored here. */
+/**
+ * Share mode's demand figures (soft state beside the lattice, share.ts), for keys not ignored
+ * here. A figure that replaces the one held gets a change sequence and touches its key, so it is
+ * relayed where its writer's entries go (delta-out.ts). The sequence is a soft change, like a
+ * watermark's: a snapshot need not be written for it.
+ */
 function joinDemandFigures(s: ReplicaState, d: Delta, latest: number): void {
+  let seq: number | undefined;
   for (const k of d.keys) {
     if (k.demand === undefined || k.demand.length === 0 || isIgnoredKey(s, k.key)) continue;
-    for (const [ix, at, rateMilli] of k.demand) joinFigure(s, k.key, d.incarnations[ix] as IncId, { at, rateMilli }, latest);
+    let took = false;
+    for (const [ix, at, rateMilli] of k.demand) {
+      const held = joinFigure(s, k.key, d.incarnations[ix] as IncId, { at, rateMilli }, latest, d.incarnation);
+      if (held === undefined) continue;
+      seq ??= bumpWatermark(s);
+      held.seq = seq;
+      took = true;
+    }
+    const rec = took ? s.keys.get(k.key) : undefined;
+    if (rec !== undefined && seq !== undefined) touchKey(s, rec, seq);
   }
 }
 

@@ -15,8 +15,8 @@ import { changedSince } from "./key-index.ts";
 import type { Entry } from "./key-state.ts";
 import { newSession, nextFrom, resetOut } from "./peer-session.ts";
 import type { ReplicaState } from "./replica-state.ts";
-import { ownFigure } from "./share.ts";
-import { type Delta, type IncarnationRecord, IncTable, type KeyPartDelta, keyDelta, keyEntries } from "./wire.ts";
+import { type HeldFigure, heldFigures, ownFigure } from "./share.ts";
+import { type Delta, type DemandRow, type IncarnationRecord, IncTable, type KeyPartDelta, keyDelta, keyEntries } from "./wire.ts";
 
 /** The next delta for `node`, or undefined when there is nothing it may lack. */
 export function deltaFor(s: ReplicaState, node: string, raw: number): Delta | undefined {
@@ -46,18 +46,25 @@ export function deltaFor(s: ReplicaState, node: string, raw: number): Delta | un
   const born = birthOf(s.self);
   // Only keys changed after `from` can hold anything to send (key-index.ts: change list).
   const include = (e: Entry): boolean => send(e.seq, e.inc, e.origin);
+  // Share mode: peers' demand figures joined after `from` go where their writers' entries go.
+  const relayFigure = (writer: IncId, f: HeldFigure): boolean =>
+    writer !== peer && f.seq > from && carries(routing, self, lane, peer, writer, f.origin);
   for (const rec of changedSince(s, from)) {
+    const relayed = relayedFigures(s, rec.key, relayFigure);
     // A header at or below the peer's ack is not due (from >= acked): only entries can be. Share
-    // mode's tick marks a demanded key changed, so its figure always rides on a whole part.
-    if (mayOmitHeader(session, rec)) {
+    // mode's tick marks a demanded key changed, so its figure always rides on a whole part; a
+    // relayed figure makes the part whole too (figures ride on whole parts only: validate.ts).
+    if (relayed === undefined && mayOmitHeader(session, rec)) {
       if (rec.state.entries.some(include)) keys.push(keyEntries(rec.key, rec.state, include, table));
       continue;
     }
-    if (!send(rec.seq, undefined, rec.origin) && !rec.state.entries.some(include)) continue;
+    if (relayed === undefined && !send(rec.seq, undefined, rec.origin) && !rec.state.entries.some(include)) continue;
     const part = keyDelta(rec.key, rec.state, include, table);
-    // Share mode: this replica's demand figure rides on its key part (share.ts).
+    // Share mode: this replica's demand figure rides on its key part (share.ts), with the relayed ones.
     const own = ownFigure(s, rec.key);
-    keys.push(own === undefined || own.at < born ? part : { ...part, demand: [[table.of(s.self), own.at, own.rateMilli]] });
+    const demand: DemandRow[] = own === undefined || own.at < born ? [] : [[table.of(s.self), own.at, own.rateMilli]];
+    if (relayed !== undefined) for (const [id, f] of relayed) demand.push([table.of(id), f.at, f.rateMilli]);
+    keys.push(demand.length === 0 ? part : { ...part, demand });
   }
   const records: IncarnationRecord[] = [];
   const listed = new Set<IncId>();
@@ -96,6 +103,15 @@ export function deltaFor(s: ReplicaState, node: string, raw: number): Delta | un
     records,
     keys,
   };
+}
+
+/** The held figures of `key` that `take` selects, or undefined when none is. */
+function relayedFigures(s: ReplicaState, key: string, take: (writer: IncId, f: HeldFigure) => boolean): [IncId, HeldFigure][] | undefined {
+  const held = heldFigures(s, key);
+  if (held === undefined) return undefined;
+  const out: [IncId, HeldFigure][] = [];
+  for (const [id, f] of held) if (take(id, f)) out.push([id, f]);
+  return out.length === 0 ? undefined : out;
 }
 
 /**

@@ -31,6 +31,16 @@ export interface DemandFigure {
   rateMilli: number;
 }
 
+/**
+ * A peer's figure as held here, with what relaying it needs (the same rule as the writer's
+ * entries, forwarding.ts): the incarnation whose delta brought it, and the local change sequence
+ * it was joined at (delta extraction sends figures joined after a peer's `from`; 0: never relayed).
+ */
+export interface HeldFigure extends DemandFigure {
+  readonly origin: IncId;
+  seq: number;
+}
+
 export type SharePhase = "whole" | "probe" | "share";
 
 /** One key's share bookkeeping on this replica (local; only `own` is sent). */
@@ -48,7 +58,7 @@ export interface ShareKey {
   probe: boolean;
   /** This replica's published figure, undefined until its first tick with demand. */
   own: DemandFigure | undefined;
-  readonly peers: Map<IncId, DemandFigure>;
+  readonly peers: Map<IncId, HeldFigure>;
   phase: SharePhase;
   /** Fractions of capacity and of refill this replica admits from (1 and 1 when whole). */
   capShare: number;
@@ -282,9 +292,20 @@ export function ownFigure(s: ReplicaState, key: string): DemandFigure | undefine
   return s.share.keys.get(key)?.own;
 }
 
-/** Joins a peer's figure for `key` (last writer wins by stamp); `latest` bounds how far ahead a stamp may be. */
-export function joinFigure(s: ReplicaState, key: string, id: IncId, f: DemandFigure, latest: number): void {
-  if (id === s.self || f.at > latest) return;
+/**
+ * Joins writer `id`'s figure for `key`, brought by `origin`'s delta (last writer wins by stamp);
+ * `latest` bounds how far ahead a stamp may be. Returns the figure held if this one replaced
+ * what was held (the caller stamps its `seq`, so it is relayed), else undefined.
+ */
+export function joinFigure(
+  s: ReplicaState,
+  key: string,
+  id: IncId,
+  f: DemandFigure,
+  latest: number,
+  origin: IncId,
+): HeldFigure | undefined {
+  if (id === s.self || f.at > latest) return undefined;
   let sk = s.share.keys.get(key);
   if (sk === undefined) {
     // Learning of a peer's demand before any here: remembered so a first burst here shares.
@@ -293,8 +314,16 @@ export function joinFigure(s: ReplicaState, key: string, id: IncId, f: DemandFig
     s.share.keys.set(key, sk);
   }
   const had = sk.peers.get(id);
-  if (had === undefined || f.at > had.at || (f.at === had.at && f.rateMilli > had.rateMilli))
-    sk.peers.set(id, { at: f.at, rateMilli: f.rateMilli });
+  if (had !== undefined && (f.at < had.at || (f.at === had.at && f.rateMilli <= had.rateMilli))) return undefined;
+  const held: HeldFigure = { at: f.at, rateMilli: f.rateMilli, origin, seq: 0 };
+  sk.peers.set(id, held);
+  return held;
+}
+
+/** The peers' figures held for `key` (writer to figure), for relaying; undefined if none. */
+export function heldFigures(s: ReplicaState, key: string): ReadonlyMap<IncId, HeldFigure> | undefined {
+  const peers = s.share.keys.get(key)?.peers;
+  return peers === undefined || peers.size === 0 ? undefined : peers;
 }
 
 /** The phase and shares of `key` here, for inspection (tests, metrics). */
