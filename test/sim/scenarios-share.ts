@@ -46,13 +46,17 @@ function idleBurst(label: string, link: LinkSpec) {
   };
 }
 
+/** The issue's slow, unreliable link: d = 100 ms with 30 ms jitter and 5% loss. */
+const LOSSY_LABEL = "d=100ms+30ms jitter+5% loss";
+const LOSSY: LinkSpec = { delayUs: D_US, jitterUs: 30_000, loss: 0.05, duplicate: 0 };
+
 export const idleBurstFast = idleBurst("d=5ms", { delayUs: 5_000, jitterUs: 1_000, loss: 0, duplicate: 0 });
-export const idleBurstSlow = idleBurst("d=100ms+30ms jitter+5% loss", { delayUs: D_US, jitterUs: 30_000, loss: 0.05, duplicate: 0 });
+export const idleBurstSlow = idleBurst(LOSSY_LABEL, LOSSY);
 
 /** Property 6 with shares on: admitted over T against r*T (same bound as the local rows). */
-function throughput(name: string, seed: number, scale: number, perSec: readonly number[]): Row {
+function throughput(name: string, seed: number, scale: number, perSec: readonly number[], link: LinkSpec = LINK): Row {
   const T = Math.max(30, seconds(scale)) * 1e6;
-  const c = new Cluster({ seed, nodes: names(perSec.length), link: LINK, flushUs: FLUSH_US, limit: LIMIT, replica: SHARE });
+  const c = new Cluster({ seed, nodes: names(perSec.length), link, flushUs: FLUSH_US, limit: LIMIT, replica: SHARE });
   c.start();
   for (const [i, rate] of perSec.entries()) c.load(`n${i}`, "k", rate, 0, T);
   c.run(T);
@@ -80,68 +84,86 @@ export function shareQuietReplica(seed: number, scale: number): Row[] {
   return [throughput("share: quiet (10/s) beside saturated", seed, scale, [2_000, 10])];
 }
 
+export function shareTwoSaturatedLossy(seed: number, scale: number): Row[] {
+  return [throughput(`share: 2 saturated, ${LOSSY_LABEL}`, seed, scale, [2_000, 2_000], LOSSY)];
+}
+
+export function shareQuietReplicaLossy(seed: number, scale: number): Row[] {
+  return [throughput(`share: quiet (10/s) beside saturated, ${LOSSY_LABEL}`, seed, scale, [2_000, 10], LOSSY)];
+}
+
 /**
  * n0 saturates alone; n1 starts saturating at t1. Figure: n1's admitted rate over the second
  * after t1 + 2d, as a share of its fair share r/2 (bound: at least 90%).
  */
-export function shareBecomesActive(seed: number, scale: number): Row[] {
-  const T = seconds(scale, 20) * 1e6;
-  const t1 = Math.round(T / 2);
-  const c = new Cluster({ seed, nodes: names(2), link: LINK, flushUs: FLUSH_US, limit: LIMIT, replica: SHARE });
-  c.start();
-  c.load("n0", "k", 2_000, 0, T);
-  c.load("n1", "k", 2_000, t1, T);
-  c.run(T);
-  const from = t1 + 2 * D_US;
-  const got = admittedBetween(c, from, from + 1_000_000, "n1");
-  const fair = R / 2;
-  const pct = (100 * got) / fair;
-  const first = admittedBetween(c, t1, from, "n1");
-  const after = admittedBetween(c, from, from + 1_000_000);
-  return [
-    row(
-      "share: becomes active, 2d after",
-      seed,
-      pct,
-      90,
-      "% of fair",
-      pct >= 90,
-      `n1 starts at ${t1 / 1e6}s beside saturated n0: ${got} admitted in the second from t1 + 2d (fair share ${fair}/s; both: ${after}); ${first} in its first 2d`,
-    ),
-  ];
+function becomesActive(label: string, link: LinkSpec) {
+  return (seed: number, scale: number): Row[] => {
+    const T = seconds(scale, 20) * 1e6;
+    const t1 = Math.round(T / 2);
+    const c = new Cluster({ seed, nodes: names(2), link, flushUs: FLUSH_US, limit: LIMIT, replica: SHARE });
+    c.start();
+    c.load("n0", "k", 2_000, 0, T);
+    c.load("n1", "k", 2_000, t1, T);
+    c.run(T);
+    const from = t1 + 2 * D_US;
+    const got = admittedBetween(c, from, from + 1_000_000, "n1");
+    const fair = R / 2;
+    const pct = (100 * got) / fair;
+    const first = admittedBetween(c, t1, from, "n1");
+    const after = admittedBetween(c, from, from + 1_000_000);
+    return [
+      row(
+        `share: becomes active, 2d after${label}`,
+        seed,
+        pct,
+        90,
+        "% of fair",
+        pct >= 90,
+        `n1 starts at ${t1 / 1e6}s beside saturated n0: ${got} admitted in the second from t1 + 2d (fair share ${fair}/s; both: ${after}); ${first} in its first 2d`,
+      ),
+    ];
+  };
 }
+
+export const shareBecomesActive = becomesActive("", LINK);
+export const shareBecomesActiveLossy = becomesActive(`, ${LOSSY_LABEL}`, LOSSY);
 
 /**
  * Two replicas, demand 900/s and 100/s (together r): false denials against the ideal bucket
  * over the same requests, after the warm-up: (ideal admitted - admitted) / ideal admitted.
  */
-export function shareSkew(seed: number, scale: number): Row[] {
-  const T = Math.max(30, seconds(scale)) * 1e6;
-  const c = new Cluster({ seed, nodes: names(2), link: LINK, flushUs: FLUSH_US, limit: LIMIT, replica: SHARE });
-  c.start();
-  c.load("n0", "k", 900, 0, T);
-  c.load("n1", "k", 100, 0, T);
-  let idealAtWarm = 0;
-  c.queue.at(WARM_US, () => {
-    idealAtWarm = c.truth.get("k")?.idealAdmitted ?? 0;
-  });
-  c.run(T);
-  const ideal = (c.truth.get("k")?.idealAdmitted ?? 0) - idealAtWarm;
-  const admitted = admittedBetween(c, WARM_US, T);
-  const wrong = Math.max(0, ideal - admitted) / ideal;
-  const perNode = [0, 1].map((i) => admittedBetween(c, WARM_US, T, `n${i}`)).join("/");
-  return [
-    row(
-      "share: skew 90/10, false denials",
-      seed,
-      100 * wrong,
-      5,
-      "% of ideal",
-      wrong <= 0.05,
-      `${admitted} admitted vs ideal ${ideal} after ${WARM_US / 1e6}s (demand 900/s + 100/s = r); per replica ${perNode}`,
-    ),
-  ];
+function skewed(label: string, link: LinkSpec) {
+  return (seed: number, scale: number): Row[] => {
+    const T = Math.max(30, seconds(scale)) * 1e6;
+    const c = new Cluster({ seed, nodes: names(2), link, flushUs: FLUSH_US, limit: LIMIT, replica: SHARE });
+    c.start();
+    c.load("n0", "k", 900, 0, T);
+    c.load("n1", "k", 100, 0, T);
+    let idealAtWarm = 0;
+    c.queue.at(WARM_US, () => {
+      idealAtWarm = c.truth.get("k")?.idealAdmitted ?? 0;
+    });
+    c.run(T);
+    const ideal = (c.truth.get("k")?.idealAdmitted ?? 0) - idealAtWarm;
+    const admitted = admittedBetween(c, WARM_US, T);
+    const wrong = Math.max(0, ideal - admitted) / ideal;
+    const perNode = [0, 1].map((i) => admittedBetween(c, WARM_US, T, `n${i}`)).join("/");
+    return [
+      row(
+        `share: skew 90/10, false denials${label}`,
+        seed,
+        100 * wrong,
+        5,
+        "% of ideal",
+        wrong <= 0.05,
+        `${admitted} admitted vs ideal ${ideal} after ${WARM_US / 1e6}s (demand 900/s + 100/s = r); per replica ${perNode}`,
+      ),
+    ];
+  };
 }
+
+export const shareSkew = skewed("", LINK);
+export const shareSkewLossy = skewed(`, ${LOSSY_LABEL}`, LOSSY);
 
 /** Share mode's rows, in the order `npm run sim` prints them. */
 export const SHARE_SCENARIOS: readonly Scenario[] = [
@@ -151,4 +173,9 @@ export const SHARE_SCENARIOS: readonly Scenario[] = [
   { name: "share-quiet-replica", run: shareQuietReplica },
   { name: "share-becomes-active", run: shareBecomesActive },
   { name: "share-skew", run: shareSkew },
+  // The issue's same run at d = 100 ms with jitter and loss (the idle burst's is above): npm run sim only.
+  { name: "share-two-saturated-lossy", run: shareTwoSaturatedLossy, simOnly: true },
+  { name: "share-quiet-replica-lossy", run: shareQuietReplicaLossy, simOnly: true },
+  { name: "share-becomes-active-lossy", run: shareBecomesActiveLossy, simOnly: true },
+  { name: "share-skew-lossy", run: shareSkewLossy, simOnly: true },
 ];
