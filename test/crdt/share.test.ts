@@ -5,6 +5,7 @@
 import { describe, expect, it } from "vitest";
 import type { Replica, UntrustedDelta } from "../../src/core/crdt/index.ts";
 import { validateDelta } from "../../src/core/crdt/index.ts";
+import { refillFraction } from "../../src/core/crdt/share.ts";
 import { viaWire } from "../support/via-wire.ts";
 import { config, Mesh } from "./mesh.ts";
 
@@ -45,9 +46,12 @@ describe("share mode", () => {
     const b = m.get("b").shareOf("k");
     expect(a?.phase).toBe("share");
     expect(b?.phase).toBe("share");
-    // Demand 9:1 (per flush), capacity halved.
+    // Demand 1,800/s and 200/s against r = 1,000/s: b asks less than half of r and gets what it
+    // asks (0.2 of r), a the rest, each with 10% headroom once the run is established; capacity halved.
     expect(a?.refillShare).toBeGreaterThan(0.85);
-    expect(b?.refillShare).toBeLessThan(0.15);
+    expect(a?.refillShare).toBeLessThan(0.9);
+    expect(b?.refillShare).toBeGreaterThan(0.19);
+    expect(b?.refillShare).toBeLessThan(0.23);
     expect(a?.capShare).toBe(0.5);
     // Converged as in any mode: shares are not part of the state.
     expect(m.get("a").canonical()).toBe(m.get("b").canonical());
@@ -114,6 +118,31 @@ describe("share mode", () => {
     expect(rateMilli).toBeGreaterThan(0);
     const back = viaWire(d as NonNullable<typeof d>).keys.find((k) => k.key === "k");
     expect(back?.demand).toEqual(part?.demand);
+  });
+});
+
+describe("the refill split (refillFraction)", () => {
+  it("follows demand while demand fits the rate", () => {
+    expect(refillFraction(900, [100], 1_000_000)).toBeCloseTo(0.9, 12);
+    expect(refillFraction(100, [100, 200], 1_000_000)).toBeCloseTo(0.25, 12);
+  });
+  it("gives a quiet replica what it asks beside a saturated one, and the saturated one the rest (trap 2)", () => {
+    // Milli-tokens per second: 10/s beside 2,000/s, r = 1,000/s. Proportion would give 10/2,010 of r.
+    expect(refillFraction(10_000, [2_000_000], 1_000_000)).toBeCloseTo(0.01, 12);
+    expect(refillFraction(2_000_000, [10_000], 1_000_000)).toBeCloseTo(0.99, 12);
+  });
+  it("splits what the small asks leave in proportion to the large ones, and the fractions sum to 1", () => {
+    const asks = [50_000, 600_000, 1_200_000, 3_000_000];
+    const fractions = asks.map((own, i) => refillFraction(own, [...asks.slice(0, i), ...asks.slice(i + 1)], 1_000_000));
+    expect(fractions[0]).toBeCloseTo(0.05, 12);
+    expect(fractions.reduce((x, y) => x + y, 0)).toBeCloseTo(1, 12);
+    expect((fractions[3] as number) / (fractions[2] as number)).toBeCloseTo(2.5, 9);
+    // 600/s is more than an even split of what 50/s leaves over three (316/s): proportional with the large.
+    expect(fractions[1]).toBeCloseTo((0.95 * 600) / 4_800, 12);
+  });
+  it("splits evenly without any demand, and in proportion without a known rate", () => {
+    expect(refillFraction(0, [0, 0], 1_000_000)).toBeCloseTo(1 / 3, 12);
+    expect(refillFraction(10_000, [2_000_000], undefined)).toBeCloseTo(10 / 2_010, 12);
   });
 });
 
