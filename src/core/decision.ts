@@ -14,6 +14,12 @@ export interface BucketAccess {
   debit(units: number): void;
   /** Optional: told that a consuming decision including this bucket was denied (demand it did not get). */
   denied?(): void;
+  /**
+   * Optional: microseconds until this bucket could admit its cost, when that is longer than its
+   * level at its rate says (share mode: a replica's share refills at a fraction of the rate).
+   * Asked only on a denied decision.
+   */
+  waitUs?(): number;
 }
 
 export interface DecisionOutcome {
@@ -43,7 +49,11 @@ export function decide(buckets: readonly BucketAccess[], consume: boolean): Deci
     }
   }
   if (!allowed && consume) for (const b of buckets) b.denied?.();
-  const reports = buckets.map((b, i) => report(b.rate, levels[i] as number, allowed && consume ? 0 : b.cost));
+  const reports = buckets.map((b, i) => {
+    const r = report(b.rate, levels[i] as number, allowed && consume ? 0 : b.cost);
+    const longer = !allowed && b.waitUs !== undefined ? b.waitUs() : 0;
+    return longer > r.retryAfterUs ? { ...r, retryAfterUs: longer } : r;
+  });
   let retryAfterUs = 0;
   if (!allowed) for (const r of reports) retryAfterUs = Math.max(retryAfterUs, r.retryAfterUs);
   return { allowed, retryAfterUs, buckets: reports };

@@ -121,6 +121,47 @@ describe("share mode", () => {
   });
 });
 
+describe("retry-after under a share", () => {
+  it("tells a caller denied by a small share to wait for the share's refill, not the whole bucket's", () => {
+    const m = new Mesh(["a", "b"], SHARE);
+    m.round(1_000);
+    for (let step = 0; step < 100; step++) {
+      admit(m, m.get("a"), "k", 9);
+      admit(m, m.get("b"), "k", 1);
+      m.round(5_000);
+    }
+    // a stops; the replicated level refills to the whole bucket within 10 ms, while b's share
+    // (a's figure is current for shareStaleUs more) refills at about a fifth of r.
+    m.round(20_000);
+    const b = m.get("b");
+    const share = b.shareOf("k");
+    expect(share?.phase).toBe("share");
+    let denied = b.consume("k", config(), 1, m.now);
+    for (let i = 0; i < 20 && denied.allowed; i++) denied = b.consume("k", config(), 1, m.now);
+    expect(denied.allowed).toBe(false);
+    // The replicated level still holds tokens: the share is what denies.
+    expect(b.level("k", config(), m.now).level).toBeGreaterThanOrEqual(config().rate.unitsPerToken);
+    // One token at the whole rate is 1 ms; at the share's refill, 1 ms / refillShare at most.
+    const perToken = 1_000 / (b.shareOf("k")?.refillShare ?? 1);
+    expect(denied.retryAfterUs).toBeGreaterThan(1_000);
+    expect(denied.retryAfterUs).toBeLessThanOrEqual(Math.ceil(perToken));
+    expect(denied.buckets[0]?.retryAfterUs).toBe(denied.retryAfterUs);
+    // It is the true wait: a microsecond early is still denied, on time is admitted.
+    const wait = denied.retryAfterUs;
+    expect(b.consume("k", config(), 1, m.now + wait - 1).allowed).toBe(false);
+    expect(b.consume("k", config(), 1, m.now + wait).allowed).toBe(true);
+  });
+
+  it("keeps the bucket's own wait in local mode and when the replicated level is what denies", () => {
+    const m = new Mesh(["a"], { contention: "local" });
+    m.round(1_000);
+    admit(m, m.get("a"), "k", 10);
+    const denied = m.get("a").consume("k", config(), 1, m.now);
+    expect(denied.allowed).toBe(false);
+    expect(denied.retryAfterUs).toBe(1_000);
+  });
+});
+
 describe("the refill split (refillFraction)", () => {
   it("follows demand while demand fits the rate", () => {
     expect(refillFraction(900, [100], 1_000_000)).toBeCloseTo(0.9, 12);

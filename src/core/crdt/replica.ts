@@ -32,7 +32,17 @@ import {
   type ReplicaStats,
   stampAt,
 } from "./replica-state.ts";
-import { debitShare, isSharedKey, newShareState, noteDemand, type SharePhase, shareLevel, shareOf, tickShares } from "./share.ts";
+import {
+  debitShare,
+  isSharedKey,
+  newShareState,
+  noteDemand,
+  type SharePhase,
+  shareLevel,
+  shareOf,
+  shareWaitUs,
+  tickShares,
+} from "./share.ts";
 import { collectKeys, dropRecord, foldAll, isFullAt, raiseOwnHorizon, renewIfRetired, retireSilent, wouldCollect } from "./timers.ts";
 import type { Limits } from "./validate.ts";
 import type { Ack, Delta, UntrustedDelta } from "./wire.ts";
@@ -230,6 +240,11 @@ export class Replica {
     const level = s.ready ? out.level : Math.min(0, out.level);
     if (!isSharedKey(s, key)) return new KeyAccess(this, key, out.rate, cost, level, t, false);
     return new KeyAccess(this, key, out.rate, cost, shareLevel(s, key, out.rate, cost * out.rate.unitsPerToken, level, t), t, true);
+  }
+
+  /** Share mode: microseconds from stamp `t` until `key`'s share here holds `costUnits` (0: it does, or no share applies). @internal */
+  shareWaitAt(key: string, rate: Rate, costUnits: number, t: number): number {
+    return shareWaitUs(this.#s, key, rate, costUnits, t);
   }
 
   /** Records a consuming decision on `key` at stamp `t` (share mode's demand), and takes `units` from its share if admitted. @internal */
@@ -552,5 +567,9 @@ class KeyAccess implements BucketAccess {
 
   denied(): void {
     if (this.shared) this.replica.demandAt(this.key, this.rate, this.cost, 0, this.t);
+  }
+
+  waitUs(): number {
+    return this.shared ? this.replica.shareWaitAt(this.key, this.rate, this.cost * this.rate.unitsPerToken, this.t) : 0;
   }
 }

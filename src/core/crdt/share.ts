@@ -265,6 +265,21 @@ export function shareLevel(s: ReplicaState, key: string, rate: Rate, costUnits: 
   return Math.min(level, Math.floor(sk.level));
 }
 
+/**
+ * Microseconds from `t` until `key`'s share holds `costUnits` (or is full, for a cost above it),
+ * at the share's refill (a fraction of the rate): what a caller denied by its share should wait.
+ * 0 when the key has no share here, is whole, or its share holds the cost already.
+ */
+export function shareWaitUs(s: ReplicaState, key: string, rate: Rate, costUnits: number, t: number): number {
+  const sk = s.share.keys.get(key);
+  if (sk === undefined || sk.phase === "whole" || sk.rate !== rate) return 0;
+  refill(sk, t);
+  const need = Math.min(costUnits, capUnits(sk, rate));
+  if (sk.level >= need) return 0;
+  const perMicro = rate.unitsPerMicro * sk.refillShare;
+  return perMicro > 0 ? Math.ceil((need - sk.level) / perMicro) : 0;
+}
+
 /** Records `tokens` demanded of `key` (limit `rate`) at `t`: a consuming decision, allowed or denied. */
 export function noteDemand(s: ReplicaState, key: string, rate: Rate, tokens: number, t: number): void {
   let sk = s.share.keys.get(key);
