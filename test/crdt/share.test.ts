@@ -57,6 +57,38 @@ describe("share mode", () => {
     expect(m.get("a").canonical()).toBe(m.get("b").canonical());
   });
 
+  it("a young run counts live peers not heard from since it began, as a burst's figures arrive one by one", () => {
+    const m = new Mesh(["a", "b", "c"], SHARE);
+    m.round(1_000);
+    m.round(5_000);
+    // All three burst together; a hears b first, c's deltas are still on the way.
+    for (const n of ["a", "b", "c"]) admit(m, m.get(n), "k", 3);
+    m.now += 5_000;
+    for (const n of ["a", "b", "c"]) m.get(n).tick(m.now);
+    m.deliver(m.delta("b", "a"), "a");
+    admit(m, m.get("a"), "k", 1);
+    // One figure in, one writer unheard: a third of the bucket, not a half.
+    expect(m.get("a").shareOf("k")?.phase).toBe("share");
+    expect(m.get("a").shareOf("k")?.capShare).toBeCloseTo(1 / 3, 12);
+    m.deliver(m.delta("c", "a"), "a");
+    admit(m, m.get("a"), "k", 1);
+    expect(m.get("a").shareOf("k")?.capShare).toBeCloseTo(1 / 3, 12);
+  });
+
+  it("a peer heard from since the run began, with no figure, is not counted", () => {
+    const m = new Mesh(["a", "b", "c"], SHARE);
+    m.round(1_000);
+    m.round(5_000);
+    // a and b burst; c is idle, and its watermark past the run's start reaches a.
+    for (const n of ["a", "b"]) admit(m, m.get(n), "k", 3);
+    m.now += 5_000;
+    for (const n of ["a", "b", "c"]) m.get(n).tick(m.now);
+    m.deliver(m.delta("b", "a"), "a");
+    m.deliver(m.delta("c", "a"), "a");
+    admit(m, m.get("a"), "k", 1);
+    expect(m.get("a").shareOf("k")?.capShare).toBeCloseTo(1 / 2, 12);
+  });
+
   it("a lone writer takes the whole bucket after the probe, and keeps it after a pause", () => {
     const m = new Mesh(["a", "b"], SHARE);
     m.round(1_000);

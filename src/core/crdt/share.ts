@@ -189,6 +189,20 @@ export function refillFraction(own: number, peers: readonly number[], rateMilli:
   return (left * own) / (rest * rateMilli);
 }
 
+/**
+ * Live peers without a current figure for `sk` whose watermark here has not passed the start
+ * of this run: what they did since it began (a figure, if they burst too) has not arrived yet.
+ */
+function unheardSince(s: ReplicaState, sk: ShareKey, t: number): number {
+  let n = 0;
+  for (const [id, r] of s.reg.incs) {
+    if (id === s.self || r.retired >= 0 || r.wm > sk.since) continue;
+    const f = sk.peers.get(id);
+    if (f === undefined || !isCurrent(s, id, f, t)) n += 1;
+  }
+  return n;
+}
+
 /** Recomputes phase and shares of `sk` at stamp `t` from the figures held now. */
 function refreshShare(s: ReplicaState, sk: ShareKey, t: number): void {
   refill(sk, t);
@@ -201,16 +215,23 @@ function refreshShare(s: ReplicaState, sk: ShareKey, t: number): void {
     peerDemand += f.rateMilli;
   }
   const k = peerDemands.length;
+  const young = sk.probe && t - sk.since < s.opts.shareProbeUs;
   if (k > 0) {
     sk.phase = "share";
-    sk.capShare = 1 / (k + 1);
     // Own demand before its first tick in this run is unknown: count it as an average peer's.
     const own = sk.own === undefined ? peerDemand / k : ownRatePerUs(s, sk, t) * 1e9;
+    // A young run also counts the live peers not heard from since it began: they may be bursting
+    // too, their figures still on the way (a share taken from the first figure to arrive would
+    // be a half where a tenth is due). Each counts as an average demander.
+    const unheard = young ? unheardSince(s, sk, t) : 0;
+    const average = (own + peerDemand) / (k + 1);
+    for (let i = 0; i < unheard; i++) peerDemands.push(average);
+    sk.capShare = 1 / (k + unheard + 1);
     const rateMilli = sk.rate === undefined ? undefined : (sk.rate.refillTokens * 1e9) / sk.rate.refillPeriodUs;
     const fraction = refillFraction(own, peerDemands, rateMilli);
     // An established run gets headroom (SHARE_HEADROOM); a young one, as in a burst after idleness, exact shares.
-    sk.refillShare = t - sk.since >= s.opts.shareProbeUs ? Math.min(1, fraction * (1 + SHARE_HEADROOM)) : fraction;
-  } else if (sk.probe && t - sk.since < s.opts.shareProbeUs) {
+    sk.refillShare = young ? fraction : Math.min(1, fraction * (1 + SHARE_HEADROOM));
+  } else if (young) {
     sk.phase = "probe";
     sk.capShare = 1 / liveCount(s);
     sk.refillShare = sk.capShare;
