@@ -14,7 +14,10 @@
 //   probe  its demand just began after idleness and it cannot yet know whether peers began at
 //          the same moment: it admits from 1/n_live of the bucket (n_live: live incarnations in
 //          the registry, a replicated fact every replica has before any burst) for `shareProbeUs`;
-//   share  k peers are current: capacity C/(k+1), refill r·own/(own + Σ peers' demand).
+//   share  k peers are current: capacity C/(k+1), refill r times this replica's fraction of the
+//          demand (refillFraction: proportional, or max-min fair when demand exceeds r; 10% of
+//          headroom once the run is established). While the run is young, live peers not heard
+//          from since it began count as demanders too (unheardSince).
 // A peer's figure is current while the peer is live and the figure is no more than
 // `shareStaleUs` older than the peer's watermark: a peer still heard from whose figure stopped
 // moving stopped demanding; a peer not heard from at all keeps its share until it is retired
