@@ -15,12 +15,18 @@
 // replays it into a fresh receiver, over 10,000 keys of the bench policy, about two updates per
 // key, the receiver's clock following the writer's. The receiver does not tick (folding is the
 // flush timer's work, not the apply's), and the passes alternate, best of REPEATS each.
+//
+// The same run also times the baseline the target is set against, one local decision of a
+// standalone replica at 100 decisions per call (standalone-decision-cost.ts: decoder, decision
+// service, encoder, in process; without grpc-js, so it is the smaller baseline), its passes
+// alternating with the others, and prints `ratio` = applyUs / decisionUs (target <= 0.5).
 
 import { DEFAULT_LIMITS, makeKeyConfig, Replica, validateDelta } from "../../src/core/crdt/index.ts";
 import { bucketId } from "../../src/limiter/limiter.ts";
 import { decodeDelta, encodeDeltaRequest, findDelta } from "../../src/mesh/delta-wire.ts";
 import { keyName } from "../lib/keys.ts";
 import { BENCH_POLICY } from "../lib/targets.ts";
+import { decisionBodies, decisionPass } from "./standalone-decision-cost.ts";
 
 const UPDATES = Number(process.argv[2] ?? 20_000);
 const PER_DELTA = Number(process.argv[3] ?? 1);
@@ -28,6 +34,8 @@ const KEYS = 10_000;
 const START = 1_800_000_000_000_000;
 const FLUSH_US = 5_000;
 const REPEATS = 5;
+/** Calls of 100 decisions per baseline pass. */
+const BASELINE_CALLS = 1_000;
 
 export interface UpdateCost {
   readonly updates: number;
@@ -39,6 +47,10 @@ export interface UpdateCost {
   /** Updates the receiver refused (must be 0 for the figure to mean anything). */
   readonly refused: number;
   readonly bytesPerUpdate: number;
+  /** us of CPU per standalone decision at 100 per call, in process, best of REPEATS passes of this run. */
+  readonly decisionUs: number;
+  /** applyUs / decisionUs. */
+  readonly ratio: number;
 }
 
 const made = makeKeyConfig({
@@ -116,7 +128,9 @@ function pass(stream: { bytes: Uint8Array[]; at: number[] }, what: "decode" | "v
 export function measure(): UpdateCost {
   const stream = makeStream();
   const n = (stream.bytes.length - 1) * PER_DELTA;
+  const bodies = decisionBodies(BASELINE_CALLS);
   const best = { decode: Number.POSITIVE_INFINITY, validate: Number.POSITIVE_INFINITY, apply: Number.POSITIVE_INFINITY };
+  let decisionUs = Number.POSITIVE_INFINITY;
   let refused = 0;
   // The first round warms the JIT up; it is timed like the others and kept only if it is best.
   for (let rep = 0; rep < REPEATS; rep++) {
@@ -125,6 +139,7 @@ export function measure(): UpdateCost {
       best[what] = Math.min(best[what], p.us / n);
       if (what === "apply") refused = Math.max(refused, p.refused);
     }
+    decisionUs = Math.min(decisionUs, decisionPass(bodies));
   }
   const bytes = stream.bytes.slice(1).reduce((s, b) => s + b.length, 0);
   return {
@@ -135,9 +150,16 @@ export function measure(): UpdateCost {
     decodeValidateUs: best.validate,
     refused,
     bytesPerUpdate: bytes / n,
+    decisionUs,
+    ratio: best.apply / decisionUs,
   };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  process.stdout.write(`RESULT ${JSON.stringify(measure())}\n`);
+  const r = measure();
+  const f = (x: number): string => x.toFixed(2);
+  process.stdout.write(
+    `${r.keysPerDelta}-key deltas, ${r.updates} updates: decode ${f(r.decodeUs)} us, validate ${f(r.decodeValidateUs - r.decodeUs)} us, join and ack ${f(r.applyUs - r.decodeValidateUs)} us; apply ${f(r.applyUs)} us per update against ${f(r.decisionUs)} us per standalone decision (100 per call, in process): ${f(r.ratio)}x (target <= 0.5x)\n`,
+  );
+  process.stdout.write(`RESULT ${JSON.stringify(r)}\n`);
 }
