@@ -68,7 +68,7 @@ const replica = (node: string, peers: string[]): Replica =>
   new Replica({ node, peers, nowUs: START, randomHex: () => (++ids).toString(16).padStart(18, "0"), warmupTimeoutUs: 0, limits });
 
 /** The writer's stream to "r": bytes and the raw time each was made at. */
-function makeStream(): { bytes: Uint8Array[]; at: number[] } {
+export function makeStream(): { bytes: Uint8Array[]; at: number[] } {
   const writer = replica("w", ["r"]);
   const first = replica("r", ["w"]);
   const keys = Array.from({ length: KEYS }, (_, i) => bucketId(BENCH_POLICY.name, keyName(i)));
@@ -88,16 +88,20 @@ function makeStream(): { bytes: Uint8Array[]; at: number[] } {
     const r = first.applyDelta(decode(encoded), now);
     if (!r.ok) throw new Error(`update ${i}: refused: delta.${r.error.field}: ${r.error.message}`);
     writer.applyAck(r.value, now);
-    bytes.push(encoded);
+    // grpc-js hands the deserializer a Buffer.
+    bytes.push(Buffer.from(encoded));
     at.push(now);
   }
   return { bytes, at };
 }
 
+/** What the transport does with a received message (peer-transport.ts, inbound-stream.ts). */
 function decode(bytes: Uint8Array): Parameters<Replica["applyDelta"]>[0] {
   const found = findDelta(bytes);
   if (found === undefined) throw new Error("no delta in the bytes");
-  return { ...decodeDelta(bytes, found.start, found.end), node: "w" };
+  const delta = decodeDelta(bytes, found.start, found.end);
+  delta.node = "w";
+  return delta;
 }
 
 const cpuUs = (): number => {
@@ -106,7 +110,10 @@ const cpuUs = (): number => {
 };
 
 /** One timed pass over updates 1..n of the stream (the registry-only delta 0 joined untimed). */
-function pass(stream: { bytes: Uint8Array[]; at: number[] }, what: "decode" | "validate" | "apply"): { us: number; refused: number } {
+export function pass(
+  stream: { bytes: Uint8Array[]; at: number[] },
+  what: "decode" | "validate" | "apply",
+): { us: number; refused: number } {
   const receiver = replica("r", ["w"]);
   const r0 = receiver.applyDelta(decode(stream.bytes[0] as Uint8Array), stream.at[0] as number);
   if (!r0.ok) throw new Error(`registry delta refused: ${r0.error.message}`);

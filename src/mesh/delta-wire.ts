@@ -27,7 +27,7 @@ import type {
   UntrustedKeyDelta,
   UntrustedPrefix,
 } from "../core/crdt/index.ts";
-import { LEN, ProtoReader as Reader, VARINT, WireFormatError } from "../wire/proto-reader.ts";
+import { LEN, ProtoReader as Reader, StringCache, VARINT, WireFormatError } from "../wire/proto-reader.ts";
 import { ProtoWriter as Writer } from "../wire/proto-writer.ts";
 
 export { WireFormatError };
@@ -121,185 +121,273 @@ export function encodeDeltaRequest(d: Delta): Uint8Array {
   return w.bytes();
 }
 
+// Reading. A delta is read in one pass with one reader: nested messages are entered in place
+// (`enter`/`leave`, no sub-reader per message), tags are switched on whole (field << 3 | wire
+// type: the expected wire type is one case, anything else goes to `other`), repeated numbers
+// are read straight into their rows, and the incarnation ids a stream repeats in every delta
+// come from a StringCache. A one-key delta is ~150 bytes, so what is allocated per field, not
+// the bytes, was most of its decoding cost.
+
+const tagOf = (field: number, wireType: number): number => (field << 3) | wireType;
+
+/** A field with an unexpected wire type: refused if `wanted` names the field here, else skipped. */
+function other(r: Reader, t: number, wanted: readonly (number | undefined)[], names: readonly string[]): void {
+  const field = t >>> 3;
+  const wt = t & 7;
+  const want = wanted[field];
+  if (want !== undefined) throw new WireFormatError(`${names[field]}: wire type ${wt}, expected ${want}`);
+  r.skip(wt);
+}
+
 function expect(wireType: number, wanted: number, what: string): void {
   if (wireType !== wanted) throw new WireFormatError(`${what}: wire type ${wireType}, expected ${wanted}`);
 }
 
-/** Repeated numbers, packed (one LEN field) or one per field. */
-function readRepeated(r: Reader, wireType: number, out: number[], read: (r: Reader) => number, what: string): void {
+/**
+ * Repeated numbers into rows of `width` (packed, one LEN field, or one number per field): a
+ * ragged tail stays a short row for the core to reject. `signed` reads zigzag varints.
+ */
+function readRows(r: Reader, wireType: number, out: number[][], width: number, signed: boolean, what: string): void {
   if (wireType === LEN) {
-    const s = r.sub();
-    while (!s.done) out.push(read(s));
+    const outer = r.enter();
+    while (!r.done) pushValue(out, width, signed ? r.sint() : r.uint());
+    r.leave(outer);
     return;
   }
   expect(wireType, VARINT, what);
-  out.push(read(r));
+  pushValue(out, width, signed ? r.sint() : r.uint());
 }
 
-const readUint = (r: Reader): number => r.uint();
-const readSint = (r: Reader): number => r.sint();
+function pushValue(out: number[][], width: number, n: number): void {
+  const last = out[out.length - 1];
+  if (last !== undefined && last.length < width) last.push(n);
+  else out.push([n]);
+}
+
+const LIMIT_WANTED: readonly (number | undefined)[] = [undefined, VARINT, VARINT, VARINT, VARINT, VARINT];
+const LIMIT_NAMES = ["", "Limit", "Limit", "Limit", "Limit", "Limit"];
 
 function readLimit(r: Reader): Limit {
-  const out = { version: 0, effectiveUs: 0, capacity: 0, refillTokens: 0, refillPeriodUs: 0 };
+  const outer = r.enter();
+  let version = 0;
+  let effectiveUs = 0;
+  let capacity = 0;
+  let refillTokens = 0;
+  let refillPeriodUs = 0;
   while (!r.done) {
-    const [field, wt] = r.tag();
-    if (field >= 1 && field <= 5) {
-      expect(wt, VARINT, "Limit");
-      if (field === 1) out.version = r.uint();
-      else if (field === 2) out.effectiveUs = r.int();
-      else if (field === 3) out.capacity = r.uint();
-      else if (field === 4) out.refillTokens = r.uint();
-      else out.refillPeriodUs = r.uint();
-    } else r.skip(wt);
+    const t = r.nextTag();
+    switch (t) {
+      case tagOf(1, VARINT):
+        version = r.uint();
+        break;
+      case tagOf(2, VARINT):
+        effectiveUs = r.int();
+        break;
+      case tagOf(3, VARINT):
+        capacity = r.uint();
+        break;
+      case tagOf(4, VARINT):
+        refillTokens = r.uint();
+        break;
+      case tagOf(5, VARINT):
+        refillPeriodUs = r.uint();
+        break;
+      default:
+        other(r, t, LIMIT_WANTED, LIMIT_NAMES);
+    }
   }
-  return out;
+  r.leave(outer);
+  return { version, effectiveUs, capacity, refillTokens, refillPeriodUs };
 }
 
-/** Groups a flat list into rows of `width`; a ragged tail stays a short row for the core to reject. */
-function rows(values: readonly number[], width: number): number[][] {
-  const out: number[][] = [];
-  for (let i = 0; i < values.length; i += width) out.push(values.slice(i, i + width));
-  return out;
-}
+const PREFIX_WANTED: readonly (number | undefined)[] = [undefined, VARINT, VARINT, LEN, VARINT, VARINT, VARINT, VARINT, VARINT];
+const PREFIX_NAMES = [
+  "",
+  "Prefix.tau_us",
+  "Prefix.level",
+  "Prefix.limit",
+  "Prefix.folded",
+  "Prefix.folded_sum",
+  "Prefix.digest",
+  "Prefix.late_charged",
+  "Prefix.forgiven",
+];
 
 function readPrefix(r: Reader): UntrustedPrefix {
+  const outer = r.enter();
   let tauUs = 0;
   let level = 0;
   let limit: Limit | undefined;
-  const folded: number[] = [];
+  const folded: number[][] = [];
   let foldedSum = 0;
   let digest = 0;
   let lateCharged = 0;
   let forgiven = 0;
   while (!r.done) {
-    const [field, wt] = r.tag();
-    switch (field) {
-      case 1:
-        expect(wt, VARINT, "Prefix.tau_us");
+    const t = r.nextTag();
+    switch (t) {
+      case tagOf(1, VARINT):
         tauUs = r.int();
         break;
-      case 2:
-        expect(wt, VARINT, "Prefix.level");
+      case tagOf(2, VARINT):
         level = r.sint();
         break;
-      case 3:
-        expect(wt, LEN, "Prefix.limit");
-        limit = readLimit(r.sub());
+      case tagOf(3, LEN):
+        limit = readLimit(r);
         break;
-      case 4:
-        readRepeated(r, wt, folded, readUint, "Prefix.folded");
+      case tagOf(4, LEN):
+      case tagOf(4, VARINT):
+        readRows(r, t & 7, folded, 2, false, "Prefix.folded");
         break;
-      case 5:
-        expect(wt, VARINT, "Prefix.folded_sum");
+      case tagOf(5, VARINT):
         foldedSum = r.uint();
         break;
-      case 6:
-        expect(wt, VARINT, "Prefix.digest");
+      case tagOf(6, VARINT):
         digest = r.uint();
         break;
-      case 7:
-        expect(wt, VARINT, "Prefix.late_charged");
+      case tagOf(7, VARINT):
         lateCharged = r.uint();
         break;
-      case 8:
-        expect(wt, VARINT, "Prefix.forgiven");
+      case tagOf(8, VARINT):
         forgiven = r.uint();
         break;
       default:
-        r.skip(wt);
+        // Field 4 takes packed or unpacked numbers: any other wire type is refused like the rest.
+        other(r, t, PREFIX_WANTED, PREFIX_NAMES);
     }
   }
-  return { tauUs, level, limit, folded: rows(folded, 2), foldedSum, digest, lateCharged, forgiven };
+  r.leave(outer);
+  return { tauUs, level, limit, folded, foldedSum, digest, lateCharged, forgiven };
 }
 
-/** A key part as read; entries carry absolute slots. */
-function readKey(r: Reader, base: number): UntrustedKeyDelta {
+const KEY_WANTED: readonly (number | undefined)[] = [undefined, LEN, LEN, LEN, VARINT, VARINT, VARINT, VARINT, VARINT, VARINT];
+const KEY_NAMES = [
+  "",
+  "KeyDelta.key",
+  "KeyDelta.limit",
+  "KeyDelta.prefix",
+  "KeyDelta.known",
+  "KeyDelta.entries",
+  "KeyDelta.horizon_us",
+  "KeyDelta.partial",
+  "KeyDelta.header_omitted",
+  "KeyDelta.demand",
+];
+
+/** A key part as read, between `start` and `end`; entries carry absolute slots (`base` added). */
+function readKey(r: Reader, start: number, end: number, base: number): UntrustedKeyDelta {
+  r.pos = start;
+  r.end = end;
   let key = "";
   let limit: Limit | undefined;
   let prefix: UntrustedPrefix | undefined;
-  const known: number[] = [];
-  const flat: number[] = [];
+  const known: number[][] = [];
+  const entries: number[][] = [];
   let horizonUs = 0;
   let partial = false;
-  const demand: number[] = [];
+  let demand: number[][] | undefined;
   let headerOmitted = false;
   while (!r.done) {
-    const [field, wt] = r.tag();
-    switch (field) {
-      case 1: {
-        expect(wt, LEN, "KeyDelta.key");
+    const t = r.nextTag();
+    switch (t) {
+      case tagOf(1, LEN): {
         // Strict: a lossy decoding would merge distinct keys into one (every bad byte is U+FFFD).
         const text = r.utf8();
         if (text === undefined) throw new WireFormatError(`KeyDelta.key: ${r.rejectedLength} bytes that are not valid UTF-8`);
         key = text;
         break;
       }
-      case 2:
-        expect(wt, LEN, "KeyDelta.limit");
-        limit = readLimit(r.sub());
+      case tagOf(2, LEN):
+        limit = readLimit(r);
         break;
-      case 3:
-        expect(wt, LEN, "KeyDelta.prefix");
-        prefix = readPrefix(r.sub());
+      case tagOf(3, LEN):
+        prefix = readPrefix(r);
         break;
-      case 4:
-        readRepeated(r, wt, known, readUint, "KeyDelta.known");
+      case tagOf(4, LEN):
+      case tagOf(4, VARINT):
+        readRows(r, t & 7, known, 2, false, "KeyDelta.known");
         break;
-      case 5:
-        readRepeated(r, wt, flat, readSint, "KeyDelta.entries");
+      case tagOf(5, LEN):
+      case tagOf(5, VARINT):
+        readRows(r, t & 7, entries, 4, true, "KeyDelta.entries");
         break;
-      case 6:
-        expect(wt, VARINT, "KeyDelta.horizon_us");
+      case tagOf(6, VARINT):
         horizonUs = r.int();
         break;
-      case 7:
-        expect(wt, VARINT, "KeyDelta.partial");
+      case tagOf(7, VARINT):
         partial = r.bool();
         break;
-      case 9:
-        readRepeated(r, wt, demand, readUint, "KeyDelta.demand");
-        break;
-      case 8:
-        expect(wt, VARINT, "KeyDelta.header_omitted");
+      case tagOf(8, VARINT):
         headerOmitted = r.bool();
+        break;
+      case tagOf(9, LEN):
+      case tagOf(9, VARINT):
+        demand ??= [];
+        readRows(r, t & 7, demand, 3, false, "KeyDelta.demand");
         break;
       default:
         // Any other number is a newer peer's field.
-        r.skip(wt);
+        other(r, t, KEY_WANTED, KEY_NAMES);
     }
   }
-  const entries = rows(flat, 4);
   for (const e of entries) if (e.length === 4) e[1] = (e[1] as number) + base;
-  const part: UntrustedKeyDelta = { key, limit, prefix, known: rows(known, 2), entries, horizonUs, partial, headerOmitted };
-  if (demand.length > 0) part.demand = rows(demand, 3);
+  const part: UntrustedKeyDelta = { key, limit, prefix, known, entries, horizonUs, partial, headerOmitted };
+  if (demand !== undefined && demand.length > 0) part.demand = demand;
   return part;
 }
 
+const RECORD_WANTED: readonly (number | undefined)[] = [undefined, VARINT, VARINT, VARINT];
+const RECORD_NAMES = ["", "IncarnationRecord.index", "IncarnationRecord.watermark_us", "IncarnationRecord.retired_us"];
+
 function readRecord(r: Reader): number[] {
+  const outer = r.enter();
   let index = 0;
   let wm = 0;
   let retired = 0;
   while (!r.done) {
-    const [field, wt] = r.tag();
-    if (field === 1) {
-      expect(wt, VARINT, "IncarnationRecord.index");
-      index = r.uint32();
-    } else if (field === 2) {
-      expect(wt, VARINT, "IncarnationRecord.watermark_us");
-      wm = r.int();
-    } else if (field === 3) {
-      expect(wt, VARINT, "IncarnationRecord.retired_us");
-      retired = r.sint();
-    } else r.skip(wt);
+    const t = r.nextTag();
+    switch (t) {
+      case tagOf(1, VARINT):
+        index = r.uint32();
+        break;
+      case tagOf(2, VARINT):
+        wm = r.int();
+        break;
+      case tagOf(3, VARINT):
+        retired = r.sint();
+        break;
+      default:
+        other(r, t, RECORD_WANTED, RECORD_NAMES);
+    }
   }
+  r.leave(outer);
   return [index, wm, retired];
 }
+
+const DELTA_WANTED: readonly (number | undefined)[] = [undefined, LEN, VARINT, VARINT, VARINT, VARINT, LEN, LEN, LEN];
+const DELTA_NAMES = [
+  "",
+  "Delta.incarnation",
+  "Delta.from_seq",
+  "Delta.to_seq",
+  "Delta.sent_at_us",
+  "Delta.horizon_us",
+  "Delta.incarnations",
+  "Delta.records",
+  "Delta.keys",
+];
+
+/**
+ * Incarnation ids as decoded strings, shared by every stream of this process: ids are few (one
+ * per replica and restart), bounded here, and a hit is exactly the decoded text.
+ */
+const incarnationIds = new StringCache(32, 64);
 
 /**
  * The body of a Delta message, unchecked. Its keys are read after the header fields whatever
  * their order on the wire, because their slots are relative to `sent_at_us`. The bytes do not
  * name the sender: `node` is left empty for the transport to fill in from the authenticated
- * stream.
+ * stream (the object is the caller's, so it may set it in place).
  */
 export function decodeDelta(bytes: Uint8Array, start = 0, end = bytes.length): UntrustedDelta {
   const r = new Reader(bytes, start, end);
@@ -310,47 +398,46 @@ export function decodeDelta(bytes: Uint8Array, start = 0, end = bytes.length): U
   let horizonUs = 0;
   const incarnations: string[] = [];
   const records: number[][] = [];
-  const keyBodies: Reader[] = [];
+  // [start, end) of each key part's body, read once sent_at_us is known.
+  let keySpans: number[] | undefined;
   while (!r.done) {
-    const [field, wt] = r.tag();
-    switch (field) {
-      case 1:
-        expect(wt, LEN, "Delta.incarnation");
-        incarnation = r.string();
+    const t = r.nextTag();
+    switch (t) {
+      case tagOf(1, LEN):
+        incarnation = r.cachedString(incarnationIds);
         break;
-      case 2:
-        expect(wt, VARINT, "Delta.from_seq");
+      case tagOf(2, VARINT):
         fromSeq = r.uint();
         break;
-      case 3:
-        expect(wt, VARINT, "Delta.to_seq");
+      case tagOf(3, VARINT):
         toSeq = r.uint();
         break;
-      case 4:
-        expect(wt, VARINT, "Delta.sent_at_us");
+      case tagOf(4, VARINT):
         sentAtUs = r.int();
         break;
-      case 5:
-        expect(wt, VARINT, "Delta.horizon_us");
+      case tagOf(5, VARINT):
         horizonUs = r.int();
         break;
-      case 6:
-        expect(wt, LEN, "Delta.incarnations");
-        incarnations.push(r.string());
+      case tagOf(6, LEN):
+        incarnations.push(r.cachedString(incarnationIds));
         break;
-      case 7:
-        expect(wt, LEN, "Delta.records");
-        records.push(readRecord(r.sub()));
+      case tagOf(7, LEN):
+        records.push(readRecord(r));
         break;
-      case 8:
-        expect(wt, LEN, "Delta.keys");
-        keyBodies.push(r.sub());
+      case tagOf(8, LEN): {
+        const outer = r.enter();
+        keySpans ??= [];
+        keySpans.push(r.pos, r.end);
+        r.leave(outer);
         break;
+      }
       default:
-        r.skip(wt);
+        other(r, t, DELTA_WANTED, DELTA_NAMES);
     }
   }
-  const keys = keyBodies.map((body) => readKey(body, sentAtUs));
+  const keys: UntrustedKeyDelta[] = [];
+  if (keySpans !== undefined)
+    for (let i = 0; i < keySpans.length; i += 2) keys.push(readKey(r, keySpans[i] as number, keySpans[i + 1] as number, sentAtUs));
   return { node: "", incarnation, fromSeq, toSeq, sentAtUs, horizonUs, incarnations, records, keys };
 }
 

@@ -107,7 +107,9 @@ export function handleInbound(call: ServerDuplexStream<Sized<InboundRequest>, Me
     counters.deltasReceived++;
     counters.bytesReceived += sized.bytes;
     const before = replica.sequence;
-    const result = replica.applyDelta({ ...body.value, node: peer.node }, now);
+    // The decoded delta is this handler's own object: name its sender in place (no copy).
+    body.value.node = peer.node;
+    const result = replica.applyDelta(body.value, now);
     // Key parts (held here or not) wait for our watermark: the next flush must raise it.
     if (replica.sequence !== before || body.value.keys.length > 0) deps.wake();
     if (!result.ok) {

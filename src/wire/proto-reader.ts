@@ -29,7 +29,8 @@ export class ProtoReader {
   constructor(
     readonly buf: Uint8Array,
     public pos: number,
-    readonly end: number,
+    /** Where the message being read ends: moved in and out by `enter` and `leave`. */
+    public end: number,
     text?: Buffer,
   ) {
     this.text = text ?? (Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength));
@@ -67,6 +68,15 @@ export class ProtoReader {
   }
 
   uint(): number {
+    // Most varints of these messages (tags, lengths, small counts) are one byte.
+    const pos = this.pos;
+    if (pos < this.end) {
+      const byte = this.buf[pos] as number;
+      if (byte < 0x80) {
+        this.pos = pos + 1;
+        return byte;
+      }
+    }
     this.varint();
     return this.hi * TWO_32 + this.lo;
   }
@@ -102,6 +112,39 @@ export class ProtoReader {
     return this.lo !== 0 || this.hi !== 0;
   }
 
+  /**
+   * The next field's tag, `field << 3 | wireType` (field 0 throws): what `tag()` reads, without
+   * an array, for readers that switch on the whole tag.
+   */
+  nextTag(): number {
+    const pos = this.pos;
+    let t: number;
+    if (pos < this.end && (this.buf[pos] as number) < 0x80) {
+      t = this.buf[pos] as number;
+      this.pos = pos + 1;
+    } else t = this.uint32();
+    if (t >>> 3 === 0) throw new WireFormatError("field number 0");
+    return t;
+  }
+
+  /**
+   * Enters a length-delimited field's body in place (no sub-reader): reads up to its end, and
+   * returns the enclosing end for `leave` to restore.
+   */
+  enter(): number {
+    const len = this.uint();
+    if (len > this.end - this.pos) throw new WireFormatError(TRUNCATED);
+    const outer = this.end;
+    this.end = this.pos + len;
+    return outer;
+  }
+
+  /** Leaves the body `enter` entered (skipping what was not read of it). */
+  leave(outer: number): void {
+    this.pos = this.end;
+    this.end = outer;
+  }
+
   /** The next field's number and wire type, as [field, wireType]. */
   tag(): [number, number] {
     const t = this.uint32();
@@ -119,10 +162,28 @@ export class ProtoReader {
     return r;
   }
 
+  /** A length-delimited field's bounds, [start, end), with the reader moved past it. */
+  private span(): number {
+    const len = this.uint();
+    if (len > this.end - this.pos) throw new WireFormatError(TRUNCATED);
+    const start = this.pos;
+    this.pos = start + len;
+    return start;
+  }
+
   /** A string field, decoded lossily (invalid bytes become U+FFFD): only where that cannot matter. */
   string(): string {
-    const r = this.sub();
-    return this.text.toString("utf8", r.pos, r.end);
+    const start = this.span();
+    return this.text.toString("utf8", start, this.pos);
+  }
+
+  /**
+   * A string field decoded lossily, or the cached text of equal bytes (`cache`): for the few
+   * strings a stream repeats in every message, such as incarnation ids.
+   */
+  cachedString(cache: StringCache): string {
+    const start = this.span();
+    return cache.text(this.text, start, this.pos);
   }
 
   /**
@@ -131,21 +192,22 @@ export class ProtoReader {
    * can never decode to one text (the lossy decoding maps every invalid byte to U+FFFD).
    */
   utf8(): string | undefined {
-    const r = this.sub();
+    const start = this.span();
+    const end = this.pos;
     const b = this.buf;
     let ascii = true;
-    for (let i = r.pos; i < r.end; i++) {
+    for (let i = start; i < end; i++) {
       if ((b[i] as number) >= 0x80) {
         ascii = false;
         break;
       }
     }
-    if (!ascii && !isUtf8(b.subarray(r.pos, r.end))) {
-      this.rejected = b.subarray(r.pos, Math.min(r.end, r.pos + 16));
-      this.rejectedLength = r.end - r.pos;
+    if (!ascii && !isUtf8(b.subarray(start, end))) {
+      this.rejected = b.subarray(start, Math.min(end, start + 16));
+      this.rejectedLength = end - start;
       return undefined;
     }
-    return this.text.toString("utf8", r.pos, r.end);
+    return this.text.toString("utf8", start, end);
   }
 
   skip(wireType: number): void {
@@ -170,5 +232,48 @@ export class ProtoReader {
   private advance(n: number): void {
     if (n > this.end - this.pos) throw new WireFormatError(TRUNCATED);
     this.pos += n;
+  }
+}
+
+/**
+ * The last few strings decoded through it, by their bytes: a stream names the same incarnation
+ * ids in every message, and decoding one (a native call and a fresh string each time) costs
+ * more than comparing its bytes with a copy. Equal bytes give an equal string, so a hit is
+ * exactly what decoding would give; the same string object also makes the maps keyed by it
+ * faster (its hash is kept on the string). Bounded: `size` entries, replaced in turn.
+ */
+export class StringCache {
+  private readonly bytes: Uint8Array[] = [];
+  private readonly texts: string[] = [];
+  private next = 0;
+
+  constructor(
+    private readonly size = 16,
+    /** Longer strings are decoded, not cached. */
+    private readonly maxLength = 64,
+  ) {}
+
+  text(buf: Buffer, start: number, end: number): string {
+    const len = end - start;
+    if (len > this.maxLength) return buf.toString("utf8", start, end);
+    const all = this.bytes;
+    for (let i = 0; i < all.length; i++) {
+      const held = all[i] as Uint8Array;
+      if (held.length !== len) continue;
+      let j = 0;
+      while (j < len && held[j] === buf[start + j]) j++;
+      if (j === len) return this.texts[i] as string;
+    }
+    const text = buf.toString("utf8", start, end);
+    const copy = new Uint8Array(buf.subarray(start, end));
+    if (all.length < this.size) {
+      all.push(copy);
+      this.texts.push(text);
+    } else {
+      all[this.next] = copy;
+      this.texts[this.next] = text;
+      this.next = (this.next + 1) % this.size;
+    }
+    return text;
   }
 }
