@@ -21,7 +21,7 @@
 // service, encoder, in process; without grpc-js, so it is the smaller baseline), its passes
 // alternating with the others, and prints `ratio` = applyUs / decisionUs (target <= 0.5).
 
-import { DEFAULT_LIMITS, makeKeyConfig, Replica, validateDelta } from "../../src/core/crdt/index.ts";
+import { DEFAULT_LIMITS, KnownLimits, makeKeyConfig, Replica, validateDelta } from "../../src/core/crdt/index.ts";
 import { bucketId } from "../../src/limiter/limiter.ts";
 import { decodeDelta, encodeDeltaRequest, findDelta } from "../../src/mesh/delta-wire.ts";
 import { keyName } from "../lib/keys.ts";
@@ -119,12 +119,14 @@ export function pass(
   if (!r0.ok) throw new Error(`registry delta refused: ${r0.error.message}`);
   let refused = 0;
   let sink = 0;
+  // The receiver keeps the limits it parsed across deltas (ReplicaState.knownLimits): so does this pass.
+  const known = new KnownLimits();
   const t0 = cpuUs();
   for (let i = 1; i < stream.bytes.length; i++) {
     const raw = decode(stream.bytes[i] as Uint8Array);
     if (what === "decode") sink += raw.keys.length;
     else if (what === "validate") {
-      if (!validateDelta(raw, limits).ok) refused++;
+      if (!validateDelta(raw, limits, known).ok) refused++;
     } else if (!receiver.applyDelta(raw, stream.at[i] as number).ok) refused++;
   }
   const us = cpuUs() - t0;

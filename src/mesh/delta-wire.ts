@@ -128,8 +128,6 @@ export function encodeDeltaRequest(d: Delta): Uint8Array {
 // come from a StringCache. A one-key delta is ~150 bytes, so what is allocated per field, not
 // the bytes, was most of its decoding cost.
 
-const tagOf = (field: number, wireType: number): number => (field << 3) | wireType;
-
 /** A field with an unexpected wire type: refused if `wanted` names the field here, else skipped. */
 function other(r: Reader, t: number, wanted: readonly (number | undefined)[], names: readonly string[]): void {
   const field = t >>> 3;
@@ -177,19 +175,19 @@ function readLimit(r: Reader): Limit {
   while (!r.done) {
     const t = r.nextTag();
     switch (t) {
-      case tagOf(1, VARINT):
+      case 8 /* 1, VARINT */:
         version = r.uint();
         break;
-      case tagOf(2, VARINT):
+      case 16 /* 2, VARINT */:
         effectiveUs = r.int();
         break;
-      case tagOf(3, VARINT):
+      case 24 /* 3, VARINT */:
         capacity = r.uint();
         break;
-      case tagOf(4, VARINT):
+      case 32 /* 4, VARINT */:
         refillTokens = r.uint();
         break;
-      case tagOf(5, VARINT):
+      case 40 /* 5, VARINT */:
         refillPeriodUs = r.uint();
         break;
       default:
@@ -226,29 +224,29 @@ function readPrefix(r: Reader): UntrustedPrefix {
   while (!r.done) {
     const t = r.nextTag();
     switch (t) {
-      case tagOf(1, VARINT):
+      case 8 /* 1, VARINT */:
         tauUs = r.int();
         break;
-      case tagOf(2, VARINT):
+      case 16 /* 2, VARINT */:
         level = r.sint();
         break;
-      case tagOf(3, LEN):
+      case 26 /* 3, LEN */:
         limit = readLimit(r);
         break;
-      case tagOf(4, LEN):
-      case tagOf(4, VARINT):
+      case 34 /* 4, LEN */:
+      case 32 /* 4, VARINT */:
         readRows(r, t & 7, folded, 2, false, "Prefix.folded");
         break;
-      case tagOf(5, VARINT):
+      case 40 /* 5, VARINT */:
         foldedSum = r.uint();
         break;
-      case tagOf(6, VARINT):
+      case 48 /* 6, VARINT */:
         digest = r.uint();
         break;
-      case tagOf(7, VARINT):
+      case 56 /* 7, VARINT */:
         lateCharged = r.uint();
         break;
-      case tagOf(8, VARINT):
+      case 64 /* 8, VARINT */:
         forgiven = r.uint();
         break;
       default:
@@ -290,38 +288,39 @@ function readKey(r: Reader, start: number, end: number, base: number): Untrusted
   while (!r.done) {
     const t = r.nextTag();
     switch (t) {
-      case tagOf(1, LEN): {
-        // Strict: a lossy decoding would merge distinct keys into one (every bad byte is U+FFFD).
-        const text = r.utf8();
-        if (text === undefined) throw new WireFormatError(`KeyDelta.key: ${r.rejectedLength} bytes that are not valid UTF-8`);
-        key = text;
-        break;
-      }
-      case tagOf(2, LEN):
+      case 10 /* 1, LEN */:
+        {
+          // Strict: a lossy decoding would merge distinct keys into one (every bad byte is U+FFFD).
+          const text = r.utf8();
+          if (text === undefined) throw new WireFormatError(`KeyDelta.key: ${r.rejectedLength} bytes that are not valid UTF-8`);
+          key = text;
+          break;
+        }
+      case 18 /* 2, LEN */:
         limit = readLimit(r);
         break;
-      case tagOf(3, LEN):
+      case 26 /* 3, LEN */:
         prefix = readPrefix(r);
         break;
-      case tagOf(4, LEN):
-      case tagOf(4, VARINT):
+      case 34 /* 4, LEN */:
+      case 32 /* 4, VARINT */:
         readRows(r, t & 7, known, 2, false, "KeyDelta.known");
         break;
-      case tagOf(5, LEN):
-      case tagOf(5, VARINT):
+      case 42 /* 5, LEN */:
+      case 40 /* 5, VARINT */:
         readRows(r, t & 7, entries, 4, true, "KeyDelta.entries");
         break;
-      case tagOf(6, VARINT):
+      case 48 /* 6, VARINT */:
         horizonUs = r.int();
         break;
-      case tagOf(7, VARINT):
+      case 56 /* 7, VARINT */:
         partial = r.bool();
         break;
-      case tagOf(8, VARINT):
+      case 64 /* 8, VARINT */:
         headerOmitted = r.bool();
         break;
-      case tagOf(9, LEN):
-      case tagOf(9, VARINT):
+      case 74 /* 9, LEN */:
+      case 72 /* 9, VARINT */:
         demand ??= [];
         readRows(r, t & 7, demand, 3, false, "KeyDelta.demand");
         break;
@@ -347,13 +346,13 @@ function readRecord(r: Reader): number[] {
   while (!r.done) {
     const t = r.nextTag();
     switch (t) {
-      case tagOf(1, VARINT):
+      case 8 /* 1, VARINT */:
         index = r.uint32();
         break;
-      case tagOf(2, VARINT):
+      case 16 /* 2, VARINT */:
         wm = r.int();
         break;
-      case tagOf(3, VARINT):
+      case 24 /* 3, VARINT */:
         retired = r.sint();
         break;
       default:
@@ -403,34 +402,35 @@ export function decodeDelta(bytes: Uint8Array, start = 0, end = bytes.length): U
   while (!r.done) {
     const t = r.nextTag();
     switch (t) {
-      case tagOf(1, LEN):
+      case 10 /* 1, LEN */:
         incarnation = r.cachedString(incarnationIds);
         break;
-      case tagOf(2, VARINT):
+      case 16 /* 2, VARINT */:
         fromSeq = r.uint();
         break;
-      case tagOf(3, VARINT):
+      case 24 /* 3, VARINT */:
         toSeq = r.uint();
         break;
-      case tagOf(4, VARINT):
+      case 32 /* 4, VARINT */:
         sentAtUs = r.int();
         break;
-      case tagOf(5, VARINT):
+      case 40 /* 5, VARINT */:
         horizonUs = r.int();
         break;
-      case tagOf(6, LEN):
+      case 50 /* 6, LEN */:
         incarnations.push(r.cachedString(incarnationIds));
         break;
-      case tagOf(7, LEN):
+      case 58 /* 7, LEN */:
         records.push(readRecord(r));
         break;
-      case tagOf(8, LEN): {
-        const outer = r.enter();
-        keySpans ??= [];
-        keySpans.push(r.pos, r.end);
-        r.leave(outer);
-        break;
-      }
+      case 66 /* 8, LEN */:
+        {
+          const outer = r.enter();
+          keySpans ??= [];
+          keySpans.push(r.pos, r.end);
+          r.leave(outer);
+          break;
+        }
       default:
         other(r, t, DELTA_WANTED, DELTA_NAMES);
     }

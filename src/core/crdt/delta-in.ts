@@ -123,10 +123,11 @@ function entryStates(rows: readonly EntryRow[], ids: readonly IncId[]): Entry[] 
  * resolved (nothing left to check). Parts without one are left out: only a receiver that holds
  * the header can read them (`entriesOnlyParts`).
  */
-export function keyParts(d: Delta): KeyPart[] {
+export function keyParts(d: Delta, skip?: (key: string) => boolean): KeyPart[] {
   const ids = d.incarnations;
-  const whole = d.keys.filter((k): k is KeyDelta => k.headerOmitted !== true);
-  return whole.map((k) => {
+  const parts: KeyPart[] = [];
+  for (const k of d.keys) {
+    if (k.headerOmitted === true || (skip !== undefined && skip(k.key))) continue;
     const p = k.prefix;
     const entries = entryStates(k.entries, ids);
     const prefix = {
@@ -141,8 +142,9 @@ export function keyParts(d: Delta): KeyPart[] {
       forgiven: p.forgiven,
     };
     const state: KeyState = { config: k.limit, prefix, K: countMap(k.known, ids), entries, horizon: k.horizonUs };
-    return { key: k.key, state, partial: k.partial };
-  });
+    parts.push({ key: k.key, state, partial: k.partial });
+  }
+  return parts;
 }
 
 /**
@@ -171,11 +173,19 @@ export function recordParts(d: Delta): WireInc[] {
  * Incarnations whose entries or records a delta carries (not those named only in a prefix's F or
  * K rows, which travel with their key whatever the lane): the ones whose class matters (forwarding.ts).
  */
-function writersIn(d: Delta): IncId[] {
+function writersIn(d: Delta): readonly IncId[] {
+  // The common delta names one incarnation, its sender's: no set to build.
+  if (d.incarnations.length === 1) return d.records.length > 0 || d.keys.some((k) => k.entries.length > 0) ? d.incarnations : [];
   const ix = new Set<number>();
   for (const r of d.records) ix.add(r[0]);
   for (const k of d.keys) for (const e of k.entries) ix.add(e[0]);
   return [...ix].map((i) => d.incarnations[i] as IncId);
+}
+
+/** Whether a key state holds anything stamped beyond `limit` (its entries are sorted by slot). */
+function beyond(st: KeyState, limit: number): boolean {
+  const last = st.entries[st.entries.length - 1];
+  return st.prefix.tau > limit || (last !== undefined && last.slot > limit);
 }
 
 /** Splits off what is stamped beyond the quarantine limit (snapshot.ts holds loaded data the same way). */
@@ -183,6 +193,8 @@ export function quarantine(
   parts: readonly KeyPart[],
   limit: number,
 ): { now: KeyPart[]; later: { key: string; state: KeyState; at: number }[] } {
+  // Nearly always nothing is beyond the limit: then `parts` is `now` as it is.
+  if (!parts.some((part) => beyond(part.state, limit))) return { now: parts as KeyPart[], later: [] };
   const now: KeyPart[] = [];
   const later: { key: string; state: KeyState; at: number }[] = [];
   for (const part of parts) {
@@ -230,7 +242,7 @@ function joinDemandFigures(s: ReplicaState, d: Delta, latest: number): void {
 }
 
 export function applyDelta(s: ReplicaState, untrusted: UntrustedDelta, raw_now: number): ApplyResult {
-  const checked = validateDelta(untrusted, s.opts.limits);
+  const checked = validateDelta(untrusted, s.opts.limits, s.knownLimits);
   s.stats.deltasIn += 1;
   if (!checked.ok) {
     s.stats.deltasRejected += 1;
@@ -239,10 +251,12 @@ export function applyDelta(s: ReplicaState, untrusted: UntrustedDelta, raw_now: 
   const d = checked.value;
   let newKeys = 0;
   let ignored = 0;
+  let headerless = 0;
   for (const part of d.keys) {
     if (isIgnoredKey(s, part.key)) ignored += 1;
     // A part without its header never makes a key (it is asked for whole instead).
-    else if (!s.keys.has(part.key) && part.headerOmitted !== true) newKeys += 1;
+    else if (part.headerOmitted === true) headerless += 1;
+    else if (!s.keys.has(part.key)) newKeys += 1;
   }
   if (newKeys > s.opts.maxNewKeysPerDelta) {
     s.stats.deltasRejected += 1;
@@ -250,14 +264,15 @@ export function applyDelta(s: ReplicaState, untrusted: UntrustedDelta, raw_now: 
   }
   const limit = stampAt(s, raw_now) + s.opts.skewBoundUs + s.opts.maxDelayUs;
   // Keys ignored here (a removed policy) are skipped part by part; the rest of the delta joins.
-  const wholeParts = ignored === 0 ? keyParts(d) : keyParts(d).filter((part) => !isIgnoredKey(s, part.key));
+  const wholeParts = ignored === 0 ? keyParts(d) : keyParts(d, (key) => isIgnoredKey(s, key));
   // Bits are only ever given to sessions that exist: without one, no header from it is held.
   const known = s.sessions.get(d.node);
   const bit = known === undefined ? 0 : headerBit(s, known);
-  const entriesOnly = entriesOnlyParts(s, d, bit);
-  const parts = entriesOnly.parts.length === 0 ? wholeParts : [...wholeParts, ...entriesOnly.parts];
+  const entriesOnly = headerless === 0 ? undefined : entriesOnlyParts(s, d, bit);
+  const parts = entriesOnly === undefined || entriesOnly.parts.length === 0 ? wholeParts : [...wholeParts, ...entriesOnly.parts];
   const { now, later } = quarantine(parts, limit);
-  const heldCount = later.reduce((n, h) => n + h.state.entries.length + 1, 0);
+  let heldCount = 0;
+  for (const h of later) heldCount += h.state.entries.length + 1;
   if (s.stats.heldNow + heldCount > s.opts.maxHeldEntries) {
     s.stats.deltasRejected += 1;
     return {
@@ -315,7 +330,7 @@ export function applyDelta(s: ReplicaState, untrusted: UntrustedDelta, raw_now: 
   }
   // A key first learned from a partial part lacks the tail the sender left out (it thought we
   // held it: we collected the key since). Ask for it whole, in every ack, until it comes whole.
-  const missing: string[] = entriesOnly.unknown.slice(0, MAX_MISSING);
+  const missing: string[] = entriesOnly === undefined ? [] : entriesOnly.unknown.slice(0, MAX_MISSING);
   for (const part of parts) {
     const owed = s.incomplete.get(part.key);
     if (part.partial && (!s.keys.has(part.key) || owed?.has(d.node))) {

@@ -19,7 +19,7 @@ export { keyLevelAt, refilled, walk } from "./replay.ts";
 export { Replica, type ReplicaInit } from "./replica.ts";
 export { DEFAULT_OPTIONS, type ReplicaOptions, type ReplicaStats } from "./replica-state.ts";
 export { type ExportOptions, exportState, finishImport, type ImportResult, importState, type StateExport } from "./snapshot.ts";
-export { DEFAULT_LIMITS, type DeltaError, type Limits, validateDelta } from "./validate.ts";
+export { DEFAULT_LIMITS, type DeltaError, KnownLimits, type Limits, validateDelta } from "./validate.ts";
 export type {
   Ack,
   CountRow,

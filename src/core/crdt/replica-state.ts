@@ -12,7 +12,7 @@ import type { PeerSession } from "./peer-session.ts";
 import type { Registry, WireInc } from "./registry.ts";
 import type { Walker } from "./replay.ts";
 import type { ShareState } from "./share.ts";
-import { DEFAULT_LIMITS, type Limits } from "./validate.ts";
+import { DEFAULT_LIMITS, type KnownLimits, type Limits } from "./validate.ts";
 
 export interface ReplicaOptions {
   /** Stable name of this node on the mesh. */
@@ -194,6 +194,8 @@ export interface ReplicaState {
   readonly randomHex: () => string;
   /** Share mode's local bookkeeping (share.ts): demand figures and shares per key; not replicated state. */
   readonly share: ShareState;
+  /** Limits peers' deltas named lately, parsed once (validate.ts): a cache, not state. */
+  readonly knownLimits: KnownLimits;
 }
 
 export function newStats(): ReplicaStats {

@@ -44,7 +44,7 @@ import {
   tickShares,
 } from "./share.ts";
 import { collectKeys, dropRecord, foldAll, isFullAt, raiseOwnHorizon, renewIfRetired, retireSilent, wouldCollect } from "./timers.ts";
-import type { Limits } from "./validate.ts";
+import { KnownLimits, type Limits } from "./validate.ts";
 import type { Ack, Delta, UntrustedDelta } from "./wire.ts";
 
 export interface ReplicaInit extends Partial<Omit<ReplicaOptions, "node" | "peers">> {
@@ -115,6 +115,7 @@ export class Replica {
       stats: newStats(),
       randomHex,
       share: newShareState(),
+      knownLimits: new KnownLimits(),
     };
     this.#s.reg.incs.set(self, { wm: 0, retired: -1, seq: bump(this.#s) });
     this.#s.lastHeard.set(self, nowUs);

@@ -104,14 +104,22 @@ function intFail(v: unknown, field: string, min = 0, max = Number.MAX_SAFE_INTEG
 }
 
 /**
- * Limits already checked in this delta: each distinct limit is parsed once, and the key parts
- * that name it share one object, which the core's comparisons short-cut.
+ * Limits already checked, so that each distinct limit is parsed once and the key parts that
+ * name it share one object, which the core's comparisons short-cut. A replica keeps one across
+ * deltas (its peers send the same few limits in every delta; ReplicaState.knownLimits): a hit
+ * is a limit equal field for field to one made before, so the answer is the same either way.
+ * Bounded: the last SIZE distinct limits, replaced in turn; a delta naming thousands of
+ * distinct limits pays a linear scan, not unbounded memory.
  */
-class LimitsSeen {
+export class KnownLimits {
+  private static readonly SIZE = 16;
   private readonly made: KeyConfig[] = [];
+  private next = 0;
 
   of(w: Obj, field: string): KeyConfig | Bad {
-    for (const c of this.made) {
+    const made = this.made;
+    for (let i = 0; i < made.length; i++) {
+      const c = made[i] as KeyConfig;
       if (
         c.version === w.version &&
         c.tEff === w.effectiveUs &&
@@ -122,15 +130,18 @@ class LimitsSeen {
         return c;
     }
     for (const name of LIMIT_NUMBERS) if (!isInt(w[name], 0, Number.MAX_SAFE_INTEGER)) return intFail(w[name], `${field}.${name}`);
-    const made = makeKeyConfig(
+    const config = makeKeyConfig(
       { capacity: w.capacity as number, refillTokens: w.refillTokens as number, refillPeriodUs: w.refillPeriodUs as number },
       w.version as number,
       w.effectiveUs as number,
     );
-    if (!made.ok) return fail(field, made.error.message);
-    // Bounded: a delta naming thousands of distinct limits pays a linear scan, not unbounded memory.
-    if (this.made.length < 16) this.made.push(made.value);
-    return made.value;
+    if (!config.ok) return fail(field, config.error.message);
+    if (made.length < KnownLimits.SIZE) made.push(config.value);
+    else {
+      made[this.next] = config.value;
+      this.next = (this.next + 1) % KnownLimits.SIZE;
+    }
+    return config.value;
   }
 }
 
@@ -140,7 +151,7 @@ interface Context {
   readonly incarnations: readonly IncId[];
   readonly births: readonly number[];
   readonly limits: Limits;
-  readonly seen: LimitsSeen;
+  readonly seen: KnownLimits;
 }
 
 /** `[incarnation index, count]` rows, each count within the content bound at `at`. */
@@ -190,8 +201,6 @@ function demandRows(v: unknown, ki: number, cx: Context): readonly DemandRow[] |
   // Checked above: every row is three integers in range.
   return v as unknown as readonly DemandRow[];
 }
-
-const PREFIX_NUMBERS = ["foldedSum", "digest", "lateCharged", "forgiven"] as const;
 
 /** Order of entries in a key part: slot, then incarnation id (the text, as the core sorts). */
 function entryOrder(a: EntryRow, b: EntryRow, incarnations: readonly IncId[]): number {
@@ -279,10 +288,13 @@ function checkKey(raw: unknown, ki: number, cx: Context): KeyPartDelta | Bad {
   const level: unknown = p.level;
   if (!isInt(level, -(2 ** 52), plimit.rate.capacityUnits))
     return intFail(level, `keys[${ki}].prefix.level`, -(2 ** 52), plimit.rate.capacityUnits);
-  for (const name of PREFIX_NUMBERS) {
-    const n: unknown = p[name];
-    if (!isInt(n, 0, Number.MAX_SAFE_INTEGER)) return intFail(n, `keys[${ki}].prefix.${name}`);
-  }
+  // Named one by one, not in a loop over names: a property read by a variable name is a
+  // generic lookup, and this runs for every key part.
+  const { foldedSum, digest, lateCharged, forgiven } = p;
+  if (!isInt(foldedSum, 0, Number.MAX_SAFE_INTEGER)) return intFail(foldedSum, `keys[${ki}].prefix.foldedSum`);
+  if (!isInt(digest, 0, Number.MAX_SAFE_INTEGER)) return intFail(digest, `keys[${ki}].prefix.digest`);
+  if (!isInt(lateCharged, 0, Number.MAX_SAFE_INTEGER)) return intFail(lateCharged, `keys[${ki}].prefix.lateCharged`);
+  if (!isInt(forgiven, 0, Number.MAX_SAFE_INTEGER)) return intFail(forgiven, `keys[${ki}].prefix.forgiven`);
   const horizonUs: unknown = o.horizonUs;
   if (!isInt(horizonUs, 0, Number.MAX_SAFE_INTEGER)) return intFail(horizonUs, `keys[${ki}].horizonUs`);
   const folded = countRows(p.folded, ki, "prefix.folded", tauUs, cx);
@@ -299,22 +311,29 @@ function checkKey(raw: unknown, ki: number, cx: Context): KeyPartDelta | Bad {
     level,
     limit: plimit,
     folded,
-    foldedSum: p.foldedSum as number,
-    digest: p.digest as number,
-    lateCharged: p.lateCharged as number,
-    forgiven: p.forgiven as number,
+    foldedSum,
+    digest,
+    lateCharged,
+    forgiven,
   };
   const part: KeyDelta = { key: o.key, limit, prefix, known, entries, horizonUs, partial: o.partial };
   return demand === undefined || demand.length === 0 ? part : { ...part, demand };
 }
 
-/** Checks and bounds a delta from a peer: the Delta the join may take, or what is wrong with it. */
-export function validateDelta(raw: UntrustedDelta, limits: Limits = DEFAULT_LIMITS): Parsed<Delta> {
-  const r = check(raw, limits);
+/**
+ * Checks and bounds a delta from a peer: the Delta the join may take, or what is wrong with it.
+ * `known`: limits checked before (a replica passes its own, kept across deltas); the result
+ * does not depend on it.
+ */
+export function validateDelta(raw: UntrustedDelta, limits: Limits = DEFAULT_LIMITS, known: KnownLimits = new KnownLimits()): Parsed<Delta> {
+  const r = check(raw, limits, known);
   return r instanceof Bad ? { ok: false, error: r.error } : { ok: true, value: r };
 }
 
-function check(raw: unknown, limits: Limits): Delta | Bad {
+/** Lists up to this long are scanned for repeats; longer ones use a Set. */
+const SCAN_MAX = 8;
+
+function check(raw: unknown, limits: Limits, known: KnownLimits): Delta | Bad {
   const o = obj(raw, "delta");
   if (o instanceof Bad) return o;
   if (typeof o.node !== "string" || o.node.length === 0 || o.node.length > 256)
@@ -330,37 +349,43 @@ function check(raw: unknown, limits: Limits): Delta | Bad {
   if (horizonUs instanceof Bad) return horizonUs;
   const rawIncs = arr(o.incarnations, "incarnations", limits.maxIncsPerDelta);
   if (rawIncs instanceof Bad) return rawIncs;
-  const incarnations: IncId[] = [];
-  const seen = new Set<string>();
-  for (const [j, id] of rawIncs.entries()) {
-    if (!isIncarnationId(id)) return fail(`incarnations[${j}]`, "must be a 32-hex-digit incarnation id");
-    if (seen.has(id)) return fail(`incarnations[${j}]`, "repeats an incarnation");
-    seen.add(id);
-    incarnations.push(id);
+  const seen = rawIncs.length > SCAN_MAX ? new Set<unknown>() : undefined;
+  for (let j = 0; j < rawIncs.length; j++) {
+    const id: unknown = rawIncs[j];
+    // The sender's own id, usually among them, was checked just above.
+    if (id !== o.incarnation && !isIncarnationId(id)) return fail(`incarnations[${j}]`, "must be a 32-hex-digit incarnation id");
+    let repeated = false;
+    if (seen !== undefined) repeated = seen.size === seen.add(id).size;
+    else for (let i = 0; i < j; i++) repeated ||= rawIncs[i] === id;
+    if (repeated) return fail(`incarnations[${j}]`, "repeats an incarnation");
   }
+  // Checked above: every item is an incarnation id, none twice.
+  const incarnations = rawIncs as IncId[];
   const rawRecords = arr(o.records, "records", limits.maxIncsPerDelta);
   if (rawRecords instanceof Bad) return rawRecords;
-  for (const [j, row] of rawRecords.entries()) {
+  for (let j = 0; j < rawRecords.length; j++) {
+    const row: unknown = rawRecords[j];
     if (!Array.isArray(row) || row.length !== 3) return fail(`records[${j}]`, "must be [incarnation, watermarkUs, retiredUs]");
-    const ix = int(row[0], `records[${j}][0]`, 0, incarnations.length - 1);
-    if (ix instanceof Bad) return ix;
-    const wm = int(row[1], `records[${j}][1]`);
-    if (wm instanceof Bad) return wm;
-    const retired = int(row[2], `records[${j}][2]`, -1);
-    if (retired instanceof Bad) return retired;
+    if (!isInt(row[0], 0, incarnations.length - 1)) return intFail(row[0], `records[${j}][0]`, 0, incarnations.length - 1);
+    if (!isInt(row[1], 0, Number.MAX_SAFE_INTEGER)) return intFail(row[1], `records[${j}][1]`);
+    if (!isInt(row[2], -1, Number.MAX_SAFE_INTEGER)) return intFail(row[2], `records[${j}][2]`, -1);
   }
   // Checked above: every record is three integers in range.
   const records = rawRecords as unknown as IncarnationRecord[];
   const rawKeys = arr(o.keys, "keys", limits.maxKeysPerDelta);
   if (rawKeys instanceof Bad) return rawKeys;
   const keys: KeyPartDelta[] = [];
-  const names = new Set<string>();
-  const cx: Context = { incarnations, births: incarnations.map(birthOf), limits, seen: new LimitsSeen() };
+  const names = rawKeys.length > SCAN_MAX ? new Set<string>() : undefined;
+  const births: number[] = [];
+  for (const id of incarnations) births.push(birthOf(id));
+  const cx: Context = { incarnations, births, limits, seen: known };
   for (let j = 0; j < rawKeys.length; j++) {
     const k = checkKey(rawKeys[j], j, cx);
     if (k instanceof Bad) return k;
-    if (names.has(k.key)) return fail(`keys[${j}].key`, "repeats a key");
-    names.add(k.key);
+    let repeated = false;
+    if (names !== undefined) repeated = names.size === names.add(k.key).size;
+    else for (let i = 0; i < j; i++) repeated ||= (keys[i] as KeyPartDelta).key === k.key;
+    if (repeated) return fail(`keys[${j}].key`, "repeats a key");
     keys.push(k);
   }
   return { node: o.node, incarnation: o.incarnation, fromSeq, toSeq, sentAtUs, horizonUs, incarnations, records, keys };
