@@ -21,7 +21,7 @@ import { markWhatSenderLacks, type PartSender } from "./sender-lacks.ts";
 import { joinFigure } from "./share.ts";
 import { renewIfRetired } from "./timers.ts";
 import { type DeltaError, validateDelta } from "./validate.ts";
-import type { Ack, CountRow, Delta, EntryRow, KeyDelta, UntrustedDelta } from "./wire.ts";
+import type { Ack, CountRow, Delta, EntryRow, UntrustedDelta } from "./wire.ts";
 
 /** Bound on the keys one ack asks to be resent whole. */
 const MAX_MISSING = 256;
@@ -127,7 +127,7 @@ export function keyParts(d: Delta, skip?: (key: string) => boolean): KeyPart[] {
   const ids = d.incarnations;
   const parts: KeyPart[] = [];
   for (const k of d.keys) {
-    if (k.headerOmitted === true || (skip !== undefined && skip(k.key))) continue;
+    if (k.headerOmitted === true || skip?.(k.key) === true) continue;
     const p = k.prefix;
     const entries = entryStates(k.entries, ids);
     const prefix = {
