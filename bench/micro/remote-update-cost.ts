@@ -23,7 +23,7 @@
 
 import { DEFAULT_LIMITS, KnownLimits, makeKeyConfig, Replica, validateDelta } from "../../src/core/crdt/index.ts";
 import { bucketId } from "../../src/limiter/limiter.ts";
-import { decodeDelta, encodeDeltaRequest, findDelta } from "../../src/mesh/delta-wire.ts";
+import { encodeDeltaRequest, readDeltaRequest } from "../../src/mesh/delta-wire.ts";
 import { keyName } from "../lib/keys.ts";
 import { BENCH_POLICY } from "../lib/targets.ts";
 import { decisionBodies, decisionPass } from "./standalone-decision-cost.ts";
@@ -97,9 +97,8 @@ export function makeStream(): { bytes: Uint8Array[]; at: number[] } {
 
 /** What the transport does with a received message (peer-transport.ts, inbound-stream.ts). */
 function decode(bytes: Uint8Array): Parameters<Replica["applyDelta"]>[0] {
-  const found = findDelta(bytes);
-  if (found === undefined) throw new Error("no delta in the bytes");
-  const delta = decodeDelta(bytes, found.start, found.end);
+  const delta = readDeltaRequest(bytes);
+  if (delta === undefined) throw new Error("no delta in the bytes");
   delta.node = "w";
   return delta;
 }

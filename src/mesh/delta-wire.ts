@@ -395,7 +395,11 @@ const keyNames = new InternedStrings(14, 64);
  * stream (the object is the caller's, so it may set it in place).
  */
 export function decodeDelta(bytes: Uint8Array, start = 0, end = bytes.length): UntrustedDelta {
-  const r = new Reader(bytes, start, end);
+  return readDelta(new Reader(bytes, start, end));
+}
+
+/** The Delta body between `r.pos` and `r.end`. */
+function readDelta(r: Reader): UntrustedDelta {
   let incarnation = "";
   let fromSeq = 0;
   let toSeq = 0;
@@ -454,17 +458,45 @@ export function decodeDelta(bytes: Uint8Array, start = 0, end = bytes.length): U
  */
 export function findDelta(bytes: Uint8Array): { start: number; end: number } | undefined {
   const r = new Reader(bytes, 0, bytes.length);
-  let found: { start: number; end: number } | undefined;
+  const start = deltaStart(r);
+  return start < 0 ? undefined : { start, end: r.end };
+}
+
+/**
+ * Scans a MergeRequest (the whole of `r`) for its oneof: the start of the Delta body, with
+ * `r.end` set to the body's end, or -1 when the request is not a delta. Throws as `findDelta`.
+ */
+function deltaStart(r: Reader): number {
+  let start = -1;
+  let end = -1;
   let bodies = 0;
   while (!r.done) {
-    const [field, wt] = r.tag();
+    const t = r.nextTag();
+    const field = t >>> 3;
     if (field === 1 || field === 2) {
-      expect(wt, LEN, "MergeRequest.message");
+      expect(t & 7, LEN, "MergeRequest.message");
       bodies++;
       if (bodies > 1) throw new WireFormatError("MergeRequest: more than one message in the oneof");
-      const body = r.sub();
-      if (field === 2) found = { start: body.pos, end: body.end };
-    } else r.skip(wt);
+      const outer = r.enter();
+      if (field === 2) {
+        start = r.pos;
+        end = r.end;
+      }
+      r.leave(outer);
+    } else r.skip(t & 7);
   }
-  return found;
+  if (start >= 0) {
+    r.pos = start;
+    r.end = end;
+  }
+  return start;
+}
+
+/**
+ * The Delta of a MergeRequest, decoded (what `findDelta` and `decodeDelta` give, with one
+ * reader), or undefined when the request is not a delta. Throws as they do.
+ */
+export function readDeltaRequest(bytes: Uint8Array): UntrustedDelta | undefined {
+  const r = new Reader(bytes, 0, bytes.length);
+  return deltaStart(r) < 0 ? undefined : readDelta(r);
 }

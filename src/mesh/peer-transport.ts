@@ -17,7 +17,7 @@ import {
   MergeResponseSchema,
   Peer,
 } from "../gen/tokenmesh/v1/peer_pb.ts";
-import { decodeDelta, findDelta } from "./delta-wire.ts";
+import { readDeltaRequest } from "./delta-wire.ts";
 
 export type MergeRequestInit = MessageInitShape<typeof MergeRequestSchema>;
 export type MergeResponseInit = MessageInitShape<typeof MergeResponseSchema>;
@@ -52,8 +52,8 @@ export type InboundRequest =
  */
 function decodeRequest(b: Buffer): InboundRequest {
   try {
-    const at = findDelta(b);
-    if (at !== undefined) return { case: "delta", value: decodeDelta(b, at.start, at.end) };
+    const delta = readDeltaRequest(b);
+    if (delta !== undefined) return { case: "delta", value: delta };
     const m = fromBinary(MergeRequestSchema, b).message;
     return m.case === "hello" || m.case === "escrowRequest" || m.case === "escrowGrant" ? m : { case: undefined };
   } catch (err) {

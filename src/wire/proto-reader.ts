@@ -232,7 +232,7 @@ export class ProtoReader {
         this.advance(8);
         return;
       case LEN:
-        this.sub();
+        this.span();
         return;
       case FIXED32:
         this.advance(4);

@@ -15,7 +15,7 @@ import {
   validateDelta,
 } from "../../src/core/crdt/index.ts";
 import { MergeRequestSchema } from "../../src/gen/tokenmesh/v1/peer_pb.ts";
-import { decodeDelta, encodeDeltaRequest, findDelta, WireFormatError } from "../../src/mesh/delta-wire.ts";
+import { decodeDelta, encodeDeltaRequest, findDelta, readDeltaRequest, WireFormatError } from "../../src/mesh/delta-wire.ts";
 import { encodeMergeRequest } from "../../src/mesh/peer-transport.ts";
 import { config, Mesh } from "../crdt/mesh.ts";
 import { deltaFromProto, deltaToProto } from "../support/delta-proto.ts";
@@ -107,10 +107,14 @@ function referenceDecode(bytes: Uint8Array): unknown {
   return deltaFromProto(m.value, "peer");
 }
 
+/** What the transport reads (readDeltaRequest), checked against the two-step findDelta + decodeDelta. */
 function decode(bytes: Uint8Array): UntrustedDelta {
+  const d = readDeltaRequest(bytes);
+  if (d === undefined) throw new Error("not a delta");
   const at = findDelta(bytes);
-  if (at === undefined) throw new Error("not a delta");
-  return { ...decodeDelta(bytes, at.start, at.end), node: "peer" };
+  expect(at === undefined ? undefined : decodeDelta(bytes, at.start, at.end)).toEqual(d);
+  d.node = "peer";
+  return d;
 }
 
 /** Deltas a real 3-replica exchange produces: folds, watermarks, relayed entries, a retirement, parts without their header. */
@@ -195,6 +199,7 @@ describe("delta-wire", () => {
   it("tells a hello from a delta, and refuses a oneof given twice", () => {
     const hello = encodeMergeRequest({ message: { case: "hello", value: { node: "x" } } });
     expect(findDelta(hello)).toBeUndefined();
+    expect(readDeltaRequest(hello)).toBeUndefined();
     const d = reference({
       node: "p",
       incarnation: "i",
@@ -207,6 +212,7 @@ describe("delta-wire", () => {
       keys: [],
     });
     expect(() => findDelta(Uint8Array.from([...d, ...d]))).toThrow(WireFormatError);
+    expect(() => readDeltaRequest(Uint8Array.from([...d, ...d]))).toThrow(WireFormatError);
   });
 
   it("refuses bytes that are not a message with a WireFormatError, and nothing else", () => {
