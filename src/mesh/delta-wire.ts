@@ -27,7 +27,7 @@ import type {
   UntrustedKeyDelta,
   UntrustedPrefix,
 } from "../core/crdt/index.ts";
-import { InternedStrings, LEN, ProtoReader as Reader, StringCache, VARINT, WireFormatError } from "../wire/proto-reader.ts";
+import { LEN, ProtoReader as Reader, StringCache, VARINT, WireFormatError } from "../wire/proto-reader.ts";
 import { ProtoWriter as Writer } from "../wire/proto-writer.ts";
 
 export { WireFormatError };
@@ -291,7 +291,7 @@ function readKey(r: Reader, start: number, end: number, base: number): Untrusted
       case 10 /* 1, LEN */:
         {
           // Strict: a lossy decoding would merge distinct keys into one (every bad byte is U+FFFD).
-          const text = r.internedUtf8(keyNames);
+          const text = r.utf8();
           if (text === undefined) throw new WireFormatError(`KeyDelta.key: ${r.rejectedLength} bytes that are not valid UTF-8`);
           key = text;
           break;
@@ -381,12 +381,6 @@ const DELTA_NAMES = [
  * per replica and restart), bounded here, and a hit is exactly the decoded text.
  */
 const incarnationIds = new StringCache(32, 64);
-
-/**
- * Bucket keys as decoded strings, shared by every stream of this process (a key cache: peers
- * name the same keys delta after delta). 2^14 slots, keys up to 64 bytes: at most ~1 MB held.
- */
-const keyNames = new InternedStrings(14, 64);
 
 /**
  * The body of a Delta message, unchecked. Its keys are read after the header fields whatever

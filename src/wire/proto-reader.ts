@@ -210,19 +210,6 @@ export class ProtoReader {
     return this.text.toString("utf8", start, end);
   }
 
-  /**
-   * `utf8()` through `table` (InternedStrings): an ASCII string the table holds comes back as
-   * the held string, with no decoding; anything else is read as `utf8()` reads it.
-   */
-  internedUtf8(table: InternedStrings): string | undefined {
-    const pos = this.pos;
-    const start = this.span();
-    const held = table.ascii(this.buf, this.text, start, this.pos);
-    if (held !== undefined) return held;
-    this.pos = pos;
-    return this.utf8();
-  }
-
   skip(wireType: number): void {
     switch (wireType) {
       case VARINT:
@@ -288,49 +275,5 @@ export class StringCache {
       this.next = (this.next + 1) % this.size;
     }
     return text;
-  }
-}
-
-/**
- * Short ASCII strings a peer sends over and over (bucket keys), interned by their bytes: a
- * direct-mapped table of 2^bits strings, indexed by a hash of the bytes (FNV-1a) and checked
- * byte for byte, so a hit is exactly the string decoding would give. A hit costs a hash and a
- * compare instead of a native decode and a fresh string, and the string it returns already
- * carries its hash for the maps it is looked up in. A miss decodes and takes the slot. Bounded:
- * 2^bits strings of at most `maxLength` bytes.
- */
-export class InternedStrings {
-  private readonly table: (string | undefined)[];
-  private readonly mask: number;
-
-  constructor(
-    bits = 14,
-    private readonly maxLength = 64,
-  ) {
-    this.table = new Array<string | undefined>(1 << bits).fill(undefined);
-    this.mask = (1 << bits) - 1;
-  }
-
-  /** The string of bytes [start, end) if they are all ASCII (held, or decoded and then held); else undefined. */
-  ascii(buf: Uint8Array, text: Buffer, start: number, end: number): string | undefined {
-    const len = end - start;
-    if (len > this.maxLength) return undefined;
-    let h = 0x811c9dc5;
-    for (let i = start; i < end; i++) {
-      const b = buf[i] as number;
-      if (b >= 0x80) return undefined;
-      h = Math.imul(h ^ b, 0x01000193);
-    }
-    const slot = (h >>> 0) & this.mask;
-    const held = this.table[slot];
-    if (held !== undefined && held.length === len) {
-      let j = 0;
-      while (j < len && held.charCodeAt(j) === buf[start + j]) j++;
-      if (j === len) return held;
-    }
-    // ASCII: its latin1 and UTF-8 decodings are the same string.
-    const decoded = text.toString("latin1", start, end);
-    this.table[slot] = decoded;
-    return decoded;
   }
 }
