@@ -108,14 +108,24 @@ export interface KeyPart {
   readonly whole?: false;
 }
 
+// Rows are read by index, not destructured: this runs for every key part received.
+
 function countMap(rows: readonly CountRow[], incarnations: readonly IncId[]): Map<IncId, number> {
   const m = new Map<IncId, number>();
-  for (const [ix, n] of rows) m.set(incarnations[ix] as IncId, n);
+  for (let i = 0; i < rows.length; i++) {
+    const row = rows[i] as CountRow;
+    m.set(incarnations[row[0]] as IncId, row[1]);
+  }
   return m;
 }
 
 function entryStates(rows: readonly EntryRow[], ids: readonly IncId[]): Entry[] {
-  return rows.map(([ix, slot, c0, c1]) => ({ inc: ids[ix] as IncId, slot, c0, c1, seq: 0 }));
+  const out: Entry[] = [];
+  for (let i = 0; i < rows.length; i++) {
+    const row = rows[i] as EntryRow;
+    out.push({ inc: ids[row[0]] as IncId, slot: row[1], c0: row[2], c1: row[3], seq: 0 });
+  }
+  return out;
 }
 
 /**
@@ -166,7 +176,9 @@ function entriesOnlyParts(s: ReplicaState, d: Delta, bit: number): { parts: KeyP
 
 /** The registry records of a validated delta, incarnation indices resolved. */
 export function recordParts(d: Delta): WireInc[] {
-  return d.records.map(([ix, wm, retired]) => ({ id: d.incarnations[ix] as IncId, wm, retired }));
+  const out: WireInc[] = [];
+  for (const row of d.records) out.push({ id: d.incarnations[row[0]] as IncId, wm: row[1], retired: row[2] });
+  return out;
 }
 
 /**
