@@ -19,11 +19,11 @@ import { C, FLUSH_US, LIMIT, R } from "./scenarios-load.ts";
 const REGIONS = ["a", "b", "c"] as const;
 export const CROSS_US = 40_000;
 /** What a transport's keepalive takes to call a silent link down (the bound on a relay outage). */
-const LINK_DOWN_US = 200_000;
+export const LINK_DOWN_US = 200_000;
 /** Inside a region: no base delay, a little jitter. */
-const LOCAL = { delayUs: 0, jitterUs: 500, loss: 0, duplicate: 0 };
+export const LOCAL = { delayUs: 0, jitterUs: 500, loss: 0, duplicate: 0 };
 
-function layout(perRegion: number): { names: string[]; regionOf: Map<string, string> } {
+export function layout(perRegion: number): { names: string[]; regionOf: Map<string, string> } {
   const names: string[] = [];
   const regionOf = new Map<string, string>();
   for (const r of REGIONS)

@@ -11,6 +11,7 @@ import { RELAY_SCENARIOS } from "./scenarios-relay.ts";
 import { SHARE_SCENARIOS } from "./scenarios-share.ts";
 import { shareRelayBurst } from "./scenarios-share-relay.ts";
 import { STRICT_SCENARIOS } from "./scenarios-strict.ts";
+import { strictRelays } from "./scenarios-strict-relays.ts";
 import { payload, wireFaults } from "./scenarios-wire.ts";
 
 export interface Scenario {
@@ -52,6 +53,8 @@ export const SCENARIOS: readonly Scenario[] = [
   { name: "state-size", run: stateSize },
   ...RELAY_SCENARIOS,
   ...STRICT_SCENARIOS,
+  // Full size in npm run sim only: its strict and relay paths run in the suite's rows already.
+  { name: "strict-relays", run: strictRelays, simOnly: true },
   ...SHARE_SCENARIOS,
   { name: "share-relay-burst", run: shareRelayBurst, simOnly: true },
   { name: "payload", run: payload, simOnly: true },

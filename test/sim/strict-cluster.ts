@@ -18,6 +18,8 @@ export interface StrictAdmission {
   readonly t: number;
   readonly node: string;
   readonly cost: number;
+  /** The key admitted (absent in logs of one key). */
+  readonly key?: string;
 }
 
 interface Escrow {
@@ -35,6 +37,8 @@ export class StrictCluster {
   readonly deniedAt = new Map<string, { tokens: number; escrow: number }>();
   rejected = 0;
   readonly rejections: string[] = [];
+  /** Requests a holder could not send: no link to the bank (a topology without that edge). */
+  unsent = 0;
   /** Grants the bank sent, with the bank's true send time (for the reuse figure). */
   onGrant: ((g: EscrowGrant, t: number) => void) | undefined;
   private readonly escrow = new Map<string, Escrow | undefined>();
@@ -99,6 +103,9 @@ export class StrictCluster {
       const ask = h.request(raw);
       const req: EscrowRequest = { holder: e.id, key, seq: ask.seq, demandPerSecond: ask.demandPerSecond };
       if (name === this.opts.bank) this.receiveRequest(name, req, e.id);
+      // Escrow goes only on the holder's own link to the bank, never through a relay (as at the
+      // edge, strict-escrow.ts): a holder with no such link gets no share and admits nothing.
+      else if (!this.linked(name, this.opts.bank)) this.unsent += 1;
       else this.c.net.send(name, this.opts.bank, "escrow", { bytes: 0, deliver: () => this.receiveRequest(this.opts.bank, req, e.id) });
     }
     if (name !== this.opts.bank) return;
@@ -110,6 +117,11 @@ export class StrictCluster {
         else this.c.net.send(name, to, "escrow", { bytes: 0, deliver: () => this.receiveGrant(to, g, key) });
       }
     }
+  }
+
+  /** Whether the topology has a link between a and b (a full mesh has every one). */
+  private linked(a: string, b: string): boolean {
+    return this.c.net.neighbours(a, [b]).length === 1;
   }
 
   private receiveRequest(at: string, m: EscrowRequest, from: string): void {
@@ -162,7 +174,7 @@ export class StrictCluster {
     const rate = this.c.config.rate;
     n.replica.access(key, this.c.config, cost, raw).debit(cost * rate.unitsPerToken);
     n.admitted += cost;
-    this.admissions.push({ t: this.now, node: name, cost });
+    this.admissions.push({ t: this.now, node: name, cost, key });
     return true;
   }
 
