@@ -112,7 +112,7 @@ export function strictRelays(seed: number, scale: number): Row[] {
       `region c (no link to the bank; escrow is never relayed) admitted ${farAdmitted} while cut off, held ${farHeld.toFixed(1)} (capacity + rate until its leases end); after L: ${farLate}; denied for escrow there: ${farEscrow}`,
     ),
   ];
-  s.c.quiesce();
+  const quietAfter = s.quiesce();
   const live = s.c.live();
   const texts = new Set(live.map((n) => n.replica?.canonical() ?? ""));
   const mismatches = levelMismatches(live, "k", s.now);
@@ -124,7 +124,7 @@ export function strictRelays(seed: number, scale: number): Row[] {
       1,
       "states",
       texts.size === 1 && mismatches === 0 && s.c.rejected === 0 && s.rejected === 0,
-      `${live.length} live replicas; level disagreements ${mismatches}; deltas rejected ${s.c.rejected}, escrow messages rejected ${s.rejected}; relay changes ${s.c.regions?.relayChanges}`,
+      `${live.length} live replicas, quiet after ${(quietAfter / 1e6).toFixed(2)}s; level disagreements ${mismatches}; deltas rejected ${s.c.rejected}, escrow messages rejected ${s.rejected}; relay changes ${s.c.regions?.relayChanges}`,
     ),
   );
   return rows;

@@ -323,7 +323,7 @@ export function strictConverges(seed: number, scale: number): Row[] {
   s.start();
   for (const n of ["n0", "n1", "n2"]) s.load(n, "k", 2_000, 0, T);
   s.run(T);
-  s.c.quiesce();
+  s.quiesce();
   const live = s.c.live();
   const texts = new Set(live.map((n) => n.replica?.canonical() ?? ""));
   const consumed = live.map((n) => {
