@@ -6,16 +6,23 @@
 // key consumed in region B still reaches region A. Counted from the per-peer delta counters
 // (`tokenmesh_peer_deltas_sent_total`), as differences over a window after readiness, since a
 // replica that connects to the other region before its own may briefly elect itself.
+// A strict policy banked by region-a-2 (not a relay) shows that escrow does not follow the
+// lanes: region-b-2 is served over the a-2 <-> b-2 link, which carries no deltas, and once the
+// bank is gone b-2 spends only what it held and then denies for escrow.
 
 import { type Channel, createChannel, createClient } from "nice-grpc";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { eventually } from "../support/mesh.ts";
+import { paceLoad } from "../support/mesh-processes.ts";
 import { copyExampleOnFreePorts, exampleConfigs } from "../support/multi-region-example.ts";
 import { type Spawned, spawnCli } from "../support/process.ts";
 import { type RateLimiterClient, rateLimiterDefinition } from "../support/server.ts";
 
 /** Four processes starting with both cores busy: the waits end as soon as all are up. */
 const START_TIMEOUT_MS = 120_000;
+const LEASE_MS = 1_000;
+/** Added to every copy of the example: banked by a replica that is no region's relay. */
+const STRICT_POLICY = { strict: { capacity: 10, refill: 20, per: "1s", mode: "strict", bank: "region-a-2", lease: `${LEASE_MS}ms` } };
 
 interface Running {
   readonly node: string;
@@ -35,13 +42,13 @@ function value(text: string, series: string): number {
   return line === undefined ? 0 : Number(line.split(" ")[1]);
 }
 
-/** Deltas each replica sent to each peer so far: "from>to" -> count. */
-async function deltasSent(running: readonly Running[]): Promise<Map<string, number>> {
+/** A per-peer counter of each replica so far: "from>to" -> value (deltas by default). */
+async function deltasSent(running: readonly Running[], series = "tokenmesh_peer_deltas_sent_total"): Promise<Map<string, number>> {
   const out = new Map<string, number>();
   for (const r of running) {
     if (r.process.child.exitCode !== null || r.process.child.signalCode !== null) continue;
     const text = await metrics(r.metricsPort);
-    for (const p of running) if (p !== r) out.set(`${r.node}>${p.node}`, value(text, `tokenmesh_peer_deltas_sent_total{peer="${p.node}"}`));
+    for (const p of running) if (p !== r) out.set(`${r.node}>${p.node}`, value(text, `${series}{peer="${p.node}"}`));
   }
   return out;
 }
@@ -60,7 +67,7 @@ describe("relays per region, two regions of two processes (config/multi-region)"
   };
 
   beforeAll(async () => {
-    for (const { config: c, address, metricsPort, path } of await copyExampleOnFreePorts("tokenmesh-relays-")) {
+    for (const { config: c, address, metricsPort, path } of await copyExampleOnFreePorts("tokenmesh-relays-", STRICT_POLICY)) {
       const channel = createChannel(address);
       running.push({
         node: c.mesh.node,
@@ -128,6 +135,26 @@ describe("relays per region, two regions of two processes (config/multi-region)"
     }
   }, 60_000);
 
+  it("serves a strict key in region B from its bank region-a-2 over a link that carries no deltas (escrow goes direct)", async () => {
+    const b2 = byNode("region-b-2");
+    const deltasBefore = await deltasSent(running);
+    const bytesBefore = await deltasSent(running, "tokenmesh_peer_bytes_sent_total");
+    // b-2 holds no share until it asked the bank and the grant came back (denied for escrow until then).
+    await eventually(
+      async () => (await b2.client.consume({ decisions: [{ buckets: [{ policy: "strict", key: "eve" }] }] })).results[0]?.allowed === true,
+      30_000,
+      "region-b-2 admits a strict decision",
+    );
+    const deltasAfter = await deltasSent(running);
+    const bytesAfter = await deltasSent(running, "tokenmesh_peer_bytes_sent_total");
+    const grew = (after: Map<string, number>, before: Map<string, number>, link: string): number =>
+      (after.get(link) ?? 0) - (before.get(link) ?? 0);
+    for (const link of ["region-b-2>region-a-2", "region-a-2>region-b-2"]) {
+      expect(grew(deltasAfter, deltasBefore, link), `${link} carries no deltas (neither end is a relay)`).toBe(0);
+      expect(grew(bytesAfter, bytesBefore, link), `${link} carried the escrow request or grant`).toBeGreaterThan(0);
+    }
+  }, 60_000);
+
   it("fails over when region A's relay dies: region-a-2 takes over and B's data still reaches A", async () => {
     const a1 = byNode("region-a-1");
     a1.process.child.kill("SIGKILL");
@@ -146,5 +173,27 @@ describe("relays per region, two regions of two processes (config/multi-region)"
     const grew = (link: string): number => (after.get(link) ?? 0) - (before.get(link) ?? 0);
     expect(grew("region-b-1>region-a-2"), "b-1 now sends region B's data to a-2").toBeGreaterThan(0);
     expect(grew("region-b-2>region-a-2"), "b-2 still sends nothing across").toBe(0);
+  }, 60_000);
+
+  it("once the bank is gone, region-b-2 spends only what it held, then denies for escrow", async () => {
+    const b2 = byNode("region-b-2");
+    // A share held now (the bank granting to b-2 again under demand), then the bank dies.
+    await paceLoad(b2.client, "strict", "held", 20, Date.now() + 1_000, 5);
+    const bank = byNode("region-a-2");
+    bank.process.child.kill("SIGKILL");
+    await bank.process.exited(15_000);
+    const goneAt = Date.now();
+    const during = await paceLoad(b2.client, "strict", "held", 20, goneAt + LEASE_MS + 300, 6);
+    // Every lease b-2 holds answers a request sent before the bank died, so it ends within L of that.
+    const late = during.admissions.filter((a) => a.sentMs > goneAt + LEASE_MS);
+    const answer = await b2.client.consume({ decisions: [{ buckets: [{ policy: "strict", key: "held" }] }] });
+    const status = answer.results[0]?.buckets[0];
+    console.log(
+      `strict with relays, bank gone: region-b-2 admitted ${during.allowed} after the kill (${late.length} later than L); then deny_reason ${status?.denyReason} held ${status?.heldTokens}`,
+    );
+    expect(during.allowed).toBeLessThanOrEqual(10 + (20 * LEASE_MS) / 1000);
+    expect(late.length).toBe(0);
+    expect(answer.results[0]?.allowed).toBe(false);
+    expect(status?.denyReason).toBe(2); // DENY_REASON_ESCROW
   }, 60_000);
 });

@@ -16,6 +16,7 @@ export interface ExampleConfig {
   httpListen: string;
   dataDir: string;
   mesh: { node: string; region: string; peerListen: string; peers: string[]; relays?: boolean };
+  policies?: Record<string, unknown>;
 }
 
 /** One replica's file as shipped and as copied: its moved client address and metrics port, and the copy's path. */
@@ -36,8 +37,11 @@ export function exampleConfigs(): { readonly files: string[]; readonly configs: 
   return { files, configs: files.map((f) => parse(readFileSync(join(EXAMPLE_DIR, f), "utf8")) as ExampleConfig) };
 }
 
-/** Writes the example's files into a new temporary directory with free ports. */
-export async function copyExampleOnFreePorts(dirPrefix: string): Promise<ExampleCopy[]> {
+/**
+ * Writes the example's files into a new temporary directory with free ports; `extraPolicies`
+ * (config syntax) are added to every copy's policies, the same in each file.
+ */
+export async function copyExampleOnFreePorts(dirPrefix: string, extraPolicies: Record<string, unknown> = {}): Promise<ExampleCopy[]> {
   const { files, configs } = exampleConfigs();
   const dir = mkdtempSync(join(tmpdir(), dirPrefix));
   const ports = new Map<number, number>();
@@ -48,6 +52,7 @@ export async function copyExampleOnFreePorts(dirPrefix: string): Promise<Example
   return configs.map((c, i) => {
     const copy: ExampleConfig = {
       ...c,
+      policies: { ...c.policies, ...extraPolicies },
       listen: moved(c.listen),
       metricsListen: moved(c.metricsListen),
       httpListen: moved(c.httpListen),
