@@ -18,11 +18,16 @@ describe("convergence under random fault schedules", () => {
 
 // Share mode (share.ts) sends demand figures on key parts and admits from shares: the same
 // schedules must converge and no honest delta (figures included) may be rejected.
+// The last two seeds also carry two strict keys (fuzz.ts, "strict-share"): convergence plus
+// over-admission 0 over every window of each strict key's arrival log, in the time two share
+// seeds took.
 describe("convergence with share mode on", () => {
   for (let seed = 1; seed <= Math.min(COUNT, 6); seed++) {
-    it(`seed ${seed}`, () => {
-      const o = fuzzOnce(seed, 4, "share");
-      expect(o.ok, `${o.why}; replay: npx tsx test/sim/fuzz.ts 1 ${seed} share`).toBe(true);
+    const strict = seed > 4;
+    it(`seed ${seed}${strict ? " with strict keys" : ""}`, () => {
+      const o = fuzzOnce(seed, 4, "share", strict);
+      expect(o.ok, `${o.why}; replay: npx tsx test/sim/fuzz.ts 1 ${seed} ${strict ? "strict-share" : "share"}`).toBe(true);
+      if (strict) expect(o.strictAdmitted ?? 0).toBeGreaterThan(0);
     });
   }
 });
