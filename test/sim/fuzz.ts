@@ -3,7 +3,7 @@
 // changes, then quiescence. Every live replica must hold the same canonical state and the same
 // level for every key. Used by fuzz.test.ts (few seeds) and `tsx test/sim/fuzz.ts N` (many);
 // `tsx test/sim/fuzz.ts N FIRST share` runs the same schedules with share mode on (share.ts);
-// `... strict` adds two strict keys (strict-cluster.ts: a bank, leases, escrow on the direct
+// `... strict` adds two strict keys (costs 1-3; strict-cluster.ts: a bank, leases, escrow on the direct
 // links of the topology only) beside the local ones, under the same faults, and also requires
 // over-admission 0 against C + r(t - s) over every window of each strict key's arrival log;
 // `... strict-share` does both.
@@ -60,7 +60,9 @@ export function fuzzOnce(seed: number, seconds = 6, contention: "share" | "local
   const keys = ["a", "b", "c"];
   for (const nm of names) for (const k of keys) if (rng.chance(0.7)) c.load(nm, k, rng.int(5, 3_000), 0, T);
   if (s !== undefined) {
-    for (const nm of names) for (const k of STRICT_KEYS) if (strictRng.chance(0.7)) s.load(nm, k, strictRng.int(5, 3_000), 0, T);
+    for (const nm of names) {
+      for (const k of STRICT_KEYS) if (strictRng.chance(0.7)) s.load(nm, k, strictRng.int(5, 3_000), 0, T, 0.2, strictRng.int(1, 3));
+    }
   }
   if (rng.chance(0.6)) {
     const from = rng.int(0, T / 2);

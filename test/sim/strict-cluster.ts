@@ -181,13 +181,14 @@ export class StrictCluster {
     return true;
   }
 
-  load(name: string, key: string, perSec: number, from: number, to: number, jitter = 0.2): void {
+  /** Requests of `cost` tokens each at `perSec` (spacing jittered by ±jitter) from `from` to `to`. */
+  load(name: string, key: string, perSec: number, from: number, to: number, jitter = 0.2, cost = 1): void {
     const gap = 1_000_000 / perSec;
     const rng = this.c.rng.fork(Number(name.replace(/\D/g, "")) * 131 + key.length + from + 17);
     const step = (t: number): void => {
       if (t >= to) return;
       this.c.queue.at(t, () => {
-        this.request(name, key);
+        this.request(name, key, cost);
         step(t + Math.max(1, Math.round(gap * (1 - jitter + 2 * jitter * rng.next()))));
       });
     };
