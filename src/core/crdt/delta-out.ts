@@ -13,7 +13,7 @@ import { mayOmitHeader } from "./header-omission.ts";
 import { birthOf, type IncId, isForgotten } from "./incarnation.ts";
 import { changedSince } from "./key-index.ts";
 import type { Entry } from "./key-state.ts";
-import { newSession, nextFrom, resetOut } from "./peer-session.ts";
+import { newSession, nextFrom, noteSent, resetOut } from "./peer-session.ts";
 import type { ReplicaState } from "./replica-state.ts";
 import { type HeldFigure, heldFigures, ownFigure } from "./share.ts";
 import { type Delta, type DemandRow, type IncarnationRecord, IncTable, type KeyPartDelta, keyDelta, keyEntries } from "./wire.ts";
@@ -91,7 +91,7 @@ export function deltaFor(s: ReplicaState, node: string, raw: number): Delta | un
       records.push([table.of(id), 0, r.retired]);
     }
   }
-  session.sent = s.seq;
+  noteSent(session, s.seq, raw);
   return {
     node: s.opts.node,
     incarnation: s.self,

@@ -11,6 +11,7 @@
 // in a row, it keeps raising on every tick, so the peer is brought up to date at the normal pace
 // once it answers again.
 
+import { resendWait } from "./peer-session.ts";
 import type { ReplicaState } from "./replica-state.ts";
 
 export interface HeartbeatState {
@@ -105,7 +106,8 @@ export function quietUntil(s: ReplicaState, raw: number): number | undefined {
   let until = s.heartbeat.lastRaiseAt + s.heartbeat.gapUs;
   for (const session of s.sessions.values()) {
     if (session.acked >= session.sent) continue;
-    const after = session.resendNow ? s.opts.resendAfterUs / 4 : s.opts.resendAfterUs;
+    const wait = resendWait(session, s.opts.resendAfterUs, raw);
+    const after = session.resendNow ? wait / 4 : wait;
     const due = session.lastProgressAt + after;
     if (due > raw) until = Math.min(until, due);
   }
