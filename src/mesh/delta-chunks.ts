@@ -15,11 +15,14 @@ export interface ChunkLimits {
 
 /**
  * The limits a mesh link splits its deltas by, from `mesh.maxMessageBytes`: half the message cap
- * leaves headroom, and 5,000 keys is half the core's per-delta bound. The simulator uses the
- * same function, so what it carries is what a replica would send.
+ * leaves headroom. A chunk is also the receiver's unit of work: it applies one per event-loop
+ * turn (inbound-stream.ts), so its keys bound how long a peer's backlog can hold client calls
+ * back. At 5,000 keys (the earlier bound) a saturated replica sharing its core spent up to 600 ms
+ * in one apply and shed its callers (issue 14); 1,000 keys is a few milliseconds of CPU. The
+ * simulator uses the same function, so what it carries is what a replica would send.
  */
 export function meshChunkLimits(maxMessageBytes: number): ChunkLimits {
-  return { maxBytes: maxMessageBytes / 2, maxKeys: 5_000 };
+  return { maxBytes: maxMessageBytes / 2, maxKeys: 1_000 };
 }
 
 /** Encoded messages for `delta`, in the order they must be sent. */

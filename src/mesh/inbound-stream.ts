@@ -47,6 +47,16 @@ export function handleInbound(call: ServerDuplexStream<Sized<InboundRequest>, Me
   let closed = false;
   let windowStart = 0;
   let newKeysInWindow = 0;
+  // Reading is paused while the peer does not read our acks, and for one turn after each delta
+  // that carried keys: grpc-js hands over every message one socket read decoded in a single
+  // turn, so a peer's backlog (a saturated sender's chunks, 1,000 keys each) would otherwise be
+  // applied back to back while client calls and the flush timer wait (issue 14: replicas sharing
+  // a core were seconds behind and shed their callers). Resumed when neither holds.
+  let awaitingDrain = false;
+  let yielding = false;
+  const resumeIfFree = (): void => {
+    if (!awaitingDrain && !yielding && !closed) call.resume();
+  };
 
   const refuse = (code: Status, reason: RejectReason, message: string): void => {
     if (closed) return;
@@ -131,7 +141,21 @@ export function handleInbound(call: ServerDuplexStream<Sized<InboundRequest>, Me
     if (!call.write({ message: { case: "ack", value: ackToProto(result.value) } })) {
       // The peer is not reading our acks: stop reading its deltas until it does.
       call.pause();
-      call.once("drain", () => call.resume());
+      if (!awaitingDrain) {
+        awaitingDrain = true;
+        call.once("drain", () => {
+          awaitingDrain = false;
+          resumeIfFree();
+        });
+      }
+    }
+    if (body.value.keys.length > 0 && !yielding) {
+      yielding = true;
+      call.pause();
+      setImmediate(() => {
+        yielding = false;
+        resumeIfFree();
+      });
     }
   });
   call.on("error", () => {
