@@ -106,6 +106,11 @@ export function registerMeshMetrics(registry: Registry, mesh: MeshNode): void {
       () => replica.stats.renewals,
     ],
     ["tokenmesh_folds_total", "Key folds (old slots replayed into the prefix).", () => replica.stats.folds],
+    [
+      "tokenmesh_peer_resends_total",
+      "Deltas that went back to a peer's last ack, because its acks had been silent for longer than usual or it reported a gap.",
+      () => replica.stats.resends,
+    ],
   ];
   for (const [name, help, read] of core) derivedCounter(registry, name, help, [], () => [[{}, read()]]);
   new Gauge({

@@ -34,6 +34,7 @@ export function deltaFor(s: ReplicaState, node: string, raw: number): Delta | un
     s.sessions.set(node, session);
   }
   const from = nextFrom(session, raw, s.opts.resendAfterUs);
+  if (from < session.sent) s.stats.resends++;
   if (from >= s.seq) return undefined;
   const peer = session.inInc;
   const self = s.self;

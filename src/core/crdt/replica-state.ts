@@ -145,6 +145,8 @@ export interface ReplicaStats {
   forgivenTotal: number;
   /** Peers' key parts skipped, not joined, because their key is ignored here (ignored-keys.ts). */
   keysIgnored: number;
+  /** Deltas that went back to a peer's last ack because its acks stalled or it reported a gap (peer-session.ts). */
+  resends: number;
 }
 
 export interface ReplicaState {
@@ -212,6 +214,7 @@ export function newStats(): ReplicaStats {
     maxLateCharge: 0,
     forgivenTotal: 0,
     keysIgnored: 0,
+    resends: 0,
   };
 }
 
