@@ -42,8 +42,19 @@ export interface FleetMeasurement {
   readonly loadSpanS: number;
   readonly drivers: readonly DriverResult[];
   readonly sampled: SampleTally;
-  /** Calls that failed by any check: drivers, servers, sampled client. */
+  /**
+   * Calls that failed by any check (drivers, servers, sampled client) other than the load
+   * shedder's RESOURCE_EXHAUSTED, which is counted in `shed` instead.
+   */
   readonly failed: number;
+  /**
+   * Calls the replicas' load shedder refused (RESOURCE_EXHAUSTED while the event loop was over
+   * limits.shedEventLoopLag behind and busy), by their own count over the whole run: the
+   * designed answer of a replica that falls behind, which took no token and made no decision.
+   */
+  readonly shed: number;
+  /** All calls the replicas answered over the whole run (OK, shed and failed). */
+  readonly answered: number;
   /** Share of open-loop sends over 5 ms late, worst driver. */
   readonly lateSendFraction: number;
 }
@@ -172,6 +183,11 @@ export async function measureFleet(tools: Tools, fleet: Fleet, load: LoadSpec, o
     (s, _, i) => s + parseConsumeCounts(tEnd[i] as string).error - parseConsumeCounts(tStart[i] as string).error,
     0,
   );
+  const answered = fleet.replicas.reduce(
+    (s, _, i) => s + parseConsumeCounts(tEnd[i] as string).ok - parseConsumeCounts(tStart[i] as string).ok,
+    serverErrors,
+  );
+  const shed = fleet.replicas.reduce((s, _, i) => s + shedCount(tEnd[i] as string) - shedCount(tStart[i] as string), 0);
   const sampled: SampleTally = { ok: 0, failed: {} };
   for (const t of tallies) {
     sampled.ok += t.ok;
@@ -179,6 +195,9 @@ export async function measureFleet(tools: Tools, fleet: Fleet, load: LoadSpec, o
   }
   const clientFailed = drivers.reduce((s, d) => s + Object.values(d.failures).reduce((a, b) => a + b, 0), 0);
   const sampledFailed = Object.values(sampled.failed).reduce((a, b) => a + b, 0);
+  // A shed call is an error in the server's count and RESOURCE_EXHAUSTED (8) at exactly one
+  // client (a driver or the sampler): take it out of both, and whatever else failed remains.
+  const seenShed = drivers.reduce((s, d) => s + (d.failures["8"] ?? 0), 0) + (sampled.failed["grpc-8"] ?? 0);
   return {
     load,
     windowS,
@@ -189,7 +208,9 @@ export async function measureFleet(tools: Tools, fleet: Fleet, load: LoadSpec, o
     loadSpanS: (lastCloseT - firstOpenT) / 1000,
     drivers,
     sampled,
-    failed: serverErrors + clientFailed + sampledFailed,
+    failed: serverErrors - shed + clientFailed + sampledFailed - Math.min(shed, seenShed),
+    shed,
+    answered,
     lateSendFraction: Math.max(...drivers.map((d) => d.lateSendFraction)),
   };
 }
@@ -208,7 +229,21 @@ export function failureCodes(m: FleetMeasurement): string {
   return parts.length === 0 ? "server-side errors only" : parts.join(", ");
 }
 
-/** Same bar as the single-target rows: served calls, at most 0.1% failed, the driver kept up. */
+/** `tokenmesh_shed_calls_total` in one scrape (0 when absent). */
+function shedCount(text: string): number {
+  const m = /^tokenmesh_shed_calls_total (\S+)$/m.exec(text);
+  return m === null ? 0 : Number(m[1]);
+}
+
+/** The share of the calls a run's replicas answered that their load shedder refused. */
+export const shedShare = (m: FleetMeasurement): number => (m.answered > 0 ? m.shed / m.answered : 0);
+
+/**
+ * Same bar as the single-target rows: served calls, at most 0.1% failed, the driver kept up.
+ * Shed calls are not failures here (the replicas' designed answer when they fall behind, no
+ * token taken, no decision made): the rows count decisions made, the CPU the shed calls cost
+ * stays in the figures, and each row's note gives the shed share per round.
+ */
 export function validFleetRun(m: FleetMeasurement, maxLate = 0.05): boolean {
   const ok = m.replicas.reduce((s, r) => s + r.ok, 0);
   return ok > 0 && m.failed <= 0.001 * ok && m.lateSendFraction <= maxLate;

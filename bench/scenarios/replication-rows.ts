@@ -2,7 +2,7 @@
 // a verdict only with at least 3 of them, and "not measured" with the reason otherwise.
 
 import { HOT_POLICY } from "../lib/mesh.ts";
-import { type FleetMeasurement, validFleetRun } from "../lib/mesh-load.ts";
+import { type FleetMeasurement, shedShare, validFleetRun } from "../lib/mesh-load.ts";
 import { type LagHistogram, lagCount, lagQuantile, mergeLag, shareAtOrBelow, sum } from "../lib/mesh-metrics.ts";
 import { MIN_ROUNDS, notMeasured, type Row, ratioRow } from "../lib/report.ts";
 import type { ScenarioContext } from "../lib/scenario.ts";
@@ -36,8 +36,17 @@ const valid = (results: Results, id: string): FleetMeasurement[] =>
 function why(results: Results, id: string): string {
   const all = results.get(id) ?? [];
   if (all.length === 0) return `${id}: no round completed (see the log)`;
-  return `${id}: no valid round (failed calls per round: ${all.map((m) => m.failed).join(", ")}; worst late-send share ${all.map((m) => m.lateSendFraction.toFixed(3)).join(", ")})`;
+  return `${id}: no valid round (failed calls per round, shed ones not counted: ${all.map((m) => m.failed).join(", ")}; shed ${shedShares(all)}; worst late-send share ${all.map((m) => m.lateSendFraction.toFixed(3)).join(", ")})`;
 }
+
+/**
+ * Per round, the share of calls the replicas' load shedder refused (RESOURCE_EXHAUSTED while
+ * their event loop was over 500 ms behind): not failures for a round's validity (no token
+ * taken, no decision made, so the figures count only decisions made and keep the shed calls'
+ * CPU), but said on every row they touch.
+ */
+const shedShares = (runs: readonly FleetMeasurement[]): string =>
+  `${runs.map((m) => `${(shedShare(m) * 100).toFixed(1)}%`).join("/")} of calls (${runs.map((m) => m.shed).join("/")})`;
 
 const cpu = (m: FleetMeasurement): number => m.replicas.reduce((s, r) => s + r.cpuS, 0);
 const perCpu = (m: FleetMeasurement): number => decisions(m) / cpu(m);
@@ -146,7 +155,7 @@ function throughputRows(results: Results, update: UpdateCostRound[]): Row[] {
       baselineName: "standalone replica",
       bound: { op: ">=", bound: t.bound },
       rounds: Math.min(mesh.length, solo.length),
-      note: `decisions / CPU-seconds of the ${REPLICAS} replicas (all on one core, each loaded by its own Node driver, ${BATCH} decisions per call, ${t.keys}, 4 connections x 8 streams), so each is a mesh replica with ${REPLICAS - 1} loaded peers; served ${Math.round(served)} decisions/s in all at ${(share * 100).toFixed(0)}% core; per replica ${perReplica.join(", ")}; baseline: ${REPLICAS} replicas with no mesh section (standalone: what runs without replication) side by side on the same core under the same load, so the ratio is the whole cost of being a mesh replica; mesh ${rounds(mesh.map(perCpu))}; baseline ${rounds(solo.map(perCpu))}`,
+      note: `decisions / CPU-seconds of the ${REPLICAS} replicas (all on one core, each loaded by its own Node driver, ${BATCH} decisions per call, ${t.keys}, 4 connections x 8 streams), so each is a mesh replica with ${REPLICAS - 1} loaded peers; served ${Math.round(served)} decisions/s in all at ${(share * 100).toFixed(0)}% core; per replica ${perReplica.join(", ")}; baseline: ${REPLICAS} replicas with no mesh section (standalone: what runs without replication) side by side on the same core under the same load, so the ratio is the whole cost of being a mesh replica; shed by the load shedder per round: mesh ${shedShares(mesh)}, baseline ${shedShares(solo)}; mesh ${rounds(mesh.map(perCpu))}; baseline ${rounds(solo.map(perCpu))}`,
     });
     const alone = t.load === "saturate" ? valid(results, "alone:saturate") : [];
     rows.push(row.pass === false ? { ...row, note: `${throughputBound(mesh, solo, alone, update)}${row.note}` } : row);
@@ -181,7 +190,7 @@ function bytesRows(results: Results): Row[] {
       mesh.map(payload),
       "<=",
       BYTES_BOUND,
-      `tokenmesh_peer_bytes_sent_total of all ${REPLICAS} replicas / decisions they admitted, relay on (default), flush ${FLUSH_MS} ms, protocol 2 (a key part leaves out a header the peer acknowledged; a fold rewrites the header, so folded keys still go whole, and keys are not interned): replication payload, without gRPC/HTTP2/TCP framing (the TCP payload is the next row); ${Math.round(median(mesh.map(admitted).map((a, i) => a / (mesh[i] as FleetMeasurement).windowS)))} decisions admitted/s`,
+      `tokenmesh_peer_bytes_sent_total of all ${REPLICAS} replicas / decisions they admitted, relay on (default), flush ${FLUSH_MS} ms, protocol 2 (a key part leaves out a header the peer acknowledged; a fold rewrites the header, so folded keys still go whole, and keys are not interned): replication payload, without gRPC/HTTP2/TCP framing (the TCP payload is the next row); ${Math.round(median(mesh.map(admitted).map((a, i) => a / (mesh[i] as FleetMeasurement).windowS)))} decisions admitted/s; shed by the load shedder per round: ${shedShares(mesh)}`,
     ),
   ];
   if (wire.length > 0) {
@@ -246,7 +255,7 @@ function offered(runs: readonly FleetMeasurement[], how: string): string {
   const served = median(runs.map((m) => decisions(m) / m.windowS));
   const cpuShare = median(runs.map((m) => cpu(m) / m.windowS));
   const late = runs.map((m) => `${(m.lateSendFraction * 100).toFixed(0)}%`).join("/");
-  return `open loop on a fresh mesh, ${how}: ${Math.round(all).toLocaleString("en-US")} decisions/s in all (median), over the ${REPLICAS} replicas, ${perCall} per call; served ${Math.round(served).toLocaleString("en-US")} at ${(cpuShare * 100).toFixed(0)}% core; driver sends over 5 ms late ${late}`;
+  return `open loop on a fresh mesh, ${how}: ${Math.round(all).toLocaleString("en-US")} decisions/s in all (median), over the ${REPLICAS} replicas, ${perCall} per call; served ${Math.round(served).toLocaleString("en-US")} at ${(cpuShare * 100).toFixed(0)}% core; driver sends over 5 ms late ${late}; shed by the load shedder ${shedShares(runs)}`;
 }
 
 function lagRows(results: Results): Row[] {

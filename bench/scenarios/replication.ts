@@ -49,7 +49,7 @@ function describe(m: FleetMeasurement): string {
   const made = decisions(m);
   const cpu = m.replicas.reduce((s, r) => s + r.cpuS, 0);
   const bytes = m.replicas.reduce((s, r) => s + [...r.scrape.bytesSent.values()].reduce((a, b) => a + b, 0), 0);
-  return `${Math.round(made / m.windowS)} decisions/s, ${Math.round(made / cpu)} per CPU-s (${((cpu / m.windowS) * 100).toFixed(0)}% core), ${Math.round(bytes / m.windowS / 1000)} kB/s replicated${m.failed > 0 ? `, ${m.failed} FAILED calls` : ""}`;
+  return `${Math.round(made / m.windowS)} decisions/s, ${Math.round(made / cpu)} per CPU-s (${((cpu / m.windowS) * 100).toFixed(0)}% core), ${Math.round(bytes / m.windowS / 1000)} kB/s replicated${m.failed > 0 ? `, ${m.failed} FAILED calls` : ""}${m.shed > 0 ? `, ${m.shed} shed (${((100 * m.shed) / Math.max(1, m.answered)).toFixed(1)}% of calls)` : ""}`;
 }
 
 /** CPU-us per decision of a run (all its replicas). */
