@@ -17,6 +17,13 @@ const FORBIDDEN: [RegExp, string][] = [
   [/\brequire\s*\(/, "uses require"],
 ];
 
+// A module-level `let`, or a module-level array or collection, is state shared by every replica
+// in the process (a memo, a counter) that no replica owns and no test resets: not pure either.
+// A line may keep one when it says why on the line itself (`// module state: why`), e.g. a memo
+// keyed by an immutable object, which no replica can observe.
+const MODULE_STATE_WHY = /\/\/ module state: \S/;
+const MODULE_STATE = /^(?:export\s+)?(?:let|var)\s|^(?:export\s+)?const\s+\w+\s*(?::[^=]+)?=\s*(?:\[|new\s+(?:Map|Set|WeakMap|Array)\b)/;
+
 function files(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
     const path = join(dir, name);
@@ -37,6 +44,10 @@ for (const file of files(core)) {
       if (!target.startsWith(core)) problems.push(`${rel}:${i + 1}: imports "${spec}" from outside src/core`);
     }
     for (const [pattern, why] of FORBIDDEN) if (pattern.test(code)) problems.push(`${rel}:${i + 1}: ${why}: ${line.trim()}`);
+    if (MODULE_STATE.test(code) && !/\bas const\b|Object\.freeze\(|^[^=]*:\s*Readonly/.test(code) && !MODULE_STATE_WHY.test(line))
+      problems.push(
+        `${rel}:${i + 1}: keeps mutable state at module level (shared by every replica in the process; the replica owns its state): ${line.trim()}`,
+      );
   });
 }
 

@@ -97,7 +97,7 @@ export interface KeyState {
 export const NO_COUNTS: ReadonlyMap<IncId, number> = new Map();
 
 /** The prefix of a new key per limit: prefixes are never changed in place, so it is shared. */
-const freshPrefixes = new WeakMap<KeyConfig, Prefix>();
+const freshPrefixes = new WeakMap<KeyConfig, Prefix>(); // module state: a memo keyed by an immutable limit
 
 function freshPrefix(config: KeyConfig): Prefix {
   let p = freshPrefixes.get(config);
@@ -204,7 +204,7 @@ export function digestOf(text: string): number {
 }
 
 /** configText per limit (limits are immutable and shared by many keys). */
-const configTexts = new WeakMap<KeyConfig, string>();
+const configTexts = new WeakMap<KeyConfig, string>(); // module state: a memo keyed by an immutable limit
 
 /**
  * `digestOf(prefixText(p))` with `digest` in place of `p.digest` (a fold hashes its prefix with

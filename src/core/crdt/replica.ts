@@ -61,7 +61,7 @@ export interface ReplicaInit extends Partial<Omit<ReplicaOptions, "node" | "peer
  * accessor in test/support. Not exported by index.ts, and `npm run check:core` fails any file of
  * src/ outside src/core that names it: the edge reads a replica through its methods only.
  */
-export let replicaStateOf: (replica: Replica) => ReplicaState;
+export let replicaStateOf: (replica: Replica) => ReplicaState; // module state: set once, by Replica's static block
 
 export class Replica {
   /** Private: everything outside this class reaches it through `replicaStateOf` (core) or the methods (edge). */
