@@ -160,7 +160,7 @@ export function whyMissing(results: Results, ids: readonly string[]): string {
     if (all.length === 0) return `${id}: no run completed (see the log)`;
     if (!all.some(validRun)) {
       const lagged = all.filter((m) => m.lateSendFraction > MAX_LATE_SENDS).length;
-      return `${id}: no valid round (failed calls per round: ${all.map(failedCalls).join(", ")}; driver late on over ${MAX_LATE_SENDS * 100}% of sends in ${lagged}): the machine was too busy`;
+      return `${id}: no valid round (failed calls per round: ${all.map(failedCalls).join(", ")}; driver late on over ${MAX_LATE_SENDS * 100}% of sends in ${lagged}): the machine, or the service itself, was behind`;
     }
   }
   return "see the log";
