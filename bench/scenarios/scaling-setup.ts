@@ -10,10 +10,16 @@ import { FLUSH_MS } from "./replication-setup.ts";
 export const CROSS_REGION_DELAY_MS = 40;
 export const REGIONS = 3;
 export const SIZES = [3, 6, 9] as const;
-/** Seconds the fresh fleet sits idle before the load: long enough for several heartbeats. */
-export const IDLE_S = 2;
-/** Seconds between the fleet being ready and the idle window: start-up work (JIT, first sync) settles. */
-export const SETTLE_S = 1;
+/** Seconds the fresh fleet sits idle before the load: long enough for several backed-off heartbeats. */
+export const IDLE_S = 3;
+/**
+ * Seconds between the fleet being ready and the idle window, as in the replication idle row:
+ * start-up work (JIT, first sync) settles and the heartbeat back-off (doubling from one flush to
+ * its 1 s cap, about 2.5 s in all) reaches its idle pace. With 1 s here the window measured the
+ * back-off still under way (2026-12-08: 17-25% of a core at 6 replicas and at 3x1, where the
+ * replication idle row measures about 1% for a 3-replica mesh after 5 s).
+ */
+export const SETTLE_S = 5;
 
 export interface Layout {
   readonly replicas: number;
