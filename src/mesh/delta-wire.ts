@@ -98,9 +98,12 @@ function writeKey(w: Writer, k: KeyPartDelta, base: number): void {
   w.end(at);
 }
 
+/** One writer for every delta of the process (encoding is synchronous; bytes() copies out). */
+const deltaWriter = new Writer(16_384);
+
 /** A MergeRequest carrying `d` (slots relative to its send time), as protobuf-es would write it. */
 export function encodeDeltaRequest(d: Delta): Uint8Array {
-  const w = new Writer();
+  const w = deltaWriter.reset();
   const base = d.sentAtUs;
   const at = w.begin(2);
   if (d.incarnation !== "") w.string(1, d.incarnation);

@@ -9,8 +9,8 @@ import type { Replica } from "../core/crdt/index.ts";
 import type { Clock } from "../server/clock.ts";
 import { checkHello, helloFor, type LocalIdentity, type PeerIdentity, peerCertificateName, versionViolation } from "./handshake.ts";
 import type { MeshStats, RejectReason } from "./mesh-stats.ts";
-import { ackToProto } from "./peer-codec.ts";
-import type { InboundRequest, MergeResponseInit, Sized } from "./peer-transport.ts";
+import { encodeAckResponse } from "./peer-codec.ts";
+import type { InboundRequest, MergeResponseOut, Sized } from "./peer-transport.ts";
 import type { RejectionLog } from "./rejection-log.ts";
 import { failStream } from "./stream-status.ts";
 import type { StrictEscrow } from "./strict-escrow.ts";
@@ -41,7 +41,7 @@ const CODE = {
   INVALID_ARGUMENT: Status.INVALID_ARGUMENT,
 } as const;
 
-export function handleInbound(call: ServerDuplexStream<Sized<InboundRequest>, MergeResponseInit>, deps: InboundDeps): void {
+export function handleInbound(call: ServerDuplexStream<Sized<InboundRequest>, MergeResponseOut>, deps: InboundDeps): void {
   const { replica, clock, stats, log } = deps;
   let peer: PeerIdentity | undefined;
   let closed = false;
@@ -138,7 +138,7 @@ export function handleInbound(call: ServerDuplexStream<Sized<InboundRequest>, Me
       for (const e of k.entries) newest = Math.max(newest, e[1] ?? Number.NEGATIVE_INFINITY);
       if (newest !== Number.NEGATIVE_INFINITY) stats.lag(Math.max(0, now - newest) / 1e6);
     }
-    if (!call.write({ message: { case: "ack", value: ackToProto(result.value) } })) {
+    if (!call.write(encodeAckResponse(result.value))) {
       // The peer is not reading our acks: stop reading its deltas until it does.
       call.pause();
       if (!awaitingDrain) {

@@ -21,6 +21,8 @@ import { readDeltaRequest } from "./delta-wire.ts";
 
 export type MergeRequestInit = MessageInitShape<typeof MergeRequestSchema>;
 export type MergeResponseInit = MessageInitShape<typeof MergeResponseSchema>;
+/** What an accepting stream writes: a message (the hello) or an already encoded MergeResponse (an ack). */
+export type MergeResponseOut = MergeResponseInit | Uint8Array;
 
 const asBuffer = (bytes: Uint8Array): Buffer => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 
@@ -68,7 +70,9 @@ export const mergeMethod = {
   responseStream: true,
   requestSerialize: (v: Uint8Array): Buffer => asBuffer(v),
   requestDeserialize: (b: Buffer): Sized<InboundRequest> => ({ message: decodeRequest(b), bytes: b.length }),
-  responseSerialize: (v: MergeResponseInit): Buffer => asBuffer(toBinary(MergeResponseSchema, create(MergeResponseSchema, v))),
+  // Acks arrive already encoded (peer-codec.ts, encodeAckResponse); the hello as a message.
+  responseSerialize: (v: MergeResponseOut): Buffer =>
+    v instanceof Uint8Array ? asBuffer(v) : asBuffer(toBinary(MergeResponseSchema, create(MergeResponseSchema, v))),
   responseDeserialize: (b: Buffer): Sized<MergeResponse> => ({ message: fromBinary(MergeResponseSchema, b), bytes: b.length }),
 } as const;
 

@@ -34,10 +34,16 @@ function periodMs(periodUs: number): number {
   return Math.ceil(periodUs / 1000);
 }
 
+/**
+ * One writer for every answer of the process: encoding is synchronous and bytes() copies out,
+ * so per call only the result is allocated. It grows as a large batch (or a Query with replicas)
+ * needs and lets go of a buffer over 1 MiB after use.
+ */
+const answerWriter = new ProtoWriter(16_384);
+
 export function encodeDecisionAnswers(answers: DecisionAnswers): Uint8Array {
   const { outcomes, shares } = answers;
-  // About 40 bytes per bucket answered; the writer grows if a Query with replicas needs more.
-  const w = new ProtoWriter(64 + outcomes.length * 48);
+  const w = answerWriter.reset();
   for (let i = 0; i < outcomes.length; i++) {
     const o = outcomes[i] as DecisionOutcome;
     const result = w.begin(1);

@@ -96,6 +96,9 @@ export class ProtoWriter {
   /** A string, even when empty (callers skip empty singular strings themselves). */
   string(field: number, s: string): void {
     this.tag(field, LEN);
+    // Short ASCII text (incarnation ids, most keys) is copied char by char: making the Buffer
+    // view that UTF-8 writes need costs more than the copy for a message of a few such strings.
+    if (s.length < 0x80 && this.ascii(s)) return;
     const max = s.length * 3;
     this.ensure(max + 5);
     // Lengths below 128 take one byte; write the text after a one-byte length, then fix it.
@@ -105,6 +108,21 @@ export class ProtoWriter {
     const written = this.text.write(s, this.pos, "utf8");
     this.pos += written;
     this.closeLength(start);
+  }
+
+  /** Writes `s` (under 128 chars) with its one-byte length if it is all ASCII; else writes nothing. */
+  private ascii(s: string): boolean {
+    this.ensure(s.length + 1);
+    const b = this.buf;
+    const start = this.pos + 1;
+    for (let i = 0; i < s.length; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 0x80) return false;
+      b[start + i] = c;
+    }
+    b[this.pos] = s.length;
+    this.pos = start + s.length;
+    return true;
   }
 
   /** Opens a length-delimited field; `end` closes it. Returns where its length goes. */
@@ -141,7 +159,29 @@ export class ProtoWriter {
     this.pos += size - 1;
   }
 
+  /**
+   * Empties the writer for the next message and keeps its buffer, so an encoder called per
+   * message allocates nothing but its result. A buffer grown past `keepBytes` by a rare large
+   * message is let go rather than held for good.
+   */
+  reset(keepBytes = 1 << 20): this {
+    this.pos = 0;
+    if (this.buf.length > keepBytes) {
+      this.buf = new Uint8Array(16_384);
+      this.text = undefined;
+    }
+    return this;
+  }
+
+  /**
+   * A copy of the bytes written, in memory from Node's Buffer pool: a Uint8Array of more than 64 bytes
+   * gets its own backing store, which cost more than encoding a small message (an ack, a
+   * one-decision answer) on the machines measured here.
+   */
   bytes(): Uint8Array {
-    return this.buf.slice(0, this.pos);
+    const out = Buffer.allocUnsafe(this.pos);
+    out.set(this.buf.subarray(0, this.pos));
+    // A plain Uint8Array over the same memory: callers get the type they always got.
+    return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
   }
 }

@@ -10,7 +10,7 @@ import { HelloSchema } from "../../src/gen/tokenmesh/v1/peer_pb.ts";
 import { encodeInChunks, meshChunkLimits } from "../../src/mesh/delta-chunks.ts";
 import { encodeDeltaRequest } from "../../src/mesh/delta-wire.ts";
 import { checkHello, helloFor, type LocalIdentity, versionViolation } from "../../src/mesh/handshake.ts";
-import { ackFromProto, ackToProto } from "../../src/mesh/peer-codec.ts";
+import { ackFromProto, encodeAckResponse } from "../../src/mesh/peer-codec.ts";
 import { mergeMethod } from "../../src/mesh/peer-transport.ts";
 
 // A view, not a copy: grpc-js hands the deserializers a Buffer over the received bytes.
@@ -56,7 +56,7 @@ export function readDeltaMessage(bytes: Uint8Array, from: string, version: numbe
 
 /** The MergeResponse bytes an accepting stream writes for `ack`. */
 export function ackMessage(ack: Ack): Uint8Array {
-  return mergeMethod.responseSerialize({ message: { case: "ack", value: ackToProto(ack) } });
+  return mergeMethod.responseSerialize(encodeAckResponse(ack));
 }
 
 /** A received MergeResponse as the dialing link reads it: the ack from `from`, or undefined. */
