@@ -7,14 +7,20 @@
 import type { ChannelCredentials, Client, ClientDuplexStream } from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import type { Replica } from "../core/crdt/index.ts";
-import type { MergeResponse } from "../gen/tokenmesh/v1/peer_pb.ts";
 import type { Clock } from "../server/clock.ts";
 import { encodeInChunks, meshChunkLimits } from "./delta-chunks.ts";
 import { encodeDeltaRequest } from "./delta-wire.ts";
 import { checkHello, HEADER_OMITTED_SINCE, helloFor, type LocalIdentity, type PeerIdentity, peerCertificateName } from "./handshake.ts";
 import type { MeshStats } from "./mesh-stats.ts";
-import { ackFromProto } from "./peer-codec.ts";
-import { dialPeer, encodeMergeRequest, MERGE_PATH, type MergeRequestInit, mergeMethod, type Sized } from "./peer-transport.ts";
+import {
+  dialPeer,
+  encodeMergeRequest,
+  type InboundResponse,
+  MERGE_PATH,
+  type MergeRequestInit,
+  mergeMethod,
+  type Sized,
+} from "./peer-transport.ts";
 import { prepareOutboundSession } from "./session-reset.ts";
 
 export interface LinkDeps {
@@ -40,7 +46,7 @@ export interface LinkDeps {
   readonly onPeerChange?: (raw: number) => void;
 }
 
-type Stream = ClientDuplexStream<Uint8Array, Sized<MergeResponse>>;
+type Stream = ClientDuplexStream<Uint8Array, Sized<InboundResponse>>;
 
 export class OutboundLink {
   #client: Client | undefined;
@@ -90,16 +96,16 @@ export class OutboundLink {
     this.#stream = stream;
     this.#inFlight = 0;
     this.#blocked = false;
-    stream.on("data", (sized: Sized<MergeResponse>) => this.#onData(stream, sized));
+    stream.on("data", (sized: Sized<InboundResponse>) => this.#onData(stream, sized));
     stream.on("error", (err: Error) => this.#onClosed(stream, err.message));
     stream.on("end", () => this.#onClosed(stream, "stream ended"));
     stream.write(encodeMergeRequest({ message: { case: "hello", value: helloFor(deps.local()) } }));
   }
 
-  #onData(stream: Stream, sized: Sized<MergeResponse>): void {
+  #onData(stream: Stream, sized: Sized<InboundResponse>): void {
     if (stream !== this.#stream) return;
     const { deps } = this;
-    const body = sized.message.message;
+    const body = sized.message;
     if (this.#peer === undefined) {
       if (body.case !== "hello") {
         this.#abandon(stream, "the peer's first message was not a hello");
@@ -137,7 +143,7 @@ export class OutboundLink {
     counters.bytesReceived += sized.bytes;
     this.#inFlight = Math.max(0, this.#inFlight - 1);
     const before = deps.replica.sequence;
-    deps.replica.applyAck(ackFromProto(body.value, this.#peer.node), deps.clock());
+    deps.replica.applyAck({ ...body.value, node: this.#peer.node }, deps.clock());
     // An ack that asked for keys again (or made this replica ready) changed what peers lack.
     if (deps.replica.sequence !== before) deps.wake();
   }

@@ -13,11 +13,11 @@ import {
   type Hello,
   type MergeRequest,
   MergeRequestSchema,
-  type MergeResponse,
   MergeResponseSchema,
   Peer,
 } from "../gen/tokenmesh/v1/peer_pb.ts";
 import { readDeltaRequest } from "./delta-wire.ts";
+import { ackFromProto, readAckResponse, type WireAck } from "./peer-codec.ts";
 
 export type MergeRequestInit = MessageInitShape<typeof MergeRequestSchema>;
 export type MergeResponseInit = MessageInitShape<typeof MergeResponseSchema>;
@@ -63,6 +63,25 @@ function decodeRequest(b: Buffer): InboundRequest {
   }
 }
 
+/**
+ * A received MergeResponse's oneof. An ack, one per delta sent, comes straight from the bytes in
+ * the core's shape (peer-codec.ts, readAckResponse); a hello, and whatever that reader leaves,
+ * goes through protobuf-es. Throws on bytes that are not a MergeResponse, as protobuf-es does:
+ * grpc-js then ends the dialing stream, which redials.
+ */
+export type InboundResponse =
+  | { readonly case: "ack"; readonly value: WireAck }
+  | { readonly case: "hello"; readonly value: Hello }
+  | { readonly case: undefined; readonly value?: undefined };
+
+function decodeResponse(b: Buffer): InboundResponse {
+  const ack = readAckResponse(b);
+  if (ack !== undefined) return { case: "ack", value: ack };
+  const m = fromBinary(MergeResponseSchema, b).message;
+  if (m.case === "ack") return { case: "ack", value: ackFromProto(m.value) };
+  return m.case === "hello" ? m : { case: undefined };
+}
+
 /** Requests are serialized by the caller (so it can count bytes) and sent as raw bytes. */
 export const mergeMethod = {
   path: MERGE_PATH,
@@ -73,7 +92,7 @@ export const mergeMethod = {
   // Acks arrive already encoded (peer-codec.ts, encodeAckResponse); the hello as a message.
   responseSerialize: (v: MergeResponseOut): Buffer =>
     v instanceof Uint8Array ? asBuffer(v) : asBuffer(toBinary(MergeResponseSchema, create(MergeResponseSchema, v))),
-  responseDeserialize: (b: Buffer): Sized<MergeResponse> => ({ message: fromBinary(MergeResponseSchema, b), bytes: b.length }),
+  responseDeserialize: (b: Buffer): Sized<InboundResponse> => ({ message: decodeResponse(b), bytes: b.length }),
 } as const;
 
 // grpc-js types a method with one type per direction for both ends; ours differ by end (raw
@@ -83,7 +102,7 @@ export const peerServiceDefinition = { merge: mergeMethod } as unknown as Servic
 export const encodeMergeRequest = (v: MergeRequestInit): Uint8Array => toBinary(MergeRequestSchema, create(MergeRequestSchema, v));
 
 /** Decoded message types (deserialize returns full messages; serialize accepts init shapes). */
-export type { MergeRequest, MergeResponse };
+export type { MergeRequest };
 
 export interface TlsFiles {
   readonly ca: string;

@@ -210,6 +210,23 @@ export class ProtoReader {
     return this.text.toString("utf8", start, end);
   }
 
+  /**
+   * `utf8()` for strings a stream repeats (incarnation ids): valid text comes from `cache` (equal
+   * bytes, equal string), invalid UTF-8 gives undefined as there.
+   */
+  cachedUtf8(cache: StringCache): string | undefined {
+    const start = this.span();
+    const end = this.pos;
+    const b = this.buf;
+    for (let i = start; i < end; i++) {
+      if ((b[i] as number) >= 0x80) {
+        if (!isUtf8(b.subarray(start, end))) return undefined;
+        break;
+      }
+    }
+    return cache.text(this.text, start, end);
+  }
+
   skip(wireType: number): void {
     switch (wireType) {
       case VARINT:

@@ -5,9 +5,9 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { ChannelCredentials, type Metadata } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { DeltaSchema, MergeResponse } from "../../src/gen/tokenmesh/v1/peer_pb.ts";
+import type { DeltaSchema } from "../../src/gen/tokenmesh/v1/peer_pb.ts";
 import { helloFor } from "../../src/mesh/handshake.ts";
-import { dialPeer, encodeMergeRequest, MERGE_PATH, mergeMethod, type Sized } from "../../src/mesh/peer-transport.ts";
+import { dialPeer, encodeMergeRequest, type InboundResponse, MERGE_PATH, mergeMethod, type Sized } from "../../src/mesh/peer-transport.ts";
 import { REJECT_REASON_TRAILER } from "../../src/mesh/stream-status.ts";
 import { eventually, type InProcessMesh, type MeshReplica, startInProcessMesh } from "../support/mesh.ts";
 
@@ -54,9 +54,9 @@ async function send(
         stream.cancel();
         resolve({ code: undefined, details: "no status within 5 s", gotHello });
       }, 5_000);
-      stream.on("data", (m: Sized<MergeResponse>) => {
-        if (m.message.message.case === "hello") gotHello = true;
-        if (m.message.message.case === "ack" && ++acks >= frames.length - 1) {
+      stream.on("data", (m: Sized<InboundResponse>) => {
+        if (m.message.case === "hello") gotHello = true;
+        if (m.message.case === "ack" && ++acks >= frames.length - 1) {
           // An honest exchange stays open: an ack for every delta is the answer.
           clearTimeout(timer);
           stream.cancel();

@@ -5,9 +5,8 @@
 
 import { ChannelCredentials } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { MergeResponse } from "../../src/gen/tokenmesh/v1/peer_pb.ts";
 import { helloFor } from "../../src/mesh/handshake.ts";
-import { dialPeer, encodeMergeRequest, MERGE_PATH, mergeMethod, type Sized } from "../../src/mesh/peer-transport.ts";
+import { dialPeer, encodeMergeRequest, type InboundResponse, MERGE_PATH, mergeMethod, type Sized } from "../../src/mesh/peer-transport.ts";
 import { eventually, type InProcessMesh, startInProcessMesh } from "../support/mesh.ts";
 import { makeTestPki, type TestPki } from "../support/test-certs.ts";
 
@@ -28,8 +27,8 @@ async function tryMerge(
         stream.cancel();
         resolve({ hello, error: "timeout" });
       }, 5_000);
-      stream.on("data", (m: Sized<MergeResponse>) => {
-        if (m.message.message.case === "hello") hello = true;
+      stream.on("data", (m: Sized<InboundResponse>) => {
+        if (m.message.case === "hello") hello = true;
       });
       stream.on("error", (e: Error & { code?: number }) => {
         clearTimeout(timer);

@@ -10,7 +10,7 @@ import { HelloSchema } from "../../src/gen/tokenmesh/v1/peer_pb.ts";
 import { encodeInChunks, meshChunkLimits } from "../../src/mesh/delta-chunks.ts";
 import { encodeDeltaRequest } from "../../src/mesh/delta-wire.ts";
 import { checkHello, helloFor, type LocalIdentity, versionViolation } from "../../src/mesh/handshake.ts";
-import { ackFromProto, encodeAckResponse } from "../../src/mesh/peer-codec.ts";
+import { encodeAckResponse } from "../../src/mesh/peer-codec.ts";
 import { mergeMethod } from "../../src/mesh/peer-transport.ts";
 
 // A view, not a copy: grpc-js hands the deserializers a Buffer over the received bytes.
@@ -61,6 +61,6 @@ export function ackMessage(ack: Ack): Uint8Array {
 
 /** A received MergeResponse as the dialing link reads it: the ack from `from`, or undefined. */
 export function readAckMessage(bytes: Uint8Array, from: string): Ack | undefined {
-  const res = mergeMethod.responseDeserialize(asBuffer(bytes)).message.message;
-  return res.case === "ack" ? ackFromProto(res.value, from) : undefined;
+  const res = mergeMethod.responseDeserialize(asBuffer(bytes)).message;
+  return res.case === "ack" ? { ...res.value, node: from } : undefined;
 }
