@@ -8,10 +8,12 @@
 // `retireAfter`, so a backed-off replica is never retired for it (docs/design.md, "The heartbeat:
 // idle back-off"). A replica that cannot tell whether its peers are current does not back off:
 // while a link is down (the edge says so) or a peer has left data unacknowledged over two ticks
-// in a row, it keeps raising on every tick, so the peer is brought up to date at the normal pace
-// once it answers again.
+// in a row and for longer than twice the ack silences its link has shown (a link to another
+// region leaves every delta unacknowledged for its round trip: counted in ticks alone, that kept
+// every far mesh at one raise per tick), it keeps raising on every tick, so the peer is brought
+// up to date at the normal pace once it answers again.
 
-import { resendWait } from "./peer-session.ts";
+import { ackOverdue, resendWait } from "./peer-session.ts";
 import type { ReplicaState } from "./replica-state.ts";
 
 export interface HeartbeatState {
@@ -43,8 +45,9 @@ export function newHeartbeat(raw: number): HeartbeatState {
   return { lastRaiseAt: raw, gapUs: 0, keysSeenAt: 0, peerData: false, linkDown: false, unackedTicks: 0 };
 }
 
-function anyUnacked(s: ReplicaState): boolean {
-  for (const session of s.sessions.values()) if (session.acked < session.sent) return true;
+/** Some peer's ack is later than its link has shown them to be (peer-session.ts, ackOverdue). */
+function anyOverdue(s: ReplicaState, raw: number): boolean {
+  for (const session of s.sessions.values()) if (ackOverdue(session, raw)) return true;
   return false;
 }
 
@@ -83,7 +86,7 @@ export function isActive(s: ReplicaState): boolean {
  */
 export function raiseDue(s: ReplicaState, raw: number): boolean {
   const hb = s.heartbeat;
-  hb.unackedTicks = anyUnacked(s) ? hb.unackedTicks + 1 : 0;
+  hb.unackedTicks = anyOverdue(s, raw) ? hb.unackedTicks + 1 : 0;
   const active = isActive(s);
   hb.keysSeenAt = Math.max(hb.keysSeenAt, s.lastChanged?.changed ?? 0);
   hb.peerData = false;

@@ -92,6 +92,15 @@ export function resendWait(s: PeerSession, resendAfterUs: number, now: number): 
   return Math.min(MAX_RESEND_STRETCH * resendAfterUs, Math.max(resendAfterUs, measured) * 2 ** Math.min(s.timeouts, 3));
 }
 
+/**
+ * Whether the peer is later with its ack than its link has been: data unacknowledged for longer
+ * than twice the longest recent ack silence. On a link of 80 ms round trip every delta is
+ * unacknowledged for 80 ms; that is the link, not the peer falling behind.
+ */
+export function ackOverdue(s: PeerSession, now: number): boolean {
+  return s.acked < s.sent && now - s.lastProgressAt > 2 * recentSilence(s, now);
+}
+
 function noteSilence(s: PeerSession, r: number, now: number): void {
   const kept = recentSilence(s, now);
   s.silenceUs = Math.max(r, kept);
