@@ -71,8 +71,11 @@ function text(r: ProtoReader, cache?: StringCache): string {
   return s;
 }
 const NO_KEYS: readonly string[] = [];
-/** The two incarnation ids every ack of a stream repeats, decoded once. */
-const ackIds = new StringCache(8, 64);
+/**
+ * The incarnation ids acks repeat (each of a replica's peers, and its own), decoded once: room for
+ * the peers of a large mesh, as the delta reader's cache has.
+ */
+const ackIds = new StringCache(32, 64);
 
 /**
  * The ack in a MergeResponse, read from the bytes; undefined for anything this reader does not
