@@ -194,20 +194,19 @@ export class ProtoReader {
   utf8(): string | undefined {
     const start = this.span();
     const end = this.pos;
-    const b = this.buf;
-    let ascii = true;
-    for (let i = start; i < end; i++) {
-      if ((b[i] as number) >= 0x80) {
-        ascii = false;
-        break;
-      }
-    }
-    if (!ascii && !isUtf8(b.subarray(start, end))) {
-      this.rejected = b.subarray(start, Math.min(end, start + 16));
+    if (!this.validUtf8(start, end)) {
+      this.rejected = this.buf.subarray(start, Math.min(end, start + 16));
       this.rejectedLength = end - start;
       return undefined;
     }
     return this.text.toString("utf8", start, end);
+  }
+
+  /** Whether bytes [start, end) are valid UTF-8 (all-ASCII text, the common case, without a native call). */
+  private validUtf8(start: number, end: number): boolean {
+    const b = this.buf;
+    for (let i = start; i < end; i++) if ((b[i] as number) >= 0x80) return isUtf8(b.subarray(start, end));
+    return true;
   }
 
   /**
@@ -216,15 +215,7 @@ export class ProtoReader {
    */
   cachedUtf8(cache: StringCache): string | undefined {
     const start = this.span();
-    const end = this.pos;
-    const b = this.buf;
-    for (let i = start; i < end; i++) {
-      if ((b[i] as number) >= 0x80) {
-        if (!isUtf8(b.subarray(start, end))) return undefined;
-        break;
-      }
-    }
-    return cache.text(this.text, start, end);
+    return this.validUtf8(start, this.pos) ? cache.text(this.text, start, this.pos) : undefined;
   }
 
   skip(wireType: number): void {
